@@ -1,0 +1,77 @@
+"""The `galaxy-tui` entry point: the workbench UI, and headless subcommands for scripts and SSH.
+
+Imports stay inside the handlers so `--help` answers at once and torch never loads here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from galaxy_tui.errors import GalaxyError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="galaxy-tui",
+        description="Train galaxy-morphology classifiers from the terminal. With no command, opens the workbench.")
+    parser.add_argument("--workspace", type=Path, default=Path("."),
+                        help="folder holding experiments.toml (default: the current folder)")
+    commands = parser.add_subparsers(dest="command")
+
+    datasets = commands.add_parser("datasets", help="list registered datasets with class counts")
+    datasets.add_argument("--threshold", type=float, help="labelling threshold in (0.5, 1.0] (default 0.8)")
+    datasets.add_argument("--min-classifications", type=int, help="minimum votes per galaxy (default 10)")
+    datasets.add_argument("--max-artifact", type=float, help="maximum star/artifact fraction (default 0.5)")
+
+    train = commands.add_parser("train", help="train an experiment (headless)")
+    train.add_argument("experiment")
+    train.add_argument("--detach", action="store_true", help="return at once with the run id")
+    choice = train.add_mutually_exclusive_group()
+    choice.add_argument("--resume", action="store_true", help="continue the latest run from its last checkpoint")
+    choice.add_argument("--restart", action="store_true", help="start a new run from scratch")
+    choice.add_argument("--skip", action="store_true", help="evaluate the best checkpoint; no training")
+    train.add_argument("--devices", type=int, help="number of GPUs (torchrun + DDP)")
+
+    commands.add_parser("runs", help="list runs with their state")
+    stop = commands.add_parser("stop", help="stop a run (it checkpoints and can be resumed)")
+    stop.add_argument("run")
+    show = commands.add_parser("show", help="print a run's summary, confusion matrix and curves")
+    show.add_argument("run")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    workspace: Path = args.workspace.expanduser().resolve()
+    try:
+        if args.command is None:
+            from galaxy_tui.app.main import run_app
+            return run_app(workspace)
+        if args.command == "datasets":
+            from galaxy_tui.commands import list_datasets
+            return list_datasets(workspace, args.threshold, args.min_classifications, args.max_artifact)
+        if args.command == "train":
+            from galaxy_tui.commands import train
+            choice = "resume" if args.resume else "restart" if args.restart else "skip" if args.skip else None
+            return train(workspace, args.experiment, args.detach, choice, args.devices)
+        if args.command == "runs":
+            from galaxy_tui.commands import list_runs
+            return list_runs(workspace)
+        if args.command == "stop":
+            from galaxy_tui.commands import stop
+            return stop(workspace, args.run)
+        if args.command == "show":
+            from galaxy_tui.commands import show
+            return show(workspace, args.run)
+    except GalaxyError as exc:
+        print(f"galaxy-tui: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

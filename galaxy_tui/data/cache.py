@@ -1,0 +1,107 @@
+"""The prepared-image cache: decode and resize once into a memory-mapped uint8 array on disk.
+
+Keyed by the source's fingerprint, the selected ids, the size and the crop, so later epochs and
+later runs never decode a JPEG again. A build writes into a private folder and is renamed into
+place only when complete, so an interrupted build is never mistaken for a finished cache.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from galaxy_tui.data.catalog import Dataset, fingerprint_of
+from galaxy_tui.data.images import ImageUnreadable
+from galaxy_tui.errors import GalaxyError
+
+Progress = Callable[[int, int], None]
+_CHUNK = 256
+
+
+@dataclass
+class PreparedImages:
+    images: np.ndarray  # (N, S, S, 3) uint8, memory-mapped read-only
+    valid: np.ndarray   # (N,) bool: False where the source image could not be read
+    path: Path
+
+    @property
+    def unreadable(self) -> int:
+        return int((~self.valid).sum())
+
+
+def centre_crop(image: np.ndarray, fraction: float) -> np.ndarray:
+    if fraction >= 1.0:
+        return image
+    h, w = image.shape[:2]
+    ch, cw = max(1, round(h * fraction)), max(1, round(w * fraction))
+    top, left = (h - ch) // 2, (w - cw) // 2
+    return image[top:top + ch, left:left + cw]
+
+
+def resize_image(image: np.ndarray, size: int, crop: float = 1.0) -> np.ndarray:
+    image = centre_crop(image, crop)
+    if image.shape[0] == size and image.shape[1] == size:
+        return np.ascontiguousarray(image)
+    return np.asarray(Image.fromarray(image).resize((size, size), Image.Resampling.BILINEAR, reducing_gap=2.0))
+
+
+def cache_key(dataset: Dataset, refs: Sequence, size: int, crop: float) -> str:
+    return fingerprint_of("prepared-v1", dataset.kind, dataset.fingerprint, size, crop,
+                          fingerprint_of(*map(str, refs)))
+
+
+def _open(folder: Path) -> PreparedImages:
+    meta = json.loads((folder / "meta.json").read_text())
+    images = np.memmap(folder / "images.u8", dtype=np.uint8, mode="r",
+                       shape=(meta["count"], meta["size"], meta["size"], 3))
+    return PreparedImages(images, np.load(folder / "valid.npy"), folder)
+
+
+def prepare_images(dataset: Dataset, refs: Sequence, size: int, cache_root: Path, crop: float = 1.0,
+                   progress: Progress | None = None, threads: int | None = None) -> PreparedImages:
+    """The cached array for these rows, building it first if needed."""
+    if len(refs) == 0:
+        raise GalaxyError(f"{dataset.name}: no images to prepare; the labelling or split left none.")
+    final = cache_root / cache_key(dataset, refs, size, crop)
+    if (final / "meta.json").exists():
+        return _open(final)
+    building = cache_root / f"{final.name}.building-{os.getpid()}"
+    shutil.rmtree(building, ignore_errors=True)
+    building.mkdir(parents=True)
+    count = len(refs)
+    array = np.memmap(building / "images.u8", dtype=np.uint8, mode="w+", shape=(count, size, size, 3))
+    valid = np.zeros(count, dtype=bool)
+
+    def load(i: int) -> bool:
+        try:
+            array[i] = resize_image(dataset.read_image(refs[i]), size, crop)
+            return True
+        except ImageUnreadable:
+            return False
+
+    done = 0
+    with ThreadPoolExecutor(max_workers=threads or min(8, os.cpu_count() or 1)) as pool:
+        for start in range(0, count, _CHUNK):
+            chunk = range(start, min(start + _CHUNK, count))
+            valid[start:chunk.stop] = list(pool.map(load, chunk))
+            done = chunk.stop
+            if progress:
+                progress(done, count)
+    array.flush()
+    del array
+    np.save(building / "valid.npy", valid)
+    (building / "meta.json").write_text(json.dumps({"count": count, "size": size, "crop": crop,
+                                                    "source": dataset.location, "dataset": dataset.name}))
+    try:
+        os.rename(building, final)
+    except OSError:  # another process finished the same cache first: use theirs
+        shutil.rmtree(building, ignore_errors=True)
+    return _open(final)

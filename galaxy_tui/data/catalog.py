@@ -1,0 +1,115 @@
+"""The one shape every dataset source produces: a catalogue and a way to read one image."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from galaxy_tui.data.labels import VoteArrays, class_counts, label_votes
+from galaxy_tui.errors import GalaxyError
+from galaxy_tui.registry import Labelling
+
+ImageReader = Callable[[Any], np.ndarray]
+
+
+@dataclass
+class Dataset:
+    """A catalogue (one row per galaxy) and a reader for its images.
+
+    frame columns: `id` (str), `ref` (what `read_image` takes), and either `label` (fixed classes)
+    or the vote columns of `labels.VOTE_COLUMNS`; optionally `split` ("train"/"test") when the
+    source has its own split, plus any raw targets the source keeps.
+    """
+
+    name: str
+    kind: str
+    frame: pd.DataFrame
+    classes: tuple[str, ...]
+    read_image: ImageReader
+    fingerprint: str
+    problems: list[str] = field(default_factory=list)
+    location: str = ""
+
+    @property
+    def has_votes(self) -> bool:
+        return "label" not in self.frame.columns
+
+    @cached_property
+    def votes(self) -> VoteArrays:
+        return VoteArrays.from_frame(self.frame)
+
+    def labels(self, labelling: Labelling) -> np.ndarray:
+        """Class index per row, -1 for rows the labelling drops."""
+        if self.has_votes:
+            return label_votes(self.votes, labelling)
+        return self.frame["label"].to_numpy(dtype=np.int8)
+
+    def counts(self, labelling: Labelling) -> dict[str, int]:
+        return class_counts(self.labels(labelling), self.classes)
+
+
+def require_file(path: Path, what: str) -> Path:
+    if not path.exists():
+        raise GalaxyError(f"{what} not found: {path}. Check the path in experiments.toml "
+                          f"(relative paths start at the workspace folder).")
+    if not path.is_file():
+        raise GalaxyError(f"{what} should be a file but is not: {path}.")
+    return path
+
+
+def require_dir(path: Path, what: str) -> Path:
+    if not path.is_dir():
+        raise GalaxyError(f"{what} folder not found: {path}. Check the path in experiments.toml "
+                          f"(relative paths start at the workspace folder).")
+    return path
+
+
+def read_csv(path: Path, what: str, required: Iterable[str], **kwargs: Any) -> pd.DataFrame:
+    require_file(path, what)
+    try:
+        frame = pd.read_csv(path, **kwargs)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise GalaxyError(f"{what} {path} could not be read as CSV: {exc}.") from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise GalaxyError(f"{what} {path} is missing column(s) {', '.join(missing)}; it has "
+                          f"{', '.join(frame.columns[:12])}{' ...' if len(frame.columns) > 12 else ''}.")
+    return frame
+
+
+def file_signature(path: Path) -> str:
+    stat = path.stat()
+    return f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+
+
+def list_images(folder: Path) -> dict[str, os.stat_result]:
+    """Image files directly in `folder`, by name, with their stat (one scandir)."""
+    found: dict[str, os.stat_result] = {}
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.is_file() and entry.name.lower().endswith((".jpg", ".jpeg", ".png")):
+                found[entry.name] = entry.stat()
+    return found
+
+
+def fingerprint_of(*parts: object) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(repr(part).encode())
+        digest.update(b"\0")
+    return digest.hexdigest()[:20]
+
+
+def ensure_not_empty(frame: pd.DataFrame, where: str) -> None:
+    if len(frame) == 0:
+        raise GalaxyError(f"{where}: the dataset is empty (no usable rows). Check that the catalogue "
+                          f"and the images belong together.")

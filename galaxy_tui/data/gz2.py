@@ -1,0 +1,75 @@
+"""Galaxy Zoo 2 (Hart et al. 2016) catalogue + filename mapping + a folder of <asset_id>.jpg."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from galaxy_tui.data.catalog import (Dataset, ensure_not_empty, file_signature, fingerprint_of, list_images,
+                                     read_csv, require_dir)
+from galaxy_tui.data.images import read_image_file
+from galaxy_tui.data.labels import VOTE_CLASSES
+from galaxy_tui.errors import GalaxyError
+
+FRACTION_FAMILIES = ("debiased", "weighted_fraction", "fraction")
+
+HART16_ANSWERS = {
+    "smooth": "t01_smooth_or_features_a01_smooth",
+    "disk": "t01_smooth_or_features_a02_features_or_disk",
+    "artifact": "t01_smooth_or_features_a03_star_or_artifact",
+    "edgeon_yes": "t02_edgeon_a04_yes",
+    "edgeon_no": "t02_edgeon_a05_no",
+    "spiral": "t04_spiral_a08_spiral",
+}
+
+
+class FolderImages:
+    """`ref` is a file name inside one folder."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+
+    def __call__(self, ref: str) -> np.ndarray:
+        return read_image_file(self.folder / ref)
+
+
+def attach_images(frame: pd.DataFrame, images: Path, where: str) -> tuple[pd.DataFrame, list[str], list]:
+    """Keep rows whose `ref` file exists in `images`; report the rest. Returns frame, problems, signature."""
+    require_dir(images, "Image")
+    present = list_images(images)
+    exists = frame["ref"].isin(present.keys())
+    problems = []
+    if not exists.all():
+        missing = frame.loc[~exists, "ref"]
+        problems.append(f"{where}: {len(missing)} of {len(frame)} catalogue rows have no image in {images} "
+                        f"(e.g. {missing.iloc[0]}); they were skipped.")
+    frame = frame[exists].reset_index(drop=True)
+    signature = [(ref, present[ref].st_size, present[ref].st_mtime_ns) for ref in frame["ref"]]
+    return frame, problems, signature
+
+
+def load_gz2_hart16(name: str, catalog: Path, mapping: Path, images: Path, family: str = "debiased") -> Dataset:
+    if family not in FRACTION_FAMILIES:
+        raise GalaxyError(f"[datasets.{name}] fractions = {family!r} is not one of {', '.join(FRACTION_FAMILIES)}.")
+    columns = {ours: f"{theirs}_{family}" for ours, theirs in HART16_ANSWERS.items()}
+    table = read_csv(catalog, "GZ2 Hart16 catalogue", ["dr7objid", "total_classifications", *columns.values()])
+    links = read_csv(mapping, "GZ2 filename mapping", ["objid", "asset_id"])
+    frame = table[["dr7objid", "total_classifications", *columns.values()]].rename(
+        columns={v: k for k, v in columns.items()})
+    frame = frame.merge(links[["objid", "asset_id"]], left_on="dr7objid", right_on="objid", how="inner")
+    problems = []
+    unmapped = len(table) - len(frame)
+    if unmapped:
+        problems.append(f"{mapping}: {unmapped} catalogue rows have no filename mapping; they were skipped.")
+    frame = pd.DataFrame({
+        "id": frame["dr7objid"].astype(str),
+        "ref": frame["asset_id"].astype(str) + ".jpg",
+        **{column: frame[column] for column in (*HART16_ANSWERS, "total_classifications")},
+    })
+    frame, missing, signature = attach_images(frame, images, str(catalog))
+    ensure_not_empty(frame, str(catalog))
+    return Dataset(name, "gz2-hart16", frame, VOTE_CLASSES, FolderImages(images),
+                   fingerprint_of("gz2-hart16", family, file_signature(catalog), signature),
+                   problems + missing, location=str(catalog))

@@ -1,0 +1,67 @@
+"""The high-confidence labelling rule on vote fractions: pure and vectorised.
+
+It runs on every drag of the UI's threshold, so it works on plain numpy arrays extracted once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from galaxy_tui.registry import Labelling
+
+VOTE_CLASSES: tuple[str, ...] = ("elliptical", "spiral", "edge_on")
+ELLIPTICAL, SPIRAL, EDGE_ON = 0, 1, 2
+UNLABELLED = -1
+
+# The per-question fractions every vote-carrying catalogue provides under these names.
+VOTE_COLUMNS: tuple[str, ...] = ("smooth", "disk", "artifact", "edgeon_yes", "edgeon_no", "spiral",
+                                 "total_classifications")
+
+
+@dataclass(frozen=True)
+class VoteArrays:
+    smooth: np.ndarray
+    disk: np.ndarray
+    artifact: np.ndarray
+    edgeon_yes: np.ndarray
+    edgeon_no: np.ndarray
+    spiral: np.ndarray
+    total_classifications: np.ndarray
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame) -> VoteArrays:
+        return cls(*(frame[column].to_numpy(dtype=np.float32, na_value=np.nan) for column in VOTE_COLUMNS))
+
+
+def label_votes(votes: VoteArrays, labelling: Labelling) -> np.ndarray:
+    """Class index per row (ELLIPTICAL, SPIRAL, EDGE_ON) or UNLABELLED.
+
+    NaN in total_classifications (a catalogue without counts) passes the count cut; NaN fractions fail.
+    """
+    t = np.float32(labelling.threshold)
+    enough_votes = ~(votes.total_classifications < labelling.min_classifications)
+    not_artifact = votes.artifact < labelling.max_artifact
+    usable = enough_votes & not_artifact
+    disk = votes.disk >= t
+    labels = np.full(votes.smooth.shape, UNLABELLED, dtype=np.int8)
+    labels[usable & (votes.smooth >= t)] = ELLIPTICAL
+    labels[usable & disk & (votes.edgeon_yes >= t)] = EDGE_ON
+    labels[usable & disk & (votes.edgeon_no >= t) & (votes.spiral >= t)] = SPIRAL
+    return labels
+
+
+def class_counts(labels: np.ndarray, classes: tuple[str, ...] | list[str]) -> dict[str, int]:
+    counts = np.bincount(labels[labels >= 0].astype(np.int64), minlength=len(classes))
+    return {name: int(counts[i]) for i, name in enumerate(classes)}
+
+
+def empty_class_warning(counts: dict[str, int], where: str) -> str | None:
+    empty = [name for name, n in counts.items() if n == 0]
+    if not empty:
+        return None
+    shown = ", ".join(f"{name}={n}" for name, n in counts.items())
+    return (f"{where}: class {', '.join(empty)} has no galaxies at this labelling ({shown}); "
+            f"lower the threshold or min_classifications.")

@@ -1,0 +1,165 @@
+"""The embedded demo dataset: procedurally rendered galaxies with simulated Galaxy Zoo votes.
+
+Each galaxy is drawn from physical profiles (Sersic bulge, exponential disc, logarithmic spiral
+arms, inclination, dust lane), convolved with a Gaussian PSF, put on a noisy sky with field stars
+and shown through an asinh stretch like an SDSS colour cut-out. Its vote fractions follow its true
+type with a per-galaxy "clarity": small, faint galaxies get ambiguous votes, so raising the
+threshold keeps the clearer ones, as with real Galaxy Zoo data. Everything is deterministic from
+the seed: the catalogue from one generator, each image from its own (seed, index) generator.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.ndimage import gaussian_filter
+
+from galaxy_tui.data.catalog import Dataset, fingerprint_of
+from galaxy_tui.data.labels import VOTE_CLASSES
+
+TYPES = ("elliptical", "spiral", "edge_on", "artifact")
+TYPE_WEIGHTS = (0.34, 0.34, 0.27, 0.05)
+
+_COLOURS = {  # relative flux in (R, G, B) like gri composites
+    "old": np.array([1.0, 0.82, 0.58], dtype=np.float32),
+    "young": np.array([0.62, 0.78, 1.0], dtype=np.float32),
+    "mixed": np.array([0.95, 0.88, 0.78], dtype=np.float32),
+}
+
+
+def synthetic_catalogue(count: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    kind = rng.choice(len(TYPES), size=count, p=TYPE_WEIGHTS)
+    clarity = rng.beta(4.0, 1.6, size=count).astype(np.float32)
+    size = rng.uniform(0.05, 0.13, size=count).astype(np.float32) * (0.55 + 0.45 * clarity)
+    brightness = (0.35 + 0.65 * clarity * rng.uniform(0.7, 1.0, size=count)).astype(np.float32)
+
+    def strong(k: np.ndarray) -> np.ndarray:  # a vote fraction for a clear feature
+        return np.clip(0.5 + 0.5 * k + rng.normal(0, 0.04, count), 0.0, 1.0).astype(np.float32)
+
+    def weak() -> np.ndarray:  # a vote fraction for an absent feature
+        return np.clip(rng.beta(1.2, 8.0, count), 0.0, 1.0).astype(np.float32)
+
+    is_ = {name: kind == i for i, name in enumerate(TYPES)}
+    artifact = np.where(is_["artifact"], strong(clarity), rng.uniform(0.0, 0.06, count)).astype(np.float32)
+    feature_share = np.where(is_["elliptical"], weak(), strong(clarity))
+    remaining = 1.0 - artifact
+    disk = np.where(is_["artifact"], (1 - artifact) * 0.5, remaining * feature_share).astype(np.float32)
+    smooth = (remaining - disk).clip(0.0, 1.0).astype(np.float32)
+    edge_clarity = np.clip(clarity + rng.normal(0, 0.08, count), 0, 1)
+    edgeon_yes = np.where(is_["edge_on"], strong(edge_clarity), weak()).astype(np.float32)
+    spiral_clarity = np.clip(clarity + rng.normal(0, 0.08, count), 0, 1)
+    spiral = np.where(is_["spiral"], strong(spiral_clarity), weak()).astype(np.float32)
+    total = rng.poisson(38, count).clip(1)
+    few_votes = rng.random(count) < 0.04
+    total[few_votes] = rng.integers(3, 10, size=int(few_votes.sum()))
+    return pd.DataFrame({
+        "id": [f"syn{seed}-{i:06d}" for i in range(count)],
+        "ref": np.arange(count),
+        "true_type": np.array(TYPES)[kind],
+        "smooth": smooth,
+        "disk": disk,
+        "artifact": artifact,
+        "edgeon_yes": edgeon_yes,
+        "edgeon_no": (1.0 - edgeon_yes).astype(np.float32),
+        "spiral": spiral,
+        "total_classifications": total.astype(np.int32),
+        "_kind": kind,
+        "_size": size,
+        "_brightness": brightness,
+    })
+
+
+def _frame_coordinates(n: int, centre: tuple[float, float], angle: float, q: float) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel grid in the galaxy's frame: x along the major axis, y de-projected by axis ratio q."""
+    yy, xx = np.mgrid[0:n, 0:n].astype(np.float32)
+    dx, dy = xx - centre[0], yy - centre[1]
+    c, s = np.cos(angle), np.sin(angle)
+    return dx * c + dy * s, (-dx * s + dy * c) / q
+
+
+def _sersic(r: np.ndarray, r_e: float, n: float) -> np.ndarray:
+    b = 2.0 * n - 1.0 / 3.0
+    return np.exp(-b * ((r / r_e + 1e-6) ** (1.0 / n) - 1.0))
+
+
+def render_galaxy(kind: int, size_frac: float, brightness: float, n: int, rng: np.random.Generator) -> np.ndarray:
+    """One n x n RGB image (uint8) of a galaxy of the given type on a noisy sky."""
+    flux = np.zeros((n, n, 3), dtype=np.float32)
+    centre = (n / 2 + rng.normal(0, n * 0.025), n / 2 + rng.normal(0, n * 0.025))
+    angle = rng.uniform(0, np.pi)
+    r_scale = size_frac * n
+    name = TYPES[kind]
+    if name == "elliptical":
+        x, y = _frame_coordinates(n, centre, angle, rng.uniform(0.55, 1.0))
+        flux += _sersic(np.hypot(x, y), r_scale, rng.uniform(3.0, 5.0))[..., None] * _COLOURS["old"] * 1.6
+    elif name == "spiral":
+        q = rng.uniform(0.55, 1.0)
+        x, y = _frame_coordinates(n, centre, angle, q)
+        r, theta = np.hypot(x, y), np.arctan2(y, x)
+        r_d = r_scale * 1.1
+        pitch = np.deg2rad(rng.uniform(12, 28))
+        arms = rng.choice([2, 2, 3])
+        phase = arms * (theta - np.log(r / r_d + 1e-3) / np.tan(pitch)) * rng.choice([-1, 1])
+        arm_pattern = (0.5 * (1 + np.cos(phase))) ** 3
+        disc = np.exp(-r / r_d)
+        flux += (disc * (0.25 + 1.6 * arm_pattern) * (r > 0.35 * r_d))[..., None] * _COLOURS["young"]
+        flux += _sersic(r, 0.35 * r_d, 2.0)[..., None] * _COLOURS["old"] * 1.2
+    elif name == "edge_on":
+        q = rng.uniform(0.07, 0.16)
+        x, y = _frame_coordinates(n, centre, angle, 1.0)
+        r_d = r_scale * 1.25
+        height = max(q * r_d, 0.5)
+        disc = np.exp(-np.abs(x) / r_d) / np.cosh(y / height) ** 2
+        if rng.random() < 0.5:
+            disc = disc * (1 - 0.6 * np.exp(-(y / (0.35 * height)) ** 2))
+        flux += disc[..., None] * _COLOURS["mixed"] * 1.3
+        if rng.random() < 0.6:
+            flux += _sersic(np.hypot(x, y / 0.7), 0.3 * r_d, 2.0)[..., None] * _COLOURS["old"] * 0.8
+    else:  # artifact: a bright saturated star with diffraction spikes
+        x, y = _frame_coordinates(n, centre, angle, 1.0)
+        core = np.exp(-(x**2 + y**2) / (2 * (0.02 * n) ** 2))
+        spikes = np.exp(-np.abs(y) / 0.6) * np.exp(-np.abs(x) / (0.25 * n)) + \
+            np.exp(-np.abs(x) / 0.6) * np.exp(-np.abs(y) / (0.25 * n))
+        flux += (6 * core + 0.8 * spikes)[..., None] * np.array([1.0, 0.95, 0.9], dtype=np.float32)
+    flux *= brightness
+    for _ in range(rng.poisson(1.5)):  # field stars
+        sx, sy = rng.uniform(0, n, 2)
+        star = np.zeros((n, n), dtype=np.float32)
+        star[int(sy), int(sx)] = rng.lognormal(0.5, 1.0) * 4
+        colour = rng.choice(list(_COLOURS.values()))
+        flux += star[..., None] * colour
+    psf = rng.uniform(0.6, 1.2) * n / 64
+    flux = gaussian_filter(flux, sigma=(psf, psf, 0))
+    sky_noise = rng.uniform(0.012, 0.025)
+    flux += rng.normal(0, sky_noise, flux.shape).astype(np.float32)
+    flux += rng.normal(0, 1, flux.shape).astype(np.float32) * np.sqrt(np.clip(flux, 0, None)) * 0.04
+    display = np.arcsinh(np.clip(flux, 0, None) / 0.08) / np.arcsinh(1.0 / 0.08)
+    return (np.clip(display, 0, 1) * 255).astype(np.uint8)
+
+
+class SyntheticImages:
+    def __init__(self, frame: pd.DataFrame, size: int, seed: int):
+        self.kind = frame["_kind"].to_numpy()
+        self.size_frac = frame["_size"].to_numpy()
+        self.brightness = frame["_brightness"].to_numpy()
+        self.size = size
+        self.seed = seed
+
+    def __call__(self, index: int) -> np.ndarray:
+        i = int(index)
+        rng = np.random.default_rng([self.seed, i])
+        return render_galaxy(int(self.kind[i]), float(self.size_frac[i]), float(self.brightness[i]), self.size, rng)
+
+
+def load_synthetic(name: str, count: int = 3000, size: int = 64, seed: int = 0) -> Dataset:
+    frame = synthetic_catalogue(count, seed)
+    return Dataset(
+        name=name,
+        kind="synthetic",
+        frame=frame,
+        classes=VOTE_CLASSES,
+        read_image=SyntheticImages(frame, size, seed),
+        fingerprint=fingerprint_of("synthetic-v1", count, size, seed),
+        location=f"built-in ({count} galaxies, {size}px, seed {seed})",
+    )

@@ -1,0 +1,426 @@
+"""experiments.toml: load into typed objects, validate, and save atomically under a lock.
+
+The raw TOML dict is the source of truth: typed objects are views of it, and every change is a
+function applied to a freshly re-read raw dict under an exclusive lock, so keys this code does not
+know survive, and two processes saving at once lose neither change.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import re
+import tomllib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from galaxy_tui.atomic import atomic_write_bytes
+from galaxy_tui.errors import GalaxyError
+from galaxy_tui.model_names import MODEL_NAMES
+
+REGISTRY_FILE = "experiments.toml"
+
+DATASET_KINDS: dict[str, tuple[str, ...]] = {
+    # kind -> keys that must be present in its table
+    "synthetic": (),
+    "galaxy10-h5": ("path",),
+    "galaxy-mnist-h5": ("train", "test"),
+    "gz2-hart16": ("catalog", "mapping", "images"),
+    "kaggle-gz2": ("solutions", "images"),
+    "image-folder": ("path",),
+}
+PRECISIONS = ("auto", "bf16", "fp16", "fp32")
+SAMPLERS = ("weighted", "class-weights", "none")
+SCHEDULERS = ("cosine", "plateau", "none")
+OPTIMIZERS = ("adamw", "sgd")
+
+
+@dataclass(frozen=True)
+class Labelling:
+    threshold: float = 0.8
+    min_classifications: int = 10
+    max_artifact: float = 0.5
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    name: str
+    kind: str
+    options: dict[str, Any]
+    base_dir: Path
+
+    def path(self, key: str) -> Path:
+        """An option that names a file or folder, resolved against the workspace."""
+        return (self.base_dir / str(self.options[key])).expanduser()
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    dataset: str
+    labels: Labelling = Labelling()
+    model: str = "tiny-cnn"
+    pretrained: bool = False
+    image_size: int = 64
+    epochs: int = 10
+    optimizer: str = "adamw"
+    lr: float = 3e-4
+    weight_decay: float = 1e-2
+    momentum: float = 0.9
+    sampler: str = "weighted"
+    micro_batch: int | str = "auto"
+    effective_batch: int = 64
+    precision: str = "auto"
+    channels_last: bool = True
+    tf32: bool = True
+    devices: int = 1
+    seed: int = 0
+    label_smoothing: float = 0.05
+    scheduler: str = "cosine"
+    grad_clip: float = 1.0
+    early_stopping: int = 0
+    augment: bool = True
+    split: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    vram_margin: float = 0.10
+    checkpoint_minutes: float = 10.0
+    mistakes: int = 24
+    max_steps_per_epoch: int = 0
+
+    def table(self) -> dict[str, Any]:
+        """The experiment as a TOML table (as written to a run's frozen config)."""
+        return {
+            "dataset": self.dataset,
+            "labels": {
+                "threshold": self.labels.threshold,
+                "min_classifications": self.labels.min_classifications,
+                "max_artifact": self.labels.max_artifact,
+            },
+            "model": self.model,
+            "pretrained": self.pretrained,
+            "image_size": self.image_size,
+            "epochs": self.epochs,
+            "optimizer": {"name": self.optimizer, "lr": self.lr, "weight_decay": self.weight_decay,
+                          "momentum": self.momentum},
+            "sampler": self.sampler,
+            "micro_batch": self.micro_batch,
+            "effective_batch": self.effective_batch,
+            "precision": self.precision,
+            "channels_last": self.channels_last,
+            "tf32": self.tf32,
+            "devices": self.devices,
+            "seed": self.seed,
+            "label_smoothing": self.label_smoothing,
+            "scheduler": self.scheduler,
+            "grad_clip": self.grad_clip,
+            "early_stopping": self.early_stopping,
+            "augment": self.augment,
+            "split": list(self.split),
+            "vram_margin": self.vram_margin,
+            "checkpoint_minutes": self.checkpoint_minutes,
+            "mistakes": self.mistakes,
+            "max_steps_per_epoch": self.max_steps_per_epoch,
+        }
+
+
+@dataclass(frozen=True)
+class RunIndexEntry:
+    id: str
+    experiment: str
+    status: str = ""
+    started: float = 0.0
+    best: float | None = None
+
+
+@dataclass
+class Registry:
+    path: Path
+    raw: dict[str, Any]
+    runs_dir: Path
+    cache_dir: Path
+    datasets: dict[str, DatasetSpec] = field(default_factory=dict)
+    experiments: dict[str, Experiment] = field(default_factory=dict)
+    runs: dict[str, RunIndexEntry] = field(default_factory=dict)
+
+    @property
+    def workspace(self) -> Path:
+        return self.path.parent
+
+    def experiment(self, name: str) -> Experiment:
+        if name not in self.experiments:
+            known = ", ".join(sorted(self.experiments)) or "none"
+            raise GalaxyError(f"{self.path}: no experiment named {name!r} (known: {known}). "
+                              f"Add an [experiments.{name}] table or pick one of those.")
+        return self.experiments[name]
+
+    def dataset(self, name: str) -> DatasetSpec:
+        if name not in self.datasets:
+            known = ", ".join(sorted(self.datasets)) or "none"
+            raise GalaxyError(f"{self.path}: no dataset named {name!r} (known: {known}).")
+        return self.datasets[name]
+
+
+# ---------------------------------------------------------------- parsing
+
+_TOML_POSITION = re.compile(r"\(at line (\d+), column (\d+)\)")
+
+
+def _read_raw(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise GalaxyError(f"{path}: file not found. Run galaxy-tui in a workspace folder, or pass "
+                          f"--workspace DIR.") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        where = _TOML_POSITION.search(str(exc))
+        position = f"line {where.group(1)}, column {where.group(2)}" if where else "unknown position"
+        reason = _TOML_POSITION.sub("", str(exc)).strip()
+        raise GalaxyError(f"{path}: TOML syntax error at {position}: {reason}. Fix the file; "
+                          f"nothing was changed.") from None
+
+
+class _Table:
+    """Typed access to one TOML table, with errors that name the table and key."""
+
+    def __init__(self, path: Path, name: str, data: Any):
+        self.file = path
+        self.name = name
+        if not isinstance(data, dict):
+            self.fail("", f"must be a table, not {type(data).__name__}")
+        self.data: dict[str, Any] = data
+
+    def fail(self, key: str, problem: str) -> None:
+        where = f"[{self.name}] {key}".strip()
+        raise GalaxyError(f"{self.file}: {where} {problem}.")
+
+    def get(self, key: str, kind: type | tuple[type, ...], default: Any) -> Any:
+        value = self.data.get(key, default)
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind in (int, float)):
+            names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            self.fail(key, f"= {value!r} must be a {names}")
+        return value
+
+    def choice(self, key: str, choices: tuple[str, ...], default: str) -> str:
+        value = self.get(key, str, default)
+        if value not in choices:
+            self.fail(key, f"= {value!r} is not one of: {', '.join(choices)}")
+        return value
+
+    def positive(self, key: str, kind: type, default: Any) -> Any:
+        value = self.get(key, kind, default)
+        if value <= 0:
+            self.fail(key, f"= {value!r} must be positive")
+        return value
+
+    def sub(self, key: str) -> _Table:
+        return _Table(self.file, f"{self.name}.{key}", self.data.get(key, {}))
+
+
+def _parse_labelling(table: _Table) -> Labelling:
+    threshold = table.get("threshold", float, 0.8)
+    if not 0.5 < threshold <= 1.0:
+        table.fail("threshold", f"= {threshold} is outside (0.5, 1.0]; use a value such as 0.8")
+    min_cls = table.get("min_classifications", int, 10)
+    if min_cls < 0:
+        table.fail("min_classifications", f"= {min_cls} must be 0 or more")
+    max_art = table.get("max_artifact", float, 0.5)
+    if not 0.0 <= max_art <= 1.0:
+        table.fail("max_artifact", f"= {max_art} must be within [0, 1]")
+    return Labelling(threshold, min_cls, max_art)
+
+
+def _parse_experiment(path: Path, name: str, data: Any, datasets: dict[str, DatasetSpec]) -> Experiment:
+    t = _Table(path, f"experiments.{name}", data)
+    dataset = t.get("dataset", str, "")
+    if dataset not in datasets:
+        known = ", ".join(sorted(datasets)) or "none"
+        t.fail("dataset", f"= {dataset!r} names no [datasets.*] table (known: {known})")
+    model = t.get("model", str, "tiny-cnn")
+    if model not in MODEL_NAMES:
+        t.fail("model", f"= {model!r} is unknown; valid models: {', '.join(MODEL_NAMES)}")
+    micro = t.get("micro_batch", (int, str), "auto")
+    if isinstance(micro, str) and micro != "auto" or isinstance(micro, int) and micro <= 0:
+        t.fail("micro_batch", f"= {micro!r} must be \"auto\" or a positive integer")
+    opt = t.sub("optimizer")
+    split = t.get("split", list, [0.8, 0.1, 0.1])
+    if len(split) != 3 or not all(isinstance(x, (int, float)) and x >= 0 for x in split) \
+            or abs(sum(split) - 1.0) > 1e-6 or split[0] <= 0:
+        t.fail("split", f"= {split!r} must be three fractions (train, val, test) summing to 1")
+    margin = t.get("vram_margin", float, 0.10)
+    if not 0.0 <= margin < 0.9:
+        t.fail("vram_margin", f"= {margin} must be within [0, 0.9)")
+    smoothing = t.get("label_smoothing", float, 0.05)
+    if not 0.0 <= smoothing < 1.0:
+        t.fail("label_smoothing", f"= {smoothing} must be within [0, 1)")
+    return Experiment(
+        name=name,
+        dataset=dataset,
+        labels=_parse_labelling(t.sub("labels")),
+        model=model,
+        pretrained=t.get("pretrained", bool, False),
+        image_size=t.positive("image_size", int, 64),
+        epochs=t.positive("epochs", int, 10),
+        optimizer=opt.choice("name", OPTIMIZERS, "adamw"),
+        lr=opt.positive("lr", float, 3e-4),
+        weight_decay=opt.get("weight_decay", float, 1e-2),
+        momentum=opt.get("momentum", float, 0.9),
+        sampler=t.choice("sampler", SAMPLERS, "weighted"),
+        micro_batch=micro,
+        effective_batch=t.positive("effective_batch", int, 64),
+        precision=t.choice("precision", PRECISIONS, "auto"),
+        channels_last=t.get("channels_last", bool, True),
+        tf32=t.get("tf32", bool, True),
+        devices=t.positive("devices", int, 1),
+        seed=t.get("seed", int, 0),
+        label_smoothing=smoothing,
+        scheduler=t.choice("scheduler", SCHEDULERS, "cosine"),
+        grad_clip=t.get("grad_clip", float, 1.0),
+        early_stopping=t.get("early_stopping", int, 0),
+        augment=t.get("augment", bool, True),
+        split=(float(split[0]), float(split[1]), float(split[2])),
+        vram_margin=margin,
+        checkpoint_minutes=t.positive("checkpoint_minutes", float, 10.0),
+        mistakes=t.get("mistakes", int, 24),
+        max_steps_per_epoch=t.get("max_steps_per_epoch", int, 0),
+    )
+
+
+def _parse_dataset(path: Path, name: str, data: Any) -> DatasetSpec:
+    t = _Table(path, f"datasets.{name}", data)
+    kind = t.get("kind", str, "")
+    if kind not in DATASET_KINDS:
+        t.fail("kind", f"= {kind!r} is unknown; valid kinds: {', '.join(DATASET_KINDS)}")
+    for key in DATASET_KINDS[kind]:
+        if key not in t.data:
+            t.fail(key, f"is missing; a {kind} dataset needs: {', '.join(DATASET_KINDS[kind])}")
+    crop = t.get("crop", float, 1.0)
+    if not 0.0 < crop <= 1.0:
+        t.fail("crop", f"= {crop} must be within (0, 1]: the centre fraction of each image to keep")
+    return DatasetSpec(name=name, kind=kind, options=dict(t.data), base_dir=path.parent)
+
+
+def parse_registry(path: Path, raw: dict[str, Any]) -> Registry:
+    workspace = _Table(path, "workspace", raw.get("workspace", {}))
+    base = path.parent
+    datasets = {name: _parse_dataset(path, name, data)
+                for name, data in _Table(path, "datasets", raw.get("datasets", {})).data.items()}
+    experiments = {name: _parse_experiment(path, name, data, datasets)
+                   for name, data in _Table(path, "experiments", raw.get("experiments", {})).data.items()}
+    runs: dict[str, RunIndexEntry] = {}
+    for run_id, data in _Table(path, "runs", raw.get("runs", {})).data.items():
+        t = _Table(path, f"runs.{run_id}", data)
+        best = t.data.get("best")
+        runs[run_id] = RunIndexEntry(run_id, t.get("experiment", str, ""), t.get("status", str, ""),
+                                     t.get("started", float, 0.0),
+                                     float(best) if isinstance(best, (int, float)) else None)
+    return Registry(
+        path=path,
+        raw=raw,
+        runs_dir=base / workspace.get("runs_dir", str, "runs"),
+        cache_dir=base / workspace.get("cache_dir", str, "cache"),
+        datasets=datasets,
+        experiments=experiments,
+        runs=runs,
+    )
+
+
+def parse_frozen(path: Path, config: dict[str, Any], workspace: Path) -> tuple[Experiment, DatasetSpec]:
+    """The experiment and dataset a run folder's config.toml froze, validated like the registry."""
+    dataset = {k: v for k, v in config["dataset"].items() if k != "name"}
+    name = config["dataset"]["name"]
+    experiment_name = config["run"]["experiment"]
+    datasets = {name: _parse_dataset(path, name, dataset)}
+    experiment = _parse_experiment(path, experiment_name, config["experiment"], datasets)
+    spec = datasets[name]
+    return experiment, DatasetSpec(spec.name, spec.kind, spec.options, workspace)
+
+
+def load_registry(path: Path) -> Registry:
+    return parse_registry(path, _read_raw(path))
+
+
+# ---------------------------------------------------------------- saving
+
+def default_raw() -> dict[str, Any]:
+    """The registry a fresh workspace starts with: the synthetic demo, trainable on a CPU in minutes."""
+    return {
+        "workspace": {"runs_dir": "runs", "cache_dir": "cache"},
+        "datasets": {"demo": {"kind": "synthetic", "count": 3000, "size": 64, "seed": 0}},
+        "experiments": {
+            "demo-tiny": {
+                "dataset": "demo",
+                "labels": {"threshold": 0.8, "min_classifications": 10, "max_artifact": 0.5},
+                "model": "tiny-cnn",
+                "image_size": 64,
+                "epochs": 8,
+                "optimizer": {"name": "adamw", "lr": 3e-3, "weight_decay": 1e-2},
+                "sampler": "weighted",
+                "micro_batch": "auto",
+                "effective_batch": 64,
+                "precision": "auto",
+                "scheduler": "cosine",
+            }
+        },
+    }
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    lock_path = path.with_name(path.name + ".lock")
+    with open(lock_path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def update_registry(path: Path, mutate: Callable[[dict[str, Any]], None]) -> Registry:
+    """Re-read the file under the lock, apply `mutate` to its raw dict, validate, write atomically.
+
+    If the mutated registry does not validate, the file is left as it was and the error raised.
+    """
+    with _locked(path):
+        raw = _read_raw(path) if path.exists() else default_raw()
+        mutate(raw)
+        registry = parse_registry(path, raw)
+        atomic_write_bytes(path, tomli_w.dumps(raw).encode("utf-8"))
+    return registry
+
+
+def ensure_registry(workspace: Path) -> Registry:
+    """Load the workspace's registry, writing the default one first if there is none."""
+    path = workspace / REGISTRY_FILE
+    if not path.exists():
+        workspace.mkdir(parents=True, exist_ok=True)
+        with _locked(path):
+            if not path.exists():
+                atomic_write_bytes(path, tomli_w.dumps(default_raw()).encode("utf-8"))
+    return load_registry(path)
+
+
+def set_labelling(path: Path, experiment: str, labelling: Labelling) -> Registry:
+    def mutate(raw: dict[str, Any]) -> None:
+        table = raw.setdefault("experiments", {}).setdefault(experiment, {})
+        labels = table.setdefault("labels", {})
+        labels.update(threshold=round(labelling.threshold, 4),
+                      min_classifications=labelling.min_classifications,
+                      max_artifact=round(labelling.max_artifact, 4))
+    return update_registry(path, mutate)
+
+
+def index_run(path: Path, entry: RunIndexEntry) -> Registry:
+    def mutate(raw: dict[str, Any]) -> None:
+        row: dict[str, Any] = {"experiment": entry.experiment, "status": entry.status,
+                               "started": entry.started}
+        if entry.best is not None:
+            row["best"] = entry.best
+        raw.setdefault("runs", {}).setdefault(entry.id, {}).update(row)
+    return update_registry(path, mutate)

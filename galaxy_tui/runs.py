@@ -1,0 +1,241 @@
+"""Run lifecycle: create a run folder, launch it through the supervisor, find runs, tell their state, stop.
+
+Torch-free: the UI and the headless commands use it. The run folder is the source of truth; the
+registry's [runs] table is only an index for listing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from galaxy_tui.atomic import atomic_write_bytes, atomic_write_json, read_json
+from galaxy_tui.errors import GalaxyError
+from galaxy_tui.events import FINAL_STATES, append_event
+from galaxy_tui.procinfo import boot_id, is_alive
+from galaxy_tui.registry import Registry, RunIndexEntry, index_run
+
+CHOICES = ("resume", "restart", "skip")
+_QUEUED_GRACE_S = 30.0
+_STALE_HEARTBEAT_S = 120.0
+# Keys that may change between attempts without invalidating a checkpoint.
+_HASH_EXEMPT = ("epochs", "early_stopping", "checkpoint_minutes", "mistakes", "devices", "micro_batch",
+                "vram_margin", "max_steps_per_epoch")
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    id: str
+    dir: Path
+    experiment: str
+    state: str
+    attempt: int = 1
+    epoch: int = 0
+    epochs: int = 0
+    step: int = 0
+    best_metric: float | None = None
+    started: float = 0.0
+    updated: float = 0.0
+    message: str = ""
+    pid: int | None = None
+
+    @property
+    def is_live(self) -> bool:
+        return self.state not in (*FINAL_STATES, "lost")
+
+
+def config_hash(experiment: dict[str, Any], dataset: dict[str, Any]) -> str:
+    """Identifies what a checkpoint was trained on; keys that may change on resume are left out."""
+    relevant = {k: v for k, v in experiment.items() if k not in _HASH_EXEMPT}
+    text = json.dumps({"experiment": relevant, "dataset": dataset}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _dataset_table(registry: Registry, name: str) -> dict[str, Any]:
+    spec = registry.dataset(name)
+    return {"name": spec.name, **spec.options}
+
+
+def run_config(registry: Registry, experiment: str) -> dict[str, Any]:
+    table = registry.experiment(experiment).table()
+    dataset = _dataset_table(registry, table["dataset"])
+    return {
+        "run": {"experiment": experiment, "workspace": str(registry.workspace),
+                "cache_dir": str(registry.cache_dir), "config_hash": config_hash(table, dataset)},
+        "experiment": table,
+        "dataset": dataset,
+    }
+
+
+def read_config(run_dir: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads((run_dir / "config.toml").read_text())
+    except (FileNotFoundError, tomllib.TOMLDecodeError) as exc:
+        raise GalaxyError(f"{run_dir}/config.toml cannot be read ({exc}); the run folder is damaged.") from None
+
+
+def _new_run_id(runs_dir: Path, experiment: str) -> str:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    run_id, n = f"{experiment}-{stamp}", 1
+    while (runs_dir / run_id).exists():
+        n += 1
+        run_id = f"{experiment}-{stamp}-{n}"
+    return run_id
+
+
+def _status(run_dir: Path) -> dict[str, Any]:
+    return read_json(run_dir / "status.json") or {}
+
+
+def _derive_state(run_dir: Path, status: dict[str, Any]) -> str:
+    state = str(status.get("state", "lost"))
+    if state in FINAL_STATES:
+        return state
+    supervisor = read_json(run_dir / "supervisor.json")
+    now = time.time()
+    if supervisor is None:
+        return state if now - float(status.get("updated", 0)) < _QUEUED_GRACE_S else "lost"
+    if status.get("host") not in (None, socket.gethostname()):  # another machine: only the heartbeat tells
+        return state if now - float(status.get("heartbeat", 0)) < _STALE_HEARTBEAT_S else "lost"
+    if supervisor.get("boot_id") != boot_id():
+        return "lost"
+    if is_alive(supervisor.get("worker_pid"), supervisor.get("worker_start")) or \
+            is_alive(supervisor.get("supervisor_pid"), supervisor.get("supervisor_start")):
+        return state
+    return "lost"
+
+
+def run_info(run_dir: Path) -> RunInfo:
+    status = _status(run_dir)
+    best = status.get("best_metric")
+    return RunInfo(
+        id=run_dir.name, dir=run_dir, experiment=str(status.get("experiment", "")),
+        state=_derive_state(run_dir, status), attempt=int(status.get("attempt", 1)),
+        epoch=int(status.get("epoch", 0)), epochs=int(status.get("epochs", 0)), step=int(status.get("step", 0)),
+        best_metric=float(best) if isinstance(best, (int, float)) else None,
+        started=float(status.get("started", 0)), updated=float(status.get("updated", 0)),
+        message=str(status.get("message", "")), pid=status.get("pid"),
+    )
+
+
+def find_runs(registry: Registry) -> list[RunInfo]:
+    """Every run folder in the workspace, newest first."""
+    if not registry.runs_dir.is_dir():
+        return []
+    runs = [run_info(d) for d in registry.runs_dir.iterdir() if (d / "status.json").exists()]
+    return sorted(runs, key=lambda r: r.started, reverse=True)
+
+
+def get_run(registry: Registry, run_id: str) -> RunInfo:
+    run_dir = registry.runs_dir / run_id
+    if not (run_dir / "status.json").exists():
+        matches = [d for d in registry.runs_dir.glob(f"{run_id}*") if (d / "status.json").exists()] \
+            if registry.runs_dir.is_dir() else []
+        if len(matches) != 1:
+            raise GalaxyError(f"no run {run_id!r} in {registry.runs_dir}; `galaxy-tui runs` lists them.")
+        run_dir = matches[0]
+    return run_info(run_dir)
+
+
+def has_checkpoint(run_dir: Path) -> bool:
+    return any((run_dir / "checkpoints" / name).exists() for name in ("last.pt", "best.pt"))
+
+
+def latest_checkpointed_run(registry: Registry, experiment: str) -> RunInfo | None:
+    for run in find_runs(registry):
+        if run.experiment == experiment and has_checkpoint(run.dir):
+            return run
+    return None
+
+
+def _worker_argv(run_dir: Path, mode: str, devices: int) -> list[str]:
+    worker = ["-m", "galaxy_tui.train.worker", str(run_dir), "--mode", mode]
+    if devices > 1:
+        return [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                f"--nproc-per-node={devices}", "--log-dir", str(run_dir / "ranks"), *worker]
+    return [sys.executable, *worker]
+
+
+def _start(registry: Registry, run_dir: Path, mode: str, attempt: int, devices: int) -> RunInfo:
+    status = _status(run_dir)
+    now = time.time()
+    atomic_write_json(run_dir / "status.json", {
+        **status, "state": "queued", "attempt": attempt, "mode": mode, "updated": now,
+        "started": status.get("started", now), "experiment": status.get("experiment", run_dir.name),
+        "message": "", "host": socket.gethostname(),
+    })
+    atomic_write_json(run_dir / "launch.json", {"argv": _worker_argv(run_dir, mode, devices), "attempt": attempt,
+                                                "cwd": str(registry.workspace)})
+    (run_dir / "supervisor.json").unlink(missing_ok=True)
+    launcher = subprocess.Popen([sys.executable, "-m", "galaxy_tui.supervisor", str(run_dir)],
+                                start_new_session=True, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=registry.workspace)
+    launcher.wait(timeout=60)
+    info = run_info(run_dir)
+    index_run(registry.path, RunIndexEntry(info.id, info.experiment, info.state, info.started))
+    return info
+
+
+def launch(registry: Registry, experiment: str, choice: str | None = None, devices: int | None = None) -> RunInfo:
+    """Start a run of `experiment`. If it already has checkpoints, `choice` must say what to do."""
+    config = run_config(registry, experiment)
+    devices = devices or int(config["experiment"]["devices"])
+    previous = latest_checkpointed_run(registry, experiment)
+    if previous is not None and choice is None:
+        raise GalaxyError(f"experiment {experiment!r} already has checkpoints in run {previous.id}; choose "
+                          f"--resume (continue it), --restart (a new run) or --skip (evaluate its best checkpoint).")
+    if previous is not None and choice in ("resume", "skip"):
+        if previous.is_live:
+            raise GalaxyError(f"run {previous.id} is still {previous.state}; stop it first (galaxy-tui stop {previous.id}).")
+        frozen = read_config(previous.dir)
+        if frozen["run"]["config_hash"] != config["run"]["config_hash"]:
+            raise GalaxyError(f"experiment {experiment!r} changed since run {previous.id} was trained "
+                              f"({_changed_keys(frozen, config)}); its checkpoint does not fit. Use --restart.")
+        config["run"]["id"] = previous.id
+        atomic_write_bytes(previous.dir / "config.toml", tomli_w.dumps(config).encode())
+        mode = "resume" if choice == "resume" else "evaluate"
+        return _start(registry, previous.dir, mode, previous.attempt + 1, devices)
+    if choice in ("resume", "skip"):
+        raise GalaxyError(f"experiment {experiment!r} has no checkpoint to {choice}; run it without --{choice}.")
+    run_id = _new_run_id(registry.runs_dir, experiment)
+    run_dir = registry.runs_dir / run_id
+    (run_dir / "checkpoints").mkdir(parents=True)
+    (run_dir / "results").mkdir()
+    config["run"]["id"] = run_id
+    atomic_write_bytes(run_dir / "config.toml", tomli_w.dumps(config).encode())
+    atomic_write_json(run_dir / "status.json", {"experiment": experiment, "started": time.time()})
+    return _start(registry, run_dir, "train", 1, devices)
+
+
+def _changed_keys(old: dict[str, Any], new: dict[str, Any]) -> str:
+    changed = [f"{k}: {old['experiment'].get(k)!r} -> {v!r}" for k, v in new["experiment"].items()
+               if k not in _HASH_EXEMPT and old["experiment"].get(k) != v]
+    if old.get("dataset") != new.get("dataset"):
+        changed.append("the dataset table")
+    return ", ".join(changed) or "configuration"
+
+
+def stop_run(registry: Registry, run_id: str) -> RunInfo:
+    """Ask the worker to finish its step, checkpoint and exit; the run becomes `stopped`."""
+    run = get_run(registry, run_id)
+    if not run.is_live:
+        raise GalaxyError(f"run {run.id} is {run.state}, not running; nothing to stop.")
+    supervisor = read_json(run.dir / "supervisor.json") or {}
+    pid, ticks = supervisor.get("worker_pid"), supervisor.get("worker_start")
+    if not is_alive(pid, ticks):
+        raise GalaxyError(f"run {run.id}: its worker process is not running here; nothing to stop.")
+    os.kill(int(pid), signal.SIGTERM)
+    append_event(run.dir / "events.jsonl", "stop_requested", pid=pid)
+    return run

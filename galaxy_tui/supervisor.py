@@ -1,0 +1,82 @@
+"""The supervisor: a tiny stdlib-only process that owns one worker attempt.
+
+`python -m galaxy_tui.supervisor RUN_DIR` is started in a new session by the launcher. It forks
+once (so the launcher can reap it at once and the run belongs to no terminal), starts the worker
+command from RUN_DIR/launch.json with output to worker.log, records pids, start times and the boot
+id in supervisor.json, waits, and then appends an `exited` event. If the worker left no final state
+(SIGKILL, the OOM killer, a crash before it could write one), the supervisor writes it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from galaxy_tui.atomic import atomic_write_json, read_json
+from galaxy_tui.events import FINAL_STATES, append_event
+from galaxy_tui.procinfo import boot_id, start_ticks
+
+_READY_TIMEOUT_S = 30.0
+
+
+def _final_state_for(code: int) -> tuple[str, str]:
+    if code < 0:
+        name = signal.Signals(-code).name
+        hint = " (the out-of-memory killer sends SIGKILL)" if -code == signal.SIGKILL else ""
+        return "killed", f"the worker was killed by {name}{hint}; resume continues from the last checkpoint"
+    return "failed", f"the worker exited with code {code} without a final state; see worker.log"
+
+
+def supervise(run_dir: Path) -> int:
+    launch = read_json(run_dir / "launch.json") or {}
+    argv = launch.get("argv")
+    if not argv:
+        append_event(run_dir / "events.jsonl", "failed", message="launch.json has no worker command")
+        return 2
+    env = {**os.environ, **launch.get("env", {})}
+    with open(run_dir / "worker.log", "ab") as log:
+        worker = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                  cwd=launch.get("cwd") or None, env=env)
+    atomic_write_json(run_dir / "supervisor.json", {
+        "attempt": launch.get("attempt", 1),
+        "boot_id": boot_id(),
+        "supervisor_pid": os.getpid(),
+        "supervisor_start": start_ticks(os.getpid()),
+        "worker_pid": worker.pid,
+        "worker_start": start_ticks(worker.pid),
+        "started": time.time(),
+    })
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda *_: worker.send_signal(signal.SIGTERM))
+    code = worker.wait()
+    exited = {"code": code if code >= 0 else None,
+              "signal": signal.Signals(-code).name if code < 0 else None,
+              "attempt": launch.get("attempt", 1)}
+    append_event(run_dir / "events.jsonl", "exited", **exited)
+    status = read_json(run_dir / "status.json") or {}
+    if status.get("state") not in FINAL_STATES:
+        state, message = _final_state_for(code)
+        append_event(run_dir / "events.jsonl", state, message=message)
+        atomic_write_json(run_dir / "status.json", {**status, "state": state, "message": message,
+                                                    "updated": time.time(), "pid": None})
+    return 0
+
+
+def main() -> int:
+    run_dir = Path(sys.argv[1]).resolve()
+    if os.fork() > 0:
+        # The launcher waits for this parent: return once the worker is recorded, so no reader
+        # ever sees a queued run without a supervisor.json.
+        deadline = time.monotonic() + _READY_TIMEOUT_S
+        while time.monotonic() < deadline and not (run_dir / "supervisor.json").exists():
+            time.sleep(0.01)
+        os._exit(0)
+    return supervise(run_dir)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""Batches from the prepared uint8 cache: sampling order, augmentation on uint8 tensors, normalisation."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1) * 255
+STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1) * 255
+
+
+def epoch_order(labels: np.ndarray, sampler: str, seed: int, epoch: int) -> np.ndarray:
+    """Indices for one epoch, the same for the same (seed, epoch): resume replays the same order.
+
+    "weighted" draws with replacement with probability inverse to class frequency (as
+    WeightedRandomSampler does); otherwise a plain permutation.
+    """
+    rng = np.random.default_rng([seed, epoch])
+    if sampler == "weighted":
+        counts = np.bincount(labels)
+        weights = 1.0 / counts[labels]
+        return rng.choice(len(labels), size=len(labels), replace=True, p=weights / weights.sum())
+    return rng.permutation(len(labels))
+
+
+def class_weights(labels: np.ndarray, num_classes: int) -> torch.Tensor:
+    counts = np.bincount(labels, minlength=num_classes).astype(np.float64)
+    weights = np.where(counts > 0, counts.sum() / (num_classes * np.maximum(counts, 1)), 0.0)
+    return torch.tensor(weights, dtype=torch.float32)
+
+
+def gather(images: np.ndarray, indices: np.ndarray) -> torch.Tensor:
+    """uint8 (B, 3, H, W) for these rows of the (N, H, W, 3) memmap, read in file order."""
+    order = np.argsort(indices, kind="stable")
+    block = np.empty((len(indices), *images.shape[1:]), dtype=np.uint8)
+    block[order] = images[indices[order]]
+    return torch.from_numpy(block).permute(0, 3, 1, 2)
+
+
+def augment(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Galaxies have no up or left: flips, 90-degree turns, small rotations and shifts, mild brightness."""
+    b = batch.shape[0]
+    x = batch.float()
+    flip = torch.rand(b, generator=generator) < 0.5
+    x = torch.where(flip.view(-1, 1, 1, 1), x.flip(3), x)
+    turns = torch.randint(0, 4, (b,), generator=generator)
+    for k in range(1, 4):
+        chosen = turns == k
+        if chosen.any():
+            x[chosen] = torch.rot90(x[chosen], k, dims=(2, 3))
+    angle = (torch.rand(b, generator=generator) - 0.5) * (2 * math.pi / 18)  # +-10 degrees
+    shift = (torch.rand(b, 2, generator=generator) - 0.5) * 0.08
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+    brightness = 1.0 + (torch.rand(b, 1, 1, 1, generator=generator) - 0.5) * 0.2
+    return (x * brightness).clamp(0, 255)
+
+
+def normalise(batch: torch.Tensor) -> torch.Tensor:
+    return (batch.float() - MEAN) / STD

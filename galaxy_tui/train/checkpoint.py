@@ -1,0 +1,40 @@
+"""Checkpoints: atomic (temp, fsync, rename), loaded with weights_only=True, refused if from another config."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from galaxy_tui.errors import GalaxyError
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """A crash or kill at any moment leaves either the old file or the new one, never a torn one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(state, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(path: Path, config_hash: str) -> dict[str, Any]:
+    if not path.exists():
+        raise GalaxyError(f"no checkpoint at {path}; train the experiment first (or --restart).")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # a damaged file: torch raises several types
+        raise GalaxyError(f"checkpoint {path} cannot be read ({exc}); use --restart.") from None
+    if state.get("config_hash") != config_hash:
+        raise GalaxyError(f"checkpoint {path} was trained with a different configuration "
+                          f"(hash {state.get('config_hash')} vs {config_hash}); use --restart for a new run.")
+    return state

@@ -1,0 +1,122 @@
+"""experiments.toml: typed load, validation messages, round trips, atomic and concurrent saves."""
+
+from __future__ import annotations
+
+import multiprocessing
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from galaxy_tui.errors import GalaxyError
+from galaxy_tui.registry import (Labelling, ensure_registry, load_registry, set_labelling,
+                                 update_registry)
+
+GOOD = """
+[workspace]
+runs_dir = "my-runs"
+colour = "teal"            # a key this version does not know
+
+[datasets.demo]
+kind = "synthetic"
+count = 100
+
+[experiments.e1]
+dataset = "demo"
+model = "resnet18"
+labels = { threshold = 0.85 }
+optimizer = { name = "adamw", lr = 3e-4, weight_decay = 1e-2, betas = [0.9, 0.99] }
+notes = "kept"
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "experiments.toml"
+    path.write_text(text)
+    return path
+
+
+def test_typed_load_fills_defaults(tmp_path: Path) -> None:
+    registry = load_registry(write(tmp_path, GOOD))
+    experiment = registry.experiment("e1")
+    assert experiment.labels == Labelling(0.85, 10, 0.5)
+    assert experiment.model == "resnet18" and experiment.lr == 3e-4
+    assert experiment.micro_batch == "auto" and experiment.epochs == 10
+    assert registry.runs_dir == tmp_path / "my-runs"
+    assert registry.dataset("demo").options["count"] == 100
+
+
+def test_unknown_keys_survive_a_save(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD)
+    set_labelling(path, "e1", Labelling(0.9, 5, 0.4))
+    raw = tomllib.loads(path.read_text())
+    assert raw["workspace"]["colour"] == "teal"
+    assert raw["experiments"]["e1"]["notes"] == "kept"
+    assert raw["experiments"]["e1"]["optimizer"]["betas"] == [0.9, 0.99]
+    assert load_registry(path).experiment("e1").labels == Labelling(0.9, 5, 0.4)
+
+
+def test_syntax_error_names_line_and_column_and_changes_nothing(tmp_path: Path) -> None:
+    text = GOOD.replace('kind = "synthetic"', 'kind = "synthetic')
+    path = write(tmp_path, text)
+    with pytest.raises(GalaxyError, match=r"line 7, column 18: Illegal character"):
+        load_registry(path)
+    with pytest.raises(GalaxyError):
+        set_labelling(path, "e1", Labelling())
+    assert path.read_text() == text
+
+
+@pytest.mark.parametrize("edit, message", [
+    (('kind = "synthetic"', 'kind = "fits-cube"'), r"\[datasets.demo\] kind = 'fits-cube' is unknown; valid kinds: synthetic"),
+    (('dataset = "demo"', 'dataset = "gz3"'), r"\[experiments.e1\] dataset = 'gz3' names no"),
+    (("threshold = 0.85", "threshold = 0.4"), r"\[experiments.e1.labels\] threshold = 0.4 is outside \(0.5, 1.0\]"),
+    (("threshold = 0.85", "threshold = 1.2"), r"outside \(0.5, 1.0\]"),
+    (("lr = 3e-4", "lr = -1.0"), r"\[experiments.e1.optimizer\] lr = -1.0 must be positive"),
+    (('model = "resnet18"', 'model = "resnet18\"\nepochs = 0'), r"\[experiments.e1\] epochs = 0 must be positive"),
+    (('model = "resnet18"', 'model = "resnet19"'), r"model = 'resnet19' is unknown; valid models: tiny-cnn"),
+    (('model = "resnet18"', 'model = "resnet18"\nmicro_batch = "max"'), r"micro_batch = 'max' must be"),
+])
+def test_semantic_errors_name_table_and_key(tmp_path: Path, edit: tuple[str, str], message: str) -> None:
+    path = write(tmp_path, GOOD.replace(*edit))
+    with pytest.raises(GalaxyError, match=message):
+        load_registry(path)
+
+
+def test_invalid_change_is_not_written(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD)
+    with pytest.raises(GalaxyError, match="outside"):
+        set_labelling(path, "e1", Labelling(0.3, 10, 0.5))
+    assert path.read_text() == GOOD
+
+
+def test_first_start_writes_a_default_with_the_demo(tmp_path: Path) -> None:
+    registry = ensure_registry(tmp_path / "ws")
+    assert (tmp_path / "ws" / "experiments.toml").exists()
+    assert registry.dataset("demo").kind == "synthetic"
+    (name,) = registry.experiments
+    assert registry.experiments[name].dataset == "demo"
+
+
+def _add_experiments(path: str, prefix: str, count: int) -> None:
+    for i in range(count):
+        def mutate(raw: dict, key: str = f"{prefix}{i}") -> None:
+            raw["experiments"][key] = {"dataset": "demo", "epochs": 1}
+        update_registry(Path(path), mutate)
+
+
+def test_two_processes_saving_at_once_lose_nothing(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD)
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_add_experiments, args=(str(path), prefix, 15)) for prefix in "ab"]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+        assert worker.exitcode == 0
+    names = set(load_registry(path).experiments)
+    assert {f"a{i}" for i in range(15)} | {f"b{i}" for i in range(15)} | {"e1"} == names
+
+
+def test_repo_example_registry_is_valid() -> None:
+    registry = load_registry(Path(__file__).resolve().parents[1] / "experiments.toml")
+    assert "demo" in registry.datasets
