@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from rich.console import Console
@@ -50,4 +51,74 @@ def list_datasets(workspace: Path, threshold: float | None, min_classifications:
     console.print(table)
     for note in notes:
         console.print(note)
+    return 0
+
+
+# ---------------------------------------------------------------- runs
+
+def _ask_choice(experiment: str, previous: str) -> str | None:
+    from rich.prompt import Prompt
+    answer = Prompt.ask(f"Experiment {experiment} already has checkpoints (run {previous}). Resume, restart, "
+                        f"skip (evaluate best) or cancel?", choices=["resume", "restart", "skip", "cancel"],
+                        default="resume")
+    return None if answer == "cancel" else answer
+
+
+def train(workspace: Path, experiment: str, detach: bool, choice: str | None, devices: int | None) -> int:
+    from galaxy_tui.runs import latest_checkpointed_run, launch
+    from galaxy_tui.watch import follow_run
+    registry = ensure_registry(workspace)
+    registry.experiment(experiment)
+    if choice is None:
+        previous = latest_checkpointed_run(registry, experiment)
+        if previous is not None:
+            if not sys.stdin.isatty():
+                raise GalaxyError(f"experiment {experiment!r} already has checkpoints in run {previous.id}; "
+                                  f"add --resume, --restart or --skip.")
+            choice = _ask_choice(experiment, previous.id)
+            if choice is None:
+                return 1
+    run = launch(registry, experiment, choice, devices)
+    console = Console()
+    console.print(f"run [bold]{run.id}[/bold] ({run.dir})")
+    if detach:
+        console.print(f"detached; follow it with `galaxy-tui` or `galaxy-tui show {run.id}`")
+        return 0
+    final = follow_run(run.dir, console)
+    return 0 if final == "finished" else 1
+
+
+def _state_style(state: str) -> str:
+    return {"finished": "green", "failed": "red", "killed": "red", "lost": "magenta", "stopped": "yellow"}.get(
+        state, "cyan")
+
+
+def list_runs(workspace: Path) -> int:
+    import time
+
+    from galaxy_tui.runs import find_runs
+    registry = ensure_registry(workspace)
+    table = Table(title=f"Runs in {registry.runs_dir}")
+    for column in ("run", "experiment", "state", "attempt", "epoch", "best val acc", "started"):
+        table.add_column(column)
+    for run in find_runs(registry):
+        table.add_row(run.id, run.experiment, f"[{_state_style(run.state)}]{run.state}[/]", str(run.attempt),
+                      f"{run.epoch}/{run.epochs}", "-" if run.best_metric is None else f"{run.best_metric:.4f}",
+                      time.strftime("%Y-%m-%d %H:%M", time.localtime(run.started)) if run.started else "-")
+    Console().print(table)
+    return 0
+
+
+def stop(workspace: Path, run_id: str) -> int:
+    from galaxy_tui.runs import stop_run
+    run = stop_run(ensure_registry(workspace), run_id)
+    Console().print(f"asked run {run.id} to stop; it checkpoints and becomes 'stopped' (resume with "
+                    f"`galaxy-tui train {run.experiment} --resume`)")
+    return 0
+
+
+def show(workspace: Path, run_id: str) -> int:
+    from galaxy_tui.report import print_report
+    from galaxy_tui.runs import get_run
+    print_report(get_run(ensure_registry(workspace), run_id), Console())
     return 0

@@ -23,7 +23,7 @@ def _encode(kind: str, fields: dict[str, Any]) -> tuple[Event, bytes]:
     return event, (json.dumps(event, separators=(",", ":"), default=str) + "\n").encode("utf-8")
 
 
-def append_event(path: Path, kind: str, **fields: Any) -> Event:
+def append_event(path: Path, kind: str, /, **fields: Any) -> Event:
     """Append one event as a single write of one whole line, so readers never see half of two."""
     writer = EventWriter(path)
     try:
@@ -39,7 +39,7 @@ class EventWriter:
         self.path = path
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
-    def emit(self, kind: str, **fields: Any) -> Event:
+    def emit(self, kind: str, /, **fields: Any) -> Event:
         event, line = _encode(kind, fields)
         os.write(self._fd, line)
         return event

@@ -15,6 +15,8 @@ from galaxy_tui.errors import GalaxyError
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     """A crash or kill at any moment leaves either the old file or the new one, never a torn one."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    for leftover in path.parent.glob(f".{path.name}.*.tmp"):  # from a writer that was killed mid-write
+        leftover.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:

@@ -71,15 +71,21 @@ def _largest_under(fit: tuple[float, float, float], target: float) -> int:
 
 
 def search_micro_batch(trial: Callable[[int], TrialOutcome], budget_bytes: int, upper: int,
-                       on_trial: Callable[[Trial], None] | None = None, max_trials: int = 6) -> ProbeResult:
-    """Largest micro-batch in 1..upper whose measured peak stays within `budget_bytes`."""
+                       on_trial: Callable[[Trial], None] | None = None, max_trials: int = 6,
+                       oom_errors: tuple[type[BaseException], ...] = ()) -> ProbeResult:
+    """Largest micro-batch in 1..upper whose measured peak stays within `budget_bytes`.
+
+    A trial may report an OOM in its outcome or raise one of `oom_errors`."""
     result = ProbeResult(0)
     measured: list[tuple[int, int]] = []  # every (size, peak) seen, fitting or over the budget
     best, smallest_failure = 0, upper + 1
 
     def run(size: int, phase: str) -> bool:
         nonlocal best, smallest_failure
-        outcome = trial(size)
+        try:
+            outcome = trial(size)
+        except oom_errors:
+            outcome = TrialOutcome(False, None)
         fits = outcome.fits and outcome.peak_bytes is not None and outcome.peak_bytes <= budget_bytes
         if outcome.peak_bytes is not None:
             measured.append((size, int(outcome.peak_bytes)))

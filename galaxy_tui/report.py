@@ -1,0 +1,69 @@
+"""`galaxy-tui show RUN`: summary, per-class report, confusion matrix and loss curves in the terminal."""
+
+from __future__ import annotations
+
+import plotext
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from galaxy_tui.atomic import read_json
+from galaxy_tui.events import read_events
+from galaxy_tui.run_model import RunModel
+from galaxy_tui.runs import RunInfo
+
+
+def confusion_table(classes: list[str], matrix: list[list[int]]) -> Table:
+    table = Table(title="confusion matrix (rows: true, columns: predicted)")
+    table.add_column("")
+    for name in classes:
+        table.add_column(name[:12], justify="right")
+    for name, row in zip(classes, matrix):
+        total = max(1, sum(row))
+        cells = [Text(str(n), style="bold green" if i == j else ("red" if n else "dim"))
+                 for j, n in enumerate(row) for i in [classes.index(name)]]
+        table.add_row(f"{name[:14]} ({total})", *cells)
+    return table
+
+
+def loss_plot(model: RunModel, width: int = 80, height: int = 16) -> str:
+    plotext.clear_figure()
+    plotext.plotsize(width, height)
+    plotext.theme("clear")
+    if model.steps:
+        plotext.plot([s for s, _ in model.steps], [v for _, v in model.steps], label="train loss (steps)")
+    if model.epochs:
+        steps = [int(e.get("step", 0)) for e in model.epochs]
+        plotext.plot(steps, [float(e["val_loss"]) for e in model.epochs], label="val loss", marker="dot")
+    plotext.xlabel("optimizer step")
+    return plotext.build()
+
+
+def print_report(run: RunInfo, console: Console) -> None:
+    style = "green" if run.state == "finished" else "red" if run.state in ("failed", "killed", "lost") else "cyan"
+    console.print(f"[bold]{run.id}[/bold]  experiment {run.experiment}  state [{style}]{run.state}[/]  "
+                  f"attempt {run.attempt}  epoch {run.epoch}/{run.epochs}")
+    if run.message:
+        console.print(f"  {run.message}")
+    model = RunModel()
+    model.apply(read_events(run.dir / "events.jsonl"))
+    if model.probe_done:
+        d = model.probe_done
+        console.print(f"micro-batch {d['micro_batch']} x {d['accumulation']} = effective batch {d['effective_batch']}"
+                      f"  ({len(model.probe_trials)} probe trials, {len(model.ooms)} OOM spikes)")
+    metrics = read_json(run.dir / "results" / "metrics.json")
+    if metrics:
+        console.print(f"test accuracy [bold]{metrics['accuracy']:.4f}[/bold]  test loss {metrics['loss']:.4f}  "
+                      f"macro F1 {metrics['macro_f1']:.4f}  best val acc {metrics.get('best_val_acc', 0):.4f} "
+                      f"(epoch {metrics.get('best_epoch')})")
+        per_class = Table(title="per class")
+        for column in ("class", "precision", "recall", "F1", "support"):
+            per_class.add_column(column, justify="right" if column != "class" else "left")
+        for name, row in metrics["per_class"].items():
+            per_class.add_row(name, f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}",
+                              str(row["support"]))
+        console.print(per_class)
+        console.print(confusion_table(metrics["classes"], metrics["confusion"]))
+        console.print(f"mistakes: {run.dir / 'results' / 'mistakes'}")
+    if model.steps or model.epochs:
+        console.print(Text.from_ansi(loss_plot(model, min(console.width, 100))))

@@ -1,0 +1,87 @@
+"""A run as the UI and the reports see it: its events folded into curves, probe trials, OOMs, GPU samples.
+
+Torch-free. Feed it events in order (`apply`); a resume drops the steps past the checkpoint it
+resumed from, so curves never show work that was thrown away (the raw lines stay in events.jsonl).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from galaxy_tui.events import Event
+
+
+@dataclass
+class RunModel:
+    steps: list[tuple[int, float]] = field(default_factory=list)              # (step, loss)
+    epochs: list[dict[str, Any]] = field(default_factory=list)
+    probe_trials: list[dict[str, Any]] = field(default_factory=list)
+    probe_done: dict[str, Any] | None = None
+    ooms: list[dict[str, Any]] = field(default_factory=list)
+    gpu: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    prepare: tuple[int, int] | None = None
+    last_step: dict[str, Any] | None = None
+    started: dict[str, Any] | None = None
+    final: dict[str, Any] | None = None
+    warnings: list[str] = field(default_factory=list)
+    events_seen: int = 0
+    version: int = 0   # bumps on every change, so widgets repaint only when something moved
+
+    def apply(self, events: list[Event]) -> None:
+        for event in events:
+            handler = getattr(self, f"_on_{event.get('type')}", None)
+            if handler is not None:
+                handler(event)
+        self.events_seen += len(events)
+        if events:
+            self.version += 1
+
+    def _on_started(self, e: Event) -> None:
+        self.started, self.final = e, None
+        if e.get("mode") != "resume":
+            self.probe_trials, self.probe_done = [], None
+
+    def _on_resumed(self, e: Event) -> None:
+        step, epoch = int(e.get("step", 0)), int(e.get("epoch", 0))
+        self.steps = [s for s in self.steps if s[0] <= step]
+        self.epochs = [x for x in self.epochs if int(x.get("epoch", 0)) <= epoch]
+
+    def _on_step(self, e: Event) -> None:
+        self.steps.append((int(e["step"]), float(e["loss"])))
+        self.last_step = e
+
+    def _on_epoch(self, e: Event) -> None:
+        self.epochs.append(e)
+
+    def _on_prepare(self, e: Event) -> None:
+        self.prepare = (int(e["done"]), int(e["total"]))
+
+    def _on_probe_trial(self, e: Event) -> None:
+        self.probe_trials.append(e)
+
+    def _on_probe_done(self, e: Event) -> None:
+        self.probe_done = e
+
+    def _on_oom(self, e: Event) -> None:
+        self.ooms.append(e)
+
+    def _on_gpu(self, e: Event) -> None:
+        samples = self.gpu.setdefault(int(e.get("index", 0)), [])
+        samples.append(e)
+        del samples[:-600]
+
+    def _on_warning(self, e: Event) -> None:
+        self.warnings.append(str(e.get("message", "")))
+
+    def _on_finished(self, e: Event) -> None:
+        self.final = e
+
+    def _on_failed(self, e: Event) -> None:
+        self.final = e
+
+    def _on_killed(self, e: Event) -> None:
+        self.final = e
+
+    def _on_stopped(self, e: Event) -> None:
+        self.final = e

@@ -1,0 +1,63 @@
+"""Evaluation artefacts: predictions, confusion matrix, per-class report, the most confident mistakes."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import classification_report, confusion_matrix
+
+from galaxy_tui.atomic import atomic_write_json
+from galaxy_tui.data.thumbnails import thumbnail
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def write_results(results: Path, classes: tuple[str, ...], ids: np.ndarray, truth: np.ndarray,
+                  probabilities: np.ndarray, loss: float, images: np.ndarray, rows: np.ndarray,
+                  mistakes: int, extra: dict[str, Any]) -> dict[str, Any]:
+    """Write predictions.csv, confusion.csv, mistakes/*.png + mistakes.csv and metrics.json; return metrics."""
+    results.mkdir(parents=True, exist_ok=True)
+    predicted = probabilities.argmax(1)
+    confidence = probabilities.max(1)
+    label_range = list(range(len(classes)))
+    frame = pd.DataFrame({"id": ids, "true": np.array(classes)[truth], "predicted": np.array(classes)[predicted],
+                          "confidence": confidence.round(5)})
+    for i, name in enumerate(classes):
+        frame[f"p_{name}"] = probabilities[:, i].round(5)
+    frame.to_csv(results / "predictions.csv", index=False)
+    matrix = confusion_matrix(truth, predicted, labels=label_range)
+    pd.DataFrame(matrix, index=pd.Index(classes, name="true"), columns=classes).to_csv(results / "confusion.csv")
+    report = classification_report(truth, predicted, labels=label_range, target_names=list(classes),
+                                   output_dict=True, zero_division=0)
+    per_class = {name: {"precision": round(report[name]["precision"], 4), "recall": round(report[name]["recall"], 4),
+                        "f1": round(report[name]["f1-score"], 4), "support": int(report[name]["support"])}
+                 for name in classes}
+    metrics = {
+        "split": "test", "loss": round(float(loss), 5), "accuracy": round(float((predicted == truth).mean()), 5),
+        "macro_f1": round(report["macro avg"]["f1-score"], 4), "classes": list(classes),
+        "per_class": per_class, "confusion": matrix.tolist(), **extra,
+    }
+    _write_mistakes(results / "mistakes", frame, truth, predicted, confidence, images, rows, mistakes)
+    atomic_write_json(results / "metrics.json", metrics)
+    return metrics
+
+
+def _write_mistakes(folder: Path, frame: pd.DataFrame, truth: np.ndarray, predicted: np.ndarray,
+                    confidence: np.ndarray, images: np.ndarray, rows: np.ndarray, count: int) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.png"):
+        old.unlink()
+    wrong = np.flatnonzero(truth != predicted)
+    chosen = wrong[np.argsort(-confidence[wrong], kind="stable")][:count]
+    listing = []
+    for rank, i in enumerate(chosen, start=1):
+        name = f"{rank:03d}_{_UNSAFE.sub('_', str(frame['id'].iloc[i]))}.png"
+        thumbnail(np.asarray(images[rows[i]]), size=128, crop=1.0).save(folder / name)
+        listing.append({"file": name, "id": frame["id"].iloc[i], "true": frame["true"].iloc[i],
+                        "predicted": frame["predicted"].iloc[i], "confidence": round(float(confidence[i]), 4)})
+    pd.DataFrame(listing, columns=["file", "id", "true", "predicted", "confidence"]).to_csv(
+        folder / "mistakes.csv", index=False)

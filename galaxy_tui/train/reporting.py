@@ -1,0 +1,60 @@
+"""The worker's voice: events and a status.json rewritten with a heartbeat. Rank 0 alone writes."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from galaxy_tui.atomic import atomic_write_json, read_json
+from galaxy_tui.events import EventWriter
+
+HEARTBEAT_S = 2.0
+
+
+class Reporter:
+    def __init__(self, run_dir: Path, writes: bool):
+        self.run_dir = run_dir
+        self.writes = writes
+        self._events = EventWriter(run_dir / "events.jsonl") if writes else None
+        self._status: dict[str, Any] = read_json(run_dir / "status.json") or {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        if writes:
+            self._status.update(host=socket.gethostname())
+            self._thread = threading.Thread(target=self._beat, name="heartbeat", daemon=True)
+            self._thread.start()
+
+    def emit(self, kind: str, /, **fields: Any) -> None:
+        if self._events is not None:
+            self._events.emit(kind, **fields)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        with self._lock:
+            return self._status.get(key, default)
+
+    def update(self, **fields: Any) -> None:
+        with self._lock:
+            self._status.update(fields)
+        self._write()
+
+    def _write(self) -> None:
+        if not self.writes:
+            return
+        with self._lock:  # held across the write, so a heartbeat never lands after a newer state
+            now = time.time()
+            atomic_write_json(self.run_dir / "status.json", {**self._status, "heartbeat": now, "updated": now})
+
+    def _beat(self) -> None:
+        while not self._stop.wait(HEARTBEAT_S):
+            self._write()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=5)
+        if self._events is not None:
+            self._events.close()

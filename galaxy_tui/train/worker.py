@@ -1,0 +1,333 @@
+"""The worker process: `python -m galaxy_tui.train.worker RUN_DIR --mode train|resume|evaluate`.
+
+Reads the run's frozen config, prepares the images, probes the micro-batch, trains with checkpoints,
+evaluates the best checkpoint, and tells the world through events.jsonl and status.json. On SIGTERM
+it finishes the step, writes the last checkpoint and exits 0 as `stopped`. Under torchrun, rank 0
+alone writes events, status and checkpoints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import signal
+import socket
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.distributed as dist
+
+from galaxy_tui.data.cache import prepare_images
+from galaxy_tui.data.labels import empty_class_warning
+from galaxy_tui.data.sources import load_dataset
+from galaxy_tui.data.splits import read_split, stratified_split, write_split
+from galaxy_tui.errors import GalaxyError
+from galaxy_tui.registry import Experiment, parse_frozen
+from galaxy_tui.runs import read_config
+from galaxy_tui.train.checkpoint import load_checkpoint, save_checkpoint
+from galaxy_tui.train.device import Placement, choose_placement, memory_budget
+from galaxy_tui.train.evaluate import write_results
+from galaxy_tui.train.loop import RunFailed, Split, Trainer
+from galaxy_tui.train.models import build_model
+from galaxy_tui.train.probe_search import ProbeError, search_micro_batch
+from galaxy_tui.train.reporting import Reporter
+
+
+class _StopFlag:
+    def __init__(self) -> None:
+        self.requested = False
+        signal.signal(signal.SIGTERM, self._set)
+
+    def _set(self, *_: Any) -> None:
+        self.requested = True
+
+
+def _distributed() -> tuple[int, int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return (dist.get_rank() if world > 1 else 0), world, int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+class Worker:
+    def __init__(self, run_dir: Path, mode: str):
+        self.run_dir = run_dir
+        self.mode = mode
+        self.config = read_config(run_dir)
+        self.workspace = Path(self.config["run"]["workspace"])
+        self.exp, self.spec = parse_frozen(run_dir / "config.toml", self.config, self.workspace)
+        self.rank, self.world, local_rank = _distributed()
+        self.reporter = Reporter(run_dir, writes=self.rank == 0)
+        self.stop = _StopFlag()
+        self.placement = choose_placement(self.exp.precision, self.exp.channels_last, self.exp.tf32, local_rank)
+        self.started = time.time()
+
+    def emit(self, kind: str, /, **fields: Any) -> None:
+        self.reporter.emit(kind, **fields)
+
+    def state(self, state: str, **fields: Any) -> None:
+        self.reporter.update(state=state, **fields)
+
+    # ------------------------------------------------------------------ data
+    def _data(self) -> tuple[np.ndarray, tuple[str, ...], dict[str, Split], np.ndarray]:
+        self.state("preparing")
+        dataset = load_dataset(self.spec)
+        for problem in dataset.problems:
+            self.emit("warning", message=problem)
+        labels = dataset.labels(self.exp.labels)
+        keep = np.flatnonzero(labels >= 0)
+        counts = dataset.counts(self.exp.labels)
+        warning = empty_class_warning(counts, dataset.name)
+        if warning:
+            raise GalaxyError(warning)
+        frame = dataset.frame.iloc[keep].reset_index(drop=True)
+        labels = labels[keep].astype(np.int64)
+        split_file = self.run_dir / "split.csv"
+        if split_file.exists():
+            saved = read_split(split_file).set_index("id")["split"]
+            assignment = frame["id"].map(saved).to_numpy()
+            if pd.isna(assignment).any():
+                raise GalaxyError(f"{split_file} does not match the dataset any more; use --restart.")
+        else:
+            fixed = frame["split"].to_numpy() if "split" in frame.columns else None
+            assignment = stratified_split(labels, self.exp.split, self.exp.seed, fixed)
+            if self.rank == 0:
+                write_split(split_file, frame["id"], assignment)
+
+        def progress(done: int, total: int) -> None:
+            self.emit("prepare", done=done, total=total)
+
+        cache_root = Path(self.config["run"]["cache_dir"])
+        crop = float(self.spec.options.get("crop", 1.0))
+        if self.rank == 0:
+            prepared = prepare_images(dataset, list(frame["ref"]), self.exp.image_size, cache_root, crop, progress)
+        if self.world > 1:
+            dist.barrier()
+        if self.rank != 0:
+            prepared = prepare_images(dataset, list(frame["ref"]), self.exp.image_size, cache_root, crop)
+        if prepared.unreadable:
+            self.emit("warning", message=f"{prepared.unreadable} image(s) could not be read and were skipped")
+        splits = {}
+        for name in ("train", "val", "test"):
+            rows = np.flatnonzero((assignment == name) & prepared.valid)
+            splits[name] = Split(rows, labels[rows])
+        self.ids = frame["id"].to_numpy()
+        self.emit("data", classes=list(dataset.classes), counts=counts,
+                  split={k: int(len(v.indices)) for k, v in splits.items()})
+        return prepared.images, dataset.classes, splits, labels
+
+    # ------------------------------------------------------------------ the run
+    def run(self) -> int:
+        _seed_everything(self.exp.seed)
+        attempt = int(self.reporter.get("attempt", 1))
+        self.state("preparing", pid=os.getpid(), epochs=self.exp.epochs, attempt=attempt, mode=self.mode)
+        self.emit("started", run=self.run_dir.name, experiment=self.config["run"]["experiment"], attempt=attempt,
+                  mode=self.mode, device=str(self.placement.device), precision=self.placement.precision,
+                  torch=torch.__version__, host=socket.gethostname(), world=self.world)
+        images, classes, splits, _ = self._data()
+        model = build_model(self.exp.model, len(classes), self.exp.pretrained).to(self.placement.device)
+        if self.placement.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        ddp = None
+        if self.world > 1:
+            ddp = torch.nn.parallel.DistributedDataParallel(
+                model, device_ids=[self.placement.device.index] if self.placement.device.type == "cuda" else None)
+        steps = max(1, len(splits["train"].indices) // self.exp.effective_batch)
+        if self.exp.max_steps_per_epoch:
+            steps = min(steps, self.exp.max_steps_per_epoch)
+        trainer = Trainer(self.exp, model, self.placement, images, splits["train"], len(classes), self.emit,
+                          steps, self.rank, self.world, ddp)
+        checkpoints = self.run_dir / "checkpoints"
+        config_hash = self.config["run"]["config_hash"]
+        if self.mode == "evaluate":
+            return self._evaluate(trainer, classes, splits, images, config_hash)
+        if self.mode == "resume" and (checkpoints / "last.pt").exists():
+            self._restore(trainer, load_checkpoint(checkpoints / "last.pt", config_hash))
+        else:
+            trainer.micro_batch = self._choose_micro_batch(trainer)
+        self.emit("probe_done", micro_batch=trainer.micro_batch, accumulation=trainer.accumulation,
+                  effective_batch=trainer.per_rank_batch * self.world)
+        if not self._train(trainer, splits, config_hash):
+            return 0
+        return self._evaluate(trainer, classes, splits, images, config_hash)
+
+    def _choose_micro_batch(self, trainer: Trainer) -> int:
+        if self.exp.micro_batch != "auto":
+            return min(int(self.exp.micro_batch), trainer.per_rank_batch)
+        self.state("probing")
+        budget = memory_budget(self.placement, self.exp.vram_margin)
+
+        def trial(size: int) -> Any:
+            outcome = trainer.probe_trial(size)
+            if self.world > 1:  # every rank must see the same outcome so the search agrees
+                flags = torch.tensor([outcome.peak_bytes or 0, 0 if outcome.fits else 1], dtype=torch.int64)
+                dist.all_reduce(flags, op=dist.ReduceOp.MAX)
+                outcome = type(outcome)(not bool(flags[1]), int(flags[0]) if not flags[1] else None, outcome.seconds)
+            return outcome
+
+        def on_trial(t: Any) -> None:
+            self.emit("probe_trial", trial=t.index, phase=t.phase, micro_batch=t.micro_batch,
+                      peak_bytes=t.peak_bytes, budget_bytes=t.budget_bytes, fits=t.fits,
+                      seconds=round(t.seconds, 3), fitted=t.fitted, predicted=t.predicted)
+
+        try:
+            result = search_micro_batch(trial, budget, trainer.per_rank_batch, on_trial)
+        except ProbeError as exc:
+            raise RunFailed(f"{exc}: budget {budget / 2**30:.2f} GiB; use a smaller model or image_size") from None
+        return result.micro_batch
+
+    def _checkpoint_state(self, trainer: Trainer, config_hash: str) -> dict[str, Any]:
+        p = trainer.progress
+        return {
+            "model": trainer.model.state_dict(), "optimizer": trainer.optimizer.state_dict(),
+            "scheduler": trainer.scheduler.state_dict() if trainer.scheduler else None,
+            "scaler": trainer.scaler.state_dict(), "torch_rng": torch.get_rng_state(),
+            "generator": trainer.generator.get_state(),
+            "epoch": p.epoch, "step": p.step, "step_in_epoch": p.step_in_epoch, "best_metric": p.best_metric,
+            "best_epoch": p.best_epoch, "stale_epochs": p.stale_epochs, "micro_batch": trainer.micro_batch,
+            "config_hash": config_hash,
+        }
+
+    def _save(self, trainer: Trainer, kind: str, config_hash: str) -> None:
+        if self.rank != 0:
+            return
+        path = self.run_dir / "checkpoints" / f"{kind}.pt"
+        save_checkpoint(path, self._checkpoint_state(trainer, config_hash))
+        self.emit("checkpoint", kind=kind, path=str(path.relative_to(self.run_dir)), epoch=trainer.progress.epoch,
+                  step=trainer.progress.step)
+
+    def _restore(self, trainer: Trainer, state: dict[str, Any]) -> None:
+        trainer.model.load_state_dict(state["model"])
+        trainer.optimizer.load_state_dict(state["optimizer"])
+        if trainer.scheduler is not None and state["scheduler"] is not None:
+            trainer.scheduler.load_state_dict(state["scheduler"])
+        trainer.scaler.load_state_dict(state["scaler"])
+        torch.set_rng_state(state["torch_rng"])
+        trainer.generator.set_state(state["generator"])
+        p = trainer.progress
+        p.epoch, p.step, p.step_in_epoch = int(state["epoch"]), int(state["step"]), int(state["step_in_epoch"])
+        p.best_metric, p.best_epoch = float(state["best_metric"]), int(state["best_epoch"])
+        p.stale_epochs = int(state["stale_epochs"])
+        trainer.micro_batch = int(state["micro_batch"])
+        self.emit("resumed", epoch=p.epoch, step=p.step, step_in_epoch=p.step_in_epoch, micro_batch=trainer.micro_batch)
+
+    def _train(self, trainer: Trainer, splits: dict[str, Split], config_hash: str) -> bool:
+        """Train to the last epoch. Returns False if stopped (checkpoint written)."""
+        p = trainer.progress
+        self.state("training", epoch=p.epoch, step=p.step, micro_batch=trainer.micro_batch,
+                   accumulation=trainer.accumulation)
+        last_save = time.monotonic()
+        for epoch in range(p.epoch + 1, self.exp.epochs + 1):
+            started = time.perf_counter()
+
+            def should_stop() -> bool:
+                return self._stop_agreed()
+
+            train_loss, stopped = trainer.train_epoch(epoch, should_stop)
+            if not stopped and time.monotonic() - last_save > self.exp.checkpoint_minutes * 60:
+                self._save(trainer, "last", config_hash)
+                last_save = time.monotonic()
+            if stopped:
+                self._save(trainer, "last", config_hash)
+                self.emit("stopped", epoch=p.epoch, step=p.step)
+                self.state("stopped", step=p.step, message="stopped on request; resume continues from here")
+                return False
+            val_loss, probabilities = trainer.predict(splits["val"])
+            val_acc = float((probabilities.argmax(1) == splits["val"].labels).mean()) if len(probabilities) else 0.0
+            p.epoch, p.step_in_epoch = epoch, 0
+            improved = val_acc > p.best_metric
+            if improved:
+                p.best_metric, p.best_epoch, p.stale_epochs = val_acc, epoch, 0
+            else:
+                p.stale_epochs += 1
+            if trainer.scheduler is not None and not isinstance(trainer.scheduler, torch.optim.lr_scheduler.OneCycleLR):
+                trainer.scheduler.step(val_acc)
+            self.emit("epoch", epoch=epoch, train_loss=round(train_loss, 5), val_loss=round(val_loss, 5),
+                      val_acc=round(val_acc, 5), seconds=round(time.perf_counter() - started, 2),
+                      lr=trainer.optimizer.param_groups[0]["lr"], step=p.step)
+            self._save(trainer, "last", config_hash)
+            if improved:
+                self._save(trainer, "best", config_hash)
+            last_save = time.monotonic()
+            self.state("training", epoch=epoch, step=p.step, best_metric=p.best_metric,
+                       micro_batch=trainer.micro_batch, accumulation=trainer.accumulation)
+            if self.exp.early_stopping and p.stale_epochs >= self.exp.early_stopping:
+                self.emit("early_stop", epoch=epoch, best_epoch=p.best_epoch)
+                break
+        return True
+
+    def _stop_agreed(self) -> bool:
+        if self.world == 1:
+            return self.stop.requested
+        flag = torch.tensor([1 if self.stop.requested else 0])
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return bool(flag.item())
+
+    def _evaluate(self, trainer: Trainer, classes: tuple[str, ...], splits: dict[str, Split],
+                  images: np.ndarray, config_hash: str) -> int:
+        self.state("evaluating")
+        best = load_checkpoint(self.run_dir / "checkpoints" / "best.pt", config_hash)
+        trainer.model.load_state_dict(best["model"])
+        test = splits["test"] if len(splits["test"].indices) else splits["val"]
+        loss, probabilities = trainer.predict(test)
+        if self.rank == 0:
+            metrics = write_results(
+                self.run_dir / "results", classes, self.ids[test.indices], test.labels, probabilities, loss,
+                images, test.indices, self.exp.mistakes,
+                {"best_epoch": int(best["best_epoch"]), "best_val_acc": round(float(best["best_metric"]), 5),
+                 "epochs_trained": int(best["epoch"]), "micro_batch": trainer.micro_batch,
+                 "model": self.exp.model, "threshold": self.exp.labels.threshold,
+                 "seconds": round(time.time() - float(self.reporter.get("started", self.started)), 1)})
+            self.emit("eval", split="test", loss=metrics["loss"], accuracy=metrics["accuracy"],
+                      per_class=metrics["per_class"])
+            self.emit("finished", accuracy=metrics["accuracy"], loss=metrics["loss"], best_val_acc=best["best_metric"])
+        self.state("finished", best_metric=float(best["best_metric"]), test_accuracy=None if self.rank else
+                   metrics["accuracy"], message="")
+        return 0
+
+    def fail(self, message: str, trace: str | None = None) -> None:
+        self.emit("failed", message=message, traceback=trace)
+        self.state("failed", message=message)
+
+    def close(self) -> None:
+        self.reporter.close()
+        if self.world > 1 and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="galaxy_tui.train.worker")
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--mode", choices=("train", "resume", "evaluate"), default="train")
+    args = parser.parse_args(argv)
+    worker = Worker(args.run_dir.resolve(), args.mode)
+    try:
+        return worker.run()
+    except (GalaxyError, RunFailed) as exc:
+        print(f"galaxy-tui worker: {exc}", file=sys.stderr)
+        worker.fail(str(exc))
+        return 1
+    except Exception as exc:  # a bug: keep the traceback in worker.log and the event
+        trace = traceback.format_exc()
+        print(trace, file=sys.stderr)
+        worker.fail(f"{type(exc).__name__}: {exc}", trace)
+        return 1
+    finally:
+        worker.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

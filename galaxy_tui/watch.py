@@ -1,0 +1,56 @@
+"""Follow a run from the terminal with a Rich progress display until it ends (headless `train`)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from galaxy_tui.events import EventTail
+from galaxy_tui.run_model import RunModel
+from galaxy_tui.runs import run_info
+
+
+def follow_run(run_dir: Path, console: Console, poll_s: float = 0.3) -> str:
+    """Show progress until the run reaches a final state; return that state."""
+    tail, model = EventTail(run_dir / "events.jsonl"), RunModel()
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+               TextColumn("{task.fields[info]}"))
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task("starting", total=None, info="")
+        while True:
+            for event in (events := tail.read_new()):
+                kind = event["type"]
+                if kind == "probe_trial":
+                    console.print(f"  probe trial {event['trial']} ({event['phase']}): micro-batch "
+                                  f"{event['micro_batch']} {'fits' if event['fits'] else 'does not fit'}")
+                elif kind == "probe_done":
+                    console.print(f"  micro-batch {event['micro_batch']} x {event['accumulation']} = "
+                                  f"effective batch {event['effective_batch']}")
+                elif kind == "epoch":
+                    console.print(f"  epoch {event['epoch']}: train loss {event['train_loss']:.4f}  val loss "
+                                  f"{event['val_loss']:.4f}  val acc {event['val_acc']:.4f}  ({event['seconds']:.1f}s)")
+                elif kind == "oom":
+                    console.print(f"  [yellow]OOM spike at step {event['step']}: micro-batch "
+                                  f"{event['micro_batch_before']} -> {event['micro_batch_after']}[/yellow]")
+                elif kind in ("warning", "failed", "killed"):
+                    console.print(f"  [{'yellow' if kind == 'warning' else 'red'}]{event.get('message')}[/]")
+            model.apply(events)
+            if model.prepare and model.last_step is None:
+                done, total = model.prepare
+                progress.update(task, description="preparing images", completed=done, total=total, info="")
+            if model.last_step:
+                s = model.last_step
+                progress.update(task, description=f"epoch {s['epoch']}", completed=s["step_in_epoch"],
+                                total=s["steps_per_epoch"], info=f"loss {s['loss']:.4f}  {s['samples_per_s']:.0f}/s")
+            info = run_info(run_dir)
+            if not info.is_live:
+                progress.stop()
+                style = "green" if info.state == "finished" else "red"
+                console.print(f"run {info.id}: [{style}]{info.state}[/] {info.message}")
+                if info.state == "finished":
+                    console.print(f"details: galaxy-tui show {info.id}")
+                return info.state
+            time.sleep(poll_s)

@@ -1,0 +1,176 @@
+"""Run lifecycle with real processes: detached worker + supervisor, stop, kill -9, lost, resume, skip."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from galaxy_tui.atomic import read_json
+from galaxy_tui.errors import GalaxyError
+from galaxy_tui.events import read_events
+from galaxy_tui.registry import load_registry, update_registry
+from galaxy_tui.runs import find_runs, get_run, launch, run_info, stop_run
+from workspace_fixture import tiny_workspace, wait_final, wait_for
+
+pytestmark = pytest.mark.slow
+
+
+def types(run_dir: Path) -> list[str]:
+    return [e["type"] for e in read_events(run_dir / "events.jsonl")]
+
+
+def test_a_run_trains_evaluates_and_writes_every_artefact(tmp_path: Path) -> None:
+    registry = tiny_workspace(tmp_path)
+    run = wait_final(launch(registry, "tiny"))
+    assert run.state == "finished", (run.dir / "worker.log").read_text()
+    kinds = types(run.dir)
+    for kind in ("started", "prepare", "data", "probe_done", "step", "epoch", "checkpoint", "eval", "finished", "exited"):
+        assert kind in kinds
+    results = run.dir / "results"
+    metrics = json.loads((results / "metrics.json").read_text())
+    assert set(metrics["per_class"]) == {"elliptical", "spiral", "edge_on"}
+    predictions = pd.read_csv(results / "predictions.csv")
+    assert len(predictions) == sum(metrics["per_class"][c]["support"] for c in metrics["per_class"])
+    assert metrics["accuracy"] == pytest.approx((predictions["true"] == predictions["predicted"]).mean(), abs=1e-4)
+    confusion = pd.read_csv(results / "confusion.csv", index_col=0)
+    assert confusion.to_numpy().sum() == len(predictions)
+    mistakes = pd.read_csv(results / "mistakes" / "mistakes.csv")
+    assert all((results / "mistakes" / f).exists() for f in mistakes["file"])
+    assert (run.dir / "checkpoints" / "best.pt").exists() and (run.dir / "checkpoints" / "last.pt").exists()
+    split = pd.read_csv(run.dir / "split.csv")
+    assert set(split["split"]) == {"train", "val", "test"}
+    assert run.epoch == 2 and run.best_metric is not None
+    assert load_registry(registry.path).runs[run.id].experiment == "tiny"
+
+
+def test_stop_checkpoints_then_resume_continues(tmp_path: Path) -> None:
+    registry = tiny_workspace(tmp_path, epochs=40)
+    run = launch(registry, "tiny")
+    wait_for(lambda: "epoch" in types(run.dir))
+    stop_run(registry, run.id)
+    stopped = wait_final(run)
+    assert stopped.state == "stopped"
+    events = read_events(run.dir / "events.jsonl")
+    stop_event = next(e for e in events if e["type"] == "stopped")
+    assert next(e for e in events if e["type"] == "exited")["code"] == 0
+    # resume with fewer epochs so the test ends soon; epochs may change without invalidating the checkpoint
+    update_registry(registry.path, lambda raw: raw["experiments"]["tiny"].update(epochs=stop_event["epoch"] + 1))
+    resumed = launch(load_registry(registry.path), "tiny", "resume")
+    assert resumed.id == run.id and resumed.attempt == 2
+    final = wait_final(resumed)
+    assert final.state == "finished", (run.dir / "worker.log").read_text()
+    events = read_events(run.dir / "events.jsonl")
+    resumed_event = next(e for e in events if e["type"] == "resumed")
+    assert resumed_event["step"] == stop_event["step"]
+    later_steps = [e["step"] for e in events[events.index(resumed_event):] if e["type"] == "step"]
+    assert later_steps and min(later_steps) == stop_event["step"] + 1
+
+
+def test_kill_9_is_killed_and_resume_continues_from_last_checkpoint(tmp_path: Path) -> None:
+    registry = tiny_workspace(tmp_path, epochs=40)
+    run = launch(registry, "tiny")
+    wait_for(lambda: (run.dir / "checkpoints" / "last.pt").exists() and "epoch" in types(run.dir))
+    worker = read_json(run.dir / "supervisor.json")["worker_pid"]
+    os.kill(worker, signal.SIGKILL)
+    killed = wait_final(run)
+    assert killed.state == "killed" and "SIGKILL" in killed.message
+    exited = [e for e in read_events(run.dir / "events.jsonl") if e["type"] == "exited"][-1]
+    assert exited["signal"] == "SIGKILL"
+    checkpoint_epoch = [e for e in read_events(run.dir / "events.jsonl") if e["type"] == "checkpoint"][-1]["epoch"]
+    update_registry(registry.path, lambda raw: raw["experiments"]["tiny"].update(epochs=checkpoint_epoch + 1))
+    resumed = wait_final(launch(load_registry(registry.path), "tiny", "resume"))
+    assert resumed.state == "finished"
+    resumed_event = next(e for e in read_events(run.dir / "events.jsonl") if e["type"] == "resumed")
+    assert resumed_event["epoch"] == checkpoint_epoch
+
+
+def test_worker_and_supervisor_both_gone_is_lost(tmp_path: Path) -> None:
+    registry = tiny_workspace(tmp_path, epochs=40)
+    run = launch(registry, "tiny")
+    wait_for(lambda: "step" in types(run.dir))
+    pids = read_json(run.dir / "supervisor.json")
+    os.kill(pids["supervisor_pid"], signal.SIGKILL)
+    os.kill(pids["worker_pid"], signal.SIGKILL)
+    lost = wait_for(lambda: (info := run_info(run.dir)).state == "lost" and info, timeout=20)
+    assert lost.state == "lost" and not lost.is_live
+    assert read_json(run.dir / "status.json")["state"] == "training"  # lost is derived, never written
+
+
+def test_a_reused_pid_is_not_proof_of_life(tmp_path: Path) -> None:
+    registry = tiny_workspace(tmp_path)
+    run = wait_final(launch(registry, "tiny"))
+    status = read_json(run.dir / "status.json")
+    status["state"] = "training"
+    (run.dir / "status.json").write_text(json.dumps(status))
+    supervisor = read_json(run.dir / "supervisor.json")
+    supervisor.update(worker_pid=os.getpid(), supervisor_pid=os.getpid())  # alive, but started at another time
+    (run.dir / "supervisor.json").write_text(json.dumps(supervisor))
+    assert run_info(run.dir).state == "lost"
+
+
+def test_run_survives_the_process_that_launched_it(tmp_path: Path) -> None:
+    tiny_workspace(tmp_path, epochs=3)
+    follower = subprocess.Popen([sys.executable, "-m", "galaxy_tui.cli", "--workspace", str(tmp_path),
+                                 "train", "tiny"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    registry = load_registry(tmp_path / "experiments.toml")
+    run = wait_for(lambda: find_runs(registry) and find_runs(registry)[0])
+    wait_for(lambda: "step" in types(run.dir))
+    follower.kill()
+    follower.wait()
+    assert wait_final(run).state == "finished"
+
+
+def test_checkpoint_choices(tmp_path: Path) -> None:
+    registry = tiny_workspace(tmp_path)
+    first = wait_final(launch(registry, "tiny"))
+    with pytest.raises(GalaxyError, match="--resume .*--restart .*--skip"):
+        launch(registry, "tiny")
+    skipped = wait_final(launch(registry, "tiny", "skip"))
+    assert skipped.id == first.id and skipped.state == "finished" and skipped.attempt == 2
+    assert "step" not in types(first.dir)[types(first.dir).index("exited") + 1:]
+    restarted = wait_final(launch(registry, "tiny", "restart"))
+    assert restarted.id != first.id and restarted.state == "finished"
+    update_registry(registry.path, lambda raw: raw["experiments"]["tiny"].update(model="galaxy10-cnn"))
+    with pytest.raises(GalaxyError, match="model: 'tiny-cnn' -> 'galaxy10-cnn'.*--restart"):
+        launch(load_registry(registry.path), "tiny", "resume")
+
+
+def test_headless_without_terminal_refuses_to_guess(tmp_path: Path) -> None:
+    registry = tiny_workspace(tmp_path)
+    wait_final(launch(registry, "tiny"))
+    out = subprocess.run([sys.executable, "-m", "galaxy_tui.cli", "--workspace", str(tmp_path), "train", "tiny"],
+                         capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    assert out.returncode == 2
+    assert "add --resume, --restart or --skip" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_cli_runs_and_show_tell_the_truth(tmp_path: Path) -> None:
+    registry = tiny_workspace(tmp_path)
+    run = wait_final(launch(registry, "tiny"))
+    env = {**os.environ, "COLUMNS": "160"}
+    listing = subprocess.run([sys.executable, "-m", "galaxy_tui.cli", "--workspace", str(tmp_path), "runs"],
+                             capture_output=True, text=True, env=env, check=True).stdout
+    assert run.id in listing and "finished" in listing
+    shown = subprocess.run([sys.executable, "-m", "galaxy_tui.cli", "--workspace", str(tmp_path), "show", run.id],
+                           capture_output=True, text=True, env=env, check=True).stdout
+    assert "test accuracy" in shown and "confusion matrix" in shown and "edge_on" in shown
+    missing = subprocess.run([sys.executable, "-m", "galaxy_tui.cli", "--workspace", str(tmp_path), "show", "nope"],
+                             capture_output=True, text=True, env=env)
+    assert missing.returncode == 2 and "no run 'nope'" in missing.stderr
+    assert get_run(registry, "tiny-2").id == run.id  # a unique prefix also finds it
+
+
+def test_failed_run_reports_its_message(tmp_path: Path) -> None:
+    registry = tiny_workspace(tmp_path, extra={"labels": {"threshold": 1.0}})
+    run = wait_final(launch(registry, "tiny"))
+    assert run.state == "failed"
+    assert "has no galaxies at this labelling" in run.message
+    failed = next(e for e in read_events(run.dir / "events.jsonl") if e["type"] == "failed")
+    assert failed["traceback"] is None  # a user error, not a bug
