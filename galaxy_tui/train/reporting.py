@@ -10,6 +10,7 @@ from typing import Any
 
 from galaxy_tui.atomic import atomic_write_json, read_json
 from galaxy_tui.events import EventWriter
+from galaxy_tui.telemetry import NvmlTelemetry
 
 HEARTBEAT_S = 2.0
 
@@ -58,3 +59,31 @@ class Reporter:
             self._thread.join(timeout=5)
         if self._events is not None:
             self._events.close()
+
+
+class GpuLogger:
+    """Emits a `gpu` event per GPU every few seconds, or once a plain `telemetry` event saying there is none."""
+
+    def __init__(self, reporter: Reporter, interval_s: float = 5.0, telemetry: NvmlTelemetry | None = None):
+        self.reporter = reporter
+        self.telemetry = telemetry or NvmlTelemetry()
+        self.interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="gpu-logger", daemon=True)
+
+    def start(self) -> GpuLogger:
+        if not self.telemetry.available:
+            self.reporter.emit("telemetry", available=False, reason=self.telemetry.sample().reason)
+        else:
+            self._thread.start()
+        return self
+
+    def _loop(self) -> None:
+        while True:
+            for gpu in self.telemetry.sample().gpus:
+                self.reporter.emit("gpu", **gpu.event_fields())
+            if self._stop.wait(self.interval_s):
+                return
+
+    def stop(self) -> None:
+        self._stop.set()

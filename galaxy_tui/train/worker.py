@@ -37,7 +37,7 @@ from galaxy_tui.train.evaluate import write_results
 from galaxy_tui.train.loop import RunFailed, Split, Trainer
 from galaxy_tui.train.models import build_model
 from galaxy_tui.train.probe_search import ProbeError, search_micro_batch
-from galaxy_tui.train.reporting import Reporter
+from galaxy_tui.train.reporting import GpuLogger, Reporter
 
 
 class _StopFlag:
@@ -74,6 +74,7 @@ class Worker:
         self.stop = _StopFlag()
         self.placement = choose_placement(self.exp.precision, self.exp.channels_last, self.exp.tf32, local_rank)
         self.started = time.time()
+        self.gpu_logger = GpuLogger(self.reporter).start() if self.rank == 0 else None
 
     def emit(self, kind: str, /, **fields: Any) -> None:
         self.reporter.emit(kind, **fields)
@@ -303,6 +304,8 @@ class Worker:
         self.state("failed", message=message)
 
     def close(self) -> None:
+        if self.gpu_logger is not None:
+            self.gpu_logger.stop()
         self.reporter.close()
         if self.world > 1 and dist.is_initialized():
             dist.destroy_process_group()
