@@ -1,0 +1,63 @@
+"""One registry of commands: it feeds the key bindings, the command palette and the help screen."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.binding import Binding
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    key: str
+    description: str
+    action: str
+    pane: str | None = None   # None: everywhere; else the pane id it belongs to
+    show: bool = True         # shown in the footer
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command("Datasets", "1", "Show the datasets pane", "app.show_pane('datasets')"),
+    Command("Experiments", "2", "Show the experiments pane", "app.show_pane('experiments')"),
+    Command("Monitor", "3", "Show the live monitor of the selected run", "app.show_pane('monitor')"),
+    Command("Results", "4", "Show the results of the selected run", "app.show_pane('results')"),
+    Command("Runs", "r", "Show or hide the runs list and focus it", "app.toggle_runs"),
+    Command("Help", "question_mark", "Keys of the focused pane", "app.help", show=True),
+    Command("Quit", "q", "Quit (running runs keep going)", "app.quit_app"),
+    Command("Threshold +0.01", "plus", "Raise the label threshold by 0.01", "threshold(0.01)", "datasets"),
+    Command("Threshold -0.01", "minus", "Lower the label threshold by 0.01", "threshold(-0.01)", "datasets"),
+    Command("Threshold +0.05", "right_square_bracket", "Raise the label threshold by 0.05", "threshold(0.05)",
+            "datasets", show=False),
+    Command("Threshold -0.05", "left_square_bracket", "Lower the label threshold by 0.05", "threshold(-0.05)",
+            "datasets", show=False),
+    Command("Type threshold", "t", "Type a threshold value", "type_threshold", "datasets"),
+    Command("Min votes +1", "m", "Raise min_classifications by 1", "min_votes(1)", "datasets", show=False),
+    Command("Min votes -1", "M", "Lower min_classifications by 1", "min_votes(-1)", "datasets", show=False),
+    Command("Max artifact +0.05", "a", "Raise max_artifact by 0.05", "max_artifact(0.05)", "datasets", show=False),
+    Command("Max artifact -0.05", "A", "Lower max_artifact by 0.05", "max_artifact(-0.05)", "datasets", show=False),
+    Command("Labelling of next experiment", "e", "Edit the labelling of the next experiment using this dataset",
+            "next_experiment", "datasets", show=False),
+    Command("Add dataset", "n", "Add a dataset by path (kind detected)", "add_dataset", "datasets"),
+    Command("Launch", "l", "Launch the selected experiment", "launch", "experiments"),
+    Command("Edit experiment", "e", "Edit the selected experiment", "edit", "experiments"),
+    Command("New experiment", "n", "Create an experiment", "new", "experiments"),
+    Command("Stop run", "s", "Stop the selected run (it checkpoints; resumable)", "stop", "monitor"),
+    Command("Summary", "s", "Results: test metrics, confusion matrix, per-class scores", "results_tab('tab-summary')",
+            "results"),
+    Command("Mistakes", "m", "Results: the most confident mistakes (arrows move, Enter opens)",
+            "results_tab('tab-mistakes')", "results"),
+    Command("Compare", "c", "Results: compare finished runs", "results_tab('tab-compare')", "results"),
+    Command("Normalise", "n", "Toggle the confusion matrix between counts and row-normalised", "toggle_normalised",
+            "results"),
+    Command("Open mistake", "enter", "Open the selected mistake larger", "open_mistake", "results", show=False),
+    Command("Sort comparison", "o", "Sort the run comparison by the next column", "sort_next", "results"),
+)
+
+
+def bindings_for(pane: str | None) -> list[Binding]:
+    return [Binding(c.key, c.action, c.name, show=c.show) for c in COMMANDS if c.pane == pane]
+
+
+def commands_for(pane: str | None) -> list[Command]:
+    return [c for c in COMMANDS if c.pane in (None, pane)]

@@ -1,0 +1,238 @@
+"""The workbench app: four panes, a runs list, live run state from disk, and GPU telemetry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+# textual-image asks the terminal about its graphics support once, before Textual takes the terminal over.
+import textual_image.widget  # noqa: F401  isort: skip
+
+from rich.text import Text
+from textual.app import App, ComposeResult
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
+
+from galaxy_tui.app.commands import COMMANDS, bindings_for, commands_for
+from galaxy_tui.app.dialogs import HelpScreen
+from galaxy_tui.app.panes.datasets import DatasetsPane
+from galaxy_tui.app.panes.experiments import ExperimentsPane
+from galaxy_tui.app.panes.monitor import STATE_STYLES, MonitorPane
+from galaxy_tui.app.panes.results import ResultsPane
+from galaxy_tui.app.store import RunStore, StoreReader
+from galaxy_tui.errors import GalaxyError
+from galaxy_tui.registry import REGISTRY_FILE, Registry, ensure_registry, load_registry
+from galaxy_tui.telemetry import NvmlTelemetry, TelemetrySampler
+
+MIN_WIDTH, MIN_HEIGHT = 80, 24
+PANES = ("datasets", "experiments", "monitor", "results")
+
+
+class CommandsProvider(Provider):
+    """Every command of the registry, in the palette."""
+
+    def _commands(self):  # noqa: ANN202
+        app = self.app
+        pane = app.active_pane if isinstance(app, GalaxyApp) else None
+        return [c for c in COMMANDS if c.pane in (None, pane)]
+
+    async def discover(self) -> Hits:
+        for command in self._commands():
+            yield DiscoveryHit(command.name, self._runner(command.action, command.pane), help=command.description)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for command in self._commands():
+            score = matcher.match(f"{command.name} {command.description}")
+            if score > 0:
+                yield Hit(score, matcher.highlight(command.name), self._runner(command.action, command.pane),
+                          help=command.description)
+
+    def _runner(self, action: str, pane: str | None):  # noqa: ANN202
+        async def run() -> None:
+            target = self.app if pane is None else self.app.query_one(f"#{pane}-pane")
+            await target.run_action(action.removeprefix("app."), target)
+        return run
+
+
+class RunsPanel(Vertical):
+    """Every run, state coloured; Enter selects the run the monitor and results show."""
+
+    def __init__(self, **kwargs: object):
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self._version = -1
+
+    def compose(self) -> ComposeResult:
+        yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
+
+    def on_mount(self) -> None:
+        self.query_one(DataTable).add_columns("run", "state", "epoch", "best")
+
+    def refresh_rows(self) -> None:
+        store = self.app.store  # type: ignore[attr-defined]
+        if store.version == self._version:
+            return
+        self._version = store.version
+        table = self.query_one(DataTable)
+        records = store.ordered()
+        table.clear()
+        for record in records:
+            info = record.info
+            marker = "▶ " if info.id == store.selected else "  "
+            table.add_row(marker + info.id, Text(info.state, style=STATE_STYLES.get(info.state, "")),
+                          f"{info.epoch}/{info.epochs}", "-" if info.best_metric is None else f"{info.best_metric:.3f}",
+                          key=info.id)
+        ids = [r.info.id for r in records]
+        if store.selected in ids:
+            table.move_cursor(row=ids.index(store.selected), animate=False)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.app.select_run(str(event.row_key.value))  # type: ignore[attr-defined]
+
+
+class GalaxyApp(App[None]):
+    CSS_PATH = "galaxy.tcss"
+    TITLE = "galaxy-tui"
+    BINDINGS = bindings_for(None)
+    COMMANDS = App.COMMANDS | {CommandsProvider}
+    AUTO_FOCUS = "#datasets-table"
+
+    def __init__(self, workspace: Path, telemetry: NvmlTelemetry | object | None = None, read_runs: bool = True):
+        super().__init__()
+        self.workspace = workspace
+        self.registry: Registry | None = None
+        self.registry_error: str | None = None
+        self._registry_mtime = 0.0
+        self._load_registry(first=True)
+        runs_dir = self.registry.runs_dir if self.registry else workspace / "runs"
+        self.store = RunStore(runs_dir)
+        self.telemetry = TelemetrySampler(telemetry or NvmlTelemetry())
+        self.reader = StoreReader(self.store, self._deliver_scan, self._deliver_events) if read_runs else None
+        self.sub_title = str(workspace)
+
+    # ------------------------------------------------------------------ registry
+    def _load_registry(self, first: bool = False) -> None:
+        path = self.workspace / REGISTRY_FILE
+        try:
+            self.registry = ensure_registry(self.workspace) if first else load_registry(path)
+            self.registry_error = None
+        except GalaxyError as exc:
+            self.registry, self.registry_error = None, str(exc)
+        self._registry_mtime = path.stat().st_mtime if path.exists() else 0.0
+
+    def watch_registry_file(self) -> None:
+        """Pick up hand edits of experiments.toml (and show their errors) without a restart."""
+        path = self.workspace / REGISTRY_FILE
+        mtime = path.stat().st_mtime if path.exists() else 0.0
+        if mtime == self._registry_mtime:
+            return
+        had_error, before = self.registry_error, self.registry
+        self._load_registry()
+        if self.registry is not None and before is not None and self.registry.raw == before.raw:
+            return  # our own save
+        if self.registry_error:
+            self.notify(self.registry_error, title="experiments.toml", severity="error", timeout=12)
+        elif had_error:
+            self.notify("experiments.toml is valid again")
+        self.query_one(DatasetsPane).reload()
+        self.query_one(ExperimentsPane).reload()
+
+    # ------------------------------------------------------------------ layout
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="body"):
+            with TabbedContent(id="panes", initial="datasets"):
+                with TabPane("1 Datasets", id="datasets"):
+                    yield DatasetsPane()
+                with TabPane("2 Experiments", id="experiments"):
+                    yield ExperimentsPane()
+                with TabPane("3 Monitor", id="monitor"):
+                    yield MonitorPane()
+                with TabPane("4 Results", id="results"):
+                    yield ResultsPane()
+            yield RunsPanel(id="runs-panel")
+        yield Static(f"terminal too small: galaxy-tui needs at least {MIN_WIDTH}x{MIN_HEIGHT}", id="too-small")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        if self.registry_error:
+            self.notify(self.registry_error, title="experiments.toml", severity="error", timeout=15)
+        self.telemetry.start()
+        if self.reader is not None:
+            self.reader.start()
+        self.query_one("#runs-panel").display = self.size.width >= 120
+        self.set_interval(0.5, self.query_one(RunsPanel).refresh_rows)
+        self.set_interval(2.0, self.watch_registry_file)
+        self._check_size()
+
+    def on_resize(self) -> None:
+        self._check_size()
+
+    def _check_size(self) -> None:
+        small = self.size.width < MIN_WIDTH or self.size.height < MIN_HEIGHT
+        self.query_one("#too-small").display = small
+        self.query_one("#body").display = not small
+
+    @property
+    def active_pane(self) -> str:
+        return str(self.query_one("#panes", TabbedContent).active)
+
+    # ------------------------------------------------------------------ the reader's deliveries
+    def _deliver_scan(self, infos: list) -> None:
+        self.call_from_thread(self.store.apply_scan, infos)
+
+    def _deliver_events(self, run_id: str, events: list) -> None:
+        self.call_from_thread(self.store.apply_events, run_id, events)
+
+    def select_run(self, run_id: str) -> None:
+        self.store.select(run_id)
+        self.query_one(MonitorPane).select_changed()
+        if self.reader is not None:
+            self.reader.wake.set()
+
+    def run_launched(self, run_id: str) -> None:
+        if self.reader is not None:
+            self.reader.wake.set()
+        self.select_run(run_id)
+        self.action_show_pane("monitor")
+        self.notify(f"launched {run_id}")
+
+    # ------------------------------------------------------------------ actions
+    def action_show_pane(self, pane: str) -> None:
+        if pane in PANES:
+            self.query_one("#panes", TabbedContent).active = pane
+            focus = {"datasets": "#datasets-table", "experiments": "#experiments-table",
+                     "monitor": "#monitor-pane", "results": "#results-pane"}[pane]
+            widget = self.query_one(focus)
+            if widget.focusable:
+                widget.focus()
+
+    def action_toggle_runs(self) -> None:
+        panel = self.query_one("#runs-panel")
+        table = self.query_one("#runs-table", DataTable)
+        if panel.display and self.focused is table:
+            panel.display = self.size.width >= 120
+            self.action_show_pane(self.active_pane)
+        else:
+            panel.display = True
+            table.focus()
+
+    def action_help(self) -> None:
+        pane = self.active_pane
+        self.push_screen(HelpScreen(f"Keys: {pane} pane and everywhere", commands_for(pane)))
+
+    def action_quit_app(self) -> None:
+        live = [r.info.id for r in self.store.records.values() if r.info.is_live]
+        message = (f"{len(live)} run(s) keep running in the background: {', '.join(live)}. "
+                   f"Run galaxy-tui again to watch them.") if live else None
+        self.exit(message=message)
+
+    def on_unmount(self) -> None:
+        self.telemetry.stop()
+        if self.reader is not None:
+            self.reader.stopping.set()
+
+
+def run_app(workspace: Path) -> int:
+    GalaxyApp(workspace).run()
+    return 0

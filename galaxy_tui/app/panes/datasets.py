@@ -1,0 +1,236 @@
+"""Datasets pane: registered datasets, class counts that follow the labelling live, sample thumbnails."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from pathlib import Path
+
+from rich.table import Table
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widget import Widget
+from textual.widgets import DataTable, Label, Static
+
+from galaxy_tui.app.commands import bindings_for
+from galaxy_tui.app.dialogs import InputDialog
+from galaxy_tui.app.thumbs import ThumbnailStrip
+from galaxy_tui.data.catalog import Dataset
+from galaxy_tui.data.detect import detect_dataset
+from galaxy_tui.data.labels import empty_class_warning
+from galaxy_tui.data.sources import load_dataset
+from galaxy_tui.errors import GalaxyError
+from galaxy_tui.registry import Labelling, set_labelling, update_registry
+
+BAR_COLOURS = ("yellow", "cyan", "magenta", "green", "red", "blue", "bright_yellow", "bright_cyan",
+               "bright_magenta", "bright_green")
+
+
+def count_bars(counts: dict[str, int], width: int = 28) -> Table:
+    table = Table.grid(padding=(0, 1))
+    table.add_column(justify="left", no_wrap=True)
+    table.add_column(no_wrap=True)
+    table.add_column(justify="right", no_wrap=True)
+    top = max(counts.values(), default=0) or 1
+    for i, (name, n) in enumerate(counts.items()):
+        bar = Text("█" * max(0, round(width * n / top)) or "·", style=BAR_COLOURS[i % len(BAR_COLOURS)])
+        table.add_row(name[:22], bar, str(n))
+    table.add_row("total", "", str(sum(counts.values())))
+    return table
+
+
+class DatasetsPane(Widget):
+    BINDINGS = bindings_for("datasets")
+
+    def __init__(self) -> None:
+        super().__init__(id="datasets-pane")
+        self.loaded: dict[str, Dataset] = {}
+        self.labelling = Labelling()
+        self.experiment: str | None = None
+
+    def compose(self) -> ComposeResult:
+        with Horizontal():
+            with Vertical(id="datasets-left"):
+                yield DataTable(id="datasets-table", cursor_type="row", zebra_stripes=True)
+                yield Static("", id="dataset-info")
+            with VerticalScroll(id="datasets-right"):
+                yield Static("", id="labelling")
+                yield Static("", id="counts")
+                yield Label("samples", classes="section")
+                yield ThumbnailStrip(id="dataset-thumbs")
+
+    def on_mount(self) -> None:
+        table = self.query_one("#datasets-table", DataTable)
+        table.add_columns("name", "kind", "rows")
+        self.reload()
+
+    # ------------------------------------------------------------------ registry
+    def reload(self) -> None:
+        table = self.query_one("#datasets-table", DataTable)
+        table.clear()
+        registry = self.app.registry  # type: ignore[attr-defined]
+        if registry is None:
+            self.query_one("#dataset-info", Static).update(Text(self.app.registry_error or "", style="red"))  # type: ignore[attr-defined]
+            return
+        for spec in registry.datasets.values():
+            loaded = self.loaded.get(spec.name)
+            table.add_row(spec.name, spec.kind, str(len(loaded.frame)) if loaded else "…", key=spec.name)
+        if self.selected is not None:
+            self.select(self.selected)
+
+    @property
+    def selected(self) -> str | None:
+        table = self.query_one("#datasets-table", DataTable)
+        registry = self.app.registry  # type: ignore[attr-defined]
+        if registry is None or not registry.datasets or table.row_count == 0:
+            return None
+        return list(registry.datasets)[min(table.cursor_row, len(registry.datasets) - 1)]
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.data_table.id == "datasets-table" and event.row_key.value:
+            self.select(str(event.row_key.value))
+
+    def _experiments_using(self, dataset: str) -> list[str]:
+        registry = self.app.registry  # type: ignore[attr-defined]
+        return [name for name, e in registry.experiments.items() if e.dataset == dataset] if registry else []
+
+    def select(self, name: str) -> None:
+        users = self._experiments_using(name)
+        if self.experiment not in users:
+            self.experiment = users[0] if users else None
+        registry = self.app.registry  # type: ignore[attr-defined]
+        if self.experiment:
+            self.labelling = registry.experiments[self.experiment].labels
+        self.refresh_counts()
+        if name not in self.loaded:
+            self.query_one("#dataset-info", Static).update(f"loading {name} …")
+            self.load(name)
+
+    @work(thread=True, exclusive=True, group="load-dataset")
+    def load(self, name: str) -> None:
+        registry = self.app.registry  # type: ignore[attr-defined]
+        try:
+            dataset = load_dataset(registry.dataset(name))
+        except GalaxyError as exc:
+            self.app.call_from_thread(self._show_error, name, str(exc))
+            return
+        self.app.call_from_thread(self._loaded, name, dataset)
+
+    def _show_error(self, name: str, message: str) -> None:
+        self.query_one("#dataset-info", Static).update(Text(f"{name}: {message}", style="red"))
+        self.app.notify(message, title=f"dataset {name}", severity="error", timeout=8)
+
+    def _loaded(self, name: str, dataset: Dataset) -> None:
+        self.loaded[name] = dataset
+        table = self.query_one("#datasets-table", DataTable)
+        if name in table.rows:
+            table.update_cell(name, table.ordered_columns[2].key, str(len(dataset.frame)))
+        if self.selected == name:
+            self.refresh_counts()
+            self.query_one("#dataset-thumbs", ThumbnailStrip).show_dataset(dataset, self.labelling)
+
+    # ------------------------------------------------------------------ labelling
+    def refresh_counts(self) -> None:
+        name = self.selected
+        info, counts_view = self.query_one("#dataset-info", Static), self.query_one("#counts", Static)
+        owner = f"labelling of experiment [b]{self.experiment}[/b]" if self.experiment else \
+            "no experiment uses this dataset: changes are not saved (create one in pane 2)"
+        lab = self.labelling
+        self.query_one("#labelling", Static).update(
+            f"{owner}\nthreshold [b]{lab.threshold:.2f}[/b]   min votes [b]{lab.min_classifications}[/b]   "
+            f"max artifact [b]{lab.max_artifact:.2f}[/b]\n[dim]+/- 0.01  [ ] 0.05  t type  m/M votes  "
+            f"a/A artifact  e next experiment[/dim]")
+        dataset = self.loaded.get(name) if name else None
+        if dataset is None:
+            counts_view.update("")
+            return
+        counts = dataset.counts(lab)
+        counts_view.update(count_bars(counts))
+        notes = [dataset.location, *dataset.problems]
+        if not dataset.has_votes:
+            notes.append("fixed labels: the threshold does not apply to this dataset")
+        warning = empty_class_warning(counts, dataset.name) if dataset.has_votes else None
+        text = Text("\n".join(notes))
+        if warning:
+            text.append("\n" + warning, style="bold yellow")
+        info.update(text)
+
+    def _set_labelling(self, labelling: Labelling) -> None:
+        if not 0.5 < labelling.threshold <= 1.0 or labelling.min_classifications < 0 or \
+                not 0.0 <= labelling.max_artifact <= 1.0:
+            self.app.bell()
+            return
+        self.labelling = labelling
+        self.refresh_counts()
+        self._save()
+
+    def _save(self) -> None:
+        if not self.experiment:
+            return
+        try:
+            self.app.registry = set_labelling(self.app.registry.path, self.experiment, self.labelling)  # type: ignore[attr-defined]
+        except GalaxyError as exc:
+            self.app.notify(str(exc), severity="error", timeout=8)
+
+    def action_threshold(self, delta: float) -> None:
+        self._set_labelling(replace(self.labelling, threshold=round(min(1.0, self.labelling.threshold + delta), 2)))
+
+    def action_min_votes(self, delta: int) -> None:
+        self._set_labelling(replace(self.labelling, min_classifications=max(0, self.labelling.min_classifications + delta)))
+
+    def action_max_artifact(self, delta: float) -> None:
+        value = round(min(1.0, max(0.0, self.labelling.max_artifact + delta)), 2)
+        self._set_labelling(replace(self.labelling, max_artifact=value))
+
+    def action_next_experiment(self) -> None:
+        users = self._experiments_using(self.selected or "")
+        if users:
+            self.experiment = users[(users.index(self.experiment) + 1) % len(users)] if self.experiment in users \
+                else users[0]
+            self.labelling = self.app.registry.experiments[self.experiment].labels  # type: ignore[attr-defined]
+            self.refresh_counts()
+
+    def action_type_threshold(self) -> None:
+        def typed(value: str | None) -> None:
+            if value is None:
+                return
+            try:
+                threshold = float(value)
+            except ValueError:
+                threshold = -1.0
+            if not 0.5 < threshold <= 1.0:
+                self.app.notify(f"threshold {value!r} must be a number in (0.5, 1.0], e.g. 0.8", severity="error")
+                return
+            self._set_labelling(replace(self.labelling, threshold=round(threshold, 4)))
+
+        self.app.push_screen(InputDialog("Threshold in (0.5, 1.0]:", f"{self.labelling.threshold:g}"), typed)
+
+    def action_add_dataset(self) -> None:
+        def typed(value: str | None) -> None:
+            if not value:
+                return
+            registry = self.app.registry  # type: ignore[attr-defined]
+            try:
+                table = detect_dataset(Path(value.strip()), registry.workspace)
+            except GalaxyError as exc:
+                self.query_one("#dataset-info", Static).update(Text(str(exc), style="red"))
+                self.app.notify(str(exc), title="cannot add dataset", severity="error", timeout=10)
+                return
+            base = re.sub(r"[^a-z0-9]+", "-", Path(value.strip()).stem.lower()).strip("-") or "dataset"
+            name, n = base, 1
+            while name in registry.datasets:
+                n += 1
+                name = f"{base}-{n}"
+            try:
+                self.app.registry = update_registry(  # type: ignore[attr-defined]
+                    registry.path, lambda raw: raw.setdefault("datasets", {}).__setitem__(name, table))
+            except GalaxyError as exc:
+                self.app.notify(str(exc), severity="error", timeout=10)
+                return
+            self.app.notify(f"added dataset {name} ({table['kind']})")
+            self.reload()
+
+        self.app.push_screen(InputDialog("Path of a dataset (.h5, .csv or a folder of class folders):",
+                                         placeholder="data/Galaxy10_DECals.h5"), typed)

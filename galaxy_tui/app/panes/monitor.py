@@ -1,0 +1,282 @@
+"""Monitor pane: the selected run live: progress, loss and accuracy curves, the probe, GPU or CPU gauges, log."""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+
+import numpy as np
+import psutil
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widget import Widget
+from textual.widgets import DataTable, Sparkline, Static
+from textual_plotext import PlotextPlot
+
+from galaxy_tui.app.commands import bindings_for
+from galaxy_tui.app.dialogs import confirm
+from galaxy_tui.app.store import RunRecord
+from galaxy_tui.atomic import read_json
+from galaxy_tui.errors import GalaxyError
+from galaxy_tui.procinfo import is_alive
+from galaxy_tui.runs import stop_run
+from galaxy_tui.telemetry import Reading
+
+STATE_STYLES = {"finished": "bold green", "failed": "bold red", "killed": "bold red", "lost": "bold magenta",
+                "stopped": "bold yellow", "training": "bold cyan", "probing": "bold cyan",
+                "preparing": "cyan", "evaluating": "cyan", "queued": "dim"}
+LOG_LINES = 6
+
+
+def downsample(xs: list[float], ys: list[float], width: int) -> tuple[list[float], list[float]]:
+    """At most `width` points: the mean of each bucket, so a long run's curve keeps its shape."""
+    if len(xs) <= width or width < 2:
+        return xs, ys
+    edges = np.linspace(0, len(xs), width + 1).astype(int)
+    x, y = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
+    return ([float(x[a:b].mean()) for a, b in zip(edges[:-1], edges[1:]) if b > a],
+            [float(y[a:b].mean()) for a, b in zip(edges[:-1], edges[1:]) if b > a])
+
+
+def format_bytes(n: float | None) -> str:
+    if n is None:
+        return "N/A"
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1024
+    return ""
+
+
+def _na(value: object, fmt: str = "{}") -> str:
+    return "N/A" if value is None else fmt.format(value)
+
+
+def eta_seconds(record: RunRecord) -> float | None:
+    model, info = record.model, record.info
+    if not info.is_live or not model.epochs or not model.last_step:
+        return None
+    per_epoch = float(np.mean([e["seconds"] for e in model.epochs[-3:]]))
+    step = model.last_step
+    done_fraction = step["step_in_epoch"] / max(1, step["steps_per_epoch"]) if step["epoch"] > info.epoch else 0.0
+    return max(0.0, (info.epochs - info.epoch - done_fraction) * per_epoch)
+
+
+def header_text(record: RunRecord) -> Text:
+    info, model = record.info, record.model
+    text = Text()
+    text.append(f"{info.id}  ", style="bold")
+    text.append(info.state, style=STATE_STYLES.get(info.state, ""))
+    text.append(f"   attempt {info.attempt}  epoch {info.epoch}/{info.epochs}")
+    if model.last_step:
+        s = model.last_step
+        text.append(f"  step {s['step_in_epoch']}/{s['steps_per_epoch']} of epoch {s['epoch']}"
+                    f"  {s['samples_per_s']:.0f} samples/s  loss {s['loss']:.4f}")
+    eta = eta_seconds(record)
+    if eta is not None:
+        text.append(f"  ETA {int(eta // 60)}m{int(eta % 60):02d}s")
+    if model.prepare and model.prepare[0] < model.prepare[1] and info.state == "preparing":
+        text.append(f"  preparing images {model.prepare[0]}/{model.prepare[1]}")
+    if info.message:
+        text.append(f"\n{info.message}", style="red" if info.state in ("failed", "killed", "lost") else "yellow")
+    if model.final and model.final.get("type") == "failed" and model.final.get("message") and not info.message:
+        text.append(f"\n{model.final['message']}", style="red")
+    return text
+
+
+def probe_summary(record: RunRecord) -> Text:
+    model = record.model
+    text = Text()
+    if model.probe_done:
+        d = model.probe_done
+        text.append(f"micro-batch {d['micro_batch']} x {d['accumulation']} = effective batch {d['effective_batch']}",
+                    style="bold green")
+    elif model.probe_trials:
+        last = model.probe_trials[-1]
+        if last.get("predicted"):
+            text.append(f"fitted line predicts up to {last['predicted']}", style="cyan")
+    for oom in model.ooms[-3:]:
+        text.append(f"\nOOM spike at step {oom['step']}: micro-batch {oom['micro_batch_before']} -> "
+                    f"{oom['micro_batch_after']} (x{oom['accumulation']})", style="bold yellow")
+    return text
+
+
+class MonitorPane(Widget, can_focus=True):
+    BINDINGS = bindings_for("monitor")
+
+    def __init__(self) -> None:
+        super().__init__(id="monitor-pane")
+        self._painted = -1
+        self._probe_rows = 0
+        self._cpu_history: deque[float] = deque(maxlen=300)
+        self._ram_history: deque[float] = deque(maxlen=300)
+        self._process: psutil.Process | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static("no run selected: launch one in pane 2 (l), or pick one in the runs list (r)",
+                     id="monitor-header")
+        with Horizontal(id="plots"):
+            yield PlotextPlot(id="loss-plot")
+            yield PlotextPlot(id="acc-plot")
+        with Horizontal(id="monitor-lower"):
+            with Vertical(id="probe-box"):
+                yield DataTable(id="probe-table", show_cursor=False)
+                yield Static("", id="probe-summary")
+            with Vertical(id="gauges"):
+                yield Static("", id="gauge-text")
+                yield Sparkline([], id="spark-a")
+                yield Sparkline([], id="spark-b")
+        yield Static("", id="log-tail")
+
+    def on_mount(self) -> None:
+        self.query_one("#probe-table", DataTable).add_columns("#", "phase", "micro", "peak", "budget", "fits", "s")
+        for plot_id, title in (("#loss-plot", "loss"), ("#acc-plot", "val accuracy")):
+            self.query_one(plot_id, PlotextPlot).plt.title(title)
+        self.set_interval(0.25, self.repaint)
+        self.set_interval(1.0, self.repaint_slow)
+
+    @property
+    def record(self) -> RunRecord | None:
+        return self.app.store.current  # type: ignore[attr-defined]
+
+    def repaint(self) -> None:
+        store = self.app.store  # type: ignore[attr-defined]
+        if store.version == self._painted or not self.display:
+            return
+        self._painted = store.version
+        record = self.record
+        if record is None:
+            return
+        self.query_one("#monitor-header", Static).update(header_text(record))
+        self._plot(record)
+        self._probe(record)
+
+    def _plot(self, record: RunRecord) -> None:
+        model = record.model
+        loss_widget = self.query_one("#loss-plot", PlotextPlot)
+        plt = loss_widget.plt
+        plt.clear_data()
+        width = max(10, loss_widget.size.width - 10)
+        if model.steps:
+            xs, ys = downsample([s for s, _ in model.steps], [v for _, v in model.steps], width)
+            plt.plot(xs, ys, label="train", marker="braille")
+        if model.epochs:
+            plt.plot([e["step"] for e in model.epochs], [e["val_loss"] for e in model.epochs], label="val",
+                     marker="dot")
+        loss_widget.refresh()
+        acc_widget = self.query_one("#acc-plot", PlotextPlot)
+        acc_widget.plt.clear_data()
+        if model.epochs:
+            acc_widget.plt.plot([e["epoch"] for e in model.epochs], [e["val_acc"] for e in model.epochs],
+                                marker="dot", label="val acc")
+            acc_widget.plt.ylim(0, 1)
+        acc_widget.refresh()
+
+    def _probe(self, record: RunRecord) -> None:
+        table = self.query_one("#probe-table", DataTable)
+        trials = record.model.probe_trials
+        if len(trials) < self._probe_rows:
+            table.clear()
+            self._probe_rows = 0
+        for t in trials[self._probe_rows:]:
+            fits = Text("yes", style="green") if t["fits"] else Text("OOM" if t["peak_bytes"] is None else "over",
+                                                                     style="bold red")
+            table.add_row(str(t["trial"]), t["phase"], str(t["micro_batch"]), format_bytes(t["peak_bytes"]),
+                          format_bytes(t["budget_bytes"]), fits, f"{t['seconds']:.2f}")
+        self._probe_rows = len(trials)
+        self.query_one("#probe-summary", Static).update(probe_summary(record))
+
+    def select_changed(self) -> None:
+        self._painted = -1
+        self._probe_rows = 0
+        self.query_one("#probe-table", DataTable).clear()
+        self._process = None
+        self._cpu_history.clear()
+        self._ram_history.clear()
+
+    # ------------------------------------------------------------------ once a second
+    def repaint_slow(self) -> None:
+        record = self.record
+        if record is None or not self.display:
+            return
+        self._gauges(record, self.app.telemetry.latest, self.app.telemetry.history)  # type: ignore[attr-defined]
+        self._log(record)
+
+    def _gauges(self, record: RunRecord, reading: Reading, history: list[Reading]) -> None:
+        text = self.query_one("#gauge-text", Static)
+        spark_a, spark_b = self.query_one("#spark-a", Sparkline), self.query_one("#spark-b", Sparkline)
+        if reading.available:
+            table = Table.grid(padding=(0, 1))
+            for gpu in reading.gpus:
+                if gpu.lost:
+                    table.add_row(f"GPU {gpu.index}", Text("lost (fell off the bus?)", style="bold red"))
+                    continue
+                share = (gpu.mem_used or 0) / gpu.mem_total if gpu.mem_total else 0
+                bar = Text("█" * round(share * 16) + "░" * (16 - round(share * 16)),
+                           style="red" if share > 0.92 else "green")
+                table.add_row(f"GPU {gpu.index}", bar, f"{format_bytes(gpu.mem_used)} / {format_bytes(gpu.mem_total)}")
+                table.add_row("", f"power {_na(gpu.power_w, '{:.0f}')} W of {_na(gpu.power_limit_w, '{:.0f}')} W",
+                              f"util {_na(gpu.util, '{}%')}  {_na(gpu.temp_c, '{}°C')}")
+            text.update(table)
+            spark_a.data = [float(r.gpus[0].mem_used or 0) for r in history if r.available and r.gpus][-120:]
+            spark_b.data = [float(r.gpus[0].power_w or 0) for r in history if r.available and r.gpus][-120:]
+            return
+        cpu, ram = self._worker_usage(record)
+        lines = Text(f"{reading.reason or 'no NVIDIA GPU'}\n", style="yellow")
+        if cpu is None:
+            lines.append("worker not running", style="dim")
+        else:
+            lines.append(f"worker CPU {cpu:.0f}%   RAM {format_bytes(ram)}\n(CPU, then RAM, over recent minutes)")
+        text.update(lines)
+        spark_a.data = list(self._cpu_history)
+        spark_b.data = list(self._ram_history)
+
+    def _worker_usage(self, record: RunRecord) -> tuple[float | None, float | None]:
+        if not record.info.is_live:
+            return None, None
+        supervisor = read_json(record.info.dir / "supervisor.json") or {}
+        pid = supervisor.get("worker_pid")
+        if not is_alive(pid, supervisor.get("worker_start")):
+            return None, None
+        if self._process is None or self._process.pid != pid:
+            self._process = psutil.Process(int(pid))
+            self._process.cpu_percent(None)
+        try:
+            cpu, ram = self._process.cpu_percent(None), float(self._process.memory_info().rss)
+        except psutil.Error:
+            return None, None
+        self._cpu_history.append(cpu)
+        self._ram_history.append(ram)
+        return cpu, ram
+
+    def _log(self, record: RunRecord) -> None:
+        path = record.info.dir / "worker.log"
+        try:
+            with open(path, "rb") as handle:
+                handle.seek(max(0, os.path.getsize(path) - 4096))
+                lines = handle.read().decode("utf-8", "replace").splitlines()[-LOG_LINES:]
+        except OSError:
+            lines = []
+        self.query_one("#log-tail", Static).update(Text("\n".join(lines) or "worker.log is empty", style="dim"))
+
+    # ------------------------------------------------------------------ actions
+    def action_stop(self) -> None:
+        record = self.record
+        if record is None or not record.info.is_live:
+            self.app.notify("the selected run is not running", severity="warning")
+            return
+
+        def answered(choice: str | None) -> None:
+            if choice != "yes":
+                return
+            try:
+                stop_run(self.app.registry, record.info.id)  # type: ignore[attr-defined]
+            except GalaxyError as exc:
+                self.app.notify(str(exc), severity="error")
+                return
+            self.app.notify(f"stopping {record.info.id}: it finishes the step and checkpoints")
+
+        self.app.push_screen(confirm(f"Stop run {record.info.id}? It checkpoints and can be resumed.",
+                                     "Stop", "Keep running"), answered)

@@ -1,0 +1,210 @@
+"""Results pane: test metrics, the confusion matrix as a heat-map, per-class scores, the mistakes, a comparison."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from PIL import Image as PILImage
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widget import Widget
+from textual.widgets import DataTable, Label, Static, TabbedContent, TabPane
+from textual_image.widget import Image as ImageWidget
+
+from galaxy_tui.app.commands import bindings_for
+from galaxy_tui.app.store import RunRecord
+
+# A 256-colour-safe ramp from "none" to "all of the row".
+HEAT = ("grey11", "grey23", "navy_blue", "dark_blue", "blue3", "blue1", "dodger_blue2", "dodger_blue1",
+        "deep_sky_blue1", "turquoise2")
+COMPARE_COLUMNS = ("run", "experiment", "model", "thr", "best val", "test acc", "minutes")
+GRID_COLUMNS = 4
+
+
+def heatmap(classes: list[str], matrix: list[list[int]], normalised: bool) -> Table:
+    table = Table(title="confusion matrix: rows true, columns predicted" + (" (row share)" if normalised else ""),
+                  show_lines=False, pad_edge=False)
+    table.add_column("true \\ pred", no_wrap=True)
+    for name in classes:
+        table.add_column(name[:10], justify="right", no_wrap=True)
+    for i, (name, row) in enumerate(zip(classes, matrix)):
+        total = sum(row) or 1
+        cells = []
+        for j, n in enumerate(row):
+            share = n / total
+            label = f"{share:.2f}" if normalised else str(n)
+            style = f"{'bold ' if i == j else ''}white on {HEAT[min(len(HEAT) - 1, int(share * len(HEAT)))]}"
+            cells.append(Text(f" {label} ", style=style))
+        table.add_row(f"{name[:12]} ({sum(row)})", *cells)
+    return table
+
+
+def per_class_table(per_class: dict[str, dict]) -> Table:
+    table = Table(title="per class", pad_edge=False)
+    for column in ("class", "precision", "recall", "F1", "n"):
+        table.add_column(column, justify="left" if column == "class" else "right", no_wrap=True)
+    for name, row in per_class.items():
+        table.add_row(name[:14], f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}",
+                      str(row["support"]))
+    return table
+
+
+class MistakeView(ModalScreen[None]):
+    AUTO_FOCUS = ""
+    BINDINGS = [Binding("escape,enter,q", "dismiss(None)", "Close")]
+
+    def __init__(self, path: Path, caption: str):
+        super().__init__(id="mistake-view")
+        self.path, self.caption = path, caption
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield ImageWidget(PILImage.open(self.path), id="mistake-large")
+            yield Label(self.caption, classes="question")
+
+
+class MistakeCell(Vertical):
+    can_focus = True
+
+    def __init__(self, path: Path, caption: str, index: int):
+        super().__init__(classes="mistake")
+        self.path, self.caption, self.index = path, caption, index
+
+    def compose(self) -> ComposeResult:
+        yield ImageWidget(PILImage.open(self.path), classes="mistake-image")
+        yield Label(self.caption, classes="mistake-caption")
+
+
+class MistakesGrid(Grid):
+    BINDINGS = [Binding("left", "move(-1)", show=False), Binding("right", "move(1)", show=False),
+                Binding("up", f"move({-GRID_COLUMNS})", show=False), Binding("down", f"move({GRID_COLUMNS})", show=False)]
+
+    def action_move(self, delta: int) -> None:
+        cells = list(self.query(MistakeCell))
+        if not cells:
+            return
+        focused = self.app.focused
+        index = cells.index(focused) if focused in cells else 0
+        cells[max(0, min(len(cells) - 1, index + delta))].focus()
+
+
+class ResultsPane(Widget, can_focus=True):
+    BINDINGS = bindings_for("results")
+
+    def __init__(self) -> None:
+        super().__init__(id="results-pane")
+        self.normalised = False
+        self.sort_column = 5
+        self._shown: tuple[str | None, bool] = (None, False)
+        self._compare_version = -1
+
+    def compose(self) -> ComposeResult:
+        with TabbedContent(id="results-tabs"):
+            with TabPane("Summary", id="tab-summary"):
+                with VerticalScroll():
+                    yield Static("no finished run selected", id="results-summary")
+                    yield Static("", id="results-confusion")
+                    yield Static("", id="results-per-class")
+            with TabPane("Mistakes", id="tab-mistakes"):
+                yield MistakesGrid(id="mistakes-grid")
+            with TabPane("Compare", id="tab-compare"):
+                yield DataTable(id="compare-table", cursor_type="row", zebra_stripes=True)
+
+    def on_mount(self) -> None:
+        table = self.query_one("#compare-table", DataTable)
+        for column in COMPARE_COLUMNS:
+            table.add_column(column, key=column)
+        self.set_interval(0.5, self.repaint)
+
+    def repaint(self) -> None:
+        store = self.app.store  # type: ignore[attr-defined]
+        if not self.display:
+            return
+        record = store.current
+        key = (record.info.id if record else None, bool(record and record.metrics))
+        if key != self._shown:
+            self._shown = key
+            self.show_run(record)
+        if store.version != self._compare_version:
+            self._compare_version = store.version
+            self._compare(store.ordered())
+
+    def show_run(self, record: RunRecord | None) -> None:
+        summary = self.query_one("#results-summary", Static)
+        if record is None or not record.metrics:
+            summary.update("no results yet for this run" if record else "no run selected")
+            self.query_one("#results-confusion", Static).update("")
+            self.query_one("#results-per-class", Static).update("")
+            self.call_later(self._mount_mistakes, None)
+            return
+        m = record.metrics
+        summary.update(Text.from_markup(
+            f"[b]{record.info.id}[/b]  test accuracy [b green]{m['accuracy']:.4f}[/]  test loss {m['loss']:.4f}  "
+            f"macro F1 {m['macro_f1']:.4f}  best val {m.get('best_val_acc', 0):.4f} (epoch {m.get('best_epoch')})"))
+        self._confusion(m)
+        self.query_one("#results-per-class", Static).update(per_class_table(m["per_class"]))
+        self.call_later(self._mount_mistakes, record)
+
+    def _confusion(self, metrics: dict) -> None:
+        self.query_one("#results-confusion", Static).update(
+            heatmap(metrics["classes"], metrics["confusion"], self.normalised))
+
+    async def _mount_mistakes(self, record: RunRecord | None) -> None:
+        grid = self.query_one("#mistakes-grid", MistakesGrid)
+        await grid.remove_children()
+        folder = record.info.dir / "results" / "mistakes" if record else None
+        if folder is None or not (folder / "mistakes.csv").exists():
+            await grid.mount(Label("no mistakes to show"))
+            return
+        listing = pd.read_csv(folder / "mistakes.csv")
+        if listing.empty:
+            await grid.mount(Label("no mistakes: every test galaxy was classified correctly"))
+            return
+        await grid.mount_all([MistakeCell(folder / row.file, f"{row.true}→{row.predicted} {row.confidence:.2f}", i)
+                              for i, row in enumerate(listing.itertuples())])
+
+    def _compare(self, records: list[RunRecord]) -> None:
+        table = self.query_one("#compare-table", DataTable)
+        table.clear()
+        for record in records:
+            m = record.metrics
+            if not m:
+                continue
+            table.add_row(record.info.id, record.info.experiment, m.get("model", ""), f"{m.get('threshold', 0):g}",
+                          f"{m.get('best_val_acc', 0):.4f}", f"{m['accuracy']:.4f}",
+                          f"{m.get('seconds', 0) / 60:.1f}", key=record.info.id)
+        if table.row_count:
+            table.sort(COMPARE_COLUMNS[self.sort_column], reverse=self.sort_column >= 4)
+
+    # ------------------------------------------------------------------ actions
+    def action_results_tab(self, tab: str) -> None:
+        self.query_one("#results-tabs", TabbedContent).active = tab
+        if tab == "tab-mistakes":
+            cells = list(self.query(MistakeCell))
+            if cells:
+                cells[0].focus()
+        elif tab == "tab-compare":
+            self.query_one("#compare-table", DataTable).focus()
+        else:
+            self.focus()
+
+    def action_toggle_normalised(self) -> None:
+        self.normalised = not self.normalised
+        record = self.app.store.current  # type: ignore[attr-defined]
+        if record and record.metrics:
+            self._confusion(record.metrics)
+
+    def action_sort_next(self) -> None:
+        self.sort_column = (self.sort_column + 1) % len(COMPARE_COLUMNS)
+        self._compare_version = -1
+        self.app.notify(f"comparison sorted by {COMPARE_COLUMNS[self.sort_column]}", timeout=2)
+
+    def action_open_mistake(self) -> None:
+        focused = self.app.focused
+        if isinstance(focused, MistakeCell):
+            self.app.push_screen(MistakeView(focused.path, focused.caption))

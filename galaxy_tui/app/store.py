@@ -1,0 +1,121 @@
+"""The app's view of runs on disk: a background reader that posts batches; the main thread folds them.
+
+Only appended bytes are read (EventTail). The reader lists runs about once a second and tails the
+selected run a few times a second; widgets repaint from the models on their own timers.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from galaxy_tui.atomic import read_json
+from galaxy_tui.events import Event, EventTail
+from galaxy_tui.run_model import RunModel
+from galaxy_tui.runs import RunInfo, run_info
+
+LIST_INTERVAL_S = 1.0
+TAIL_INTERVAL_S = 0.25
+
+
+@dataclass
+class RunRecord:
+    info: RunInfo
+    model: RunModel = field(default_factory=RunModel)
+    metrics: dict | None = None
+
+
+class RunStore:
+    """Holds every run's info and, for runs that were selected, its folded event model."""
+
+    def __init__(self, runs_dir: Path):
+        self.runs_dir = runs_dir
+        self.records: dict[str, RunRecord] = {}
+        self.selected: str | None = None
+        self.version = 0
+        self._tails: dict[str, EventTail] = {}
+
+    # ---- called from the reader thread: reads files, returns plain data
+    def scan(self) -> list[RunInfo]:
+        if not self.runs_dir.is_dir():
+            return []
+        infos = [run_info(d) for d in self.runs_dir.iterdir() if (d / "status.json").exists()]
+        return sorted(infos, key=lambda r: r.started, reverse=True)
+
+    def read_selected(self) -> tuple[str, list[Event]] | None:
+        run_id = self.selected
+        if run_id is None:
+            return None
+        tail = self._tails.setdefault(run_id, EventTail(self.runs_dir / run_id / "events.jsonl"))
+        return run_id, tail.read_new()
+
+    # ---- called on the main thread: folds what the reader found
+    def apply_scan(self, infos: list[RunInfo]) -> None:
+        changed = False
+        for info in infos:
+            record = self.records.get(info.id)
+            if record is None:
+                self.records[info.id] = RunRecord(info)
+                changed = True
+            elif record.info != info:
+                record.info = info
+                changed = True
+            record = self.records[info.id]
+            if record.metrics is None and info.state == "finished":
+                record.metrics = read_json(info.dir / "results" / "metrics.json")
+                changed = changed or record.metrics is not None
+        gone = set(self.records) - {i.id for i in infos}
+        for run_id in gone:
+            del self.records[run_id]
+        if self.selected is None and infos:
+            live = [i for i in infos if i.is_live]
+            self.selected = (live or infos)[0].id
+            changed = True
+        if changed or gone:
+            self.version += 1
+
+    def apply_events(self, run_id: str, events: list[Event]) -> None:
+        record = self.records.get(run_id)
+        if record is not None and events:
+            record.model.apply(events)
+            self.version += 1
+
+    def select(self, run_id: str) -> None:
+        if run_id != self.selected:
+            self.selected = run_id
+            self.version += 1
+
+    @property
+    def current(self) -> RunRecord | None:
+        return self.records.get(self.selected) if self.selected else None
+
+    def ordered(self) -> list[RunRecord]:
+        return sorted(self.records.values(), key=lambda r: r.info.started, reverse=True)
+
+
+class StoreReader(threading.Thread):
+    """Reads the disk for the store and hands results to `deliver` (which hops to the UI thread)."""
+
+    def __init__(self, store: RunStore, deliver_scan, deliver_events):  # noqa: ANN001
+        super().__init__(name="run-reader", daemon=True)
+        self.store = store
+        self.deliver_scan = deliver_scan
+        self.deliver_events = deliver_events
+        self.stopping = threading.Event()
+        self.wake = threading.Event()
+
+    def run(self) -> None:
+        last_list = 0.0
+        while not self.stopping.is_set():
+            now = time.monotonic()
+            if now - last_list >= LIST_INTERVAL_S or self.wake.is_set():
+                self.wake.clear()
+                self.deliver_scan(self.store.scan())
+                last_list = now
+            found = self.store.read_selected()
+            if found and found[1]:
+                self.deliver_events(*found)
+                continue  # more may be waiting: read again at once while catching up
+            self.stopping.wait(TAIL_INTERVAL_S)

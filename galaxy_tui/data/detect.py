@@ -1,0 +1,82 @@
+"""Guess a dataset's kind and table from a path the user typed (the UI's "add dataset")."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import h5py
+import pandas as pd
+
+from galaxy_tui.data.catalog import list_images
+from galaxy_tui.errors import GalaxyError
+
+
+def _image_folder_beside(path: Path) -> Path | None:
+    """The sibling (or nested) folder holding the most jpg/png files."""
+    best, most = None, 0
+    for candidate in [*path.parent.iterdir(), *(p for d in path.parent.iterdir() if d.is_dir() for p in d.iterdir())]:
+        if candidate.is_dir():
+            count = len(list_images(candidate))
+            if count > most:
+                best, most = candidate, count
+    return best
+
+
+def _relative(path: Path, base: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(base.resolve()))
+    except ValueError:
+        return str(path.resolve())
+
+
+def detect_dataset(path: Path, workspace: Path) -> dict[str, Any]:
+    """A [datasets.*] table for `path`, or a GalaxyError saying what was found and what is expected."""
+    path = path.expanduser()
+    if not path.is_absolute():
+        path = workspace / path
+    if not path.exists():
+        raise GalaxyError(f"{path} does not exist. Give the path of a Galaxy10/GalaxyMNIST .h5 file, a GZ2 Hart16 "
+                          f"or Kaggle solutions .csv, or a folder with one sub-folder of images per class.")
+    rel = lambda p: _relative(p, workspace)  # noqa: E731
+    if path.is_dir():
+        classes = [d for d in path.iterdir() if d.is_dir() and list_images(d)]
+        if not classes:
+            raise GalaxyError(f"{path} has no sub-folders of jpg/png images; an image-folder dataset needs one "
+                              f"folder per class.")
+        return {"kind": "image-folder", "path": rel(path)}
+    if path.suffix.lower() in (".h5", ".hdf5"):
+        try:
+            with h5py.File(path, "r") as handle:
+                keys = set(handle.keys())
+        except OSError as exc:
+            raise GalaxyError(f"{path} is not a readable HDF5 file ({exc}).") from None
+        if {"images", "ans"} <= keys:
+            return {"kind": "galaxy10-h5", "path": rel(path)}
+        if {"images", "labels"} <= keys:
+            partner_name = path.name.replace("train", "test") if "train" in path.name else path.name.replace("test", "train")
+            partner = path.with_name(partner_name)
+            if partner == path or not partner.exists():
+                raise GalaxyError(f"{path} looks like GalaxyMNIST, but its train/test partner {partner.name} "
+                                  f"is not beside it.")
+            train, test = (path, partner) if "train" in path.name else (partner, path)
+            return {"kind": "galaxy-mnist-h5", "train": rel(train), "test": rel(test)}
+        raise GalaxyError(f"{path} has datasets {', '.join(sorted(keys)) or 'none'}; expected images + ans "
+                          f"(Galaxy10 DECaLS) or images + labels (GalaxyMNIST).")
+    if path.suffix.lower() == ".csv":
+        columns = set(pd.read_csv(path, nrows=0).columns)
+        images = _image_folder_beside(path)
+        if {"GalaxyID", "Class1.1"} <= columns:
+            if images is None:
+                raise GalaxyError(f"{path} is a Kaggle GZ2 solutions table, but no folder of images is beside it.")
+            return {"kind": "kaggle-gz2", "solutions": rel(path), "images": rel(images), "crop": 0.75}
+        if "dr7objid" in columns:
+            mapping = path.with_name("gz2_filename_mapping.csv")
+            if not mapping.exists() or images is None:
+                raise GalaxyError(f"{path} is a GZ2 Hart16 catalogue; put gz2_filename_mapping.csv and the image "
+                                  f"folder beside it.")
+            return {"kind": "gz2-hart16", "catalog": rel(path), "mapping": rel(mapping), "images": rel(images),
+                    "crop": 0.75}
+        raise GalaxyError(f"{path}: columns {', '.join(sorted(columns)[:8])} match no known catalogue (GZ2 Hart16 "
+                          f"has dr7objid; the Kaggle solutions have GalaxyID and Class1.1 ... Class11.6).")
+    raise GalaxyError(f"{path}: unknown file type {path.suffix!r}; expected .h5/.hdf5, .csv or a folder.")

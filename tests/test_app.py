@@ -1,0 +1,177 @@
+"""The workbench as a person uses it, through Textual's Pilot: keys in, screen state out."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import time
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+from rich.text import Text
+from textual.widgets import DataTable, Static
+
+from galaxy_tui.app.dialogs import ChoiceDialog, HelpScreen
+from galaxy_tui.app.main import GalaxyApp
+from galaxy_tui.app.panes.results import MistakeCell, MistakeView
+from galaxy_tui.registry import load_registry
+from galaxy_tui.runs import launch
+from galaxy_tui.telemetry import Reading
+from workspace_fixture import tiny_workspace, wait_final
+
+
+class NoGpu:
+    """Simulates a machine without an NVIDIA GPU (what NVML reports here)."""
+    available = False
+
+    def sample(self) -> Reading:
+        return Reading(False, "no NVIDIA GPU (simulated)")
+
+
+async def until(pilot, predicate, timeout: float = 60.0) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {predicate}")
+        await pilot.pause(0.1)
+
+
+def text_of(app: GalaxyApp, selector: str) -> str:
+    """What a Static shows, as plain text (Rich tables included)."""
+    console = Console(width=200, file=io.StringIO(), color_system=None)
+    content = app.query_one(selector, Static).content
+    console.print(content if not isinstance(content, str) else Text.from_markup(content))
+    return console.file.getvalue()
+
+
+async def test_threshold_keys_move_the_counts_and_save_the_registry(tmp_path: Path) -> None:
+    registry = tiny_workspace(tmp_path)
+    app = GalaxyApp(tmp_path, telemetry=NoGpu())
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: "total" in text_of(app, "#counts"))
+        before = app.query_one("#datasets-pane").loaded["tiny"].counts(registry.experiments["tiny"].labels)
+        await pilot.press("plus", "plus", "right_square_bracket")
+        await until(pilot, lambda: load_registry(registry.path).experiments["tiny"].labels.threshold == 0.77)
+        after = load_registry(registry.path).experiments["tiny"].labels
+        counts = app.query_one("#datasets-pane").loaded["tiny"].counts(after)
+        assert sum(counts.values()) < sum(before.values())
+        assert str(sum(counts.values())) in text_of(app, "#counts")
+        await pilot.press("t")
+        await pilot.press(*"0.93", "enter")  # the current value is selected: typing replaces it
+        await until(pilot, lambda: load_registry(registry.path).experiments["tiny"].labels.threshold == 0.93)
+        await pilot.press("t", *"0.3", "enter")  # out of range: refused, nothing saved
+        await pilot.pause(0.3)
+        assert load_registry(registry.path).experiments["tiny"].labels.threshold == 0.93
+
+
+async def test_launch_from_the_ui_goes_live_and_shows_results(tmp_path: Path) -> None:
+    tiny_workspace(tmp_path, epochs=2)
+    app = GalaxyApp(tmp_path, telemetry=NoGpu())
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("2", "l")
+        await until(pilot, lambda: app.store.current is not None)
+        assert app.active_pane == "monitor"
+        await until(pilot, lambda: app.store.current.info.state == "finished", timeout=120)
+        await until(pilot, lambda: app.store.current.model.epochs and "finished" in text_of(app, "#monitor-header"))
+        assert "micro-batch" in text_of(app, "#probe-summary")
+        await pilot.press("4")
+        await until(pilot, lambda: "test accuracy" in text_of(app, "#results-summary"))
+        await until(pilot, lambda: len(app.query(MistakeCell)) > 0 or
+                    "no mistakes" in str(app.query_one("#mistakes-grid").children[0].render()))
+
+
+async def test_existing_checkpoints_offer_resume_restart_skip(tmp_path: Path) -> None:
+    registry = tiny_workspace(tmp_path)
+    first = wait_final(launch(registry, "tiny"))
+    app = GalaxyApp(tmp_path, telemetry=NoGpu())
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("2", "l")
+        await until(pilot, lambda: isinstance(app.screen, ChoiceDialog))
+        labels = [str(b.label) for b in app.screen.query("Button")]
+        assert labels == ["Resume", "Restart", "Skip (evaluate best)", "Cancel"]
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, ChoiceDialog))
+        await pilot.press("l")
+        await until(pilot, lambda: isinstance(app.screen, ChoiceDialog))
+        await pilot.press("s")  # Skip: evaluate the best checkpoint in the same run
+        await until(pilot, lambda: app.store.selected == first.id and app.store.current.info.attempt == 2)
+    final = wait_final(first)
+    assert final.state == "finished" and final.attempt == 2
+
+
+async def test_reattach_shows_a_detached_run_with_its_full_history(tmp_path: Path) -> None:
+    registry = tiny_workspace(tmp_path, epochs=3)
+    run = launch(registry, "tiny")   # as `galaxy-tui train --detach` does
+    wait_final(run)
+    app = GalaxyApp(tmp_path, telemetry=NoGpu())
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: app.store.current is not None and len(app.store.current.model.epochs) == 3)
+        await pilot.press("3")
+        await until(pilot, lambda: run.id in text_of(app, "#monitor-header"))
+        assert app.store.current.model.started is not None
+
+
+async def test_bad_toml_is_explained_not_a_traceback(tmp_path: Path) -> None:
+    (tmp_path / "experiments.toml").write_text('[workspace]\nruns_dir = "runs\n')
+    app = GalaxyApp(tmp_path, telemetry=NoGpu())
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause(0.3)
+        assert app.registry is None and "line 2, column" in app.registry_error
+        assert any("line 2, column" in n.message for n in app._notifications)
+        (tmp_path / "experiments.toml").write_text('[datasets.demo]\nkind = "synthetic"\n')
+        await until(pilot, lambda: app.registry is not None, timeout=10)  # fixed by hand: picked up live
+        await until(pilot, lambda: app.query_one("#datasets-table", DataTable).row_count == 1)
+
+
+async def test_too_small_terminal_says_so(tmp_path: Path) -> None:
+    tiny_workspace(tmp_path)
+    app = GalaxyApp(tmp_path, telemetry=NoGpu())
+    async with app.run_test(size=(70, 20)) as pilot:
+        await pilot.pause(0.2)
+        assert app.query_one("#too-small").display and not app.query_one("#body").display
+
+
+async def test_help_shows_the_focused_pane_keys_and_quit_says_runs_go_on(tmp_path: Path) -> None:
+    tiny_workspace(tmp_path)
+    app = GalaxyApp(tmp_path, telemetry=NoGpu())
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("question_mark")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen))
+        rows = [app.screen.query_one(DataTable).get_row_at(i) for i in range(app.screen.query_one(DataTable).row_count)]
+        names = [row[1] for row in rows]
+        assert "Threshold +0.01" in names and "Quit" in names and "Launch" not in names
+        await pilot.press("escape")
+        await pilot.press("q")
+    assert app.return_code == 0
+
+
+async def test_mistakes_move_with_arrows_and_open_larger(tmp_path: Path) -> None:
+    registry = tiny_workspace(tmp_path, epochs=1, extra={"mistakes": 8})
+    wait_final(launch(registry, "tiny"))
+    app = GalaxyApp(tmp_path, telemetry=NoGpu())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("4")
+        await until(pilot, lambda: "test accuracy" in text_of(app, "#results-summary"))
+        await until(pilot, lambda: len(app.query(MistakeCell)) > 1)
+        await pilot.press("m")  # the Mistakes tab, focus on the first
+        cells = list(app.query(MistakeCell))
+        assert app.focused is cells[0]
+        await pilot.press("right")
+        assert app.focused is cells[1]
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, MistakeView))
+        assert cells[1].caption in str(app.screen.query_one(".question").render())
+
+
+def test_app_module_keeps_torch_out() -> None:
+    import subprocess
+    import sys
+    code = "import sys; import galaxy_tui.app.main; print('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_loops() -> None:
+    yield
+    asyncio.set_event_loop_policy(None)
