@@ -89,7 +89,7 @@ async def test_existing_checkpoints_offer_resume_restart_skip(tmp_path: Path) ->
         await pilot.press("2", "l")
         await until(pilot, lambda: isinstance(app.screen, ChoiceDialog))
         labels = [str(b.label) for b in app.screen.query("Button")]
-        assert labels == ["Resume", "Restart", "Skip (evaluate best)", "Cancel"]
+        assert labels == ["Resume (r)", "Restart (t)", "Skip: evaluate best (s)", "Cancel (c)"]
         await pilot.press("escape")
         await until(pilot, lambda: not isinstance(app.screen, ChoiceDialog))
         await pilot.press("l")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -12,37 +13,37 @@ from galaxy_tui.app.commands import Command
 
 
 class ChoiceDialog(ModalScreen[str | None]):
-    """A question with one button per answer; Escape cancels. Keys: the first letter of each answer."""
+    """A question with one button per answer; Escape cancels. Each answer has its own key, shown on its button."""
 
     AUTO_FOCUS = "Button"
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
 
-    def __init__(self, question: str, choices: list[tuple[str, str]], dialog_id: str = "choice"):
+    def __init__(self, question: str, choices: list[tuple[str, str, str]], dialog_id: str = "choice"):
         super().__init__(id=dialog_id)
         self.question = question
-        self.choices = choices  # (value, label)
+        self.choices = choices  # (value, label, key)
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label(self.question, classes="question")
             with Horizontal(classes="buttons"):
-                for value, label in self.choices:
-                    yield Button(label, id=f"choice-{value}", variant="primary" if value == self.choices[0][0]
-                                 else "default")
+                for value, label, key in self.choices:
+                    yield Button(f"{label} ({key})", id=f"choice-{value}",
+                                 variant="primary" if value == self.choices[0][0] else "default")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss(str(event.button.id).removeprefix("choice-"))
 
-    def on_key(self, event) -> None:  # noqa: ANN001
-        for value, label in self.choices:
-            if event.character and event.character.lower() == label[0].lower():
+    def on_key(self, event: events.Key) -> None:
+        for value, _label, key in self.choices:
+            if event.key == key:
                 event.stop()
                 self.dismiss(value)
                 return
 
 
 def confirm(question: str, yes: str = "Yes", no: str = "No") -> ChoiceDialog:
-    return ChoiceDialog(question, [("yes", yes), ("no", no)], dialog_id="confirm")
+    return ChoiceDialog(question, [("yes", yes, "y"), ("no", no, "n")], dialog_id="confirm")
 
 
 class InputDialog(ModalScreen[str | None]):

@@ -40,6 +40,10 @@ from galaxy_tui.train.probe_search import ProbeError, search_micro_batch
 from galaxy_tui.train.reporting import GpuLogger, Reporter
 
 
+_LOGGED = frozenset({"started", "data", "probe_trial", "probe_done", "resumed", "epoch", "oom", "checkpoint",
+                     "warning", "stopped", "eval", "finished", "early_stop", "telemetry"})
+
+
 class _StopFlag:
     def __init__(self) -> None:
         self.requested = False
@@ -78,6 +82,9 @@ class Worker:
 
     def emit(self, kind: str, /, **fields: Any) -> None:
         self.reporter.emit(kind, **fields)
+        if kind in _LOGGED and self.rank == 0:
+            details = " ".join(f"{k}={v}" for k, v in fields.items() if k not in ("per_class", "traceback", "fitted"))
+            print(f"{time.strftime('%H:%M:%S')} {kind} {details}", flush=True)
 
     def state(self, state: str, **fields: Any) -> None:
         self.reporter.update(state=state, **fields)

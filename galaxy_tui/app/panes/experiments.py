@@ -199,7 +199,8 @@ class ExperimentsPane(Widget):
         self.app.push_screen(ChoiceDialog(
             f"{name} already has checkpoints (run {previous.id}, {previous.state}, epoch {previous.epoch}/"
             f"{previous.epochs}). What now?",
-            [("resume", "Resume"), ("restart", "Restart"), ("skip", "Skip (evaluate best)"), ("cancel", "Cancel")],
+            [("resume", "Resume", "r"), ("restart", "Restart", "t"), ("skip", "Skip: evaluate best", "s"),
+             ("cancel", "Cancel", "c")],
             dialog_id="launch-choice"), chosen)
 
     @work(thread=True, exclusive=True, group="launch")

@@ -7,7 +7,6 @@ from collections import deque
 
 import numpy as np
 import psutil
-from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -27,7 +26,6 @@ from galaxy_tui.telemetry import Reading
 STATE_STYLES = {"finished": "bold green", "failed": "bold red", "killed": "bold red", "lost": "bold magenta",
                 "stopped": "bold yellow", "training": "bold cyan", "probing": "bold cyan",
                 "preparing": "cyan", "evaluating": "cyan", "queued": "dim"}
-LOG_LINES = 6
 
 
 def downsample(xs: list[float], ys: list[float], width: int) -> tuple[list[float], list[float]]:
@@ -48,6 +46,10 @@ def format_bytes(n: float | None) -> str:
             return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
         n /= 1024
     return ""
+
+
+def _gib(n: int | None) -> str:
+    return "N/A" if n is None else f"{n / 2**30:.1f}"
 
 
 def _na(value: object, fmt: str = "{}") -> str:
@@ -91,15 +93,15 @@ def probe_summary(record: RunRecord) -> Text:
     text = Text()
     if model.probe_done:
         d = model.probe_done
-        text.append(f"micro-batch {d['micro_batch']} x {d['accumulation']} = effective batch {d['effective_batch']}",
+        text.append(f"micro-batch {d['micro_batch']} x {d['accumulation']} = {d['effective_batch']}",
                     style="bold green")
     elif model.probe_trials:
         last = model.probe_trials[-1]
         if last.get("predicted"):
             text.append(f"fitted line predicts up to {last['predicted']}", style="cyan")
     for oom in model.ooms[-3:]:
-        text.append(f"\nOOM spike at step {oom['step']}: micro-batch {oom['micro_batch_before']} -> "
-                    f"{oom['micro_batch_after']} (x{oom['accumulation']})", style="bold yellow")
+        text.append(f"\nOOM spike, step {oom['step']}: {oom['micro_batch_before']} -> "
+                    f"{oom['micro_batch_after']} x {oom['accumulation']}", style="bold yellow")
     return text
 
 
@@ -141,9 +143,12 @@ class MonitorPane(Widget, can_focus=True):
     def record(self) -> RunRecord | None:
         return self.app.store.current  # type: ignore[attr-defined]
 
+    def on_resize(self) -> None:
+        self._painted = -1  # the curves are downsampled to the plot's width: redo them at the new size
+
     def repaint(self) -> None:
         store = self.app.store  # type: ignore[attr-defined]
-        if store.version == self._painted or not self.display:
+        if store.version == self._painted or not self.display or self.size.width == 0:
             return
         self._painted = store.version
         record = self.record
@@ -208,18 +213,20 @@ class MonitorPane(Widget, can_focus=True):
         text = self.query_one("#gauge-text", Static)
         spark_a, spark_b = self.query_one("#spark-a", Sparkline), self.query_one("#spark-b", Sparkline)
         if reading.available:
-            table = Table.grid(padding=(0, 1))
+            lines = Text()
             for gpu in reading.gpus:
                 if gpu.lost:
-                    table.add_row(f"GPU {gpu.index}", Text("lost (fell off the bus?)", style="bold red"))
+                    lines.append(f"GPU {gpu.index} lost (fell off the bus?)\n", style="bold red")
                     continue
                 share = (gpu.mem_used or 0) / gpu.mem_total if gpu.mem_total else 0
-                bar = Text("█" * round(share * 16) + "░" * (16 - round(share * 16)),
-                           style="red" if share > 0.92 else "green")
-                table.add_row(f"GPU {gpu.index}", bar, f"{format_bytes(gpu.mem_used)} / {format_bytes(gpu.mem_total)}")
-                table.add_row("", f"power {_na(gpu.power_w, '{:.0f}')} W of {_na(gpu.power_limit_w, '{:.0f}')} W",
-                              f"util {_na(gpu.util, '{}%')}  {_na(gpu.temp_c, '{}°C')}")
-            text.update(table)
+                filled = round(share * 12)
+                lines.append(f"GPU{gpu.index} ")
+                lines.append("█" * filled + "░" * (12 - filled), style="red" if share > 0.92 else "green")
+                lines.append(f" {_gib(gpu.mem_used)}/{_gib(gpu.mem_total)} GiB\n")
+                lines.append(f"     {_na(gpu.power_w, '{:.0f}')}/{_na(gpu.power_limit_w, '{:.0f}')} W  "
+                             f"{_na(gpu.util, '{}%')}  {_na(gpu.temp_c, '{}°C')}\n")
+            lines.append("VRAM, then power, over recent minutes", style="dim")
+            text.update(lines)
             spark_a.data = [float(r.gpus[0].mem_used or 0) for r in history if r.available and r.gpus][-120:]
             spark_b.data = [float(r.gpus[0].power_w or 0) for r in history if r.available and r.gpus][-120:]
             return
@@ -256,7 +263,8 @@ class MonitorPane(Widget, can_focus=True):
         try:
             with open(path, "rb") as handle:
                 handle.seek(max(0, os.path.getsize(path) - 4096))
-                lines = handle.read().decode("utf-8", "replace").splitlines()[-LOG_LINES:]
+                room = max(1, self.query_one("#log-tail").content_size.height)
+                lines = handle.read().decode("utf-8", "replace").splitlines()[-room:]
         except OSError:
             lines = []
         self.query_one("#log-tail", Static).update(Text("\n".join(lines) or "worker.log is empty", style="dim"))

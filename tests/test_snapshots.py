@@ -1,0 +1,50 @@
+"""Pictures of each pane at 80x24 and 160x48, from hand-written run folders, a simulated GPU and no clock.
+
+Update after an intended change of look: pytest tests/test_snapshots.py --snapshot-update (and look at them).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+
+from fixture_runs import FrozenTelemetry, fixture_workspace
+from galaxy_tui.app.main import GalaxyApp
+from galaxy_tui.app.panes.results import MistakeCell
+
+
+def _app(tmp_path: Path) -> GalaxyApp:
+    app = GalaxyApp(fixture_workspace(tmp_path / "ws"))
+    app.telemetry = FrozenTelemetry()  # type: ignore[assignment]
+    return app
+
+
+async def _settle(pilot: Pilot, pane_key: str) -> None:
+    app = pilot.app
+    app.sub_title = "fixture workspace"
+    for _ in range(300):
+        store_ready = app.store.current is not None and app.store.current.model.epochs
+        thumbs_ready = len(app.query(".thumb-row")) == 3
+        if store_ready and thumbs_ready:
+            break
+        await pilot.pause(0.05)
+    await pilot.press(pane_key)
+    if pane_key == "4":
+        for _ in range(100):
+            if len(app.query(MistakeCell)) == 4:
+                break
+            await pilot.pause(0.05)
+    await pilot.pause(1.2)  # slow repaint timers (gauges, log) run at least once
+    app.query_one("#monitor-pane").repaint_slow()
+    await pilot.pause(0.2)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
+@pytest.mark.parametrize("pane", ["1", "2", "3", "4"], ids=["datasets", "experiments", "monitor", "results"])
+def test_pane_snapshot(snap_compare, tmp_path: Path, pane: str, size: tuple[int, int]) -> None:  # noqa: ANN001
+    async def run_before(pilot: Pilot) -> None:
+        await _settle(pilot, pane)
+
+    assert snap_compare(_app(tmp_path), terminal_size=size, run_before=run_before)
