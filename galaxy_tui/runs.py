@@ -164,7 +164,8 @@ def _worker_argv(run_dir: Path, mode: str, devices: int) -> list[str]:
     worker = ["-m", "galaxy_tui.train.worker", str(run_dir), "--mode", mode]
     if devices > 1:
         return [sys.executable, "-m", "torch.distributed.run", "--standalone",
-                f"--nproc-per-node={devices}", "--log-dir", str(run_dir / "ranks"), *worker]
+                f"--nproc-per-node={devices}", "--log-dir", str(run_dir / "ranks"), "--redirects", "3",
+                "--tee", "3", *worker]
     return [sys.executable, *worker]
 
 

@@ -174,3 +174,17 @@ def test_failed_run_reports_its_message(tmp_path: Path) -> None:
     assert "has no galaxies at this labelling" in run.message
     failed = next(e for e in read_events(run.dir / "events.jsonl") if e["type"] == "failed")
     assert failed["traceback"] is None  # a user error, not a bug
+
+
+def test_two_processes_with_ddp_on_cpu(tmp_path: Path) -> None:
+    """devices = 2 runs the worker under torchrun with the gloo backend (CPU); rank 0 alone writes."""
+    registry = tiny_workspace(tmp_path, extra={"devices": 2, "micro_batch": "auto"})
+    run = wait_final(launch(registry, "tiny"))
+    assert run.state == "finished", (run.dir / "worker.log").read_text()[-3000:]
+    events = read_events(run.dir / "events.jsonl")
+    assert [e["world"] for e in events if e["type"] == "started"] == [2]
+    assert [e["epoch"] for e in events if e["type"] == "epoch"] == [1, 2]
+    probe = next(e for e in events if e["type"] == "probe_done")
+    assert probe["effective_batch"] == 32 and probe["micro_batch"] * probe["accumulation"] == 16
+    rank_logs = list((run.dir / "ranks").rglob("stdout.log"))
+    assert len(rank_logs) == 2

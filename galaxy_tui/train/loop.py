@@ -174,6 +174,10 @@ class Trainer:
                 self.scheduler.last_epoch + 1 < self.scheduler.total_steps:
             self.scheduler.step()
         self.progress.step = step
+        if self.world > 1:  # a spike on one rank shrinks every rank's micro-batch: they keep agreeing
+            agreed = torch.tensor([self.micro_batch])
+            torch.distributed.all_reduce(agreed, op=torch.distributed.ReduceOp.MIN)
+            self.micro_batch = int(agreed.item())
         return loss
 
     # ------------------------------------------------------------------ epochs
