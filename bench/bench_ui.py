@@ -3,13 +3,21 @@
 1. Catch-up: 50,000 events are written at full speed into a live run's events.jsonl; we time how long
    the app's model takes to hold all of them, against a plain single-threaded json.loads of the file.
 2. Idle: the app watching one live run that writes nothing; its process CPU time over 10 s of wall time.
+3. First paint: `galaxy-tui` started in a real pseudo-terminal (100x30) until its tabs are on screen,
+   against a minimal Textual app (one Static) started the same way.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import os
+import pty
+import select
+import signal
+import struct
+import termios
 import subprocess
 import sys
 import tempfile
@@ -75,6 +83,33 @@ async def measure(workspace: Path, run: Path) -> tuple[float, float, float]:
     return catch_up, plain, idle
 
 
+MINIMAL_APP = ("from textual.app import App\nfrom textual.widgets import Static\n"
+               "class Hello(App):\n    def compose(self):\n        yield Static('Datasets')\nHello().run()\n")
+
+
+def first_paint(argv: list[str], cwd: Path, marker: bytes = b"Datasets") -> float:
+    """Seconds from spawning `argv` in a 100x30 pseudo-terminal until `marker` is drawn."""
+    start = time.perf_counter()
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: becomes the program, in the terminal
+        os.chdir(cwd)
+        os.environ["TERM"] = "xterm-256color"
+        os.execv(argv[0], argv)
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+    seen = b""
+    try:
+        while marker not in seen:
+            ready, _, _ = select.select([fd], [], [], 20)
+            if not ready:
+                raise RuntimeError(f"{argv} drew nothing in 20 s")
+            seen += os.read(fd, 1 << 16)
+        return time.perf_counter() - start
+    finally:
+        os.kill(pid, signal.SIGTERM)
+        os.waitpid(pid, 0)
+        os.close(fd)
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workspace = Path(tmp)
@@ -87,6 +122,12 @@ def main() -> None:
           f"(the writer's time included); plain json.loads of the file {EVENTS / plain:,.0f} events/s, "
           f"ratio {plain / catch_up:.2f}")
     print(f"app CPU while one run is live and idle: {100 * idle:.1f}% of one core (over 10 s, {os.cpu_count()} cores)")
+    with tempfile.TemporaryDirectory() as tmp:
+        ensure_registry(Path(tmp))
+        ours = min(first_paint([sys.executable, "-m", "galaxy_tui.cli"], Path(tmp)) for _ in range(3))
+        minimal = min(first_paint([sys.executable, "-c", MINIMAL_APP], Path(tmp)) for _ in range(3))
+    print(f"first paint in a 100x30 pseudo-terminal: galaxy-tui {ours:.2f} s, minimal Textual app {minimal:.2f} s, "
+          f"ratio {ours / minimal:.2f} (best of 3)")
 
 
 if __name__ == "__main__":

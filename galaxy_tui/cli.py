@@ -69,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"galaxy-tui: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        if args.command == "train":
+            print("galaxy-tui: stopped following; the run goes on in the background (galaxy-tui runs)",
+                  file=sys.stderr)
         return 130
     return 0
 

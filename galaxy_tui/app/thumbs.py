@@ -3,6 +3,8 @@ where there is none), made for the eye with a centre crop and an asinh stretch."
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from PIL import Image as PILImage
 from textual import work
@@ -12,10 +14,12 @@ from textual.widget import Widget
 from textual.widgets import Label
 from textual_image.widget import Image as ImageWidget
 
-from galaxy_tui.data.catalog import Dataset
 from galaxy_tui.data.images import ImageUnreadable
 from galaxy_tui.data.thumbnails import thumbnail
 from galaxy_tui.registry import Labelling
+
+if TYPE_CHECKING:
+    from galaxy_tui.data.catalog import Dataset
 
 PER_CLASS = 3
 

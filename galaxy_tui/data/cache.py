@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from galaxy_tui.data.catalog import Dataset, fingerprint_of
-from galaxy_tui.data.images import ImageUnreadable
+from galaxy_tui.data.images import ImageUnreadable, resize_image
 from galaxy_tui.errors import GalaxyError
 
 Progress = Callable[[int, int], None]
@@ -35,22 +34,6 @@ class PreparedImages:
     @property
     def unreadable(self) -> int:
         return int((~self.valid).sum())
-
-
-def centre_crop(image: np.ndarray, fraction: float) -> np.ndarray:
-    if fraction >= 1.0:
-        return image
-    h, w = image.shape[:2]
-    ch, cw = max(1, round(h * fraction)), max(1, round(w * fraction))
-    top, left = (h - ch) // 2, (w - cw) // 2
-    return image[top:top + ch, left:left + cw]
-
-
-def resize_image(image: np.ndarray, size: int, crop: float = 1.0) -> np.ndarray:
-    image = centre_crop(image, crop)
-    if image.shape[0] == size and image.shape[1] == size:
-        return np.ascontiguousarray(image)
-    return np.asarray(Image.fromarray(image).resize((size, size), Image.Resampling.BILINEAR, reducing_gap=2.0))
 
 
 def cache_key(dataset: Dataset, refs: Sequence, size: int, crop: float) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import h5py
@@ -9,7 +10,6 @@ import numpy as np
 import pandas as pd
 
 from galaxy_tui.data.catalog import Dataset, ensure_not_empty, file_signature, fingerprint_of, require_file
-from galaxy_tui.data.images import H5Images
 from galaxy_tui.errors import GalaxyError
 
 GALAXY10_CLASSES: tuple[str, ...] = (
@@ -18,6 +18,28 @@ GALAXY10_CLASSES: tuple[str, ...] = (
     "Edge-on with Bulge",
 )
 GALAXY_MNIST_CLASSES: tuple[str, ...] = ("smooth_round", "smooth_cigar", "edge_on_disk", "unbarred_spiral")
+
+
+class H5Images:
+    """Row `i` of an (N, H, W, 3) uint8 HDF5 dataset. Opens the file lazily, once per process."""
+
+    def __init__(self, path: Path, dataset: str = "images"):
+        self.path = path
+        self.dataset = dataset
+        self._pid = -1
+        self._file: h5py.File | None = None
+
+    def __call__(self, index: int) -> np.ndarray:
+        if self._pid != os.getpid() or self._file is None:
+            self._file = h5py.File(self.path, "r")
+            self._pid = os.getpid()
+        image = np.asarray(self._file[self.dataset][int(index)], dtype=np.uint8)
+        if image.ndim == 2:
+            image = np.repeat(image[:, :, None], 3, axis=2)
+        return image
+
+    def __getstate__(self) -> dict:
+        return {"path": self.path, "dataset": self.dataset, "_pid": -1, "_file": None}
 
 
 def _open_checked(path: Path, what: str, images_key: str, label_key: str) -> tuple[int, np.ndarray]:

@@ -1,11 +1,9 @@
-"""Reading one image as uint8 HxWx3 from files (Pillow) or HDF5 (h5py), never all at once."""
+"""One image as uint8 HxWx3: decoding files with Pillow, cropping and resizing."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-import h5py
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
@@ -25,23 +23,17 @@ def read_image_file(path: str | Path, draft_size: int | None = None) -> np.ndarr
         raise ImageUnreadable(f"{path}: {exc}") from None
 
 
-class H5Images:
-    """Row `i` of an (N, H, W, 3) uint8 HDF5 dataset. Opens the file lazily, once per process."""
-
-    def __init__(self, path: Path, dataset: str = "images"):
-        self.path = path
-        self.dataset = dataset
-        self._pid = -1
-        self._file: h5py.File | None = None
-
-    def __call__(self, index: int) -> np.ndarray:
-        if self._pid != os.getpid() or self._file is None:
-            self._file = h5py.File(self.path, "r")
-            self._pid = os.getpid()
-        image = np.asarray(self._file[self.dataset][int(index)], dtype=np.uint8)
-        if image.ndim == 2:
-            image = np.repeat(image[:, :, None], 3, axis=2)
+def centre_crop(image: np.ndarray, fraction: float) -> np.ndarray:
+    if fraction >= 1.0:
         return image
+    h, w = image.shape[:2]
+    ch, cw = max(1, round(h * fraction)), max(1, round(w * fraction))
+    top, left = (h - ch) // 2, (w - cw) // 2
+    return image[top:top + ch, left:left + cw]
 
-    def __getstate__(self) -> dict:
-        return {"path": self.path, "dataset": self.dataset, "_pid": -1, "_file": None}
+
+def resize_image(image: np.ndarray, size: int, crop: float = 1.0) -> np.ndarray:
+    image = centre_crop(image, crop)
+    if image.shape[0] == size and image.shape[1] == size:
+        return np.ascontiguousarray(image)
+    return np.asarray(Image.fromarray(image).resize((size, size), Image.Resampling.BILINEAR, reducing_gap=2.0))

@@ -7,10 +7,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 
 from galaxy_tui.registry import Labelling
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 VOTE_CLASSES: tuple[str, ...] = ("elliptical", "spiral", "edge_on")
 ELLIPTICAL, SPIRAL, EDGE_ON = 0, 1, 2

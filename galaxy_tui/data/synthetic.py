@@ -163,3 +163,19 @@ def load_synthetic(name: str, count: int = 3000, size: int = 64, seed: int = 0) 
         fingerprint=fingerprint_of("synthetic-v1", count, size, seed),
         location=f"built-in ({count} galaxies, {size}px, seed {seed})",
     )
+
+
+def contact_sheet(path: str, per_type: int = 10, size: int = 64, seed: int = 0) -> None:
+    """A PNG with one row per type, to look at what the renderer makes."""
+    from PIL import Image
+    dataset = load_synthetic("sheet", 60 * per_type, size, seed)
+    kinds = dataset.frame["_kind"].to_numpy()
+    rows = [np.concatenate([dataset.read_image(i) for i in np.flatnonzero(kinds == k)[:per_type]], axis=1)
+            for k in range(len(TYPES))]
+    sheet = np.concatenate(rows, axis=0)
+    Image.fromarray(sheet).save(path, optimize=True)
+
+
+if __name__ == "__main__":
+    import sys
+    contact_sheet(sys.argv[1] if len(sys.argv) > 1 else "synthetic-galaxies.png")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from galaxy_tui.data.cache import centre_crop
+from galaxy_tui.data.images import centre_crop
 
 
 def stretch(image: np.ndarray, low_percentile: float = 50.0, high_percentile: float = 99.7,

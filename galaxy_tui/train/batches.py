@@ -7,6 +7,7 @@ import math
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.utils.data import WeightedRandomSampler
 
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1) * 255
 STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1) * 255
@@ -15,15 +16,16 @@ STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1) * 255
 def epoch_order(labels: np.ndarray, sampler: str, seed: int, epoch: int) -> np.ndarray:
     """Indices for one epoch, the same for the same (seed, epoch): resume replays the same order.
 
-    "weighted" draws with replacement with probability inverse to class frequency (as
-    WeightedRandomSampler does); otherwise a plain permutation.
+    "weighted" is torch's WeightedRandomSampler (with replacement, weights inverse to class
+    frequency); otherwise a plain permutation.
     """
-    rng = np.random.default_rng([seed, epoch])
+    generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
     if sampler == "weighted":
         counts = np.bincount(labels)
-        weights = 1.0 / counts[labels]
-        return rng.choice(len(labels), size=len(labels), replace=True, p=weights / weights.sum())
-    return rng.permutation(len(labels))
+        weights = torch.from_numpy(1.0 / counts[labels])
+        return np.fromiter(WeightedRandomSampler(weights, len(labels), replacement=True, generator=generator),
+                           dtype=np.int64, count=len(labels))
+    return torch.randperm(len(labels), generator=generator).numpy()
 
 
 def class_weights(labels: np.ndarray, num_classes: int) -> torch.Tensor:

@@ -2,31 +2,18 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from galaxy_tui.atomic import atomic_write
 from galaxy_tui.errors import GalaxyError
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     """A crash or kill at any moment leaves either the old file or the new one, never a torn one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for leftover in path.parent.glob(f".{path.name}.*.tmp"):  # from a writer that was killed mid-write
-        leftover.unlink(missing_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(state, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda handle: torch.save(state, handle), sweep=True)  # rank 0 is the only writer
 
 
 def load_checkpoint(path: Path, config_hash: str) -> dict[str, Any]:

@@ -190,8 +190,9 @@ class Trainer:
             steps = min(steps, self.exp.max_steps_per_epoch)
         return [order[i * size:(i + 1) * size][self.rank::self.world] for i in range(steps)]
 
-    def train_epoch(self, epoch: int, should_stop: Callable[[], bool]) -> tuple[float, bool]:
-        """Train from progress.step_in_epoch to the end of the epoch. Returns (mean loss, stopped early)."""
+    def train_epoch(self, epoch: int, after_step: Callable[[], bool]) -> tuple[float, bool]:
+        """Train from progress.step_in_epoch to the end of the epoch; `after_step` returns True to stop.
+        Returns (mean loss, stopped early)."""
         self.model.train()
         losses: list[float] = []
         last_event, window_start, window_samples = 0.0, time.perf_counter(), 0
@@ -209,7 +210,7 @@ class Trainer:
                           lr=self.optimizer.param_groups[0]["lr"], samples_per_s=round(rate, 1),
                           step_in_epoch=i + 1, steps_per_epoch=len(batches))
                 last_event, window_start, window_samples = now, now, 0
-            if should_stop():
+            if after_step():
                 return (float(np.mean(losses)) if losses else float("nan")), True
         return (float(np.mean(losses)) if losses else float("nan")), False
 

@@ -238,16 +238,18 @@ class Worker:
         self.state("training", epoch=p.epoch, step=p.step, micro_batch=trainer.micro_batch,
                    accumulation=trainer.accumulation)
         last_save = time.monotonic()
-        for epoch in range(p.epoch + 1, self.exp.epochs + 1):
-            started = time.perf_counter()
 
-            def should_stop() -> bool:
-                return self._stop_agreed()
-
-            train_loss, stopped = trainer.train_epoch(epoch, should_stop)
-            if not stopped and time.monotonic() - last_save > self.exp.checkpoint_minutes * 60:
+        def after_step() -> bool:
+            """Every few minutes a mid-epoch last.pt; then whether to stop."""
+            nonlocal last_save
+            if time.monotonic() - last_save > self.exp.checkpoint_minutes * 60:
                 self._save(trainer, "last", config_hash)
                 last_save = time.monotonic()
+            return self._stop_agreed()
+
+        for epoch in range(p.epoch + 1, self.exp.epochs + 1):
+            started = time.perf_counter()
+            train_loss, stopped = trainer.train_epoch(epoch, after_step)
             if stopped:
                 self._save(trainer, "last", config_hash)
                 self.emit("stopped", epoch=p.epoch, step=p.step)

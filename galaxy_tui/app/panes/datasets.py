@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.table import Table
 from rich.text import Text
@@ -17,12 +18,12 @@ from textual.widgets import DataTable, Label, Static
 from galaxy_tui.app.commands import bindings_for
 from galaxy_tui.app.dialogs import InputDialog
 from galaxy_tui.app.thumbs import ThumbnailStrip
-from galaxy_tui.data.catalog import Dataset
-from galaxy_tui.data.detect import detect_dataset
 from galaxy_tui.data.labels import empty_class_warning
-from galaxy_tui.data.sources import load_dataset
 from galaxy_tui.errors import GalaxyError
 from galaxy_tui.registry import Labelling, set_labelling, update_registry
+
+if TYPE_CHECKING:
+    from galaxy_tui.data.catalog import Dataset
 
 BAR_COLOURS = ("yellow", "cyan", "magenta", "green", "red", "blue", "bright_yellow", "bright_cyan",
                "bright_magenta", "bright_green")
@@ -110,6 +111,8 @@ class DatasetsPane(Widget):
 
     @work(thread=True, exclusive=True, group="load-dataset")
     def load(self, name: str) -> None:
+        # Imported here, in the loader thread: pandas, h5py and scipy would otherwise delay the first paint.
+        from galaxy_tui.data.sources import load_dataset
         registry = self.app.registry  # type: ignore[attr-defined]
         try:
             dataset = load_dataset(registry.dataset(name))
@@ -211,6 +214,7 @@ class DatasetsPane(Widget):
         def typed(value: str | None) -> None:
             if not value:
                 return
+            from galaxy_tui.data.detect import detect_dataset  # pandas + h5py: only when asked
             registry = self.app.registry  # type: ignore[attr-defined]
             try:
                 table = detect_dataset(Path(value.strip()), registry.workspace)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
-import pandas as pd
 from PIL import Image as PILImage
 from rich.table import Table
 from rich.text import Text
@@ -161,12 +161,14 @@ class ResultsPane(Widget, can_focus=True):
         if folder is None or not (folder / "mistakes.csv").exists():
             await grid.mount(Label("no mistakes to show"))
             return
-        listing = pd.read_csv(folder / "mistakes.csv")
-        if listing.empty:
+        with open(folder / "mistakes.csv", newline="") as handle:
+            listing = list(csv.DictReader(handle))
+        if not listing:
             await grid.mount(Label("no mistakes: every test galaxy was classified correctly"))
             return
-        await grid.mount_all([MistakeCell(folder / row.file, f"{row.true}→{row.predicted} {row.confidence:.2f}", i)
-                              for i, row in enumerate(listing.itertuples())])
+        await grid.mount_all([MistakeCell(folder / row["file"],
+                                          f"{row['true']}→{row['predicted']} {float(row['confidence']):.2f}", i)
+                              for i, row in enumerate(listing)])
 
     def _compare(self, records: list[RunRecord]) -> None:
         table = self.query_one("#compare-table", DataTable)
