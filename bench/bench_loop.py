@@ -14,7 +14,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from galaxy_tui.events import EventWriter
 from galaxy_tui.registry import Experiment
 from galaxy_tui.train.batches import augment, epoch_order, gather, normalise
 from galaxy_tui.train.checkpoint import save_checkpoint

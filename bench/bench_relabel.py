@@ -23,7 +23,8 @@ def catalogue(n: int) -> pd.DataFrame:
     artifact = rng.beta(1, 20, n) * (1 - smooth)
     yes = rng.beta(1, 4, n)
     return pd.DataFrame({"smooth": smooth, "disk": 1 - smooth - artifact, "artifact": artifact, "edgeon_yes": yes,
-                         "edgeon_no": 1 - yes, "spiral": rng.beta(3, 1, n), "total_classifications": rng.poisson(40, n)})
+                         "edgeon_no": 1 - yes, "spiral": rng.beta(3, 1, n),
+                         "total_classifications": rng.poisson(40, n)})
 
 
 def pandas_way(df: pd.DataFrame, lab: Labelling) -> pd.Series:

@@ -17,17 +17,16 @@ import pty
 import select
 import signal
 import struct
-import termios
 import subprocess
 import sys
 import tempfile
+import termios
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from fixture_runs import FrozenTelemetry  # noqa: E402
-
 from galaxy_tui.app.main import GalaxyApp  # noqa: E402
 from galaxy_tui.events import EventWriter  # noqa: E402
 from galaxy_tui.procinfo import boot_id, start_ticks  # noqa: E402

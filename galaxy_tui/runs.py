@@ -199,7 +199,8 @@ def launch(registry: Registry, experiment: str, choice: str | None = None, devic
                           f"--resume (continue it), --restart (a new run) or --skip (evaluate its best checkpoint).")
     if previous is not None and choice in ("resume", "skip"):
         if previous.is_live:
-            raise GalaxyError(f"run {previous.id} is still {previous.state}; stop it first (galaxy-tui stop {previous.id}).")
+            raise GalaxyError(f"run {previous.id} is still {previous.state}; stop it first "
+                              f"(galaxy-tui stop {previous.id}).")
         frozen = read_config(previous.dir)
         if frozen["run"]["config_hash"] != config["run"]["config_hash"]:
             raise GalaxyError(f"experiment {experiment!r} changed since run {previous.id} was trained "

@@ -47,7 +47,8 @@ def _finished_run(runs: Path) -> None:
                                                  "epoch": 8, "epochs": 8, "step": 152, "best_metric": 0.9938,
                                                  "started": T0, "updated": T0 + 90}))
     (run / "config.toml").write_text(tomli_w.dumps({"run": {"experiment": "demo-tiny"}}))
-    (run / "worker.log").write_text("".join(f"12:00:{10 + e:02d} epoch epoch={e} val_acc=0.9{e}\n" for e in range(1, 9)))
+    log = "".join(f"12:00:{10 + e:02d} epoch epoch={e} val_acc=0.9{e}\n" for e in range(1, 9))
+    (run / "worker.log").write_text(log)
     events: list[dict] = [{"type": "started", "mode": "train", "attempt": 1, "device": "cuda:0"}]
     budget = 36 * GIB
     for i, (size, peak, phase) in enumerate([(2, 1.3, "anchor"), (16, 1.6, "anchor"), (1200, 31.0, "verify"),
@@ -60,8 +61,9 @@ def _finished_run(runs: Path) -> None:
     for epoch in range(1, 9):
         for k in range(1, 20):
             step += 1
-            events.append({"type": "step", "epoch": epoch, "step": step, "loss": round(1.2 * np.exp(-step / 30) + 0.15, 4),
-                           "lr": 0.003, "samples_per_s": 4800.0, "step_in_epoch": k, "steps_per_epoch": 19})
+            loss = round(1.2 * np.exp(-step / 30) + 0.15, 4)
+            events.append({"type": "step", "epoch": epoch, "step": step, "loss": loss, "lr": 0.003,
+                           "samples_per_s": 4800.0, "step_in_epoch": k, "steps_per_epoch": 19})
         events.append({"type": "epoch", "epoch": epoch, "train_loss": round(0.9 * np.exp(-epoch / 3) + 0.18, 4),
                        "val_loss": round(0.8 * np.exp(-epoch / 2) + 0.07, 4),
                        "val_acc": round(1 - 0.4 * np.exp(-epoch / 1.5), 4), "seconds": 11.0, "step": step})

@@ -175,3 +175,22 @@ def test_app_module_keeps_torch_out() -> None:
 def _no_leftover_loops() -> None:
     yield
     asyncio.set_event_loop_policy(None)
+
+
+async def test_runs_list_is_one_key_away_and_keeps_the_cursor(tmp_path: Path) -> None:
+    from fixture_runs import FrozenTelemetry, fixture_workspace
+    app = GalaxyApp(fixture_workspace(tmp_path / "ws"))
+    app.telemetry = FrozenTelemetry()  # type: ignore[assignment]
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: len(app.store.records) == 2)
+        assert not app.query_one("#runs-panel").display  # narrow terminal: hidden until asked for
+        await pilot.press("r")
+        table = app.query_one("#runs-table", DataTable)
+        assert app.query_one("#runs-panel").display and app.focused is table
+        await pilot.press("down")
+        await pilot.pause(1.2)  # the list refreshes meanwhile; the cursor must not jump back
+        assert table.cursor_row == 1
+        await pilot.press("enter")
+        assert app.store.selected == "demo-tiny-20261101-110000"
+        await pilot.press("3")
+        await until(pilot, lambda: "out of memory at step 12" in text_of(app, "#monitor-header"))

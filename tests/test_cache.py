@@ -9,8 +9,8 @@ import pytest
 
 from conftest import REALDATA
 from galaxy_tui.data.cache import prepare_images
-from galaxy_tui.data.images import resize_image
 from galaxy_tui.data.folder import load_image_folder
+from galaxy_tui.data.images import resize_image
 from galaxy_tui.data.synthetic import load_synthetic
 
 

@@ -14,8 +14,8 @@ from galaxy_tui.data.cache import prepare_images
 from galaxy_tui.data.folder import load_image_folder
 from galaxy_tui.data.gz2 import load_gz2_hart16
 from galaxy_tui.data.h5_sources import GALAXY10_CLASSES, load_galaxy10, load_galaxy_mnist
-from galaxy_tui.data.labels import empty_class_warning
 from galaxy_tui.data.kaggle_gz2 import TARGET_COLUMNS, load_kaggle_gz2
+from galaxy_tui.data.labels import empty_class_warning
 from galaxy_tui.data.synthetic import load_synthetic
 from galaxy_tui.errors import GalaxyError
 from galaxy_tui.registry import Labelling

@@ -5,8 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from galaxy_tui.data.labels import (EDGE_ON, ELLIPTICAL, SPIRAL, UNLABELLED, VoteArrays, class_counts,
-                                    empty_class_warning, label_votes)
+from galaxy_tui.data.labels import (
+    EDGE_ON,
+    ELLIPTICAL,
+    SPIRAL,
+    UNLABELLED,
+    VoteArrays,
+    class_counts,
+    empty_class_warning,
+    label_votes,
+)
 from galaxy_tui.registry import Labelling
 
 

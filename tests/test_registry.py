@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from galaxy_tui.errors import GalaxyError
-from galaxy_tui.registry import (Labelling, ensure_registry, load_registry, set_labelling,
-                                 update_registry)
+from galaxy_tui.registry import Labelling, ensure_registry, load_registry, set_labelling, update_registry
 
 GOOD = """
 [workspace]
@@ -67,7 +66,8 @@ def test_syntax_error_names_line_and_column_and_changes_nothing(tmp_path: Path) 
 
 
 @pytest.mark.parametrize("edit, message", [
-    (('kind = "synthetic"', 'kind = "fits-cube"'), r"\[datasets.demo\] kind = 'fits-cube' is unknown; valid kinds: synthetic"),
+    (('kind = "synthetic"', 'kind = "fits-cube"'),
+     r"\[datasets.demo\] kind = 'fits-cube' is unknown; valid kinds: synthetic"),
     (('dataset = "demo"', 'dataset = "gz3"'), r"\[experiments.e1\] dataset = 'gz3' names no"),
     (("threshold = 0.85", "threshold = 0.4"), r"\[experiments.e1.labels\] threshold = 0.4 is outside \(0.5, 1.0\]"),
     (("threshold = 0.85", "threshold = 1.2"), r"outside \(0.5, 1.0\]"),

@@ -20,6 +20,7 @@ from galaxy_tui.app.panes.experiments import ExperimentsPane
 from galaxy_tui.app.panes.monitor import STATE_STYLES, MonitorPane
 from galaxy_tui.app.panes.results import ResultsPane
 from galaxy_tui.app.store import RunStore, StoreReader
+from galaxy_tui.app.threads import deliver
 from galaxy_tui.errors import GalaxyError
 from galaxy_tui.registry import REGISTRY_FILE, Registry, ensure_registry, load_registry
 from galaxy_tui.telemetry import NvmlTelemetry, TelemetrySampler
@@ -70,11 +71,14 @@ class RunsPanel(Vertical):
 
     def refresh_rows(self) -> None:
         store = self.app.store  # type: ignore[attr-defined]
-        if store.version == self._version:
+        if store.runs_version == self._version:
             return
-        self._version = store.version
+        self._version = store.runs_version
         table = self.query_one(DataTable)
         records = store.ordered()
+        cursor_key = None
+        if table.row_count:
+            cursor_key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
         table.clear()
         for record in records:
             info = record.info
@@ -83,8 +87,9 @@ class RunsPanel(Vertical):
                           f"{info.epoch}/{info.epochs}", "-" if info.best_metric is None else f"{info.best_metric:.3f}",
                           key=info.id)
         ids = [r.info.id for r in records]
-        if store.selected in ids:
-            table.move_cursor(row=ids.index(store.selected), animate=False)
+        keep = cursor_key if cursor_key in ids else store.selected
+        if keep in ids:  # the cursor stays where the user left it
+            table.move_cursor(row=ids.index(keep), animate=False)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self.app.select_run(str(event.row_key.value))  # type: ignore[attr-defined]
@@ -179,10 +184,10 @@ class GalaxyApp(App[None]):
 
     # ------------------------------------------------------------------ the reader's deliveries
     def _deliver_scan(self, infos: list) -> None:
-        self.call_from_thread(self.store.apply_scan, infos)
+        deliver(self, self.store.apply_scan, infos)
 
     def _deliver_events(self, run_id: str, events: list) -> None:
-        self.call_from_thread(self.store.apply_events, run_id, events)
+        deliver(self, self.store.apply_events, run_id, events)
 
     def select_run(self, run_id: str) -> None:
         self.store.select(run_id)

@@ -25,6 +25,19 @@ class RunRecord:
     info: RunInfo
     model: RunModel = field(default_factory=RunModel)
     metrics: dict | None = None
+    metrics_mtime: float = 0.0
+
+    def refresh_metrics(self) -> bool:
+        """Re-read results/metrics.json when it changed (a skip re-evaluates a finished run)."""
+        path = self.info.dir / "results" / "metrics.json"
+        try:
+            mtime = path.stat().st_mtime
+        except FileNotFoundError:
+            return False
+        if mtime == self.metrics_mtime:
+            return False
+        self.metrics, self.metrics_mtime = read_json(path), mtime
+        return True
 
 
 class RunStore:
@@ -34,7 +47,8 @@ class RunStore:
         self.runs_dir = runs_dir
         self.records: dict[str, RunRecord] = {}
         self.selected: str | None = None
-        self.version = 0
+        self.version = 0        # anything changed: events, infos, selection
+        self.runs_version = 0   # the list of runs or their states changed
         self._tails: dict[str, EventTail] = {}
 
     # ---- called from the reader thread: reads files, returns plain data
@@ -63,9 +77,8 @@ class RunStore:
                 record.info = info
                 changed = True
             record = self.records[info.id]
-            if record.metrics is None and info.state == "finished":
-                record.metrics = read_json(info.dir / "results" / "metrics.json")
-                changed = changed or record.metrics is not None
+            if info.state == "finished" and record.refresh_metrics():
+                changed = True
         gone = set(self.records) - {i.id for i in infos}
         for run_id in gone:
             del self.records[run_id]
@@ -75,6 +88,7 @@ class RunStore:
             changed = True
         if changed or gone:
             self.version += 1
+            self.runs_version += 1
 
     def apply_events(self, run_id: str, events: list[Event]) -> None:
         record = self.records.get(run_id)
@@ -86,6 +100,7 @@ class RunStore:
         if run_id != self.selected:
             self.selected = run_id
             self.version += 1
+            self.runs_version += 1
 
     @property
     def current(self) -> RunRecord | None:

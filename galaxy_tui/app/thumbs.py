@@ -14,6 +14,7 @@ from textual.widget import Widget
 from textual.widgets import Label
 from textual_image.widget import Image as ImageWidget
 
+from galaxy_tui.app.threads import deliver
 from galaxy_tui.data.images import ImageUnreadable
 from galaxy_tui.data.thumbnails import thumbnail
 from galaxy_tui.registry import Labelling
@@ -58,7 +59,7 @@ class ThumbnailStrip(Widget):
                 except ImageUnreadable:
                     continue
             rows.append((name, images))
-        self.app.call_from_thread(self._mount_rows, rows)
+        deliver(self.app, self._mount_rows, rows)
 
     async def _mount_rows(self, rows: list[tuple[str, list[PILImage.Image]]]) -> None:
         await self.remove_children()

@@ -70,16 +70,13 @@ def prepare_images(dataset: Dataset, refs: Sequence, size: int, cache_root: Path
         except ImageUnreadable:
             return False
 
-    done = 0
     with ThreadPoolExecutor(max_workers=threads or min(8, os.cpu_count() or 1)) as pool:
         for start in range(0, count, _CHUNK):
             chunk = range(start, min(start + _CHUNK, count))
             valid[start:chunk.stop] = list(pool.map(load, chunk))
-            done = chunk.stop
             if progress:
-                progress(done, count)
+                progress(chunk.stop, count)
     array.flush()
-    del array
     np.save(building / "valid.npy", valid)
     (building / "meta.json").write_text(json.dumps({"count": count, "size": size, "crop": crop,
                                                     "source": dataset.location, "dataset": dataset.name}))

@@ -54,8 +54,8 @@ def detect_dataset(path: Path, workspace: Path) -> dict[str, Any]:
         if {"images", "ans"} <= keys:
             return {"kind": "galaxy10-h5", "path": rel(path)}
         if {"images", "labels"} <= keys:
-            partner_name = path.name.replace("train", "test") if "train" in path.name else path.name.replace("test", "train")
-            partner = path.with_name(partner_name)
+            swapped = ("train", "test") if "train" in path.name else ("test", "train")
+            partner = path.with_name(path.name.replace(*swapped))
             if partner == path or not partner.exists():
                 raise GalaxyError(f"{path} looks like GalaxyMNIST, but its train/test partner {partner.name} "
                                   f"is not beside it.")

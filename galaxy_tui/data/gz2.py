@@ -7,8 +7,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from galaxy_tui.data.catalog import (Dataset, ensure_not_empty, file_signature, fingerprint_of, list_images,
-                                     read_csv, require_dir)
+from galaxy_tui.data.catalog import (
+    Dataset,
+    ensure_not_empty,
+    file_signature,
+    fingerprint_of,
+    list_images,
+    read_csv,
+    require_dir,
+)
 from galaxy_tui.data.images import read_image_file
 from galaxy_tui.data.labels import VOTE_CLASSES
 from galaxy_tui.errors import GalaxyError

@@ -6,7 +6,6 @@ It runs on every drag of the UI's threshold, so it works on plain numpy arrays e
 from __future__ import annotations
 
 from dataclasses import dataclass
-
 from typing import TYPE_CHECKING
 
 import numpy as np

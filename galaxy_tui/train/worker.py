@@ -29,16 +29,15 @@ from galaxy_tui.data.labels import empty_class_warning
 from galaxy_tui.data.sources import load_dataset
 from galaxy_tui.data.splits import read_split, stratified_split, write_split
 from galaxy_tui.errors import GalaxyError
-from galaxy_tui.registry import Experiment, parse_frozen
+from galaxy_tui.registry import parse_frozen
 from galaxy_tui.runs import read_config
 from galaxy_tui.train.checkpoint import load_checkpoint, save_checkpoint
-from galaxy_tui.train.device import Placement, choose_placement, memory_budget
+from galaxy_tui.train.device import choose_placement, memory_budget
 from galaxy_tui.train.evaluate import write_results
 from galaxy_tui.train.loop import RunFailed, Split, Trainer
 from galaxy_tui.train.models import build_model
 from galaxy_tui.train.probe_search import ProbeError, search_micro_batch
 from galaxy_tui.train.reporting import GpuLogger, Reporter
-
 
 _LOGGED = frozenset({"started", "data", "probe_trial", "probe_done", "resumed", "epoch", "oom", "checkpoint",
                      "warning", "stopped", "eval", "finished", "early_stop", "telemetry"})

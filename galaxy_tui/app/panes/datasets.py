@@ -17,6 +17,7 @@ from textual.widgets import DataTable, Label, Static
 
 from galaxy_tui.app.commands import bindings_for
 from galaxy_tui.app.dialogs import InputDialog
+from galaxy_tui.app.threads import deliver
 from galaxy_tui.app.thumbs import ThumbnailStrip
 from galaxy_tui.data.labels import empty_class_warning
 from galaxy_tui.errors import GalaxyError
@@ -117,9 +118,9 @@ class DatasetsPane(Widget):
         try:
             dataset = load_dataset(registry.dataset(name))
         except GalaxyError as exc:
-            self.app.call_from_thread(self._show_error, name, str(exc))
+            deliver(self.app, self._show_error, name, str(exc))
             return
-        self.app.call_from_thread(self._loaded, name, dataset)
+        deliver(self.app, self._loaded, name, dataset)
 
     def _show_error(self, name: str, message: str) -> None:
         self.query_one("#dataset-info", Static).update(Text(f"{name}: {message}", style="red"))
@@ -181,7 +182,8 @@ class DatasetsPane(Widget):
         self._set_labelling(replace(self.labelling, threshold=round(min(1.0, self.labelling.threshold + delta), 2)))
 
     def action_min_votes(self, delta: int) -> None:
-        self._set_labelling(replace(self.labelling, min_classifications=max(0, self.labelling.min_classifications + delta)))
+        votes = max(0, self.labelling.min_classifications + delta)
+        self._set_labelling(replace(self.labelling, min_classifications=votes))
 
     def action_max_artifact(self, delta: float) -> None:
         value = round(min(1.0, max(0.0, self.labelling.max_artifact + delta)), 2)

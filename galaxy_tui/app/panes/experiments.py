@@ -15,6 +15,7 @@ from textual.widgets import Button, DataTable, Input, Label, Select, Static
 
 from galaxy_tui.app.commands import bindings_for
 from galaxy_tui.app.dialogs import ChoiceDialog
+from galaxy_tui.app.threads import deliver
 from galaxy_tui.errors import GalaxyError
 from galaxy_tui.model_names import MODEL_NAMES
 from galaxy_tui.registry import PRECISIONS, Experiment, Registry, update_registry
@@ -208,6 +209,6 @@ class ExperimentsPane(Widget):
         try:
             run = launch(self.app.registry, name, choice)  # type: ignore[attr-defined]
         except GalaxyError as exc:
-            self.app.call_from_thread(self.app.notify, str(exc), title="cannot launch", severity="error", timeout=10)
+            deliver(self.app, self.app.notify, str(exc), title="cannot launch", severity="error", timeout=10)
             return
-        self.app.call_from_thread(self.app.run_launched, run.id)  # type: ignore[attr-defined]
+        deliver(self.app, self.app.run_launched, run.id)  # type: ignore[attr-defined]

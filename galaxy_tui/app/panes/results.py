@@ -82,7 +82,8 @@ class MistakeCell(Vertical):
 
 class MistakesGrid(Grid):
     BINDINGS = [Binding("left", "move(-1)", show=False), Binding("right", "move(1)", show=False),
-                Binding("up", f"move({-GRID_COLUMNS})", show=False), Binding("down", f"move({GRID_COLUMNS})", show=False)]
+                Binding("up", f"move({-GRID_COLUMNS})", show=False),
+                Binding("down", f"move({GRID_COLUMNS})", show=False)]
 
     def action_move(self, delta: int) -> None:
         cells = list(self.query(MistakeCell))
@@ -100,7 +101,7 @@ class ResultsPane(Widget, can_focus=True):
         super().__init__(id="results-pane")
         self.normalised = False
         self.sort_column = 5
-        self._shown: tuple[str | None, bool] = (None, False)
+        self._shown: tuple[str | None, float] = (None, -1.0)
         self._compare_version = -1
 
     def compose(self) -> ComposeResult:
@@ -126,7 +127,7 @@ class ResultsPane(Widget, can_focus=True):
         if not self.display:
             return
         record = store.current
-        key = (record.info.id if record else None, bool(record and record.metrics))
+        key = (record.info.id if record else None, record.metrics_mtime if record else 0.0)
         if key != self._shown:
             self._shown = key
             self.show_run(record)
