@@ -40,7 +40,7 @@ async def until(pilot, predicate, timeout: float = 60.0) -> None:  # noqa: ANN00
 def text_of(app: GalaxyApp, selector: str) -> str:
     """What a Static shows, as plain text (Rich tables included)."""
     console = Console(width=200, file=io.StringIO(), color_system=None)
-    content = app.query_one(selector, Static).content
+    content = app.screen.query_one(selector, Static).content
     console.print(content if not isinstance(content, str) else Text.from_markup(content))
     return console.file.getvalue()
 
@@ -194,3 +194,39 @@ async def test_runs_list_is_one_key_away_and_keeps_the_cursor(tmp_path: Path) ->
         assert app.store.selected == "demo-tiny-20261101-110000"
         await pilot.press("3")
         await until(pilot, lambda: "out of memory at step 12" in text_of(app, "#monitor-header"))
+
+
+async def test_create_and_edit_an_experiment_with_errors_explained_in_place(tmp_path: Path) -> None:
+    from galaxy_tui.app.panes.experiments import ExperimentForm
+    registry = tiny_workspace(tmp_path)
+    app = GalaxyApp(tmp_path, telemetry=NoGpu())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("2", "n")
+        await until(pilot, lambda: isinstance(app.screen, ExperimentForm))
+        await pilot.press(*"gz2-resnet18")
+        app.screen.query_one("#f-epochs").value = "zero"
+        await pilot.press("ctrl+s")
+        assert isinstance(app.screen, ExperimentForm)  # still open: the error is shown where it happened
+        assert "epochs: 'zero' is not a int" in text_of(app, "#form-error")
+        app.screen.query_one("#f-epochs").value = "0"
+        await pilot.press("ctrl+s")
+        assert "epochs = 0 must be positive" in text_of(app, "#form-error")
+        app.screen.query_one("#f-epochs").value = "3"
+        app.screen.query_one("#f-model").value = "resnet18"
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: not isinstance(app.screen, ExperimentForm))
+        saved = load_registry(registry.path).experiments["gz2-resnet18"]
+        assert (saved.epochs, saved.model, saved.dataset) == (3, "resnet18", "tiny")
+        await until(pilot, lambda: app.query_one("#experiments-table", DataTable).row_count == 2)
+
+
+async def test_add_a_dataset_by_path_detects_its_kind(tmp_path: Path, galaxy10_h5: Path) -> None:
+    registry = tiny_workspace(tmp_path / "ws")
+    app = GalaxyApp(tmp_path / "ws", telemetry=NoGpu())
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("n", *str(tmp_path / "nothing-here.h5"), "enter")
+        await until(pilot, lambda: "does not exist" in text_of(app, "#dataset-info"))
+        await pilot.press("n", *str(galaxy10_h5), "enter")
+        await until(pilot, lambda: "galaxy10-decals" in load_registry(registry.path).datasets)
+        assert load_registry(registry.path).datasets["galaxy10-decals"].kind == "galaxy10-h5"
+        await until(pilot, lambda: app.query_one("#datasets-table", DataTable).row_count == 2)

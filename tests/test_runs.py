@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -234,3 +235,49 @@ def test_cli_datasets_lists_counts_and_explains_bad_input(tmp_path: Path) -> Non
     (tmp_path / "experiments.toml").write_text("[datasets.x]\nkind = 'galaxy10-h5'\npath = 'missing.h5'\n")
     missing = subprocess.run(cli, capture_output=True, text=True, env=env)
     assert missing.returncode == 0 and "cannot load" in missing.stdout and "not found" in missing.stdout
+
+
+def test_a_short_run_on_real_sdss_jpegs(tmp_path: Path) -> None:
+    """gz1_small: 120 real SDSS cut-outs in class folders, two spiral folders merged; too few to judge accuracy."""
+    from conftest import REALDATA
+    if not REALDATA.is_dir():
+        pytest.skip(f"real data not found at {REALDATA}")
+    registry = tiny_workspace(tmp_path, epochs=1)
+    update_registry(registry.path, lambda raw: (
+        raw["datasets"].__setitem__("gz1", {"kind": "image-folder", "path": str(REALDATA), "crop": 0.5,
+                                            "exclude": ["4_dont_know"],
+                                            "merge": {"spiral": ["1_spiral_clockwise", "2_spiral_anticlockwise"]}}),
+        raw["experiments"]["tiny"].update(dataset="gz1")))
+    run = wait_final(launch(load_registry(registry.path), "tiny"))
+    assert run.state == "finished", (run.dir / "worker.log").read_text()[-2000:]
+    metrics = json.loads((run.dir / "results" / "metrics.json").read_text())
+    assert metrics["classes"] == ["elliptical", "spiral", "edge_on", "merger"]
+    assert sum(row["support"] for row in metrics["per_class"].values()) == 10  # 10% of the 100 images
+
+
+def test_headless_train_asks_in_a_terminal(tmp_path: Path) -> None:
+    """With a terminal (a pseudo-terminal here), `train` asks what to do with existing checkpoints."""
+    import pty
+    import select
+    registry = tiny_workspace(tmp_path)
+    first = wait_final(launch(registry, "tiny"))
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execv(sys.executable,
+                 [sys.executable, "-m", "galaxy_tui.cli", "--workspace", str(tmp_path), "train", "tiny"])
+    seen = b""
+    deadline = time.monotonic() + 60
+    while b"resume/restart/skip/cancel" not in seen and time.monotonic() < deadline:
+        if select.select([fd], [], [], 1)[0]:
+            seen += os.read(fd, 4096)
+    assert b"already has checkpoints" in seen
+    os.write(fd, b"skip\n")
+    while True:  # read until the child ends, so it never blocks on a full terminal
+        try:
+            if not os.read(fd, 4096):
+                break
+        except OSError:
+            break
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert run_info(first.dir).attempt == 2 and run_info(first.dir).state == "finished"

@@ -12,14 +12,14 @@ from galaxy_tui.data.catalog import list_images
 from galaxy_tui.errors import GalaxyError
 
 
-def _image_folder_beside(path: Path) -> Path | None:
-    """The sibling (or nested) folder holding the most jpg/png files."""
+def _image_folder_beside(path: Path, expected: list[str]) -> Path | None:
+    """The folder beside `path` (or one level down) holding the most of the `expected` image files."""
     best, most = None, 0
-    for candidate in [*path.parent.iterdir(), *(p for d in path.parent.iterdir() if d.is_dir() for p in d.iterdir())]:
-        if candidate.is_dir():
-            count = len(list_images(candidate))
-            if count > most:
-                best, most = candidate, count
+    near = [d for d in path.parent.iterdir() if d.is_dir()]
+    for candidate in [*near, *(p for d in near for p in d.iterdir() if p.is_dir())]:
+        found = sum((candidate / name).exists() for name in expected)
+        if found > most:
+            best, most = candidate, found
     return best
 
 
@@ -64,15 +64,18 @@ def detect_dataset(path: Path, workspace: Path) -> dict[str, Any]:
         raise GalaxyError(f"{path} has datasets {', '.join(sorted(keys)) or 'none'}; expected images + ans "
                           f"(Galaxy10 DECaLS) or images + labels (GalaxyMNIST).")
     if path.suffix.lower() == ".csv":
-        columns = set(pd.read_csv(path, nrows=0).columns)
-        images = _image_folder_beside(path)
+        head = pd.read_csv(path, nrows=50)
+        columns = set(head.columns)
         if {"GalaxyID", "Class1.1"} <= columns:
+            images = _image_folder_beside(path, [f"{i}.jpg" for i in head["GalaxyID"]])
             if images is None:
                 raise GalaxyError(f"{path} is a Kaggle GZ2 solutions table, but no folder of images is beside it.")
             return {"kind": "kaggle-gz2", "solutions": rel(path), "images": rel(images), "crop": 0.75}
         if "dr7objid" in columns:
             mapping = path.with_name("gz2_filename_mapping.csv")
-            if not mapping.exists() or images is None:
+            assets = pd.read_csv(mapping, nrows=50)["asset_id"] if mapping.exists() else []
+            images = _image_folder_beside(path, [f"{a}.jpg" for a in assets])
+            if images is None:
                 raise GalaxyError(f"{path} is a GZ2 Hart16 catalogue; put gz2_filename_mapping.csv and the image "
                                   f"folder beside it.")
             return {"kind": "gz2-hart16", "catalog": rel(path), "mapping": rel(mapping), "images": rel(images),

@@ -7,11 +7,13 @@ from collections import deque
 
 import numpy as np
 import psutil
+from rich.console import Group
+from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
-from textual.widgets import DataTable, Sparkline, Static
+from textual.widgets import DataTable, Static
 from textual_plotext import PlotextPlot
 
 from galaxy_tui.app.commands import bindings_for
@@ -36,6 +38,19 @@ def downsample(xs: list[float], ys: list[float], width: int) -> tuple[list[float
     x, y = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
     return ([float(x[a:b].mean()) for a, b in zip(edges[:-1], edges[1:]) if b > a],
             [float(y[a:b].mean()) for a, b in zip(edges[:-1], edges[1:]) if b > a])
+
+
+SPARK_BLOCKS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: list[float], width: int) -> Text:
+    """Recent history as one line of block characters, bucketed to `width` (oldest left)."""
+    if not values:
+        return Text("")
+    _, ys = downsample(list(range(len(values))), values, width)
+    low, high = min(ys), max(ys)
+    span = (high - low) or 1.0
+    return Text("".join(SPARK_BLOCKS[int((y - low) / span * (len(SPARK_BLOCKS) - 1))] for y in ys), style="cyan")
 
 
 def format_bytes(n: float | None) -> str:
@@ -128,8 +143,6 @@ class MonitorPane(Widget, can_focus=True):
                 yield Static("", id="probe-summary")
             with Vertical(id="gauges"):
                 yield Static("", id="gauge-text")
-                yield Sparkline([], id="spark-a")
-                yield Sparkline([], id="spark-b")
         yield Static("", id="log-tail")
 
     def on_mount(self) -> None:
@@ -210,35 +223,42 @@ class MonitorPane(Widget, can_focus=True):
         self._log(record)
 
     def _gauges(self, record: RunRecord, reading: Reading, history: list[Reading]) -> None:
-        text = self.query_one("#gauge-text", Static)
-        spark_a, spark_b = self.query_one("#spark-a", Sparkline), self.query_one("#spark-b", Sparkline)
+        gauges = self.query_one("#gauge-text", Static)
+        width = max(6, gauges.content_size.width - 28)
+        table = Table.grid(padding=(0, 1))
+        table.add_column(no_wrap=True)
+        table.add_column(no_wrap=True, min_width=15)
+        table.add_column(no_wrap=True)
         if reading.available:
-            lines = Text()
+            recent = [r for r in history if r.available]
             for gpu in reading.gpus:
                 if gpu.lost:
-                    lines.append(f"GPU {gpu.index} lost (fell off the bus?)\n", style="bold red")
+                    table.add_row(f"GPU{gpu.index}", Text("lost (fell off the bus?)", style="bold red"), "")
                     continue
-                share = (gpu.mem_used or 0) / gpu.mem_total if gpu.mem_total else 0
-                filled = round(share * 12)
-                lines.append(f"GPU{gpu.index} ")
-                lines.append("█" * filled + "░" * (12 - filled), style="red" if share > 0.92 else "green")
-                lines.append(f" {_gib(gpu.mem_used)}/{_gib(gpu.mem_total)} GiB\n")
-                lines.append(f"     {_na(gpu.power_w, '{:.0f}')}/{_na(gpu.power_limit_w, '{:.0f}')} W  "
-                             f"{_na(gpu.util, '{}%')}  {_na(gpu.temp_c, '{}°C')}\n")
-            lines.append("VRAM, then power, over recent minutes", style="dim")
-            text.update(lines)
-            spark_a.data = [float(r.gpus[0].mem_used or 0) for r in history if r.available and r.gpus][-120:]
-            spark_b.data = [float(r.gpus[0].power_w or 0) for r in history if r.available and r.gpus][-120:]
+
+                def series(field: str, index: int = gpu.index) -> list[float]:
+                    return [float(getattr(r.gpus[index], field) or 0) for r in recent if len(r.gpus) > index]
+
+                share = (gpu.mem_used or 0) / gpu.mem_total if gpu.mem_total else 0.0
+                bar = Text("█" * round(share * 6) + "░" * (6 - round(share * 6)),
+                           style="red" if share > 0.92 else "green")
+                memory = bar + f" {_gib(gpu.mem_used)}/{_gib(gpu.mem_total)}G"
+                table.add_row(Text(f"GPU{gpu.index}", style="bold"), memory, sparkline(series("mem_used"), width))
+                table.add_row(" power", f"{_na(gpu.power_w, '{:.0f}')}/{_na(gpu.power_limit_w, '{:.0f}')} W",
+                              sparkline(series("power_w"), width))
+                table.add_row(" util", _na(gpu.util, "{}%"), sparkline(series("util"), width))
+                table.add_row(" temp", _na(gpu.temp_c, "{}°C"), sparkline(series("temp_c"), width))
+            gauges.update(table)
             return
         cpu, ram = self._worker_usage(record)
-        lines = Text(f"{reading.reason or 'no NVIDIA GPU'}\n", style="yellow")
+        lines = Text(f"{reading.reason or 'no NVIDIA GPU'}: the worker's CPU and RAM\n", style="yellow")
         if cpu is None:
             lines.append("worker not running", style="dim")
-        else:
-            lines.append(f"worker CPU {cpu:.0f}%   RAM {format_bytes(ram)}\n(CPU, then RAM, over recent minutes)")
-        text.update(lines)
-        spark_a.data = list(self._cpu_history)
-        spark_b.data = list(self._ram_history)
+            gauges.update(lines)
+            return
+        table.add_row("CPU", f"{cpu:.0f}%", sparkline(list(self._cpu_history), width))
+        table.add_row("RAM", format_bytes(ram), sparkline(list(self._ram_history), width))
+        gauges.update(Group(lines, table))
 
     def _worker_usage(self, record: RunRecord) -> tuple[float | None, float | None]:
         if not record.info.is_live:

@@ -1,0 +1,41 @@
+"""Guessing a dataset's kind from a path (the UI's "add dataset")."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from conftest import REALDATA
+from galaxy_tui.data.detect import detect_dataset
+from galaxy_tui.errors import GalaxyError
+
+
+def test_each_kind_is_recognised(tmp_path: Path, galaxy10_h5: Path, galaxy_mnist_h5: tuple[Path, Path],
+                                 gz2_files: dict[str, Path], kaggle_files: dict[str, Path]) -> None:
+    assert detect_dataset(galaxy10_h5, tmp_path) == {"kind": "galaxy10-h5", "path": "Galaxy10_DECals.h5"}
+    train, test = galaxy_mnist_h5
+    assert detect_dataset(test, tmp_path) == {"kind": "galaxy-mnist-h5", "train": train.name, "test": test.name}
+    gz2 = detect_dataset(gz2_files["catalog"], tmp_path)
+    assert gz2["kind"] == "gz2-hart16" and gz2["mapping"] == "gz2_filename_mapping.csv"
+    kaggle = detect_dataset(kaggle_files["solutions"], tmp_path)
+    assert kaggle["kind"] == "kaggle-gz2" and kaggle["images"] == "images_training_rev1"
+    if REALDATA.is_dir():
+        assert detect_dataset(REALDATA, tmp_path)["kind"] == "image-folder"
+
+
+def test_unknown_things_are_explained(tmp_path: Path) -> None:
+    with pytest.raises(GalaxyError, match="does not exist"):
+        detect_dataset(tmp_path / "nope.h5", tmp_path)
+    with h5py.File(tmp_path / "odd.h5", "w") as f:
+        f["cube"] = np.zeros(3)
+    with pytest.raises(GalaxyError, match="has datasets cube; expected images \\+ ans"):
+        detect_dataset(tmp_path / "odd.h5", tmp_path)
+    (tmp_path / "t.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(GalaxyError, match="match no known catalogue"):
+        detect_dataset(tmp_path / "t.csv", tmp_path)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(GalaxyError, match="no sub-folders of jpg/png images"):
+        detect_dataset(tmp_path / "empty", tmp_path)
