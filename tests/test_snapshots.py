@@ -13,6 +13,7 @@ from textual.pilot import Pilot
 from fixture_runs import FrozenTelemetry, fixture_workspace
 from galaxy_tui.app.main import GalaxyApp
 from galaxy_tui.app.panes.results import MistakeCell
+from galaxy_tui.app.thumbs import ThumbnailStrip
 
 
 def _app(tmp_path: Path) -> GalaxyApp:
@@ -21,21 +22,23 @@ def _app(tmp_path: Path) -> GalaxyApp:
     return app
 
 
+async def _until(pilot: Pilot, ready, timeout: float = 60.0) -> None:  # noqa: ANN001
+    for _ in range(int(timeout / 0.05)):
+        if ready():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError("the fixture never settled")
+
+
 async def _settle(pilot: Pilot, pane_key: str) -> None:
     app = pilot.app
     app.sub_title = "fixture workspace"
-    for _ in range(300):
-        store_ready = app.store.current is not None and app.store.current.model.epochs
-        thumbs_ready = len(app.query(".thumb-row")) == 3
-        if store_ready and thumbs_ready:
-            break
-        await pilot.pause(0.05)
+    await _until(pilot, lambda: app.store.current is not None and app.store.current.model.epochs)
+    if pane_key == "1":
+        await _until(pilot, lambda: app.query_one(ThumbnailStrip).shown == "demo")
     await pilot.press(pane_key)
     if pane_key == "4":
-        for _ in range(100):
-            if len(app.query(MistakeCell)) == 4:
-                break
-            await pilot.pause(0.05)
+        await _until(pilot, lambda: len(app.query(MistakeCell)) == 4)
     await pilot.pause(1.2)  # slow repaint timers (gauges, log) run at least once
     app.query_one("#monitor-pane").repaint_slow()
     await pilot.pause(0.2)

@@ -165,9 +165,9 @@ def _save_forever(path: str, start: int) -> None:
 
 def test_sigkill_while_writing_never_leaves_a_torn_checkpoint(tmp_path: Path) -> None:
     path = tmp_path / "last.pt"
-    context = multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("spawn")  # fork after torch's threads started can deadlock
     seen = set()
-    for attempt in range(6):
+    for attempt in range(4):
         Path(f"{path}.ready").unlink(missing_ok=True)
         writer = context.Process(target=_save_forever, args=(str(path), attempt * 100_000))
         writer.start()

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image as PILImage
 from textual import work
-from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal
 from textual.widget import Widget
 from textual.widgets import Label
+from textual.worker import get_current_worker
 from textual_image.widget import Image as ImageWidget
 
 from galaxy_tui.app.threads import deliver
@@ -25,20 +25,10 @@ if TYPE_CHECKING:
 PER_CLASS = 3
 
 
-class Thumb(Vertical):
-    """One thumbnail with a caption underneath."""
-
-    def __init__(self, image: PILImage.Image, caption: str, **kwargs: object):
-        super().__init__(classes="thumb", **kwargs)  # type: ignore[arg-type]
-        self.image, self.caption = image, caption
-
-    def compose(self) -> ComposeResult:
-        yield ImageWidget(self.image, classes="thumb-image")
-        yield Label(self.caption, classes="thumb-caption")
-
-
 class ThumbnailStrip(Widget):
     """A row of sample thumbnails per class of a dataset at the current labelling."""
+
+    shown: str | None = None  # the dataset whose thumbnails are on screen
 
     def show_dataset(self, dataset: Dataset, labelling: Labelling) -> None:
         self.render_samples(dataset, labelling)
@@ -59,13 +49,13 @@ class ThumbnailStrip(Widget):
                 except ImageUnreadable:
                     continue
             rows.append((name, images))
-        deliver(self.app, self._mount_rows, rows)
+        if not get_current_worker().is_cancelled:
+            deliver(self.app, self._mount_rows, dataset.name, rows)
 
-    async def _mount_rows(self, rows: list[tuple[str, list[PILImage.Image]]]) -> None:
+    async def _mount_rows(self, dataset: str, rows: list[tuple[str, list[PILImage.Image]]]) -> None:
+        lines = [Horizontal(Label(name[:14], classes="thumb-class"),
+                            *(ImageWidget(image, classes="thumb-image") for image in images), classes="thumb-row")
+                 for name, images in rows]
         await self.remove_children()
-        for name, images in rows:
-            line = Horizontal(classes="thumb-row")
-            await self.mount(line)
-            await line.mount(Label(name[:14], classes="thumb-class"))
-            for image in images:
-                await line.mount(ImageWidget(image, classes="thumb-image"))
+        await self.mount_all(lines)
+        self.shown = dataset

@@ -49,6 +49,7 @@ class DatasetsPane(Widget):
     def __init__(self) -> None:
         super().__init__(id="datasets-pane")
         self.loaded: dict[str, Dataset] = {}
+        self._loading: set[str] = set()
         self.labelling = Labelling()
         self.experiment: str | None = None
 
@@ -106,11 +107,12 @@ class DatasetsPane(Widget):
         if self.experiment:
             self.labelling = registry.experiments[self.experiment].labels
         self.refresh_counts()
-        if name not in self.loaded:
+        if name not in self.loaded and name not in self._loading:
+            self._loading.add(name)
             self.query_one("#dataset-info", Static).update(f"loading {name} …")
             self.load(name)
 
-    @work(thread=True, exclusive=True, group="load-dataset")
+    @work(thread=True, group="load-dataset")
     def load(self, name: str) -> None:
         # Imported here, in the loader thread: pandas, h5py and scipy would otherwise delay the first paint.
         from galaxy_tui.data.sources import load_dataset
@@ -123,10 +125,12 @@ class DatasetsPane(Widget):
         deliver(self.app, self._loaded, name, dataset)
 
     def _show_error(self, name: str, message: str) -> None:
+        self._loading.discard(name)
         self.query_one("#dataset-info", Static).update(Text(f"{name}: {message}", style="red"))
         self.app.notify(message, title=f"dataset {name}", severity="error", timeout=8)
 
     def _loaded(self, name: str, dataset: Dataset) -> None:
+        self._loading.discard(name)
         self.loaded[name] = dataset
         table = self.query_one("#datasets-table", DataTable)
         if name in table.rows:
