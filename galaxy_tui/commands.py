@@ -96,12 +96,14 @@ def _state_style(state: str) -> str:
 def list_runs(workspace: Path) -> int:
     import time
 
-    from galaxy_tui.runs import find_runs
+    from galaxy_tui.runs import find_runs, sync_index
     registry = ensure_registry(workspace)
+    runs = find_runs(registry)
+    sync_index(registry, runs)
     table = Table(title=f"Runs in {registry.runs_dir}")
     for column in ("run", "experiment", "state", "attempt", "epoch", "best val acc", "started"):
         table.add_column(column)
-    for run in find_runs(registry):
+    for run in runs:
         table.add_row(run.id, run.experiment, f"[{_state_style(run.state)}]{run.state}[/]", str(run.attempt),
                       f"{run.epoch}/{run.epochs}", "-" if run.best_metric is None else f"{run.best_metric:.4f}",
                       time.strftime("%Y-%m-%d %H:%M", time.localtime(run.started)) if run.started else "-")

@@ -416,11 +416,13 @@ def set_labelling(path: Path, experiment: str, labelling: Labelling) -> Registry
     return update_registry(path, mutate)
 
 
-def index_run(path: Path, entry: RunIndexEntry) -> Registry:
+def index_runs(path: Path, entries: list[RunIndexEntry]) -> Registry:
+    """Record runs in the [runs] index (one locked save for all of them)."""
     def mutate(raw: dict[str, Any]) -> None:
-        row: dict[str, Any] = {"experiment": entry.experiment, "status": entry.status,
-                               "started": entry.started}
-        if entry.best is not None:
-            row["best"] = entry.best
-        raw.setdefault("runs", {}).setdefault(entry.id, {}).update(row)
+        for entry in entries:
+            row: dict[str, Any] = {"experiment": entry.experiment, "status": entry.status,
+                                   "started": entry.started}
+            if entry.best is not None:
+                row["best"] = entry.best
+            raw.setdefault("runs", {}).setdefault(entry.id, {}).update(row)
     return update_registry(path, mutate)

@@ -25,7 +25,7 @@ from galaxy_tui.atomic import atomic_write_bytes, atomic_write_json, read_json
 from galaxy_tui.errors import GalaxyError
 from galaxy_tui.events import FINAL_STATES, append_event
 from galaxy_tui.procinfo import boot_id, is_alive
-from galaxy_tui.registry import Registry, RunIndexEntry, index_run
+from galaxy_tui.registry import Registry, RunIndexEntry, index_runs
 
 CHOICES = ("resume", "restart", "skip")
 _QUEUED_GRACE_S = 30.0
@@ -185,8 +185,24 @@ def _start(registry: Registry, run_dir: Path, mode: str, attempt: int, devices: 
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=registry.workspace)
     launcher.wait(timeout=60)
     info = run_info(run_dir)
-    index_run(registry.path, RunIndexEntry(info.id, info.experiment, info.state, info.started))
+    index_runs(registry.path, [index_entry(info)])
     return info
+
+
+def index_entry(info: RunInfo) -> RunIndexEntry:
+    return RunIndexEntry(info.id, info.experiment, info.state, info.started, info.best_metric)
+
+
+def sync_index(registry: Registry, runs: list[RunInfo]) -> None:
+    """Bring the registry's [runs] index up to date with the run folders (the source of truth):
+    states the worker could not write itself (killed, lost) and runs it has never seen."""
+    def differs(run: RunInfo) -> bool:
+        entry = registry.runs.get(run.id)
+        return entry is None or (entry.status, entry.best) != (run.state, run.best_metric)
+
+    stale = [index_entry(run) for run in runs if differs(run)]
+    if stale:
+        index_runs(registry.path, stale)
 
 
 def launch(registry: Registry, experiment: str, choice: str | None = None, devices: int | None = None) -> RunInfo:

@@ -186,7 +186,7 @@ async def test_runs_list_is_one_key_away_and_keeps_the_cursor(tmp_path: Path) ->
         assert not app.query_one("#runs-panel").display  # narrow terminal: hidden until asked for
         await pilot.press("r")
         table = app.query_one("#runs-table", DataTable)
-        assert app.query_one("#runs-panel").display and app.focused is table
+        assert app.query_one("#runs-panel").display and app.focused is table and table.row_count == 2
         await pilot.press("down")
         await pilot.pause(1.2)  # the list refreshes meanwhile; the cursor must not jump back
         assert table.cursor_row == 1

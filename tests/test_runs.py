@@ -49,7 +49,8 @@ def test_a_run_trains_evaluates_and_writes_every_artefact(tmp_path: Path) -> Non
     split = pd.read_csv(run.dir / "split.csv")
     assert set(split["split"]) == {"train", "val", "test"}
     assert run.epoch == 2 and run.best_metric is not None
-    assert load_registry(registry.path).runs[run.id].experiment == "tiny"
+    indexed = load_registry(registry.path).runs[run.id]
+    assert (indexed.experiment, indexed.status, indexed.best) == ("tiny", "finished", run.best_metric)
 
 
 def test_stop_checkpoints_then_resume_continues(tmp_path: Path) -> None:
@@ -108,6 +109,10 @@ def test_worker_and_supervisor_both_gone_is_lost(tmp_path: Path) -> None:
     lost = wait_for(lambda: (info := run_info(run.dir)).state == "lost" and info, timeout=20)
     assert lost.state == "lost" and not lost.is_live
     assert read_json(run.dir / "status.json")["state"] == "training"  # lost is derived, never written
+    listing = subprocess.run([sys.executable, "-m", "galaxy_tui.cli", "--workspace", str(tmp_path), "runs"],
+                             capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"}, check=True)
+    assert "lost" in listing.stdout
+    assert load_registry(registry.path).runs[run.id].status == "lost"  # the index follows the run folder
 
 
 def test_a_reused_pid_is_not_proof_of_life(tmp_path: Path) -> None:

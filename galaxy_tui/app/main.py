@@ -220,6 +220,7 @@ class GalaxyApp(App[None]):
             self.action_show_pane(self.active_pane)
         else:
             panel.display = True
+            self.query_one(RunsPanel).refresh_rows()  # current rows before the first key lands on them
             table.focus()
 
     def action_help(self) -> None:
