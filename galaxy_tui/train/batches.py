@@ -43,12 +43,16 @@ def gather(images: np.ndarray, indices: np.ndarray) -> torch.Tensor:
 
 
 def augment(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Galaxies have no up or left: flips, 90-degree turns, small rotations and shifts, mild brightness."""
-    b = batch.shape[0]
+    """Galaxies have no up or left: flips, 90-degree turns, small rotations and shifts, mild brightness.
+
+    Runs where `batch` lives (the GPU in training); the random draws come from the CPU `generator`
+    so a run's augmentation is reproducible and its state fits in a checkpoint.
+    """
+    b, device = batch.shape[0], batch.device
     x = batch.float()
-    flip = torch.rand(b, generator=generator) < 0.5
+    flip = (torch.rand(b, generator=generator) < 0.5).to(device)
     x = torch.where(flip.view(-1, 1, 1, 1), x.flip(3), x)
-    turns = torch.randint(0, 4, (b,), generator=generator)
+    turns = torch.randint(0, 4, (b,), generator=generator).to(device)
     for k in range(1, 4):
         chosen = turns == k
         if chosen.any():
@@ -57,11 +61,11 @@ def augment(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     shift = (torch.rand(b, 2, generator=generator) - 0.5) * 0.08
     cos, sin = torch.cos(angle), torch.sin(angle)
     theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1)
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    grid = F.affine_grid(theta.to(device), list(x.shape), align_corners=False)
     x = F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
     brightness = 1.0 + (torch.rand(b, 1, 1, 1, generator=generator) - 0.5) * 0.2
-    return (x * brightness).clamp(0, 255)
+    return (x * brightness.to(device)).clamp(0, 255)
 
 
 def normalise(batch: torch.Tensor) -> torch.Tensor:
-    return (batch.float() - MEAN) / STD
+    return (batch.float() - MEAN.to(batch.device)) / STD.to(batch.device)

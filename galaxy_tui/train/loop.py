@@ -112,10 +112,11 @@ class Trainer:
 
     # ------------------------------------------------------------------ one optimizer step
     def _inputs(self, rows: np.ndarray, training: bool) -> torch.Tensor:
-        batch = gather(self.images, rows)
+        # uint8 crosses to the device (a quarter of the bytes of float), augmentation runs there
+        batch = gather(self.images, rows).to(self.placement.device, non_blocking=True)
         if training and self.exp.augment:
             batch = augment(batch, self.generator)
-        x = normalise(batch).to(self.placement.device, non_blocking=True)
+        x = normalise(batch)
         if self.placement.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         return x
@@ -123,7 +124,7 @@ class Trainer:
     def _accumulate(self, rows: np.ndarray, labels: np.ndarray, micro: int, step: int) -> float:
         """Forward/backward over `rows` in micro-batches of `micro`, gradients summed as one batch."""
         total = len(rows)
-        loss_sum = 0.0
+        loss_sum = torch.zeros((), device=self.placement.device)
         chunks = range(0, total, micro)
         for n, start in enumerate(chunks):
             self.inject.check(step, micro)
@@ -137,8 +138,8 @@ class Trainer:
                     loss = F.cross_entropy(logits.float(), y, weight=self.loss_weight,
                                            label_smoothing=self.exp.label_smoothing)
                 self.scaler.scale(loss * (len(y) / total)).backward()
-            loss_sum += float(loss.detach()) * len(y)
-        return loss_sum / total
+            loss_sum += loss.detach() * len(y)
+        return float(loss_sum) / total  # one device sync per optimizer step, not per micro-batch
 
     def optimizer_step(self, rows: np.ndarray, labels: np.ndarray) -> float:
         """One optimizer step over this batch. On an OOM spike the same batch is re-split into smaller
