@@ -227,6 +227,13 @@ def test_the_demo_experiment_reaches_95_percent(tmp_path: Path) -> None:
     assert run.state == "finished", (run.dir / "worker.log").read_text()[-2000:]
     metrics = json.loads((run.dir / "results" / "metrics.json").read_text())
     assert metrics["accuracy"] >= 0.95, metrics
+    events = read_events(run.dir / "events.jsonl")  # micro_batch = "auto": the probe ran against a RAM budget
+    trials = [e for e in events if e["type"] == "probe_trial"]
+    done = next(e for e in events if e["type"] == "probe_done")
+    assert trials and all(t["phase"] in ("anchor", "predict", "verify", "recover") for t in trials)
+    assert any(t["fits"] and t["micro_batch"] == done["micro_batch"] for t in trials)  # it ran before it was chosen
+    assert done["micro_batch"] * done["accumulation"] == done["effective_batch"] == 64
+    assert next(e for e in events if e["type"] == "telemetry")["available"] is False  # no NVIDIA GPU here
 
 
 def test_cli_datasets_lists_counts_and_explains_bad_input(tmp_path: Path) -> None:

@@ -107,3 +107,19 @@ def test_sampler_keeps_the_latest_reading() -> None:
         time.sleep(0.01)
     sampler.stop()
     assert sampler.latest.available and sampler.history
+
+
+def test_worker_gpu_logger_emits_gpu_events(tmp_path) -> None:  # noqa: ANN001
+    """Simulated NVML with two GPUs: the worker's logger writes a `gpu` event per GPU per sample."""
+    import time
+
+    from galaxy_tui.events import read_events
+    from galaxy_tui.train.reporting import GpuLogger, Reporter
+    reporter = Reporter(tmp_path, writes=True)
+    logger = GpuLogger(reporter, interval_s=0.05, telemetry=NvmlTelemetry(FakeNvml())).start()
+    time.sleep(0.3)
+    logger.stop()
+    reporter.close()
+    gpu = [e for e in read_events(tmp_path / "events.jsonl") if e["type"] == "gpu"]
+    assert {e["index"] for e in gpu} == {0, 1} and len(gpu) >= 4
+    assert gpu[0]["power_w"] == 251.5 and gpu[1]["power_w"] is None
