@@ -190,3 +190,21 @@ def test_checkpoint_from_another_config_is_refused(tmp_path: Path) -> None:
     (tmp_path / "bad.pt").write_bytes(b"garbage")
     with pytest.raises(GalaxyError, match="cannot be read"):
         load_checkpoint(tmp_path / "bad.pt", "aaa")
+
+
+@pytest.mark.parametrize("precision, optimizer, scheduler, sampler", [
+    ("bf16", "sgd", "plateau", "class-weights"), ("auto", "adamw", "cosine", "weighted"),
+    ("fp32", "adamw", "none", "none")])
+def test_each_switch_trains_on_cpu(precision: str, optimizer: str, scheduler: str, sampler: str) -> None:
+    experiment = Experiment(name="t", dataset="d", effective_batch=32, precision=precision, optimizer=optimizer,
+                            scheduler=scheduler, sampler=sampler, epochs=2)
+    placement = choose_placement(precision, True, True)
+    assert placement.precision == ("bf16" if precision == "bf16" else "fp32")  # CPU: bf16 only when asked
+    images = np.random.default_rng(0).integers(0, 255, (64, 32, 32, 3), dtype=np.uint8)
+    trainer = Trainer(experiment, build_model("tiny-cnn", 3).to(memory_format=torch.channels_last), placement,
+                      images, Split(np.arange(64), np.arange(64) % 3), 3, lambda *a, **k: None, 2)
+    trainer.micro_batch = 16
+    before = [p.detach().clone() for p in trainer.model.parameters()]
+    loss, stopped = trainer.train_epoch(1, lambda: False)
+    assert np.isfinite(loss) and not stopped and trainer.progress.step == 2
+    assert any(not torch.equal(a, b) for a, b in zip(before, trainer.model.parameters()))
