@@ -56,7 +56,7 @@ def _write_mistakes(folder: Path, frame: pd.DataFrame, truth: np.ndarray, predic
     listing = []
     for rank, i in enumerate(chosen, start=1):
         name = f"{rank:03d}_{_UNSAFE.sub('_', str(frame['id'].iloc[i]))}.png"
-        thumbnail(np.asarray(images[rows[i]]), size=128, crop=1.0).save(folder / name)
+        thumbnail(np.asarray(images[rows[i]]), size=128, crop=0.6).save(folder / name)  # galaxies sit centrally
         listing.append({"file": name, "id": frame["id"].iloc[i], "true": frame["true"].iloc[i],
                         "predicted": frame["predicted"].iloc[i], "confidence": round(float(confidence[i]), 4)})
     pd.DataFrame(listing, columns=["file", "id", "true", "predicted", "confidence"]).to_csv(
