@@ -8,9 +8,29 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from galaxy_tui.events import EventTail
+from galaxy_tui.events import Event, EventTail
 from galaxy_tui.run_model import RunModel
 from galaxy_tui.runs import run_info
+
+
+def event_line(event: Event) -> str | None:
+    """The line the headless follower prints for an event, if it prints one."""
+    kind = event["type"]
+    if kind == "probe_trial":
+        outcome = "fits" if event["fits"] else "does not fit"
+        return f"  probe trial {event['trial']} ({event['phase']}): micro-batch {event['micro_batch']} {outcome}"
+    if kind == "probe_done":
+        return (f"  micro-batch {event['micro_batch']} x {event['accumulation']} = "
+                f"effective batch {event['effective_batch']}")
+    if kind == "epoch":
+        return (f"  epoch {event['epoch']}: train loss {event['train_loss']:.4f}  val loss {event['val_loss']:.4f}"
+                f"  val acc {event['val_acc']:.4f}  ({event['seconds']:.1f}s)")
+    if kind == "oom":
+        return (f"  [yellow]OOM spike at step {event['step']}: micro-batch {event['micro_batch_before']} -> "
+                f"{event['micro_batch_after']}[/yellow]")
+    if kind in ("warning", "failed", "killed"):
+        return f"  [{'yellow' if kind == 'warning' else 'red'}]{event.get('message')}[/]"
+    return None
 
 
 def follow_run(run_dir: Path, console: Console, poll_s: float = 0.3) -> str:
@@ -21,22 +41,11 @@ def follow_run(run_dir: Path, console: Console, poll_s: float = 0.3) -> str:
     with Progress(*columns, console=console) as progress:
         task = progress.add_task("starting", total=None, info="")
         while True:
-            for event in (events := tail.read_new()):
-                kind = event["type"]
-                if kind == "probe_trial":
-                    console.print(f"  probe trial {event['trial']} ({event['phase']}): micro-batch "
-                                  f"{event['micro_batch']} {'fits' if event['fits'] else 'does not fit'}")
-                elif kind == "probe_done":
-                    console.print(f"  micro-batch {event['micro_batch']} x {event['accumulation']} = "
-                                  f"effective batch {event['effective_batch']}")
-                elif kind == "epoch":
-                    console.print(f"  epoch {event['epoch']}: train loss {event['train_loss']:.4f}  val loss "
-                                  f"{event['val_loss']:.4f}  val acc {event['val_acc']:.4f}  ({event['seconds']:.1f}s)")
-                elif kind == "oom":
-                    console.print(f"  [yellow]OOM spike at step {event['step']}: micro-batch "
-                                  f"{event['micro_batch_before']} -> {event['micro_batch_after']}[/yellow]")
-                elif kind in ("warning", "failed", "killed"):
-                    console.print(f"  [{'yellow' if kind == 'warning' else 'red'}]{event.get('message')}[/]")
+            events = tail.read_new()
+            for event in events:
+                line = event_line(event)
+                if line:
+                    console.print(line)
             model.apply(events)
             if model.prepare and model.last_step is None:
                 done, total = model.prepare

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -67,5 +68,11 @@ def augment(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return (x * brightness.to(device)).clamp(0, 255)
 
 
+@functools.cache
+def _stats_on(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    return MEAN.to(device), STD.to(device)  # copied once per device, not once per micro-batch
+
+
 def normalise(batch: torch.Tensor) -> torch.Tensor:
-    return (batch.float() - MEAN.to(batch.device)) / STD.to(batch.device)
+    mean, std = _stats_on(batch.device)
+    return (batch.float() - mean) / std

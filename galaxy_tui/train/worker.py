@@ -25,7 +25,7 @@ import torch
 import torch.distributed as dist
 
 from galaxy_tui.data.cache import prepare_images
-from galaxy_tui.data.labels import empty_class_warning
+from galaxy_tui.data.labels import class_counts, empty_class_warning
 from galaxy_tui.data.sources import load_dataset
 from galaxy_tui.data.splits import read_split, stratified_split, write_split
 from galaxy_tui.errors import GalaxyError
@@ -105,7 +105,7 @@ class Worker:
             self.emit("warning", message=problem)
         labels = dataset.labels(self.exp.labels)
         keep = np.flatnonzero(labels >= 0)
-        counts = dataset.counts(self.exp.labels)
+        counts = class_counts(labels, dataset.classes)
         warning = empty_class_warning(counts, dataset.name)
         if warning:
             raise GalaxyError(warning)
