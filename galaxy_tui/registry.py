@@ -7,18 +7,16 @@ know survive, and two processes saving at once lose neither change.
 
 from __future__ import annotations
 
-import fcntl
 import re
 import tomllib
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import tomli_w
 
-from galaxy_tui.atomic import atomic_write_bytes
+from galaxy_tui.atomic import atomic_write_bytes, locked
 from galaxy_tui.errors import GalaxyError
 from galaxy_tui.model_names import MODEL_NAMES
 
@@ -371,23 +369,12 @@ def default_raw() -> dict[str, Any]:
     }
 
 
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    lock_path = path.with_name(path.name + ".lock")
-    with open(lock_path, "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
 def update_registry(path: Path, mutate: Callable[[dict[str, Any]], None]) -> Registry:
     """Re-read the file under the lock, apply `mutate` to its raw dict, validate, write atomically.
 
     If the mutated registry does not validate, the file is left as it was and the error raised.
     """
-    with _locked(path):
+    with locked(path):
         raw = _read_raw(path) if path.exists() else default_raw()
         mutate(raw)
         registry = parse_registry(path, raw)
@@ -400,7 +387,7 @@ def ensure_registry(workspace: Path) -> Registry:
     path = workspace / REGISTRY_FILE
     if not path.exists():
         workspace.mkdir(parents=True, exist_ok=True)
-        with _locked(path):
+        with locked(path):
             if not path.exists():
                 atomic_write_bytes(path, tomli_w.dumps(default_raw()).encode("utf-8"))
     return load_registry(path)

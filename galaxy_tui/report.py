@@ -9,7 +9,7 @@ from rich.text import Text
 
 from galaxy_tui.atomic import read_json
 from galaxy_tui.events import read_events
-from galaxy_tui.run_model import RunModel
+from galaxy_tui.run_model import RunModel, batch_split
 from galaxy_tui.runs import RunInfo
 
 
@@ -49,7 +49,8 @@ def print_report(run: RunInfo, console: Console) -> None:
     model.apply(read_events(run.dir / "events.jsonl"))
     if model.probe_done:
         d = model.probe_done
-        console.print(f"micro-batch {d['micro_batch']} x {d['accumulation']} = effective batch {d['effective_batch']}"
+        world = int((model.started or {}).get("world") or 1)
+        console.print(f"micro-batch {batch_split(d['micro_batch'], d['accumulation'], d['effective_batch'], world)}"
                       f"  ({len(model.probe_trials)} probe trials, {len(model.ooms)} OOM spikes)")
     metrics = read_json(run.dir / "results" / "metrics.json")
     if metrics:

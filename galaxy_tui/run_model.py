@@ -12,6 +12,20 @@ from typing import Any
 from galaxy_tui.events import Event
 
 
+def batch_split(micro: int, accumulation: int, effective: int, world: int = 1) -> str:
+    """How one optimizer step's batch is cut, as arithmetic that adds up: "128 x 2 = 256",
+    "229 + 27 = 256" (the last micro-batch takes the rest), "(8 x 2) x 2 ranks = 32"."""
+    per_rank = max(1, effective // max(1, world))
+    last = per_rank - micro * (accumulation - 1)
+    if last == micro:
+        text = f"{micro} x {accumulation}"
+    else:
+        text = f"{micro} + {last}" if accumulation == 2 else f"{micro} x {accumulation - 1} + {last}"
+    if world > 1:
+        text = f"({text}) x {world} ranks"
+    return f"{text} = {effective}"
+
+
 @dataclass
 class RunModel:
     steps: list[tuple[int, float]] = field(default_factory=list)              # (step, loss)

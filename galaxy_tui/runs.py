@@ -169,6 +169,22 @@ def _worker_argv(run_dir: Path, mode: str, devices: int) -> list[str]:
     return [sys.executable, *worker]
 
 
+# Seconds torchrun waits after forwarding SIGTERM before it SIGKILLs the ranks (its default is 30 s,
+# too short to finish a step and write a large checkpoint). Read by torch 2.11+; older torchrun ignores it.
+TORCHRUN_SHUTDOWN_TIMEOUT_S = 600
+
+
+def worker_environment(devices: int, inherited: dict[str, str]) -> dict[str, str]:
+    """Variables the worker needs that the user has not set: expandable segments, because fragmentation
+    is the usual cause of "fitted in the probe, out of memory later"; a grace period under torchrun."""
+    env = {}
+    if "PYTORCH_CUDA_ALLOC_CONF" not in inherited and "PYTORCH_ALLOC_CONF" not in inherited:
+        env["PYTORCH_CUDA_ALLOC_CONF"] = "expandable_segments:True"
+    if devices > 1 and "TORCH_ELASTIC_SHUTDOWN_TIMEOUT" not in inherited:
+        env["TORCH_ELASTIC_SHUTDOWN_TIMEOUT"] = str(TORCHRUN_SHUTDOWN_TIMEOUT_S)
+    return env
+
+
 def _start(registry: Registry, run_dir: Path, mode: str, attempt: int, devices: int) -> RunInfo:
     status = _status(run_dir)
     now = time.time()
@@ -178,7 +194,8 @@ def _start(registry: Registry, run_dir: Path, mode: str, attempt: int, devices: 
         "message": "", "host": socket.gethostname(),
     })
     atomic_write_json(run_dir / "launch.json", {"argv": _worker_argv(run_dir, mode, devices), "attempt": attempt,
-                                                "cwd": str(registry.workspace)})
+                                                "cwd": str(registry.workspace),
+                                                "env": worker_environment(devices, dict(os.environ))})
     (run_dir / "supervisor.json").unlink(missing_ok=True)
     launcher = subprocess.Popen([sys.executable, "-m", "galaxy_tui.supervisor", str(run_dir)],
                                 start_new_session=True, stdin=subprocess.DEVNULL,

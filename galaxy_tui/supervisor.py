@@ -23,7 +23,32 @@ from galaxy_tui.procinfo import boot_id, start_ticks
 _READY_TIMEOUT_S = 30.0
 
 
-def _final_state_for(code: int) -> tuple[str, str]:
+def rank_failure_path(run_dir: Path, rank: int) -> Path:
+    """Where a rank of a several-process run says why it failed (only rank 0 writes status and events)."""
+    return run_dir / "ranks" / f"failure-rank{rank}.json"
+
+
+def images_ready_path(run_dir: Path) -> Path:
+    """Rank 0's word to the other ranks that the image cache is built (this attempt)."""
+    return run_dir / "ranks" / "images-ready.json"
+
+
+def read_rank_failures(run_dir: Path) -> list[dict]:
+    """The failures ranks reported in this attempt, earliest first."""
+    records = []
+    for path in (run_dir / "ranks").glob("failure-rank*.json"):
+        record = read_json(path)
+        if isinstance(record, dict) and isinstance(record.get("message"), str):
+            records.append({"rank": int(record.get("rank", -1)), "message": record["message"],
+                            "t": float(record.get("t", 0))})
+    return sorted(records, key=lambda r: (r["t"], r["rank"]))
+
+
+def _final_state_for(code: int, run_dir: Path) -> tuple[str, str]:
+    failures = read_rank_failures(run_dir)
+    if failures:
+        first = failures[0]
+        return "failed", f"rank {first['rank']}: {first['message']}"
     if code < 0:
         name = signal.Signals(-code).name
         hint = " (the out-of-memory killer sends SIGKILL)" if -code == signal.SIGKILL else ""
@@ -38,6 +63,8 @@ def supervise(run_dir: Path) -> int:
         append_event(run_dir / "events.jsonl", "failed", message="launch.json has no worker command")
         return 2
     env = {**os.environ, **launch.get("env", {})}
+    for stale in (*(run_dir / "ranks").glob("failure-rank*.json"), images_ready_path(run_dir)):
+        stale.unlink(missing_ok=True)  # a new attempt starts with no failures and no images on record
     with open(run_dir / "worker.log", "ab") as log:
         worker = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                   cwd=launch.get("cwd") or None, env=env)
@@ -59,7 +86,7 @@ def supervise(run_dir: Path) -> int:
     append_event(run_dir / "events.jsonl", "exited", **exited)
     status = read_json(run_dir / "status.json") or {}
     if status.get("state") not in FINAL_STATES:
-        state, message = _final_state_for(code)
+        state, message = _final_state_for(code, run_dir)
         append_event(run_dir / "events.jsonl", state, message=message)
         atomic_write_json(run_dir / "status.json", {**status, "state": state, "message": message,
                                                     "updated": time.time(), "pid": None})

@@ -24,11 +24,35 @@ class GpuSample:
     util: int | None = None
     temp_c: int | None = None
     lost: bool = False
+    uuid: str = ""
 
     def event_fields(self) -> dict[str, Any]:
         return {"index": self.index, "name": self.name, "mem_used": self.mem_used, "mem_total": self.mem_total,
                 "power_w": self.power_w, "power_limit_w": self.power_limit_w, "util": self.util,
-                "temp_c": self.temp_c, "lost": self.lost}
+                "temp_c": self.temp_c, "lost": self.lost, "uuid": self.uuid}
+
+
+def same_gpu(a: str, b: str) -> bool:
+    """NVML says "GPU-8f1c...", torch's device properties "8f1c..." (MIG slices "MIG-..."): compare the ids."""
+    def bare(uuid: str) -> str:
+        uuid = uuid.strip().lower()
+        return uuid.split("-", 1)[1] if uuid[:4] in ("gpu-", "mig-") else uuid
+    return bool(a) and bool(b) and bare(a) == bare(b)
+
+
+def for_run(gpus: tuple[GpuSample, ...] | list[GpuSample], run_uuids: list[str]) -> list[tuple[int | None, GpuSample]]:
+    """Pair NVML's devices with the run's CUDA devices by UUID: NVML counts in PCI order while CUDA
+    orders fastest first and CUDA_VISIBLE_DEVICES renumbers, so "GPU0" need not be the run's cuda:0.
+    The run's devices come first as (cuda index, sample), in CUDA order; every other GPU follows as
+    (None, sample): on a shared box those are somebody else's."""
+    ours: list[tuple[int | None, GpuSample]] = []
+    taken: set[int] = set()
+    for cuda_index, uuid in enumerate(run_uuids):
+        match = next((g for g in gpus if same_gpu(g.uuid, uuid)), None)
+        if match is not None:
+            ours.append((cuda_index, match))
+            taken.add(match.index)
+    return ours + [(None, g) for g in gpus if g.index not in taken]
 
 
 @dataclass(frozen=True)
@@ -45,6 +69,7 @@ class NvmlTelemetry:
     def __init__(self, nvml: ModuleType | Any | None = None):
         self._nvml = nvml
         self._handles: list[Any] = []
+        self._uuids: dict[int, str] = {}  # kept so a GPU that is lost is still known by its id
         self._reason = ""
         self._ready = False
         self._init()
@@ -89,8 +114,9 @@ class NvmlTelemetry:
             limit = self._field(lambda: nvml.nvmlDeviceGetEnforcedPowerLimit(handle))
             rates = self._field(lambda: nvml.nvmlDeviceGetUtilizationRates(handle))
             temp = self._field(lambda: nvml.nvmlDeviceGetTemperature(handle, nvml.NVML_TEMPERATURE_GPU))
+            uuid = self._field(lambda: nvml.nvmlDeviceGetUUID(handle))
         except nvml.NVMLError:
-            return GpuSample(index, lost=True)
+            return GpuSample(index, lost=True, uuid=self._uuids.get(index, ""))
         return GpuSample(
             index=index,
             name=name.decode() if isinstance(name, bytes) else str(name or f"GPU {index}"),
@@ -100,7 +126,13 @@ class NvmlTelemetry:
             power_limit_w=limit / 1000.0 if limit is not None else None,
             util=int(rates.gpu) if rates is not None else None,
             temp_c=int(temp) if temp is not None else None,
+            uuid=self._remember_uuid(index, uuid),
         )
+
+    def _remember_uuid(self, index: int, uuid: Any) -> str:
+        if uuid is not None:
+            self._uuids[index] = uuid.decode() if isinstance(uuid, bytes) else str(uuid)
+        return self._uuids.get(index, "")
 
     def sample(self) -> Reading:
         if not self._ready:

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from galaxy_tui.events import Event, EventTail
-from galaxy_tui.run_model import RunModel
+from galaxy_tui.run_model import RunModel, batch_split
 from galaxy_tui.runs import run_info
 
 
@@ -20,8 +20,7 @@ def event_line(event: Event) -> str | None:
         outcome = "fits" if event["fits"] else "does not fit"
         return f"  probe trial {event['trial']} ({event['phase']}): micro-batch {event['micro_batch']} {outcome}"
     if kind == "probe_done":
-        return (f"  micro-batch {event['micro_batch']} x {event['accumulation']} = "
-                f"effective batch {event['effective_batch']}")
+        return f"  micro-batch {batch_split(event['micro_batch'], event['accumulation'], event['effective_batch'])}"
     if kind == "epoch":
         return (f"  epoch {event['epoch']}: train loss {event['train_loss']:.4f}  val loss {event['val_loss']:.4f}"
                 f"  val acc {event['val_acc']:.4f}  ({event['seconds']:.1f}s)")

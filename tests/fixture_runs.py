@@ -15,6 +15,7 @@ from galaxy_tui.telemetry import GpuSample, Reading
 
 T0 = 1_790_000_000.0
 GIB = 1 << 30
+FROZEN_GPU_UUID = "GPU-5e0c0a1d-7d2b-4c1e-9f3a-0123456789ab"
 
 
 class FrozenTelemetry:
@@ -22,7 +23,8 @@ class FrozenTelemetry:
 
     def __init__(self) -> None:
         self.history = [Reading(True, "", (GpuSample(0, "NVIDIA A100-SXM4-40GB", int((20 + 10 * np.sin(i / 9)) * GIB),
-                                                     40 * GIB, 250.0 + 60 * np.cos(i / 7), 400.0, 97, 71),), T0 + i)
+                                                     40 * GIB, 250.0 + 60 * np.cos(i / 7), 400.0, 97, 71,
+                                                     uuid=FROZEN_GPU_UUID),), T0 + i)
                         for i in range(300)]
         self.latest = self.history[-1]
 
@@ -44,38 +46,43 @@ def _finished_run(runs: Path) -> None:
     (run / "results" / "mistakes").mkdir(parents=True)
     (run / "checkpoints").mkdir()
     (run / "status.json").write_text(json.dumps({"experiment": "demo-tiny", "state": "finished", "attempt": 1,
-                                                 "epoch": 8, "epochs": 8, "step": 152, "best_metric": 0.9938,
+                                                 "epoch": 8, "epochs": 8, "step": 152, "best_metric": 0.9981,
                                                  "started": T0, "updated": T0 + 90}))
     (run / "config.toml").write_text(tomli_w.dumps({"run": {"experiment": "demo-tiny"}}))
     log = "".join(f"12:00:{10 + e:02d} epoch epoch={e} val_acc=0.9{e}\n" for e in range(1, 9))
     (run / "worker.log").write_text(log)
-    events: list[dict] = [{"type": "started", "mode": "train", "attempt": 1, "device": "cuda:0"}]
+    events: list[dict] = [{"type": "started", "mode": "train", "attempt": 1, "device": "cuda:0",
+                           "gpus": [FROZEN_GPU_UUID.removeprefix("GPU-")]}]
+    # A self-consistent probe: effective batch 256 and a 36 GiB budget (a resnet18 at 224 px: about
+    # 1.1 GiB fixed + 0.14 GiB per galaxy), so 229 is the largest micro-batch that fits.
     budget = 36 * GIB
-    for i, (size, peak, phase) in enumerate([(2, 1.3, "anchor"), (16, 1.6, "anchor"), (1200, 31.0, "verify"),
-                                             (1310, 33.4, "verify")], 1):
+    for i, (size, peak, phase, fits) in enumerate([(2, 1.38, "anchor", True), (16, 3.34, "anchor", True),
+                                                   (229, 33.2, "verify", True)], 1):
         events.append({"type": "probe_trial", "trial": i, "phase": phase, "micro_batch": size,
-                       "peak_bytes": int(peak * GIB), "budget_bytes": budget, "fits": True, "seconds": 0.4 * i,
-                       "predicted": 1310})
-    events.append({"type": "probe_done", "micro_batch": 1310, "accumulation": 1, "effective_batch": 256})
+                       "peak_bytes": int(peak * GIB), "budget_bytes": budget, "fits": fits, "seconds": 0.4 * i,
+                       "predicted": 229})
+    events.append({"type": "probe_done", "micro_batch": 229, "accumulation": 2, "effective_batch": 256})
     step = 0
     for epoch in range(1, 9):
         for k in range(1, 20):
             step += 1
             loss = round(1.2 * np.exp(-step / 30) + 0.15, 4)
+            if step == 40:  # a spike: the same batch re-split, 229 -> 114 (x3 reaches 256 again)
+                events.append({"type": "oom", "step": 40, "micro_batch_before": 229, "micro_batch_after": 114,
+                               "accumulation": 3})
             events.append({"type": "step", "epoch": epoch, "step": step, "loss": loss, "lr": 0.003,
                            "samples_per_s": 4800.0, "step_in_epoch": k, "steps_per_epoch": 19})
         events.append({"type": "epoch", "epoch": epoch, "train_loss": round(0.9 * np.exp(-epoch / 3) + 0.18, 4),
                        "val_loss": round(0.8 * np.exp(-epoch / 2) + 0.07, 4),
                        "val_acc": round(1 - 0.4 * np.exp(-epoch / 1.5), 4), "seconds": 11.0, "step": step})
-    events.append({"type": "oom", "step": 40, "micro_batch_before": 1310, "micro_batch_after": 655, "accumulation": 1})
-    events += [{"type": "finished", "accuracy": 0.9938}, {"type": "exited", "code": 0, "signal": None}]
+    events += [{"type": "finished", "accuracy": 0.9625}, {"type": "exited", "code": 0, "signal": None}]
     _events(run, events)
     classes = ["elliptical", "spiral", "edge_on"]
     metrics = {"split": "test", "loss": 0.0819, "accuracy": 0.9625, "macro_f1": 0.9611, "classes": classes,
                "per_class": {"elliptical": {"precision": 0.97, "recall": 0.986, "f1": 0.978, "support": 71},
                              "spiral": {"precision": 0.955, "recall": 0.955, "f1": 0.955, "support": 44},
                              "edge_on": {"precision": 0.955, "recall": 0.933, "f1": 0.944, "support": 45}},
-               "confusion": [[70, 0, 1], [1, 42, 1], [1, 2, 42]], "best_epoch": 5, "best_val_acc": 0.9938,
+               "confusion": [[70, 0, 1], [1, 42, 1], [1, 2, 42]], "best_epoch": 8, "best_val_acc": 0.9981,
                "model": "tiny-cnn", "threshold": 0.8, "seconds": 95.0}
     (run / "results" / "metrics.json").write_text(json.dumps(metrics))
     rows = []

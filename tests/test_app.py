@@ -230,3 +230,39 @@ async def test_add_a_dataset_by_path_detects_its_kind(tmp_path: Path, galaxy10_h
         await until(pilot, lambda: "galaxy10-decals" in load_registry(registry.path).datasets)
         assert load_registry(registry.path).datasets["galaxy10-decals"].kind == "galaxy10-h5"
         await until(pilot, lambda: app.query_one("#datasets-table", DataTable).row_count == 2)
+
+
+class SharedBoxTelemetry:
+    """Simulates NVML on a shared two-GPU box: the fixture run trained on NVML's GPU 1 (its cuda:0);
+    GPU 0 belongs to somebody else."""
+
+    def __init__(self) -> None:
+        from fixture_runs import FROZEN_GPU_UUID
+        from galaxy_tui.telemetry import GpuSample
+        gib = 1 << 30
+        reading = Reading(True, "", (GpuSample(0, "NVIDIA L4", 20 * gib, 24 * gib, 70.0, 72.0, 99, 80,
+                                               uuid="GPU-00000000-1111-2222-3333-444444444444"),
+                                     GpuSample(1, "NVIDIA A100", 30 * gib, 40 * gib, 250.0, 400.0, 97, 71,
+                                               uuid=FROZEN_GPU_UUID)))
+        self.latest, self.history = reading, [reading]
+
+    def start(self) -> SharedBoxTelemetry:
+        return self
+
+    def stop(self) -> None:
+        pass
+
+
+async def test_monitor_shows_the_runs_gpu_by_its_cuda_index_and_marks_the_others(tmp_path: Path) -> None:
+    from fixture_runs import fixture_workspace
+    app = GalaxyApp(fixture_workspace(tmp_path / "ws"))
+    app.telemetry = SharedBoxTelemetry()  # type: ignore[assignment]
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: len(app.store.records) == 2)
+        await pilot.press("3")
+        await until(pilot, lambda: "cuda:0" in text_of(app, "#gauge-text"))
+        gauges = text_of(app, "#gauge-text").splitlines()
+        ours = next(i for i, line in enumerate(gauges) if "cuda:0" in line)
+        other = next(i for i, line in enumerate(gauges) if "GPU0" in line)
+        assert ours < other and "30.0/40.0G" in gauges[ours]  # NVML's GPU 1, listed first as the run's
+        assert "not this run's" in gauges[other]

@@ -188,25 +188,68 @@ def test_failed_run_reports_its_message(tmp_path: Path) -> None:
     assert failed["traceback"] is None  # a user error, not a bug
 
 
+def _rank_lines(run_dir: Path, word: str) -> dict[int, list[str]]:
+    """What each rank logged about `word` (ranks/<attempt>/.../<rank>/stdout.log), without the rank prefix."""
+    lines: dict[int, list[str]] = {}
+    for log in (run_dir / "ranks").rglob("stdout.log"):
+        for line in log.read_text().splitlines():
+            head, _, rest = line.partition(": ")
+            if head.startswith("rank ") and rest.startswith(word):
+                lines.setdefault(int(head.split()[1]), []).append(rest)
+    return lines
+
+
 def test_two_processes_with_ddp_on_cpu(tmp_path: Path) -> None:
-    """devices = 2 runs the worker under torchrun with the gloo backend (CPU); rank 0 alone writes."""
-    registry = tiny_workspace(tmp_path, extra={"devices": 2, "micro_batch": "auto"})
+    """devices = 2 runs the worker under torchrun with the gloo backend (CPU) — the same bookkeeping NCCL
+    runs on GPUs. One epoch, so evaluation follows training at once (ranks > 0 must not read best.pt
+    before rank 0 wrote it); the ranks must take every validation decision together."""
+    registry = tiny_workspace(tmp_path, epochs=1, extra={"devices": 2, "micro_batch": "auto",
+                                                         "scheduler": "plateau"})
     run = wait_final(launch(registry, "tiny"))
     assert run.state == "finished", (run.dir / "worker.log").read_text()[-3000:]
     events = read_events(run.dir / "events.jsonl")
+    kinds = [e["type"] for e in events]
     assert [e["world"] for e in events if e["type"] == "started"] == [2]
-    assert [e["epoch"] for e in events if e["type"] == "epoch"] == [1, 2]
+    assert [e["epoch"] for e in events if e["type"] == "epoch"] == [1]
+    # the image cache is built before the process group exists (no collective timeout during a long build)
+    assert "prepare" in kinds and max(i for i, k in enumerate(kinds) if k == "prepare") < kinds.index("distributed")
+    assert next(e for e in events if e["type"] == "distributed")["backend"] == "gloo"
     probe = next(e for e in events if e["type"] == "probe_done")
     assert probe["effective_batch"] == 32 and probe["micro_batch"] * probe["accumulation"] == 16
-    rank_logs = list((run.dir / "ranks").rglob("stdout.log"))
-    assert len(rank_logs) == 2
+    assert len(list((run.dir / "ranks").rglob("stdout.log"))) == 2
+    decisions = _rank_lines(run.dir, "epoch")
+    assert set(decisions) == {0, 1} and decisions[0] == decisions[1]  # same val figures, best, LR
+    seeds = _rank_lines(run.dir, "seed")
+    assert seeds[0] != seeds[1]  # each rank its own random stream (dropout, augmentation)
+    launch_env = json.loads((run.dir / "launch.json").read_text())["env"]
+    assert launch_env["TORCH_ELASTIC_SHUTDOWN_TIMEOUT"] == "600"
+
+
+def test_an_oom_on_one_ddp_rank_ends_the_attempt_and_resume_probes_again(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Simulates an out-of-memory error on rank 1 only, after the synced micro-batch's forward (DDP has
+    prepared its gradient reduction; the other rank waits in a collective). The attempt must end
+    `failed` naming the rank and the cause, without hanging; resume probes the micro-batch again."""
+    registry = tiny_workspace(tmp_path, epochs=2, extra={"devices": 2, "micro_batch": "auto",
+                                                         "max_steps_per_epoch": 3})
+    monkeypatch.setenv("GALAXY_TUI_INJECT_OOM", "steps=5 below=0 phase=backward rank=1")
+    run = wait_final(launch(registry, "tiny"), timeout=120)
+    assert run.state == "failed", (run.dir / "worker.log").read_text()[-3000:]
+    assert run.message.startswith("rank 1: out of memory at step 5") and "resume probes" in run.message
+    monkeypatch.delenv("GALAXY_TUI_INJECT_OOM")
+    resumed = wait_final(launch(registry, "tiny", "resume"), timeout=120)
+    assert resumed.state == "finished", (run.dir / "worker.log").read_text()[-3000:]
+    events = read_events(run.dir / "events.jsonl")
+    after_resume = [e["type"] for e in events[next(i for i, e in enumerate(events) if e["type"] == "resumed"):]]
+    assert "probe_trial" in after_resume
+    assert [e["epoch"] for e in events if e["type"] == "epoch"] == [1, 2]
 
 
 def test_injected_oom_spike_keeps_effective_batch_and_step_count(tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """Simulates a CUDA OOM spike (torch.cuda.OutOfMemoryError injected at optimizer step 3) in the real worker."""
     clean = wait_final(launch(tiny_workspace(tmp_path / "clean"), "tiny"))
-    monkeypatch.setenv("GALAXY_TUI_INJECT_OOM", "3:8")
+    monkeypatch.setenv("GALAXY_TUI_INJECT_OOM", "steps=3 below=8")
     spiked = wait_final(launch(tiny_workspace(tmp_path / "spiked"), "tiny"))
     assert clean.state == spiked.state == "finished"
     clean_events, events = read_events(clean.dir / "events.jsonl"), read_events(spiked.dir / "events.jsonl")

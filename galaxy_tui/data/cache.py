@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from galaxy_tui.atomic import locked
 from galaxy_tui.data.catalog import Dataset, fingerprint_of
 from galaxy_tui.data.images import ImageUnreadable, resize_image
 from galaxy_tui.errors import GalaxyError
@@ -56,7 +57,15 @@ def prepare_images(dataset: Dataset, refs: Sequence, size: int, cache_root: Path
     final = cache_root / cache_key(dataset, refs, size, crop)
     if (final / "meta.json").exists():
         return _open(final)
-    building = cache_root / f"{final.name}.building-{os.getpid()}"
+    with locked(final):  # processes preparing the same images (DDP ranks, two runs) build it once
+        if (final / "meta.json").exists():
+            return _open(final)
+        return _build(dataset, refs, size, crop, final, progress, threads)
+
+
+def _build(dataset: Dataset, refs: Sequence, size: int, crop: float, final: Path, progress: Progress | None,
+           threads: int | None) -> PreparedImages:
+    building = final.parent / f"{final.name}.building-{os.getpid()}"
     shutil.rmtree(building, ignore_errors=True)
     building.mkdir(parents=True)
     count = len(refs)

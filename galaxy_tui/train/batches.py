@@ -53,11 +53,13 @@ def augment(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     x = batch.float()
     flip = (torch.rand(b, generator=generator) < 0.5).to(device)
     x = torch.where(flip.view(-1, 1, 1, 1), x.flip(3), x)
-    turns = torch.randint(0, 4, (b,), generator=generator).to(device)
+    turns = torch.randint(0, 4, (b,), generator=generator)
     for k in range(1, 4):
-        chosen = turns == k
-        if chosen.any():
-            x[chosen] = torch.rot90(x[chosen], k, dims=(2, 3))
+        # which images turn is decided on the CPU draws: no device sync, no boolean-mask indexing
+        chosen = torch.nonzero(turns == k).flatten()
+        if len(chosen):
+            rows = chosen.to(device, non_blocking=True)
+            x[rows] = torch.rot90(x[rows], k, dims=(2, 3))
     angle = (torch.rand(b, generator=generator) - 0.5) * (2 * math.pi / 18)  # +-10 degrees
     shift = (torch.rand(b, 2, generator=generator) - 0.5) * 0.08
     cos, sin = torch.cos(angle), torch.sin(angle)

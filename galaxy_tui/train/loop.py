@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import copy
-import gc
 import math
 import os
 import threading
@@ -20,7 +18,9 @@ from torch import nn
 
 from galaxy_tui.registry import Experiment
 from galaxy_tui.train.batches import augment, class_weights, epoch_order, gather, normalise
-from galaxy_tui.train.device import Placement
+from galaxy_tui.train.device import Placement, make_scaler, restore_rng_states, rng_states
+from galaxy_tui.train.distributed import Collectives, Topology
+from galaxy_tui.train.oom import OomInjector, is_out_of_memory, release_memory
 from galaxy_tui.train.probe_search import TrialOutcome
 
 Emit = Callable[..., None]
@@ -47,43 +47,45 @@ class Progress:
     stale_epochs: int = 0
 
 
-class OomInjector:
-    """Test seam: raise torch.cuda.OutOfMemoryError at chosen optimizer steps when the micro-batch is
-    larger than `below`, simulating a spike. Set from GALAXY_TUI_INJECT_OOM="step[,step...]:below"."""
-
-    def __init__(self, spec: str = ""):
-        steps, _, below = spec.partition(":")
-        self.steps = {int(s) for s in steps.split(",") if s.strip()}
-        self.below = int(below or 1 << 30)
-
-    def check(self, step: int, micro_batch: int) -> None:
-        if step in self.steps and micro_batch > self.below:
-            raise torch.cuda.OutOfMemoryError(f"injected OOM spike at step {step}, micro-batch {micro_batch}")
-
-
 class Trainer:
     def __init__(self, experiment: Experiment, model: nn.Module, placement: Placement, images: np.ndarray,
                  train: Split, num_classes: int, emit: Emit, steps_per_epoch: int,
-                 rank: int = 0, world: int = 1, ddp_model: nn.Module | None = None):
+                 collectives: Collectives | None = None):
         self.exp = experiment
         self.model = model
-        self.net = ddp_model or model  # what forward/backward go through (DDP wrapper when distributed)
+        self.net: nn.Module = model  # what forward/backward go through: the DDP wrapper once `wrap` ran
         self.placement = placement
         self.images = images
         self.train = train
         self.emit = emit
-        self.rank, self.world = rank, world
+        self.collectives = collectives or Collectives(Topology(0, 1, 0), "gloo")
+        self.rank, self.world = self.collectives.topology.rank, self.collectives.topology.world
         self.num_classes = num_classes
         self.steps_per_epoch = steps_per_epoch
         self.micro_batch = 1
+        self.eval_batch: int | None = None  # None: twice the micro-batch (no gradients or optimizer state)
         self.progress = Progress()
-        self.generator = torch.Generator().manual_seed(experiment.seed * 1000 + rank)
-        self.inject = OomInjector(os.environ.get("GALAXY_TUI_INJECT_OOM", ""))
+        self.generator = torch.Generator().manual_seed(experiment.seed * 1000 + self.rank)
+        self.inject = OomInjector.from_environment(self.rank)
         weight = class_weights(train.labels, num_classes) if experiment.sampler == "class-weights" else None
+        self.class_weight_cpu = weight
         self.loss_weight = weight.to(placement.device) if weight is not None else None
         self.optimizer = self._optimizer()
+        self._step_in_progress = (0, 0)  # (optimizer step, micro-batch) for the injection seam
+        self.optimizer.register_step_pre_hook(lambda *_: self.inject.check("step", *self._step_in_progress))
         self.scheduler = self._scheduler()
-        self.scaler = torch.amp.GradScaler(placement.device.type, enabled=placement.use_scaler)
+        self.scaler = make_scaler(placement)
+
+    def wrap(self, ddp_model: nn.Module) -> None:
+        """Train through DDP from here on (after the probe, which measures the unwrapped model)."""
+        self.net = ddp_model
+
+    @property
+    def ddp_overhead_bytes(self) -> int:
+        """DDP's gradient buckets: about one more copy of the trainable parameters."""
+        if self.world <= 1:
+            return 0
+        return sum(p.numel() * p.element_size() for p in self.model.parameters() if p.requires_grad)
 
     # ------------------------------------------------------------------ setup
     def _optimizer(self) -> torch.optim.Optimizer:
@@ -117,69 +119,103 @@ class Trainer:
         if training and self.exp.augment:
             batch = augment(batch, self.generator)
         x = normalise(batch)
-        if self.placement.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        return x
+        # gather's NHWC strides survive elementwise ops: set the memory format either way
+        return x.contiguous(memory_format=torch.channels_last if self.placement.channels_last
+                            else torch.contiguous_format)
 
-    def _accumulate(self, rows: np.ndarray, labels: np.ndarray, micro: int, step: int) -> float:
-        """Forward/backward over `rows` in micro-batches of `micro`, gradients summed as one batch."""
-        total = len(rows)
+    def _batch_weight(self, labels: np.ndarray) -> float:
+        """The denominator of the whole batch's mean loss: its size, or the sum of its class weights, so a
+        batch re-split into micro-batches has exactly the loss (and gradients) it has in one piece."""
+        if self.class_weight_cpu is None:
+            return float(len(labels))
+        return float(self.class_weight_cpu[torch.from_numpy(labels)].sum())
+
+    def _accumulate(self, rows: np.ndarray, labels: np.ndarray, micro: int, step: int) -> torch.Tensor:
+        """Forward/backward over `rows` in micro-batches of `micro`, gradients summed as one batch.
+        Returns the batch's mean loss as a device tensor: no synchronisation here."""
+        denominator = self._batch_weight(labels)
         loss_sum = torch.zeros((), device=self.placement.device)
-        chunks = range(0, total, micro)
+        chunks = range(0, len(rows), micro)
         for n, start in enumerate(chunks):
-            self.inject.check(step, micro)
+            self.inject.check("forward", step, micro)
             x = self._inputs(rows[start:start + micro], training=True)
-            y = torch.from_numpy(labels[start:start + micro]).long().to(self.placement.device)
+            y = torch.from_numpy(labels[start:start + micro]).long().to(self.placement.device, non_blocking=True)
             last = n == len(chunks) - 1
             sync = contextlib.nullcontext() if last or self.net is self.model else self.net.no_sync()
             with sync:
                 with self.placement.autocast():
                     logits = self.net(x)
                     loss = F.cross_entropy(logits.float(), y, weight=self.loss_weight,
-                                           label_smoothing=self.exp.label_smoothing)
-                self.scaler.scale(loss * (len(y) / total)).backward()
-            loss_sum += loss.detach() * len(y)
-        return float(loss_sum) / total  # one device sync per optimizer step, not per micro-batch
+                                           label_smoothing=self.exp.label_smoothing, reduction="sum")
+                if last:
+                    self.inject.check("backward", step, micro)
+                self.scaler.scale(loss / denominator).backward()
+            loss_sum += loss.detach()
+        return loss_sum / denominator
 
-    def optimizer_step(self, rows: np.ndarray, labels: np.ndarray) -> float:
-        """One optimizer step over this batch. On an OOM spike the same batch is re-split into smaller
-        micro-batches (more accumulation): effective batch, step count and data order are unchanged."""
+    def _clip(self, step: int) -> None:
+        if self.exp.grad_clip > 0:
+            self.scaler.unscale_(self.optimizer)
+            self.inject.check("clip", step, self.micro_batch)
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.exp.grad_clip)
+
+    def optimizer_step(self, rows: np.ndarray, labels: np.ndarray) -> torch.Tensor:
+        """One optimizer step over this batch. On an OOM spike (in the forward, backward, unscale or clip)
+        the same batch is re-split into smaller micro-batches (more accumulation): effective batch, step
+        count and data order are unchanged. Returns the mean loss as a device tensor."""
         step = self.progress.step + 1
         while True:
             self.optimizer.zero_grad(set_to_none=True)
-            failed = False
+            self._step_in_progress = (step, self.micro_batch)
+            failure = None
             try:
                 loss = self._accumulate(rows, labels, self.micro_batch, step)
-            except torch.cuda.OutOfMemoryError:
-                failed = True
-            if not failed:
+                self._clip(step)
+            except Exception as exc:  # noqa: BLE001 - only out-of-memory errors are handled
+                if not is_out_of_memory(exc):
+                    raise
+                failure = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+            if failure is None:
                 break
-            # Freed outside the except block: the exception's traceback holds the step's tensors.
+            self._recover_from_oom(step, failure)
+        failure = None
+        try:
+            self.scaler.step(self.optimizer)
+        except Exception as exc:  # noqa: BLE001
+            if not is_out_of_memory(exc):
+                raise
+            failure = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+        if failure is not None:
             self.optimizer.zero_grad(set_to_none=True)
-            gc.collect()
-            if self.placement.device.type == "cuda":
-                torch.cuda.empty_cache()
-            if self.micro_batch == 1:
-                raise RunFailed(f"out of memory at step {step} even with micro-batch 1; use a smaller model "
-                                f"or image_size, or free the GPU")
-            before = self.micro_batch
-            self.micro_batch = max(1, before // 2)
-            self.emit("oom", step=step, micro_batch_before=before, micro_batch_after=self.micro_batch,
-                      accumulation=self.accumulation)
-        if self.exp.grad_clip > 0:
-            self.scaler.unscale_(self.optimizer)
-            nn.utils.clip_grad_norm_(self.model.parameters(), self.exp.grad_clip)
-        self.scaler.step(self.optimizer)
+            release_memory(self.placement.device)
+            raise RunFailed(f"out of memory inside the optimizer update at step {step} ({failure}); the "
+                            f"optimizer's state may be partly updated, so this attempt ends here. Resume continues "
+                            f"from the last checkpoint.")
         self.scaler.update()
         if isinstance(self.scheduler, torch.optim.lr_scheduler.OneCycleLR) and \
                 self.scheduler.last_epoch + 1 < self.scheduler.total_steps:
             self.scheduler.step()
         self.progress.step = step
-        if self.world > 1:  # a spike on one rank shrinks every rank's micro-batch: they keep agreeing
-            agreed = torch.tensor([self.micro_batch])
-            torch.distributed.all_reduce(agreed, op=torch.distributed.ReduceOp.MIN)
-            self.micro_batch = int(agreed.item())
         return loss
+
+    def _recover_from_oom(self, step: int, failure: str) -> None:
+        """Runs outside the `except` block, whose traceback holds the failed step's tensors."""
+        self.optimizer.zero_grad(set_to_none=True)
+        # unscale_ may have run: a scaler remembers that until update(), so start from a fresh one
+        self.scaler = make_scaler(self.placement, self.scaler.state_dict())
+        release_memory(self.placement.device)
+        if self.world > 1:
+            # DDP's reduction bookkeeping is half done and the other ranks wait in collectives this rank
+            # will not join: end the attempt; resume probes the micro-batch again.
+            raise RunFailed(f"out of memory at step {step} with micro-batch {self.micro_batch} ({failure}); "
+                            f"under DDP this attempt ends here: resume probes the micro-batch again.")
+        if self.micro_batch == 1:
+            raise RunFailed(f"out of memory at step {step} even with micro-batch 1 ({failure}); use a smaller "
+                            f"model or image_size, or free the GPU")
+        before = self.micro_batch
+        self.micro_batch = max(1, before // 2)
+        self.emit("oom", step=step, micro_batch_before=before, micro_batch_after=self.micro_batch,
+                  accumulation=self.accumulation)
 
     # ------------------------------------------------------------------ epochs
     def batches_of_epoch(self, epoch: int) -> list[np.ndarray]:
@@ -193,78 +229,128 @@ class Trainer:
 
     def train_epoch(self, epoch: int, after_step: Callable[[], bool]) -> tuple[float, bool]:
         """Train from progress.step_in_epoch to the end of the epoch; `after_step` returns True to stop.
-        Returns (mean loss, stopped early)."""
+        Returns (mean loss, stopped early). Losses add up on the device; the host reads them only when
+        it reports (a few times a second), so the GPU's queue never drains for a figure."""
         self.model.train()
-        losses: list[float] = []
+        epoch_sum, epoch_steps = torch.zeros((), device=self.placement.device), 0
+        window_sum, window_steps = torch.zeros((), device=self.placement.device), 0
         last_event, window_start, window_samples = 0.0, time.perf_counter(), 0
         batches = self.batches_of_epoch(epoch)
+        stopped = False
         for i in range(self.progress.step_in_epoch, len(batches)):
             positions = batches[i]
             loss = self.optimizer_step(self.train.indices[positions], self.train.labels[positions])
-            losses.append(loss)
+            epoch_sum += loss
+            window_sum += loss
+            epoch_steps, window_steps = epoch_steps + 1, window_steps + 1
             self.progress.step_in_epoch = i + 1
             window_samples += len(positions) * self.world
             now = time.perf_counter()
             if now - last_event >= STEP_EVENT_INTERVAL_S or i == len(batches) - 1:
                 rate = window_samples / max(now - window_start, 1e-9)
-                self.emit("step", epoch=epoch, step=self.progress.step, loss=round(loss, 5),
+                self.emit("step", epoch=epoch, step=self.progress.step, loss=round(float(window_sum) / window_steps, 5),
                           lr=self.optimizer.param_groups[0]["lr"], samples_per_s=round(rate, 1),
                           step_in_epoch=i + 1, steps_per_epoch=len(batches))
                 last_event, window_start, window_samples = now, now, 0
+                window_sum, window_steps = torch.zeros((), device=self.placement.device), 0
             if after_step():
-                return (float(np.mean(losses)) if losses else float("nan")), True
-        return (float(np.mean(losses)) if losses else float("nan")), False
+                stopped = True
+                break
+        mean = float(epoch_sum) / epoch_steps if epoch_steps else float("nan")
+        return mean, stopped
 
     @torch.no_grad()
-    def predict(self, split: Split, batch: int = 256) -> tuple[float, np.ndarray]:
-        """Mean loss and class probabilities over a split (in its order)."""
+    def predict(self, split: Split) -> tuple[float, np.ndarray]:
+        """Mean loss and class probabilities over a split (in its order). The batch starts at twice the
+        micro-batch the probe found; an OOM halves it and carries on from the same galaxy."""
+        self.optimizer.zero_grad(set_to_none=True)  # the last step's gradients are not needed to predict
         self.model.eval()
-        probabilities, loss_sum = [], 0.0
-        for start in range(0, len(split.indices), batch):
+        batch = self.eval_batch or max(1, 2 * self.micro_batch)
+        probabilities: list[np.ndarray] = []
+        loss_sum = torch.zeros((), device=self.placement.device)
+        start = 0
+        while start < len(split.indices):
             rows = split.indices[start:start + batch]
-            x = self._inputs(rows, training=False)
-            y = torch.from_numpy(split.labels[start:start + batch]).long().to(self.placement.device)
-            with self.placement.autocast():
-                logits = self.model(x).float()
-            loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
-            probabilities.append(torch.softmax(logits, 1).cpu().numpy())
-        return loss_sum / max(1, len(split.indices)), np.concatenate(probabilities)
+            failure = None
+            try:
+                self.inject.check("eval", 0, len(rows))
+                x = self._inputs(rows, training=False)
+                y = torch.from_numpy(split.labels[start:start + batch]).long().to(self.placement.device)
+                with self.placement.autocast():
+                    logits = self.model(x).float()
+                loss_sum += F.cross_entropy(logits, y, reduction="sum")
+                probabilities.append(torch.softmax(logits, 1).cpu().numpy())
+            except Exception as exc:  # noqa: BLE001 - only out-of-memory errors are handled
+                if not is_out_of_memory(exc):
+                    raise
+                failure = str(exc).splitlines()[0][:200]
+            if failure is None:
+                start += len(rows)
+                continue
+            release_memory(self.placement.device)
+            if batch == 1:
+                raise RunFailed(f"out of memory while evaluating even one galaxy at a time ({failure})")
+            batch = max(1, batch // 2)
+            self.emit("warning", message=f"evaluation ran out of memory; continuing with batches of {batch}")
+        self.eval_batch = batch
+        if not probabilities:
+            return float("nan"), np.zeros((0, self.num_classes), dtype=np.float32)
+        return float(loss_sum) / len(split.indices), np.concatenate(probabilities)
 
     # ------------------------------------------------------------------ the probe's trial
     def probe_trial(self, size: int) -> TrialOutcome:
         """Run real optimizer steps at micro-batch `size` (same precision, memory format, optimizer),
-        restore weights and optimizer state afterwards, and report the peak memory."""
-        model_state = copy.deepcopy(self.model.state_dict())
-        optim_state = copy.deepcopy(self.optimizer.state_dict())
+        then put back weights, optimizer and scaler state, and every random state the trial consumed,
+        so the run's data order and augmentation do not depend on the probe. The copies live on the
+        CPU: on the GPU they would inflate the very peak being measured."""
+        model_state = _cpu_copy(self.model.state_dict())
+        optim_state = _cpu_copy(self.optimizer.state_dict())
+        scaler_state = self.scaler.state_dict()
+        randomness = rng_states(self.placement.device), self.generator.get_state()
         rng = np.random.default_rng(size)
         rows = self.train.indices[rng.integers(0, len(self.train.indices), size)]
         labels = self.train.labels[rng.integers(0, len(self.train.labels), size)]
         started = time.perf_counter()
         meter = PeakMemory(self.placement)
-        fits = True
+        fits, peak = True, None
         try:
             self.model.train()
             self._trial_step(rows, labels)  # warm-up: allocates optimizer state, picks kernels
             meter.start()
             for _ in range(2):
                 self._trial_step(rows, labels)
-            peak = meter.stop()
-        except torch.cuda.OutOfMemoryError:
-            fits, peak = False, None
+            peak = meter.stop() + self.ddp_overhead_bytes
+        except Exception as exc:  # noqa: BLE001 - only out-of-memory errors are an outcome
+            if not is_out_of_memory(exc):
+                raise
+            fits = False
         meter.stop()
         self.optimizer.zero_grad(set_to_none=True)
         self.model.load_state_dict(model_state)
         self.optimizer.load_state_dict(optim_state)
-        gc.collect()
-        if self.placement.device.type == "cuda":
-            torch.cuda.empty_cache()
+        self.scaler = make_scaler(self.placement, scaler_state)  # an OOM inside scaler.step skipped update()
+        restore_rng_states(randomness[0], self.placement.device)
+        self.generator.set_state(randomness[1])
+        release_memory(self.placement.device)
         return TrialOutcome(fits, peak, time.perf_counter() - started)
 
     def _trial_step(self, rows: np.ndarray, labels: np.ndarray) -> None:
         self.optimizer.zero_grad(set_to_none=True)
+        self._step_in_progress = (-1, len(rows))  # the probe's steps are step -1 to the injection seam
         self._accumulate(rows, labels, len(rows), step=-1)
         self.scaler.step(self.optimizer)
         self.scaler.update()
+
+
+def _cpu_copy(state: object) -> object:
+    """A copy of a (nested) state dict with every tensor on the CPU."""
+    if isinstance(state, torch.Tensor):
+        return state.detach().to("cpu", copy=True)
+    if isinstance(state, dict):
+        return {k: _cpu_copy(v) for k, v in state.items()}
+    if isinstance(state, (list, tuple)):
+        return type(state)(_cpu_copy(v) for v in state)
+    return state
 
 
 class PeakMemory:

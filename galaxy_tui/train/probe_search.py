@@ -70,22 +70,27 @@ def _largest_under(fit: tuple[float, float, float], target: float) -> int:
     return int((-s + np.sqrt(s * s + 4 * c * (target - a))) / (2 * c)) if s * s + 4 * c * (target - a) >= 0 else 0
 
 
-def search_micro_batch(trial: Callable[[int], TrialOutcome], budget_bytes: int, upper: int,
+def search_micro_batch(trial: Callable[[int], TrialOutcome], budget: int | Callable[[], int], upper: int,
                        on_trial: Callable[[Trial], None] | None = None, max_trials: int = 6,
                        oom_errors: tuple[type[BaseException], ...] = ()) -> ProbeResult:
-    """Largest micro-batch in 1..upper whose measured peak stays within `budget_bytes`.
+    """Largest micro-batch in 1..upper whose measured peak stays within the budget.
 
-    A trial may report an OOM in its outcome or raise one of `oom_errors`."""
+    `budget` is bytes, or a function read once, right after the first trial: on a GPU the free memory
+    is only known once kernels ran (the cuDNN/cuBLAS handles and workspaces take 0.3-1 GB outside the
+    measured peak). A trial may report an OOM in its outcome or raise one of `oom_errors`."""
     result = ProbeResult(0)
+    budget_bytes = budget if isinstance(budget, int) else None
     measured: list[tuple[int, int]] = []  # every (size, peak) seen, fitting or over the budget
     best, smallest_failure = 0, upper + 1
 
     def run(size: int, phase: str) -> bool:
-        nonlocal best, smallest_failure
+        nonlocal best, smallest_failure, budget_bytes
         try:
             outcome = trial(size)
         except oom_errors:
             outcome = TrialOutcome(False, None)
+        if budget_bytes is None:
+            budget_bytes = int(budget())  # type: ignore[operator]
         fits = outcome.fits and outcome.peak_bytes is not None and outcome.peak_bytes <= budget_bytes
         if outcome.peak_bytes is not None:
             measured.append((size, int(outcome.peak_bytes)))
@@ -103,6 +108,7 @@ def search_micro_batch(trial: Callable[[int], TrialOutcome], budget_bytes: int, 
 
     def _predict(fit: tuple[float, float, float]) -> int:
         # Headroom is a share of the memory that grows with the batch, not of the whole budget.
+        assert budget_bytes is not None
         return _largest_under(fit, budget_bytes - HEADROOM * (budget_bytes - max(fit[0], 0.0)))
 
     for size in sorted({min(upper, a) for a in ANCHORS}):

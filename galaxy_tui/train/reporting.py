@@ -10,7 +10,7 @@ from typing import Any
 
 from galaxy_tui.atomic import atomic_write_json, read_json
 from galaxy_tui.events import EventWriter
-from galaxy_tui.telemetry import NvmlTelemetry
+from galaxy_tui.telemetry import NvmlTelemetry, for_run
 
 HEARTBEAT_S = 2.0
 
@@ -62,10 +62,13 @@ class Reporter:
 
 
 class GpuLogger:
-    """Emits a `gpu` event per GPU every few seconds, or once a plain `telemetry` event saying there is none."""
+    """Emits a `gpu` event per GPU of the run every few seconds (`index` is the run's CUDA device,
+    `nvml_index` NVML's number for it), or once a plain `telemetry` event saying there is none."""
 
-    def __init__(self, reporter: Reporter, interval_s: float = 5.0, telemetry: NvmlTelemetry | None = None):
+    def __init__(self, reporter: Reporter, run_uuids: list[str], interval_s: float = 5.0,
+                 telemetry: NvmlTelemetry | None = None):
         self.reporter = reporter
+        self.run_uuids = run_uuids
         self.telemetry = telemetry or NvmlTelemetry()
         self.interval_s = interval_s
         self._stop = threading.Event()
@@ -80,8 +83,9 @@ class GpuLogger:
 
     def _loop(self) -> None:
         while True:
-            for gpu in self.telemetry.sample().gpus:
-                self.reporter.emit("gpu", **gpu.event_fields())
+            for cuda_index, gpu in for_run(self.telemetry.sample().gpus, self.run_uuids):
+                if cuda_index is not None:
+                    self.reporter.emit("gpu", **{**gpu.event_fields(), "index": cuda_index, "nvml_index": gpu.index})
             if self._stop.wait(self.interval_s):
                 return
 

@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-import torch.distributed as dist
 
 from galaxy_tui.data.cache import prepare_images
 from galaxy_tui.data.labels import class_counts, empty_class_warning
@@ -33,11 +32,19 @@ from galaxy_tui.events import FINAL_STATES
 from galaxy_tui.registry import REGISTRY_FILE, RunIndexEntry, index_runs, parse_frozen
 from galaxy_tui.runs import read_config
 from galaxy_tui.train.checkpoint import load_checkpoint, save_checkpoint
-from galaxy_tui.train.device import choose_placement, memory_budget
+from galaxy_tui.train.device import (
+    choose_placement,
+    make_scaler,
+    memory_budget,
+    restore_rng_states,
+    rng_states,
+    run_gpu_uuids,
+)
+from galaxy_tui.train.distributed import Collectives, PeerFailures, Topology, backend_for
 from galaxy_tui.train.evaluate import write_results
 from galaxy_tui.train.loop import RunFailed, Split, Trainer
 from galaxy_tui.train.models import build_model
-from galaxy_tui.train.probe_search import ProbeError, search_micro_batch
+from galaxy_tui.train.probe_search import ProbeError, TrialOutcome, search_micro_batch
 from galaxy_tui.train.reporting import GpuLogger, Reporter
 
 _LOGGED = frozenset({"started", "data", "probe_trial", "probe_done", "resumed", "epoch", "oom", "checkpoint",
@@ -53,13 +60,6 @@ class _StopFlag:
         self.requested = True
 
 
-def _distributed() -> tuple[int, int, int]:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    return (dist.get_rank() if world > 1 else 0), world, int(os.environ.get("LOCAL_RANK", "0"))
-
-
 def _seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
@@ -73,12 +73,18 @@ class Worker:
         self.config = read_config(run_dir)
         self.workspace = Path(self.config["run"]["workspace"])
         self.exp, self.spec = parse_frozen(run_dir / "config.toml", self.config, self.workspace)
-        self.rank, self.world, local_rank = _distributed()
+        self.topology = Topology.from_environment()
+        self.rank, self.world = self.topology.rank, self.topology.world
         self.reporter = Reporter(run_dir, writes=self.rank == 0)
         self.stop = _StopFlag()
-        self.placement = choose_placement(self.exp.precision, self.exp.channels_last, self.exp.tf32, local_rank)
+        self.placement = choose_placement(self.exp.precision, self.exp.channels_last, self.exp.tf32,
+                                          self.topology.local_rank)
+        self.collectives = Collectives(self.topology, backend_for(self.placement.device.type == "cuda"))
+        self.peers = PeerFailures(run_dir, self.topology)
         self.started = time.time()
-        self.gpu_logger = GpuLogger(self.reporter).start() if self.rank == 0 else None
+        local_world = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+        self.gpu_uuids = run_gpu_uuids(self.placement, local_world)
+        self.gpu_logger = GpuLogger(self.reporter, self.gpu_uuids).start() if self.rank == 0 else None
 
     def emit(self, kind: str, /, **fields: Any) -> None:
         self.reporter.emit(kind, **fields)
@@ -128,12 +134,14 @@ class Worker:
 
         cache_root = Path(self.config["run"]["cache_dir"])
         crop = float(self.spec.options.get("crop", 1.0))
-        if self.rank == 0:
-            prepared = prepare_images(dataset, list(frame["ref"]), self.exp.image_size, cache_root, crop, progress)
-        if self.world > 1:
-            dist.barrier()
+        # Before the process group exists, so a long first build meets no collective timeout: rank 0
+        # builds (and shows progress); the others wait for its word on disk, then open the same cache.
         if self.rank != 0:
-            prepared = prepare_images(dataset, list(frame["ref"]), self.exp.image_size, cache_root, crop)
+            self.peers.wait_for_images()
+        prepared = prepare_images(dataset, list(frame["ref"]), self.exp.image_size, cache_root, crop,
+                                  progress if self.rank == 0 else None)
+        if self.rank == 0 and self.world > 1:
+            self.peers.images_ready()
         if prepared.unreadable:
             self.emit("warning", message=f"{prepared.unreadable} image(s) could not be read and were skipped")
         splits = {}
@@ -149,50 +157,74 @@ class Worker:
     def run(self) -> int:
         _seed_everything(self.exp.seed)
         attempt = int(self.reporter.get("attempt", 1))
+        self.peers.watch(self._peer_failed)
         self.state("preparing", pid=os.getpid(), epochs=self.exp.epochs, attempt=attempt, mode=self.mode)
         self.emit("started", run=self.run_dir.name, experiment=self.config["run"]["experiment"], attempt=attempt,
                   mode=self.mode, device=str(self.placement.device), precision=self.placement.precision,
-                  torch=torch.__version__, host=socket.gethostname(), world=self.world)
+                  torch=torch.__version__, host=socket.gethostname(), world=self.world, gpus=self.gpu_uuids)
         images, classes, splits, _ = self._data()
+        if self.collectives.distributed:
+            self.collectives.start()
+            self.emit("distributed", backend=self.collectives.backend, world=self.world)
         model = build_model(self.exp.model, len(classes), self.exp.pretrained).to(self.placement.device)
         if self.placement.channels_last:
             model = model.to(memory_format=torch.channels_last)
-        ddp = None
-        if self.world > 1:
-            ddp = torch.nn.parallel.DistributedDataParallel(
-                model, device_ids=[self.placement.device.index] if self.placement.device.type == "cuda" else None)
+        # Same initial weights everywhere (seeded above), then a stream of random numbers per rank, so
+        # the ranks' dropout masks and augmentations differ.
+        seed = self.exp.seed + self.rank
+        torch.manual_seed(seed)
+        self._log_rank(f"seed {seed}")
         steps = max(1, len(splits["train"].indices) // self.exp.effective_batch)
         if self.exp.max_steps_per_epoch:
             steps = min(steps, self.exp.max_steps_per_epoch)
         trainer = Trainer(self.exp, model, self.placement, images, splits["train"], len(classes), self.emit,
-                          steps, self.rank, self.world, ddp)
+                          steps, self.collectives)
         checkpoints = self.run_dir / "checkpoints"
         config_hash = self.config["run"]["config_hash"]
         if self.mode == "evaluate":
             return self._evaluate(trainer, classes, splits, images, config_hash)
-        if self.mode == "resume" and (checkpoints / "last.pt").exists():
+        resumed = self.mode == "resume" and (checkpoints / "last.pt").exists()
+        if resumed:
             self._restore(trainer, load_checkpoint(checkpoints / "last.pt", config_hash))
-        else:
+        if not resumed or (self.world > 1 and self.exp.micro_batch == "auto"):
+            # Under DDP an out-of-memory ends the attempt, so a resumed attempt measures again.
             trainer.micro_batch = self._choose_micro_batch(trainer)
+        if self.world > 1:
+            device_ids = [self.placement.device.index] if self.placement.device.type == "cuda" else None
+            trainer.wrap(torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids))
         self.emit("probe_done", micro_batch=trainer.micro_batch, accumulation=trainer.accumulation,
                   effective_batch=trainer.per_rank_batch * self.world)
         if not self._train(trainer, splits, config_hash):
             return 0
         return self._evaluate(trainer, classes, splits, images, config_hash)
 
+    def _log_rank(self, line: str) -> None:
+        """Every rank's own log (ranks/<N>/stdout.log under torchrun): what this rank decided."""
+        if self.world > 1:
+            print(f"rank {self.rank}: {line}", flush=True)
+
+    def _peer_failed(self, message: str) -> None:
+        """Another rank failed; this one may be stuck in a collective that will never complete."""
+        if self.rank == 0:
+            self.fail(message)
+        self.close(destroy_group=False)
+        os._exit(1)
+
     def _choose_micro_batch(self, trainer: Trainer) -> int:
         if self.exp.micro_batch != "auto":
             return min(int(self.exp.micro_batch), trainer.per_rank_batch)
         self.state("probing")
-        budget = memory_budget(self.placement, self.exp.vram_margin)
 
-        def trial(size: int) -> Any:
+        def read_budget() -> int:
+            # Read after the first trial (kernels ran, library handles exist); every rank searches
+            # with the smallest budget, so the ranks take the same branches.
+            return self.collectives.min_int(memory_budget(self.placement, self.exp.vram_margin))
+
+        def trial(size: int) -> TrialOutcome:
             outcome = trainer.probe_trial(size)
-            if self.world > 1:  # every rank must see the same outcome so the search agrees
-                flags = torch.tensor([outcome.peak_bytes or 0, 0 if outcome.fits else 1], dtype=torch.int64)
-                dist.all_reduce(flags, op=dist.ReduceOp.MAX)
-                outcome = type(outcome)(not bool(flags[1]), int(flags[0]) if not flags[1] else None, outcome.seconds)
-            return outcome
+            # every rank must see the same outcome so the search agrees
+            peak, failed = self.collectives.max_ints([outcome.peak_bytes or 0, 0 if outcome.fits else 1])
+            return TrialOutcome(not failed, None if failed else peak, outcome.seconds)
 
         def on_trial(t: Any) -> None:
             self.emit("probe_trial", trial=t.index, phase=t.phase, micro_batch=t.micro_batch,
@@ -200,8 +232,9 @@ class Worker:
                       seconds=round(t.seconds, 3), fitted=t.fitted, predicted=t.predicted)
 
         try:
-            result = search_micro_batch(trial, budget, trainer.per_rank_batch, on_trial)
+            result = search_micro_batch(trial, read_budget, trainer.per_rank_batch, on_trial)
         except ProbeError as exc:
+            budget = memory_budget(self.placement, self.exp.vram_margin)
             raise RunFailed(f"{exc}: budget {budget / 2**30:.2f} GiB; use a smaller model or image_size") from None
         return result.micro_batch
 
@@ -210,7 +243,7 @@ class Worker:
         return {
             "model": trainer.model.state_dict(), "optimizer": trainer.optimizer.state_dict(),
             "scheduler": trainer.scheduler.state_dict() if trainer.scheduler else None,
-            "scaler": trainer.scaler.state_dict(), "torch_rng": torch.get_rng_state(),
+            "scaler": trainer.scaler.state_dict(), **rng_states(self.placement.device),
             "generator": trainer.generator.get_state(),
             "epoch": p.epoch, "step": p.step, "step_in_epoch": p.step_in_epoch, "best_metric": p.best_metric,
             "best_epoch": p.best_epoch, "stale_epochs": p.stale_epochs, "micro_batch": trainer.micro_batch,
@@ -230,10 +263,14 @@ class Worker:
         trainer.optimizer.load_state_dict(state["optimizer"])
         if trainer.scheduler is not None and state["scheduler"] is not None:
             trainer.scheduler.load_state_dict(state["scheduler"])
-        trainer.scaler.load_state_dict(state["scaler"])
-        torch.set_rng_state(state["torch_rng"])
-        trainer.generator.set_state(state["generator"])
+        trainer.scaler = make_scaler(self.placement, state["scaler"])
         p = trainer.progress
+        if self.rank == 0:
+            restore_rng_states(state, self.placement.device)
+            trainer.generator.set_state(state["generator"])
+        else:  # the checkpoint holds rank 0's random states; the other ranks draw their own streams
+            torch.manual_seed(self.exp.seed + self.rank + 7919 * int(state["step"]))
+            trainer.generator.manual_seed(self.exp.seed * 1000 + self.rank + 7919 * int(state["step"]))
         p.epoch, p.step, p.step_in_epoch = int(state["epoch"]), int(state["step"]), int(state["step_in_epoch"])
         p.best_metric, p.best_epoch = float(state["best_metric"]), int(state["best_epoch"])
         p.stale_epochs = int(state["stale_epochs"])
@@ -263,8 +300,7 @@ class Worker:
                 self.emit("stopped", epoch=p.epoch, step=p.step)
                 self.state("stopped", step=p.step, message="stopped on request; resume continues from here")
                 return False
-            val_loss, probabilities = trainer.predict(splits["val"])
-            val_acc = float((probabilities.argmax(1) == splits["val"].labels).mean()) if len(probabilities) else 0.0
+            train_loss, val_loss, val_acc = self._validate(trainer, splits["val"], train_loss)
             p.epoch, p.step_in_epoch = epoch, 0
             improved = val_acc > p.best_metric
             if improved:
@@ -273,12 +309,13 @@ class Worker:
                 p.stale_epochs += 1
             if trainer.scheduler is not None and not isinstance(trainer.scheduler, torch.optim.lr_scheduler.OneCycleLR):
                 trainer.scheduler.step(val_acc)
+            lr = trainer.optimizer.param_groups[0]["lr"]
+            self._log_rank(f"epoch {epoch} val_loss={val_loss!r} val_acc={val_acc!r} improved={improved} lr={lr!r}")
             self.emit("epoch", epoch=epoch, train_loss=round(train_loss, 5), val_loss=round(val_loss, 5),
-                      val_acc=round(val_acc, 5), seconds=round(time.perf_counter() - started, 2),
-                      lr=trainer.optimizer.param_groups[0]["lr"], step=p.step)
-            self._save(trainer, "last", config_hash)
-            if improved:
+                      val_acc=round(val_acc, 5), seconds=round(time.perf_counter() - started, 2), lr=lr, step=p.step)
+            if improved:  # best first: a kill between the two writes never leaves a last.pt newer than best.pt
                 self._save(trainer, "best", config_hash)
+            self._save(trainer, "last", config_hash)
             last_save = time.monotonic()
             self.state("training", epoch=epoch, step=p.step, best_metric=p.best_metric,
                        micro_batch=trainer.micro_batch, accumulation=trainer.accumulation)
@@ -287,45 +324,67 @@ class Worker:
                 break
         return True
 
+    def _validate(self, trainer: Trainer, val: Split, train_loss: float) -> tuple[float, float, float]:
+        """Validation figures measured once, on rank 0, and given to every rank: each rank's BatchNorm
+        statistics differ after a step, and ranks deciding apart (best, early stop, LR) would part ways."""
+        if self.rank == 0:
+            val_loss, probabilities = trainer.predict(val)
+            val_acc = float((probabilities.argmax(1) == val.labels).mean()) if len(probabilities) else 0.0
+        else:
+            val_loss = val_acc = 0.0
+        (train_loss,) = self.collectives.mean([train_loss])
+        val_loss, val_acc = self.collectives.from_rank0([val_loss, val_acc])
+        return train_loss, val_loss, val_acc
+
     def _stop_agreed(self) -> bool:
-        if self.world == 1:
-            return self.stop.requested
-        flag = torch.tensor([1 if self.stop.requested else 0])
-        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-        return bool(flag.item())
+        return self.collectives.any(self.stop.requested)
 
     def _evaluate(self, trainer: Trainer, classes: tuple[str, ...], splits: dict[str, Split],
                   images: np.ndarray, config_hash: str) -> int:
+        self.collectives.barrier()  # every rank is past training, and rank 0 has written best.pt
+        if self.rank != 0:
+            return 0  # rank 0 evaluates alone: no collective is left, and it alone writes results
         self.state("evaluating")
         best = load_checkpoint(self.run_dir / "checkpoints" / "best.pt", config_hash)
         trainer.model.load_state_dict(best["model"])
         test = splits["test"] if len(splits["test"].indices) else splits["val"]
         loss, probabilities = trainer.predict(test)
-        if self.rank == 0:
-            metrics = write_results(
-                self.run_dir / "results", classes, self.ids[test.indices], test.labels, probabilities, loss,
-                images, test.indices, self.exp.mistakes,
-                {"best_epoch": int(best["best_epoch"]), "best_val_acc": round(float(best["best_metric"]), 5),
-                 "epochs_trained": int(best["epoch"]), "micro_batch": trainer.micro_batch,
-                 "model": self.exp.model, "threshold": self.exp.labels.threshold,
-                 "seconds": round(time.time() - float(self.reporter.get("started", self.started)), 1)})
-            self.emit("eval", split="test", loss=metrics["loss"], accuracy=metrics["accuracy"],
-                      per_class=metrics["per_class"])
-            self.emit("finished", accuracy=metrics["accuracy"], loss=metrics["loss"], best_val_acc=best["best_metric"])
-        self.state("finished", best_metric=float(best["best_metric"]), test_accuracy=None if self.rank else
-                   metrics["accuracy"], message="")
+        metrics = write_results(
+            self.run_dir / "results", classes, self.ids[test.indices], test.labels, probabilities, loss,
+            images, test.indices, self.exp.mistakes,
+            {"best_epoch": int(best["best_epoch"]), "best_val_acc": round(float(best["best_metric"]), 5),
+             "epochs_trained": int(best["epoch"]), "micro_batch": trainer.micro_batch,
+             "model": self.exp.model, "threshold": self.exp.labels.threshold,
+             "seconds": round(time.time() - float(self.reporter.get("started", self.started)), 1)})
+        self.emit("eval", split="test", loss=metrics["loss"], accuracy=metrics["accuracy"],
+                  per_class=metrics["per_class"])
+        self.emit("finished", accuracy=metrics["accuracy"], loss=metrics["loss"], best_val_acc=best["best_metric"])
+        self.state("finished", best_metric=float(best["best_metric"]), test_accuracy=metrics["accuracy"], message="")
         return 0
 
     def fail(self, message: str, trace: str | None = None) -> None:
+        if self.rank != 0:
+            self.peers.report(message)  # rank 0 alone writes status and events: tell it (and the supervisor)
+            return
         self.emit("failed", message=message, traceback=trace)
         self.state("failed", message=message)
 
-    def close(self) -> None:
+    def fail_after_peer(self, message: str, trace: str | None) -> None:
+        """Under DDP a rank's collective breaks when a peer dies: report the peer's reason, not the symptom."""
+        deadline = time.monotonic() + 3.0
+        peer = self.peers.first()
+        while peer is None and self.world > 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+            peer = self.peers.first()
+        self.fail(peer or message, None if peer else trace)
+
+    def close(self, destroy_group: bool = True) -> None:
+        self.peers.stop()
         if self.gpu_logger is not None:
             self.gpu_logger.stop()
         self.reporter.close()
-        if self.world > 1 and dist.is_initialized():
-            dist.destroy_process_group()
+        if destroy_group:
+            self.collectives.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -343,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug: keep the traceback in worker.log and the event
         trace = traceback.format_exc()
         print(trace, file=sys.stderr)
-        worker.fail(f"{type(exc).__name__}: {exc}", trace)
+        worker.fail_after_peer(f"{type(exc).__name__}: {exc}", trace)
         return 1
     finally:
         worker.close()

@@ -22,8 +22,9 @@ from galaxy_tui.app.store import RunRecord
 from galaxy_tui.atomic import read_json
 from galaxy_tui.errors import GalaxyError
 from galaxy_tui.procinfo import is_alive
+from galaxy_tui.run_model import batch_split
 from galaxy_tui.runs import stop_run
-from galaxy_tui.telemetry import Reading
+from galaxy_tui.telemetry import Reading, for_run
 
 STATE_STYLES = {"finished": "bold green", "failed": "bold red", "killed": "bold red", "lost": "bold magenta",
                 "stopped": "bold yellow", "training": "bold cyan", "probing": "bold cyan",
@@ -105,18 +106,22 @@ def header_text(record: RunRecord) -> Text:
 
 def probe_summary(record: RunRecord) -> Text:
     model = record.model
+    world = int((model.started or {}).get("world") or 1)
     text = Text()
     if model.probe_done:
         d = model.probe_done
-        text.append(f"micro-batch {d['micro_batch']} x {d['accumulation']} = {d['effective_batch']}",
+        text.append(f"micro-batch {batch_split(d['micro_batch'], d['accumulation'], d['effective_batch'], world)}",
                     style="bold green")
     elif model.probe_trials:
         last = model.probe_trials[-1]
         if last.get("predicted"):
             text.append(f"fitted line predicts up to {last['predicted']}", style="cyan")
     for oom in model.ooms[-3:]:
-        text.append(f"\nOOM spike, step {oom['step']}: {oom['micro_batch_before']} -> "
-                    f"{oom['micro_batch_after']} x {oom['accumulation']}", style="bold yellow")
+        effective = model.probe_done["effective_batch"] if model.probe_done else None
+        after = (batch_split(oom["micro_batch_after"], oom["accumulation"], effective, world) if effective
+                 else f"{oom['micro_batch_after']}")
+        text.append(f"\nOOM spike at step {oom['step']}: {oom['micro_batch_before']} -> {after}",
+                    style="bold yellow")
     return text
 
 
@@ -231,19 +236,28 @@ class MonitorPane(Widget, can_focus=True):
         table.add_column(no_wrap=True)
         if reading.available:
             recent = [r for r in history if r.available]
-            for gpu in reading.gpus:
+            run_uuids = list((record.model.started or {}).get("gpus") or [])
+            for cuda_index, gpu in for_run(reading.gpus, run_uuids):
+                # the run's devices by their CUDA number; with no record of them (CPU run, older run) NVML's
+                label = f"cuda:{cuda_index}" if cuda_index is not None else f"GPU{gpu.index}"
+                other = bool(run_uuids) and cuda_index is None
                 if gpu.lost:
-                    table.add_row(f"GPU{gpu.index}", Text("lost (fell off the bus?)", style="bold red"), "")
+                    table.add_row(label, Text("lost (fell off the bus?)", style="bold red"), "")
+                    continue
+                if other:
+                    table.add_row(Text(label, style="dim"), Text("not this run's", style="dim"),
+                                  Text(f"{_gib(gpu.mem_used)}/{_gib(gpu.mem_total)}G {_na(gpu.util, '{}%')}",
+                                       style="dim"))
                     continue
 
                 def series(field: str, index: int = gpu.index) -> list[float]:
-                    return [float(getattr(r.gpus[index], field) or 0) for r in recent if len(r.gpus) > index]
+                    return [float(getattr(g, field) or 0) for r in recent for g in r.gpus if g.index == index]
 
                 share = (gpu.mem_used or 0) / gpu.mem_total if gpu.mem_total else 0.0
                 bar = Text("█" * round(share * 6) + "░" * (6 - round(share * 6)),
                            style="red" if share > 0.92 else "green")
                 memory = bar + f" {_gib(gpu.mem_used)}/{_gib(gpu.mem_total)}G"
-                table.add_row(Text(f"GPU{gpu.index}", style="bold"), memory, sparkline(series("mem_used"), width))
+                table.add_row(Text(label, style="bold"), memory, sparkline(series("mem_used"), width))
                 table.add_row(" power", f"{_na(gpu.power_w, '{:.0f}')}/{_na(gpu.power_limit_w, '{:.0f}')} W",
                               sparkline(series("power_w"), width))
                 table.add_row(" util", _na(gpu.util, "{}%"), sparkline(series("util"), width))
