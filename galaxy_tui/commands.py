@@ -11,7 +11,7 @@ from rich.table import Table
 from galaxy_tui.data.labels import empty_class_warning
 from galaxy_tui.data.sources import load_dataset
 from galaxy_tui.errors import GalaxyError
-from galaxy_tui.registry import Labelling, ensure_registry
+from galaxy_tui.registry import Labelling, ensure_registry, registry_for_reading
 
 
 def _labelling(threshold: float | None, min_classifications: int | None, max_artifact: float | None) -> Labelling:
@@ -27,7 +27,7 @@ def _labelling(threshold: float | None, min_classifications: int | None, max_art
 def list_datasets(workspace: Path, threshold: float | None, min_classifications: int | None,
                   max_artifact: float | None) -> int:
     labelling = _labelling(threshold, min_classifications, max_artifact)
-    registry = ensure_registry(workspace)
+    registry = registry_for_reading(workspace)
     console = Console()
     table = Table(title=f"Datasets in {registry.path}  (threshold {labelling.threshold:g}, "
                         f"min votes {labelling.min_classifications}, max artifact {labelling.max_artifact:g})")
@@ -96,10 +96,9 @@ def _state_style(state: str) -> str:
 def list_runs(workspace: Path) -> int:
     import time
 
-    from galaxy_tui.runs import find_runs, sync_index
-    registry = ensure_registry(workspace)
+    from galaxy_tui.runs import find_runs
+    registry = registry_for_reading(workspace)
     runs = find_runs(registry)
-    sync_index(registry, runs)
     table = Table(title=f"Runs in {registry.runs_dir}")
     for column in ("run", "experiment", "state", "attempt", "epoch", "best val acc", "started"):
         table.add_column(column)
@@ -113,7 +112,7 @@ def list_runs(workspace: Path) -> int:
 
 def stop(workspace: Path, run_id: str) -> int:
     from galaxy_tui.runs import stop_run
-    run = stop_run(ensure_registry(workspace), run_id)
+    run = stop_run(registry_for_reading(workspace), run_id)
     Console().print(f"asked run {run.id} to stop; it checkpoints and becomes 'stopped' (resume with "
                     f"`galaxy-tui train {run.experiment} --resume`)")
     return 0
@@ -122,5 +121,5 @@ def stop(workspace: Path, run_id: str) -> int:
 def show(workspace: Path, run_id: str) -> int:
     from galaxy_tui.report import print_report
     from galaxy_tui.runs import get_run
-    print_report(get_run(ensure_registry(workspace), run_id), Console())
+    print_report(get_run(registry_for_reading(workspace), run_id), Console())
     return 0

@@ -1,8 +1,10 @@
-"""experiments.toml: load into typed objects, validate, and save atomically under a lock.
+"""experiments.toml: load into typed objects, validate, and edit the person's file in place.
 
-The raw TOML dict is the source of truth: typed objects are views of it, and every change is a
-function applied to a freshly re-read raw dict under an exclusive lock, so keys this code does not
-know survive, and two processes saving at once lose neither change.
+The file holds only what the person decided (datasets, experiments, workspace); runs live in their
+folders. Every change is a function applied to the freshly re-read document under an exclusive lock,
+through tomlkit, so only the changed values change: comments, order, inline tables and the spelling
+of numbers (`3e-4`) stay as written, unknown keys survive, and two processes saving at once lose
+neither change. The file's mode is kept and a symlink is written through to its target.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import tomli_w
+import tomlkit
 
 from galaxy_tui.atomic import atomic_write_bytes, locked
 from galaxy_tui.errors import GalaxyError
@@ -124,15 +126,6 @@ class Experiment:
         }
 
 
-@dataclass(frozen=True)
-class RunIndexEntry:
-    id: str
-    experiment: str
-    status: str = ""
-    started: float = 0.0
-    best: float | None = None
-
-
 @dataclass
 class Registry:
     path: Path
@@ -141,7 +134,6 @@ class Registry:
     cache_dir: Path
     datasets: dict[str, DatasetSpec] = field(default_factory=dict)
     experiments: dict[str, Experiment] = field(default_factory=dict)
-    runs: dict[str, RunIndexEntry] = field(default_factory=dict)
 
     @property
     def workspace(self) -> Path:
@@ -172,6 +164,10 @@ def _read_raw(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise GalaxyError(f"{path}: file not found. Run galaxy-tui in a workspace folder, or pass "
                           f"--workspace DIR.") from None
+    except UnicodeDecodeError as exc:
+        line = exc.object[:exc.start].count(b"\n") + 1
+        raise GalaxyError(f"{path}: byte {exc.start} (line {line}) is not UTF-8 ({exc.object[exc.start]:#04x}); "
+                          f"TOML files are UTF-8: re-save it as UTF-8. Nothing was changed.") from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -311,13 +307,6 @@ def parse_registry(path: Path, raw: dict[str, Any]) -> Registry:
                 for name, data in _Table(path, "datasets", raw.get("datasets", {})).data.items()}
     experiments = {name: _parse_experiment(path, name, data, datasets)
                    for name, data in _Table(path, "experiments", raw.get("experiments", {})).data.items()}
-    runs: dict[str, RunIndexEntry] = {}
-    for run_id, data in _Table(path, "runs", raw.get("runs", {})).data.items():
-        t = _Table(path, f"runs.{run_id}", data)
-        best = t.data.get("best")
-        runs[run_id] = RunIndexEntry(run_id, t.get("experiment", str, ""), t.get("status", str, ""),
-                                     t.get("started", float, 0.0),
-                                     float(best) if isinstance(best, (int, float)) else None)
     return Registry(
         path=path,
         raw=raw,
@@ -325,7 +314,6 @@ def parse_registry(path: Path, raw: dict[str, Any]) -> Registry:
         cache_dir=base / workspace.get("cache_dir", str, "cache"),
         datasets=datasets,
         experiments=experiments,
-        runs=runs,
     )
 
 
@@ -346,40 +334,66 @@ def load_registry(path: Path) -> Registry:
 
 # ---------------------------------------------------------------- saving
 
-def default_raw() -> dict[str, Any]:
-    """The registry a fresh workspace starts with: the synthetic demo, trainable on a CPU in minutes."""
-    return {
-        "workspace": {"runs_dir": "runs", "cache_dir": "cache"},
-        "datasets": {"demo": {"kind": "synthetic", "count": 3000, "size": 64, "seed": 0}},
-        "experiments": {
-            "demo-tiny": {
-                "dataset": "demo",
-                "labels": {"threshold": 0.8, "min_classifications": 10, "max_artifact": 0.5},
-                "model": "tiny-cnn",
-                "image_size": 64,
-                "epochs": 8,
-                "optimizer": {"name": "adamw", "lr": 3e-3, "weight_decay": 1e-2},
-                "sampler": "weighted",
-                "micro_batch": "auto",
-                "effective_batch": 64,
-                "precision": "auto",
-                "scheduler": "cosine",
-            }
-        },
-    }
+DEFAULT_REGISTRY = """\
+# galaxy-tui registry: the datasets and experiments of this workspace. Edit it by hand or from the
+# app: the app changes only the values you change there, and keeps comments and layout.
+# Runs are not listed here: each lives in its own folder under runs_dir.
+
+[workspace]
+runs_dir = "runs"
+cache_dir = "cache"
+
+# The embedded default: procedurally rendered galaxies with simulated Galaxy Zoo votes, no download.
+[datasets.demo]
+kind = "synthetic"
+count = 3000
+size = 64
+seed = 0
+
+[experiments.demo-tiny]
+dataset = "demo"
+labels = { threshold = 0.8, min_classifications = 10, max_artifact = 0.5 }
+model = "tiny-cnn"
+image_size = 64
+epochs = 8
+optimizer = { name = "adamw", lr = 3e-3, weight_decay = 1e-2 }
+sampler = "weighted"
+micro_batch = "auto"
+effective_batch = 64
+precision = "auto"
+scheduler = "cosine"
+"""
+
+
+def _read_document(path: Path) -> tomlkit.TOMLDocument:
+    _read_raw(path)  # the same checks and messages as loading (missing file, encoding, syntax)
+    return tomlkit.parse(path.read_text(encoding="utf-8"))
 
 
 def update_registry(path: Path, mutate: Callable[[dict[str, Any]], None]) -> Registry:
-    """Re-read the file under the lock, apply `mutate` to its raw dict, validate, write atomically.
+    """Re-read the file under the lock, apply `mutate` to its document, validate, write atomically.
 
-    If the mutated registry does not validate, the file is left as it was and the error raised.
+    `mutate` sees a dict-like tomlkit document: assigning a value changes that value only. If the
+    result does not validate, the file is left as it was and the error raised.
     """
     with locked(path):
-        raw = _read_raw(path) if path.exists() else default_raw()
-        mutate(raw)
-        registry = parse_registry(path, raw)
-        atomic_write_bytes(path, tomli_w.dumps(raw).encode("utf-8"))
+        document = _read_document(path) if path.exists() else tomlkit.parse(DEFAULT_REGISTRY)
+        mutate(document)
+        registry = parse_registry(path, document.unwrap())
+        atomic_write_bytes(path, tomlkit.dumps(document).encode("utf-8"))
     return registry
+
+
+def default_registry(workspace: Path) -> Registry:
+    """The registry of a workspace with no experiments.toml, in memory: reading never writes."""
+    path = workspace / REGISTRY_FILE
+    return parse_registry(path, tomllib.loads(DEFAULT_REGISTRY))
+
+
+def registry_for_reading(workspace: Path) -> Registry:
+    """The workspace's registry for commands that only read: the default one if there is no file."""
+    path = workspace / REGISTRY_FILE
+    return load_registry(path) if path.exists() else default_registry(workspace)
 
 
 def ensure_registry(workspace: Path) -> Registry:
@@ -389,27 +403,18 @@ def ensure_registry(workspace: Path) -> Registry:
         workspace.mkdir(parents=True, exist_ok=True)
         with locked(path):
             if not path.exists():
-                atomic_write_bytes(path, tomli_w.dumps(default_raw()).encode("utf-8"))
+                atomic_write_bytes(path, DEFAULT_REGISTRY.encode("utf-8"))
     return load_registry(path)
 
 
 def set_labelling(path: Path, experiment: str, labelling: Labelling) -> Registry:
+    """Write the three labelling values; the rest of the file (and of the labels table) stays as it is."""
     def mutate(raw: dict[str, Any]) -> None:
         table = raw.setdefault("experiments", {}).setdefault(experiment, {})
         labels = table.setdefault("labels", {})
-        labels.update(threshold=round(labelling.threshold, 4),
-                      min_classifications=labelling.min_classifications,
-                      max_artifact=round(labelling.max_artifact, 4))
-    return update_registry(path, mutate)
-
-
-def index_runs(path: Path, entries: list[RunIndexEntry]) -> Registry:
-    """Record runs in the [runs] index (one locked save for all of them)."""
-    def mutate(raw: dict[str, Any]) -> None:
-        for entry in entries:
-            row: dict[str, Any] = {"experiment": entry.experiment, "status": entry.status,
-                                   "started": entry.started}
-            if entry.best is not None:
-                row["best"] = entry.best
-            raw.setdefault("runs", {}).setdefault(entry.id, {}).update(row)
+        for key, value in (("threshold", round(labelling.threshold, 4)),
+                           ("min_classifications", labelling.min_classifications),
+                           ("max_artifact", round(labelling.max_artifact, 4))):
+            if labels.get(key) != value:
+                labels[key] = value
     return update_registry(path, mutate)

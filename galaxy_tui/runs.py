@@ -1,7 +1,7 @@
 """Run lifecycle: create a run folder, launch it through the supervisor, find runs, tell their state, stop.
 
-Torch-free: the UI and the headless commands use it. The run folder is the source of truth; the
-registry's [runs] table is only an index for listing.
+Torch-free: the UI and the headless commands use it. The run folders are the whole truth: nothing
+about runs is written to experiments.toml.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from galaxy_tui.atomic import atomic_write_bytes, atomic_write_json, read_json
 from galaxy_tui.errors import GalaxyError
 from galaxy_tui.events import FINAL_STATES, append_event
 from galaxy_tui.procinfo import boot_id, is_alive
-from galaxy_tui.registry import Registry, RunIndexEntry, index_runs
+from galaxy_tui.registry import Registry
 
 CHOICES = ("resume", "restart", "skip")
 _QUEUED_GRACE_S = 30.0
@@ -201,25 +201,7 @@ def _start(registry: Registry, run_dir: Path, mode: str, attempt: int, devices: 
                                 start_new_session=True, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=registry.workspace)
     launcher.wait(timeout=60)
-    info = run_info(run_dir)
-    index_runs(registry.path, [index_entry(info)])
-    return info
-
-
-def index_entry(info: RunInfo) -> RunIndexEntry:
-    return RunIndexEntry(info.id, info.experiment, info.state, info.started, info.best_metric)
-
-
-def sync_index(registry: Registry, runs: list[RunInfo]) -> None:
-    """Bring the registry's [runs] index up to date with the run folders (the source of truth):
-    states the worker could not write itself (killed, lost) and runs it has never seen."""
-    def differs(run: RunInfo) -> bool:
-        entry = registry.runs.get(run.id)
-        return entry is None or (entry.status, entry.best) != (run.state, run.best_metric)
-
-    stale = [index_entry(run) for run in runs if differs(run)]
-    if stale:
-        index_runs(registry.path, stale)
+    return run_info(run_dir)
 
 
 def launch(registry: Registry, experiment: str, choice: str | None = None, devices: int | None = None) -> RunInfo:

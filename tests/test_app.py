@@ -65,6 +65,23 @@ async def test_threshold_keys_move_the_counts_and_save_the_registry(tmp_path: Pa
         assert load_registry(registry.path).experiments["tiny"].labels.threshold == 0.93
 
 
+async def test_threshold_keys_save_once_the_keys_pause(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from galaxy_tui.app.panes import datasets
+    saves: list[float] = []
+    real = datasets.set_labelling
+    monkeypatch.setattr(datasets, "set_labelling", lambda path, name, lab: saves.append(lab.threshold) or
+                        real(path, name, lab))
+    registry = tiny_workspace(tmp_path)
+    app = GalaxyApp(tmp_path, telemetry=NoGpu())
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: "total" in text_of(app, "#counts"))
+        await pilot.press(*["plus"] * 6)
+        assert "0.76" in text_of(app, "#labelling")  # the counts and values follow at once
+        await until(pilot, lambda: saves, timeout=5)
+        await pilot.pause(0.8)
+        assert saves == [0.76] and load_registry(registry.path).experiments["tiny"].labels.threshold == 0.76
+
+
 async def test_launch_from_the_ui_goes_live_and_shows_results(tmp_path: Path) -> None:
     tiny_workspace(tmp_path, epochs=2)
     app = GalaxyApp(tmp_path, telemetry=NoGpu())
@@ -119,6 +136,11 @@ async def test_bad_toml_is_explained_not_a_traceback(tmp_path: Path) -> None:
         await pilot.pause(0.3)
         assert app.registry is None and "line 2, column" in app.registry_error
         assert any("line 2, column" in n.message for n in app._notifications)
+        await pilot.press("plus", "minus", "right_square_bracket", "m", "a", "e", "n")  # need a valid registry
+        await pilot.press("t")
+        await pilot.pause(0.2)
+        assert app.is_running and app.registry is None  # no crash: each key says what is wrong
+        assert any("fix the file first" in n.message for n in app._notifications)
         (tmp_path / "experiments.toml").write_text('[datasets.demo]\nkind = "synthetic"\n')
         await until(pilot, lambda: app.registry is not None, timeout=10)  # fixed by hand: picked up live
         await until(pilot, lambda: app.query_one("#datasets-table", DataTable).row_count == 1)

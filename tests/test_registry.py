@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 import tomllib
 from pathlib import Path
 
@@ -120,3 +121,20 @@ def test_two_processes_saving_at_once_lose_nothing(tmp_path: Path) -> None:
 def test_repo_example_registry_is_valid() -> None:
     registry = load_registry(Path(__file__).resolve().parents[1] / "experiments.toml")
     assert "demo" in registry.datasets
+
+
+def test_a_byte_that_is_not_utf8_is_named_not_a_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "experiments.toml"
+    path.write_bytes(b'[workspace]\nruns_dir = "r\xe9sultats"\n')
+    with pytest.raises(GalaxyError, match=r"byte 25 \(line 2\) is not UTF-8 \(0xe9\).*re-save it as UTF-8"):
+        load_registry(path)
+
+
+def test_new_files_get_the_umask_mode_not_0600(tmp_path: Path) -> None:
+    from galaxy_tui.atomic import atomic_write_bytes
+    old = os.umask(0o022)
+    try:
+        atomic_write_bytes(tmp_path / "new.json", b"{}")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "new.json").stat().st_mode & 0o777 == 0o644

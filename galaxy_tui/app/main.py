@@ -240,5 +240,7 @@ class GalaxyApp(App[None]):
 
 
 def run_app(workspace: Path) -> int:
-    GalaxyApp(workspace).run()
-    return 0
+    """Textual prints an unexpected exception's traceback itself; the exit status then says it failed."""
+    app = GalaxyApp(workspace)
+    app.run()
+    return app.return_code or 0

@@ -28,8 +28,7 @@ from galaxy_tui.data.labels import class_counts, empty_class_warning
 from galaxy_tui.data.sources import load_dataset
 from galaxy_tui.data.splits import read_split, stratified_split, write_split
 from galaxy_tui.errors import GalaxyError
-from galaxy_tui.events import FINAL_STATES
-from galaxy_tui.registry import REGISTRY_FILE, RunIndexEntry, index_runs, parse_frozen
+from galaxy_tui.registry import parse_frozen
 from galaxy_tui.runs import read_config
 from galaxy_tui.train.checkpoint import load_checkpoint, save_checkpoint
 from galaxy_tui.train.device import (
@@ -94,14 +93,6 @@ class Worker:
 
     def state(self, state: str, **fields: Any) -> None:
         self.reporter.update(state=state, **fields)
-        if state in FINAL_STATES and self.rank == 0:
-            best = self.reporter.get("best_metric")
-            try:
-                index_runs(self.workspace / REGISTRY_FILE,
-                           [RunIndexEntry(self.run_dir.name, self.config["run"]["experiment"], state,
-                                          float(self.reporter.get("started", self.started)), best)])
-            except GalaxyError as exc:  # a hand edit broke the registry: the run folder still tells the truth
-                print(f"run index not updated: {exc}", file=sys.stderr, flush=True)
 
     # ------------------------------------------------------------------ data
     def _data(self) -> tuple[np.ndarray, tuple[str, ...], dict[str, Split], np.ndarray]:

@@ -24,8 +24,11 @@ from galaxy_tui.errors import GalaxyError
 from galaxy_tui.registry import Labelling, set_labelling, update_registry
 
 if TYPE_CHECKING:
+    from textual.timer import Timer
+
     from galaxy_tui.data.catalog import Dataset
 
+SAVE_AFTER_S = 0.6
 BAR_COLOURS = ("yellow", "cyan", "magenta", "green", "red", "blue", "bright_yellow", "bright_cyan",
                "bright_magenta", "bright_green")
 
@@ -52,6 +55,8 @@ class DatasetsPane(Widget):
         self._loading: set[str] = set()
         self.labelling = Labelling()
         self.experiment: str | None = None
+        self._pending_save: tuple[str, Labelling] | None = None
+        self._save_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         with Horizontal():
@@ -165,22 +170,45 @@ class DatasetsPane(Widget):
             text.append("\n" + warning, style="bold yellow")
         info.update(text)
 
+    def _registry_usable(self) -> bool:
+        """Keys that change the registry need a valid one: say so instead of failing."""
+        if self.app.registry is None:  # type: ignore[attr-defined]
+            self.app.notify("experiments.toml has an error (shown above); fix the file first; nothing was changed.",
+                            severity="error", timeout=8)
+            return False
+        return True
+
     def _set_labelling(self, labelling: Labelling) -> None:
+        if not self._registry_usable():
+            return
         if not 0.5 < labelling.threshold <= 1.0 or labelling.min_classifications < 0 or \
                 not 0.0 <= labelling.max_artifact <= 1.0:
             self.app.bell()
             return
         self.labelling = labelling
         self.refresh_counts()
-        self._save()
+        self._save_soon()
 
-    def _save(self) -> None:
+    def _save_soon(self) -> None:
+        """Counts follow every key at once; the file is written once the keys pause."""
         if not self.experiment:
             return
+        self._pending_save = (self.experiment, self.labelling)
+        if self._save_timer is not None:
+            self._save_timer.stop()
+        self._save_timer = self.set_timer(SAVE_AFTER_S, self.flush_save)
+
+    def flush_save(self) -> None:
+        if self._pending_save is None:
+            return
+        (experiment, labelling), self._pending_save = self._pending_save, None
         try:
-            self.app.registry = set_labelling(self.app.registry.path, self.experiment, self.labelling)  # type: ignore[attr-defined]
+            self.app.registry = set_labelling(self.app.registry.path, experiment, labelling)  # type: ignore[attr-defined]
         except GalaxyError as exc:
             self.app.notify(str(exc), severity="error", timeout=8)
+
+    def on_unmount(self) -> None:
+        self.flush_save()  # a key pressed just before quitting is still saved
 
     def action_threshold(self, delta: float) -> None:
         self._set_labelling(replace(self.labelling, threshold=round(min(1.0, self.labelling.threshold + delta), 2)))
@@ -194,6 +222,8 @@ class DatasetsPane(Widget):
         self._set_labelling(replace(self.labelling, max_artifact=value))
 
     def action_next_experiment(self) -> None:
+        if not self._registry_usable():
+            return
         users = self._experiments_using(self.selected or "")
         if users:
             self.experiment = users[(users.index(self.experiment) + 1) % len(users)] if self.experiment in users \
@@ -217,6 +247,9 @@ class DatasetsPane(Widget):
         self.app.push_screen(InputDialog("Threshold in (0.5, 1.0]:", f"{self.labelling.threshold:g}"), typed)
 
     def action_add_dataset(self) -> None:
+        if not self._registry_usable():
+            return
+
         def typed(value: str | None) -> None:
             if not value:
                 return

@@ -74,6 +74,9 @@ class ExperimentForm(ModalScreen[str | None]):
                 yield Button("Save (ctrl+s)", id="save", variant="primary")
                 yield Button("Cancel (esc)", id="cancel")
 
+    def on_mount(self) -> None:
+        self._shown = self._changes()  # the values as shown: saving writes only those that differ
+
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "save":
             self.action_save()
@@ -114,13 +117,18 @@ class ExperimentForm(ModalScreen[str | None]):
             if self.original is None and name in self.registry.experiments:
                 raise GalaxyError(f"name: an experiment called {name!r} already exists")
             changes = self._changes()
+            if self.original is not None:  # only what the person changed: hand edits made meanwhile stay
+                changes = {k: v for k, v in changes.items() if self._shown.get(k) != v}
 
             def mutate(raw: dict[str, Any]) -> None:
                 table = raw.setdefault("experiments", {}).setdefault(name, {})
-                lr, threshold = changes.pop("_lr"), changes.pop("_threshold")
-                table.update(changes)
-                table.setdefault("optimizer", {})["lr"] = lr
-                table.setdefault("labels", {})["threshold"] = threshold
+                for key, value in changes.items():
+                    if key == "_lr":
+                        table.setdefault("optimizer", {})["lr"] = value
+                    elif key == "_threshold":
+                        table.setdefault("labels", {})["threshold"] = value
+                    else:
+                        table[key] = value
 
             self.app.registry = update_registry(self.registry.path, mutate)  # type: ignore[attr-defined]
         except GalaxyError as exc:
