@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -21,7 +22,7 @@ from typing import Any
 
 import tomli_w
 
-from galaxy_tui.atomic import atomic_write_bytes, atomic_write_json, read_json
+from galaxy_tui.atomic import atomic_write_bytes, atomic_write_json, locked, read_json
 from galaxy_tui.errors import GalaxyError
 from galaxy_tui.events import FINAL_STATES, append_event
 from galaxy_tui.procinfo import boot_id, is_alive
@@ -86,13 +87,18 @@ def read_config(run_dir: Path) -> dict[str, Any]:
         raise GalaxyError(f"{run_dir}/config.toml cannot be read ({exc}); the run folder is damaged.") from None
 
 
-def _new_run_id(runs_dir: Path, experiment: str) -> str:
+def _new_run_dir(runs_dir: Path, experiment: str) -> Path:
+    """A fresh folder, created atomically: two launches in the same second get two folders."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    run_id, n = f"{experiment}-{stamp}", 1
-    while (runs_dir / run_id).exists():
-        n += 1
-        run_id = f"{experiment}-{stamp}-{n}"
-    return run_id
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    for n in range(1, 10_000):
+        run_dir = runs_dir / (f"{experiment}-{stamp}" if n == 1 else f"{experiment}-{stamp}-{n}")
+        try:
+            run_dir.mkdir()
+        except FileExistsError:
+            continue
+        return run_dir
+    raise GalaxyError(f"cannot create a run folder for {experiment!r} in {runs_dir}.")
 
 
 def _status(run_dir: Path) -> dict[str, Any]:
@@ -138,7 +144,15 @@ def find_runs(registry: Registry) -> list[RunInfo]:
     return sorted(runs, key=lambda r: r.started, reverse=True)
 
 
+RUN_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
+
+
 def get_run(registry: Registry, run_id: str) -> RunInfo:
+    """The run a person names: a folder directly inside runs_dir (or the one folder whose name starts
+    with what they typed). Never a path: `../x`, `/etc` and `a/b` name no run."""
+    if not RUN_ID.fullmatch(run_id):
+        raise GalaxyError(f"{run_id!r} is not a run id (letters, digits, '.', '_', '-'; no paths); "
+                          f"`galaxy-tui runs` lists them.")
     run_dir = registry.runs_dir / run_id
     if not (run_dir / "status.json").exists():
         matches = [d for d in registry.runs_dir.glob(f"{run_id}*") if (d / "status.json").exists()] \
@@ -188,6 +202,8 @@ def worker_environment(devices: int, inherited: dict[str, str]) -> dict[str, str
 def _start(registry: Registry, run_dir: Path, mode: str, attempt: int, devices: int) -> RunInfo:
     status = _status(run_dir)
     now = time.time()
+    # The previous attempt's pids go first: a reader must never see `queued` beside dead pids (lost).
+    (run_dir / "supervisor.json").unlink(missing_ok=True)
     atomic_write_json(run_dir / "status.json", {
         **status, "state": "queued", "attempt": attempt, "mode": mode, "updated": now,
         "started": status.get("started", now), "experiment": status.get("experiment", run_dir.name),
@@ -196,7 +212,6 @@ def _start(registry: Registry, run_dir: Path, mode: str, attempt: int, devices: 
     atomic_write_json(run_dir / "launch.json", {"argv": _worker_argv(run_dir, mode, devices), "attempt": attempt,
                                                 "cwd": str(registry.workspace),
                                                 "env": worker_environment(devices, dict(os.environ))})
-    (run_dir / "supervisor.json").unlink(missing_ok=True)
     launcher = subprocess.Popen([sys.executable, "-m", "galaxy_tui.supervisor", str(run_dir)],
                                 start_new_session=True, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=registry.workspace)
@@ -204,8 +219,25 @@ def _start(registry: Registry, run_dir: Path, mode: str, attempt: int, devices: 
     return run_info(run_dir)
 
 
+def preflight(registry: Registry, experiment: str, saved_split: Path | None = None) -> None:
+    """What the worker would fail on at once, found before any run folder exists: a dataset that does
+    not load (missing file, column, HDF5 dataset), a class with no galaxies, an empty part of the split."""
+    from galaxy_tui.data.sources import load_dataset  # pandas/h5py: only when launching
+    from galaxy_tui.data.splits import labelled_split
+    exp = registry.experiment(experiment)
+    labelled_split(load_dataset(registry.dataset(exp.dataset)), exp, saved_split)
+
+
 def launch(registry: Registry, experiment: str, choice: str | None = None, devices: int | None = None) -> RunInfo:
-    """Start a run of `experiment`. If it already has checkpoints, `choice` must say what to do."""
+    """Start a run of `experiment`. If it already has checkpoints, `choice` must say what to do.
+    One launch per experiment at a time (a lock between processes): two `--resume` started at the same
+    instant cannot both start a worker in one run folder."""
+    registry.runs_dir.mkdir(parents=True, exist_ok=True)
+    with locked(registry.runs_dir / f".launch-{experiment}"):
+        return _launch(registry, experiment, choice, devices)
+
+
+def _launch(registry: Registry, experiment: str, choice: str | None, devices: int | None) -> RunInfo:
     config = run_config(registry, experiment)
     devices = devices or int(config["experiment"]["devices"])
     previous = latest_checkpointed_run(registry, experiment)
@@ -220,17 +252,19 @@ def launch(registry: Registry, experiment: str, choice: str | None = None, devic
         if frozen["run"]["config_hash"] != config["run"]["config_hash"]:
             raise GalaxyError(f"experiment {experiment!r} changed since run {previous.id} was trained "
                               f"({_changed_keys(frozen, config)}); its checkpoint does not fit. Use --restart.")
+        if choice == "resume":
+            preflight(registry, experiment, previous.dir / "split.csv")
         config["run"]["id"] = previous.id
         atomic_write_bytes(previous.dir / "config.toml", tomli_w.dumps(config).encode())
         mode = "resume" if choice == "resume" else "evaluate"
         return _start(registry, previous.dir, mode, previous.attempt + 1, devices)
     if choice in ("resume", "skip"):
         raise GalaxyError(f"experiment {experiment!r} has no checkpoint to {choice}; run it without --{choice}.")
-    run_id = _new_run_id(registry.runs_dir, experiment)
-    run_dir = registry.runs_dir / run_id
-    (run_dir / "checkpoints").mkdir(parents=True)
+    preflight(registry, experiment)
+    run_dir = _new_run_dir(registry.runs_dir, experiment)
+    (run_dir / "checkpoints").mkdir()
     (run_dir / "results").mkdir()
-    config["run"]["id"] = run_id
+    config["run"]["id"] = run_dir.name
     atomic_write_bytes(run_dir / "config.toml", tomli_w.dumps(config).encode())
     atomic_write_json(run_dir / "status.json", {"experiment": experiment, "started": time.time()})
     return _start(registry, run_dir, "train", 1, devices)

@@ -49,6 +49,10 @@ def _final_state_for(code: int, run_dir: Path) -> tuple[str, str]:
     if failures:
         first = failures[0]
         return "failed", f"rank {first['rank']}: {first['message']}"
+    if code == -signal.SIGTERM:
+        # Only a stop sends SIGTERM; it arrived before the worker could handle it (it was starting up).
+        return "stopped", ("stopped while the worker was starting, before any step; resume continues from the "
+                           "last checkpoint if there is one, otherwise launch it again")
     if code < 0:
         name = signal.Signals(-code).name
         hint = " (the out-of-memory killer sends SIGKILL)" if -code == signal.SIGKILL else ""

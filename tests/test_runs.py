@@ -177,11 +177,19 @@ def test_cli_runs_and_show_tell_the_truth(tmp_path: Path) -> None:
 
 
 def test_failed_run_reports_its_message(tmp_path: Path) -> None:
-    registry = tiny_workspace(tmp_path, extra={"labels": {"threshold": 1.0}})
+    """The data no longer fits after launch (here: the frozen labelling edited to leave a class empty):
+    the worker fails with the user's message, not a traceback."""
+    registry = tiny_workspace(tmp_path, epochs=1)
     run = wait_final(launch(registry, "tiny"))
-    assert run.state == "failed"
-    assert "has no galaxies at this labelling" in run.message
-    failed = next(e for e in read_events(run.dir / "events.jsonl") if e["type"] == "failed")
+    config = run.dir / "config.toml"
+    config.write_text(config.read_text().replace("threshold = 0.7", "threshold = 1.0"))
+    (run.dir / "split.csv").unlink()
+    worker = subprocess.run([sys.executable, "-m", "galaxy_tui.train.worker", str(run.dir), "--mode", "train"],
+                            capture_output=True, text=True, timeout=120)
+    assert worker.returncode == 1
+    status = read_json(run.dir / "status.json")
+    assert status["state"] == "failed" and "has no galaxies at this labelling" in status["message"]
+    failed = [e for e in read_events(run.dir / "events.jsonl") if e["type"] == "failed"][-1]
     assert failed["traceback"] is None  # a user error, not a bug
 
 

@@ -60,7 +60,29 @@ def prepare_images(dataset: Dataset, refs: Sequence, size: int, cache_root: Path
     with locked(final):  # processes preparing the same images (DDP ranks, two runs) build it once
         if (final / "meta.json").exists():
             return _open(final)
+        sweep_interrupted_builds(cache_root)
         return _build(dataset, refs, size, crop, final, progress, threads)
+
+
+def sweep_interrupted_builds(cache_root: Path) -> list[Path]:
+    """Remove half-built caches whose building process is gone (killed mid-build; they can be tens of GB)."""
+    removed = []
+    for folder in cache_root.glob("*.building-*"):
+        pid = folder.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _process_exists(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _build(dataset: Dataset, refs: Sequence, size: int, crop: float, final: Path, progress: Progress | None,
@@ -79,12 +101,17 @@ def _build(dataset: Dataset, refs: Sequence, size: int, crop: float, final: Path
         except ImageUnreadable:
             return False
 
-    with ThreadPoolExecutor(max_workers=threads or min(8, os.cpu_count() or 1)) as pool:
-        for start in range(0, count, _CHUNK):
-            chunk = range(start, min(start + _CHUNK, count))
-            valid[start:chunk.stop] = list(pool.map(load, chunk))
-            if progress:
-                progress(chunk.stop, count)
+    try:
+        with ThreadPoolExecutor(max_workers=threads or min(8, os.cpu_count() or 1)) as pool:
+            for start in range(0, count, _CHUNK):
+                chunk = range(start, min(start + _CHUNK, count))
+                valid[start:chunk.stop] = list(pool.map(load, chunk))
+                if progress:
+                    progress(chunk.stop, count)  # may raise (a stop): the half-built folder goes
+    except BaseException:
+        del array
+        shutil.rmtree(building, ignore_errors=True)
+        raise
     array.flush()
     np.save(building / "valid.npy", valid)
     (building / "meta.json").write_text(json.dumps({"count": count, "size": size, "crop": crop,

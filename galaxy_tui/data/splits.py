@@ -2,18 +2,53 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+from galaxy_tui.data.labels import class_counts, empty_class_warning
+from galaxy_tui.errors import GalaxyError
+
+if TYPE_CHECKING:
+    from galaxy_tui.data.catalog import Dataset
+    from galaxy_tui.registry import Experiment
 
 SPLITS = ("train", "val", "test")
 
 
 def _allocate(indices: np.ndarray, fractions: tuple[float, ...], rng: np.random.Generator) -> list[np.ndarray]:
+    """Rows of one class cut by `fractions`; every part with a share gets at least one row when the
+    class has enough rows for that (rounding alone would leave a 10%-part of a 6-galaxy class empty)."""
     shuffled = rng.permutation(indices)
-    bounds = np.round(np.cumsum(fractions)[:-1] * len(shuffled)).astype(int)
-    return np.split(shuffled, bounds)
+    sizes = np.diff(np.concatenate([[0], np.round(np.cumsum(fractions) * len(shuffled)).astype(int)]))
+    wanted = [i for i, f in enumerate(fractions) if f > 0]
+    if len(shuffled) >= len(wanted):
+        for i in wanted:
+            if sizes[i] == 0:
+                sizes[i] += 1
+                sizes[int(np.argmax(sizes))] -= 1
+    return np.split(shuffled, np.cumsum(sizes)[:-1])
+
+
+def split_problem(labels: np.ndarray, assignment: np.ndarray, classes: tuple[str, ...],
+                  fractions: tuple[float, float, float], where: str) -> str | None:
+    """Why this split cannot train and report honestly, or None: a part with a share that holds no
+    galaxies, or a class missing from a part."""
+    parts = [name for name, f in zip(SPLITS, fractions) if f > 0 or name != "test"]
+    if "test" not in parts and (assignment == "test").any():
+        parts.append("test")  # the source's own test split
+    counts = {part: np.bincount(labels[assignment == part], minlength=len(classes)) for part in parts}
+    missing = [(part, classes[c]) for part in parts for c in range(len(classes)) if counts[part][c] == 0]
+    if not missing:
+        return None
+    table = "; ".join(f"{part}: " + ", ".join(f"{classes[c]}={counts[part][c]}" for c in range(len(classes)))
+                      for part in parts)
+    gaps = ", ".join(f"{name} in {part}" for part, name in missing)
+    return (f"{where}: the split leaves no galaxies for {gaps} ({table}); lower the threshold or "
+            f"min_classifications for more galaxies, or change split.")
 
 
 def stratified_split(labels: np.ndarray, fractions: tuple[float, float, float], seed: int,
@@ -46,3 +81,36 @@ def write_split(path: Path, ids: pd.Series, assignment: np.ndarray) -> None:
 
 def read_split(path: Path) -> pd.DataFrame:
     return pd.read_csv(path, dtype={"id": str, "split": str})
+
+
+@dataclass
+class LabelledSplit:
+    frame: pd.DataFrame        # the galaxies the labelling keeps
+    labels: np.ndarray         # their class index
+    assignment: np.ndarray     # 'train' / 'val' / 'test' per row
+    counts: dict[str, int]
+
+
+def labelled_split(dataset: Dataset, experiment: Experiment, saved: Path | None = None) -> LabelledSplit:
+    """The galaxies an experiment trains and reports on, split — or a GalaxyError saying why it cannot:
+    a class with no galaxies at this labelling, a part of the split left empty, or a saved split.csv
+    that no longer fits the dataset. The launcher calls it before creating a run; the worker again."""
+    labels = dataset.labels(experiment.labels)
+    counts = class_counts(labels, dataset.classes)
+    warning = empty_class_warning(counts, dataset.name)
+    if warning:
+        raise GalaxyError(warning)
+    keep = np.flatnonzero(labels >= 0)
+    frame = dataset.frame.iloc[keep].reset_index(drop=True)
+    labels = labels[keep].astype(np.int64)
+    if saved is not None and saved.exists():
+        assignment = frame["id"].map(read_split(saved).set_index("id")["split"]).to_numpy()
+        if pd.isna(assignment).any():
+            raise GalaxyError(f"{saved} does not match the dataset any more; use --restart.")
+    else:
+        fixed = frame["split"].to_numpy() if "split" in frame.columns else None
+        assignment = stratified_split(labels, experiment.split, experiment.seed, fixed)
+    problem = split_problem(labels, assignment, dataset.classes, experiment.split, dataset.name)
+    if problem:
+        raise GalaxyError(problem)
+    return LabelledSplit(frame, labels, assignment, counts)

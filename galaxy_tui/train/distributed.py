@@ -128,8 +128,9 @@ class PeerFailures:
         """Rank 0 has prepared the image cache."""
         atomic_write_json(images_ready_path(self.run_dir), {"t": time.time()})
 
-    def wait_for_images(self) -> None:
+    def wait_for_images(self, check_stop: Callable[[], None]) -> None:
         while not images_ready_path(self.run_dir).exists():
+            check_stop()
             time.sleep(0.2)
 
     def first(self) -> str | None:

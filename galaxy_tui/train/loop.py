@@ -64,6 +64,7 @@ class Trainer:
         self.steps_per_epoch = steps_per_epoch
         self.micro_batch = 1
         self.eval_batch: int | None = None  # None: twice the micro-batch (no gradients or optimizer state)
+        self.interrupt: Callable[[], None] = lambda: None  # called between evaluation batches (may raise)
         self.progress = Progress()
         self.generator = torch.Generator().manual_seed(experiment.seed * 1000 + self.rank)
         self.inject = OomInjector.from_environment(self.rank)
@@ -270,6 +271,7 @@ class Trainer:
         loss_sum = torch.zeros((), device=self.placement.device)
         start = 0
         while start < len(split.indices):
+            self.interrupt()
             rows = split.indices[start:start + batch]
             failure = None
             try:

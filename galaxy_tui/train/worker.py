@@ -20,13 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 
 from galaxy_tui.data.cache import prepare_images
-from galaxy_tui.data.labels import class_counts, empty_class_warning
 from galaxy_tui.data.sources import load_dataset
-from galaxy_tui.data.splits import read_split, stratified_split, write_split
+from galaxy_tui.data.splits import labelled_split, write_split
 from galaxy_tui.errors import GalaxyError
 from galaxy_tui.registry import parse_frozen
 from galaxy_tui.runs import read_config
@@ -50,6 +48,10 @@ _LOGGED = frozenset({"started", "data", "probe_trial", "probe_done", "resumed", 
                      "warning", "stopped", "eval", "finished", "early_stop", "telemetry"})
 
 
+class StopRequested(Exception):
+    """A stop arrived in a phase with no step to finish (preparing, probing, evaluating)."""
+
+
 class _StopFlag:
     def __init__(self) -> None:
         self.requested = False
@@ -57,6 +59,10 @@ class _StopFlag:
 
     def _set(self, *_: Any) -> None:
         self.requested = True
+
+    def check(self) -> None:
+        if self.requested:
+            raise StopRequested
 
 
 def _seed_everything(seed: int) -> None:
@@ -100,35 +106,22 @@ class Worker:
         dataset = load_dataset(self.spec)
         for problem in dataset.problems:
             self.emit("warning", message=problem)
-        labels = dataset.labels(self.exp.labels)
-        keep = np.flatnonzero(labels >= 0)
-        counts = class_counts(labels, dataset.classes)
-        warning = empty_class_warning(counts, dataset.name)
-        if warning:
-            raise GalaxyError(warning)
-        frame = dataset.frame.iloc[keep].reset_index(drop=True)
-        labels = labels[keep].astype(np.int64)
         split_file = self.run_dir / "split.csv"
-        if split_file.exists():
-            saved = read_split(split_file).set_index("id")["split"]
-            assignment = frame["id"].map(saved).to_numpy()
-            if pd.isna(assignment).any():
-                raise GalaxyError(f"{split_file} does not match the dataset any more; use --restart.")
-        else:
-            fixed = frame["split"].to_numpy() if "split" in frame.columns else None
-            assignment = stratified_split(labels, self.exp.split, self.exp.seed, fixed)
-            if self.rank == 0:
-                write_split(split_file, frame["id"], assignment)
+        chosen = labelled_split(dataset, self.exp, split_file)
+        frame, labels, assignment, counts = chosen.frame, chosen.labels, chosen.assignment, chosen.counts
+        if self.rank == 0 and not split_file.exists():
+            write_split(split_file, frame["id"], assignment)
 
         def progress(done: int, total: int) -> None:
             self.emit("prepare", done=done, total=total)
+            self.stop.check()  # every few hundred images: a stop while preparing is honoured at once
 
         cache_root = Path(self.config["run"]["cache_dir"])
         crop = float(self.spec.options.get("crop", 1.0))
         # Before the process group exists, so a long first build meets no collective timeout: rank 0
         # builds (and shows progress); the others wait for its word on disk, then open the same cache.
         if self.rank != 0:
-            self.peers.wait_for_images()
+            self.peers.wait_for_images(self.stop.check)
         prepared = prepare_images(dataset, list(frame["ref"]), self.exp.image_size, cache_root, crop,
                                   progress if self.rank == 0 else None)
         if self.rank == 0 and self.world > 1:
@@ -218,6 +211,8 @@ class Worker:
             return TrialOutcome(not failed, None if failed else peak, outcome.seconds)
 
         def on_trial(t: Any) -> None:
+            if self._stop_agreed():  # every rank reaches each trial, so they stop together
+                raise StopRequested
             self.emit("probe_trial", trial=t.index, phase=t.phase, micro_batch=t.micro_batch,
                       peak_bytes=t.peak_bytes, budget_bytes=t.budget_bytes, fits=t.fits,
                       seconds=round(t.seconds, 3), fitted=t.fitted, predicted=t.predicted)
@@ -336,6 +331,7 @@ class Worker:
         if self.rank != 0:
             return 0  # rank 0 evaluates alone: no collective is left, and it alone writes results
         self.state("evaluating")
+        trainer.interrupt = self.stop.check  # the model is trained: a stop here ends the evaluation at once
         best = load_checkpoint(self.run_dir / "checkpoints" / "best.pt", config_hash)
         trainer.model.load_state_dict(best["model"])
         test = splits["test"] if len(splits["test"].indices) else splits["val"]
@@ -352,6 +348,18 @@ class Worker:
         self.emit("finished", accuracy=metrics["accuracy"], loss=metrics["loss"], best_val_acc=best["best_metric"])
         self.state("finished", best_metric=float(best["best_metric"]), test_accuracy=metrics["accuracy"], message="")
         return 0
+
+    def stopped_early(self) -> None:
+        """A stop in a phase with no training step to finish: say what it means for the run."""
+        phase = str(self.reporter.get("state", "starting"))
+        if phase == "evaluating":
+            message = (f"stopped while evaluating; the model is trained: `galaxy-tui train "
+                       f"{self.config['run']['experiment']} --skip` evaluates its best checkpoint")
+        else:
+            message = f"stopped while {phase}, before the first step; launch it again to start"
+        if self.rank == 0:
+            self.emit("stopped", phase=phase, message=message)
+            self.state("stopped", message=message)
 
     def fail(self, message: str, trace: str | None = None) -> None:
         if self.rank != 0:
@@ -386,6 +394,9 @@ def main(argv: list[str] | None = None) -> int:
     worker = Worker(args.run_dir.resolve(), args.mode)
     try:
         return worker.run()
+    except StopRequested:
+        worker.stopped_early()
+        return 0
     except (GalaxyError, RunFailed) as exc:
         print(f"galaxy-tui worker: {exc}", file=sys.stderr)
         worker.fail(str(exc))
