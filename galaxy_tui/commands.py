@@ -51,7 +51,13 @@ def list_datasets(workspace: Path, threshold: float | None, min_classifications:
     console.print(table)
     for note in notes:
         console.print(note)
+    _print_warnings(registry.warnings)
     return 0
+
+
+def _print_warnings(warnings: list[str]) -> None:
+    for warning in warnings:
+        print(f"galaxy-tui: warning: {warning}", file=sys.stderr)
 
 
 # ---------------------------------------------------------------- runs
@@ -69,6 +75,7 @@ def train(workspace: Path, experiment: str, detach: bool, choice: str | None, de
     from galaxy_tui.watch import follow_run
     registry = ensure_registry(workspace)
     registry.experiment(experiment)
+    _print_warnings(registry.warnings)
     if choice is None:
         previous = latest_checkpointed_run(registry, experiment)
         if previous is not None:

@@ -9,6 +9,8 @@ neither change. The file's mode is kept and a symlink is written through to its 
 
 from __future__ import annotations
 
+import difflib
+import math
 import re
 import tomllib
 from collections.abc import Callable
@@ -33,6 +35,13 @@ DATASET_KINDS: dict[str, tuple[str, ...]] = {
     "kaggle-gz2": ("solutions", "images"),
     "image-folder": ("path",),
 }
+DATASET_OPTIONAL: dict[str, tuple[str, ...]] = {
+    "synthetic": ("count", "size", "seed"),
+    "gz2-hart16": ("fractions",),
+    "image-folder": ("merge", "exclude"),
+}
+COMMON_KEYS = ("kind", "crop", "notes", "name")
+NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 SAMPLERS = ("weighted", "class-weights", "none")
 SCHEDULERS = ("cosine", "plateau", "none")
@@ -134,6 +143,7 @@ class Registry:
     cache_dir: Path
     datasets: dict[str, DatasetSpec] = field(default_factory=dict)
     experiments: dict[str, Experiment] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # keys it does not know: kept, but said
 
     @property
     def workspace(self) -> Path:
@@ -181,12 +191,37 @@ def _read_raw(path: Path) -> dict[str, Any]:
 class _Table:
     """Typed access to one TOML table, with errors that name the table and key."""
 
-    def __init__(self, path: Path, name: str, data: Any):
+    def __init__(self, path: Path, name: str, data: Any, warnings: list[str] | None = None):
         self.file = path
         self.name = name
+        self.warnings = warnings if warnings is not None else []
         if not isinstance(data, dict):
             self.fail("", f"must be a table, not {type(data).__name__}")
         self.data: dict[str, Any] = data
+
+    def expect(self, known: tuple[str, ...] | list[str]) -> None:
+        """Unknown keys are kept (a newer version may know them) but said, with the likely intended key."""
+        for key in self.data:
+            if key not in known:
+                close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+                hint = f"; did you mean {close[0]!r}?" if close else f"; known keys: {', '.join(known)}"
+                self.warnings.append(f"{self.file}: [{self.name}] {key!r} is not a key this version knows "
+                                     f"(kept, ignored){hint}")
+
+    def number(self, key: str, kind: type, default: Any, low: float | None = None, high: float | None = None,
+               above: float | None = None) -> Any:
+        """A finite number within its documented range, or an error that states the range."""
+        value = self.get(key, kind, default)
+        if isinstance(value, float) and not math.isfinite(value):
+            self.fail(key, f"= {value!r} must be a finite number")
+        if (low is not None and value < low) or (high is not None and value > high) or \
+                (above is not None and value <= above):
+            bounds = " and ".join(b for b in (f">= {low:g}" if low is not None else "",
+                                              ("positive" if above == 0 else f"> {above:g}")
+                                              if above is not None else "",
+                                              f"<= {high:g}" if high is not None else "") if b)
+            self.fail(key, f"= {value!r} must be {bounds}")
+        return value
 
     def fail(self, key: str, problem: str) -> None:
         where = f"[{self.name}] {key}".strip()
@@ -214,10 +249,11 @@ class _Table:
         return value
 
     def sub(self, key: str) -> _Table:
-        return _Table(self.file, f"{self.name}.{key}", self.data.get(key, {}))
+        return _Table(self.file, f"{self.name}.{key}", self.data.get(key, {}), self.warnings)
 
 
 def _parse_labelling(table: _Table) -> Labelling:
+    table.expect(("threshold", "min_classifications", "max_artifact"))
     threshold = table.get("threshold", float, 0.8)
     if not 0.5 < threshold <= 1.0:
         table.fail("threshold", f"= {threshold} is outside (0.5, 1.0]; use a value such as 0.8")
@@ -230,8 +266,21 @@ def _parse_labelling(table: _Table) -> Labelling:
     return Labelling(threshold, min_cls, max_art)
 
 
-def _parse_experiment(path: Path, name: str, data: Any, datasets: dict[str, DatasetSpec]) -> Experiment:
-    t = _Table(path, f"experiments.{name}", data)
+EXPERIMENT_KEYS = tuple(f for f in Experiment.__dataclass_fields__ if f not in ("name", "lr", "weight_decay",
+                                                                                 "momentum")) + ("notes",)
+
+
+def _check_name(path: Path, table: str, name: str) -> None:
+    if not NAME.fullmatch(name) or name in (".", ".."):
+        raise GalaxyError(f"{path}: [{table}.{name}] the name may hold only letters, digits, '.', '_' and '-' "
+                          f"(it names run folders); rename the table.")
+
+
+def _parse_experiment(path: Path, name: str, data: Any, datasets: dict[str, DatasetSpec],
+                      warnings: list[str] | None = None) -> Experiment:
+    _check_name(path, "experiments", name)
+    t = _Table(path, f"experiments.{name}", data, warnings)
+    t.expect(EXPERIMENT_KEYS)
     dataset = t.get("dataset", str, "")
     if dataset not in datasets:
         known = ", ".join(sorted(datasets)) or "none"
@@ -243,10 +292,13 @@ def _parse_experiment(path: Path, name: str, data: Any, datasets: dict[str, Data
     if isinstance(micro, str) and micro != "auto" or isinstance(micro, int) and micro <= 0:
         t.fail("micro_batch", f"= {micro!r} must be \"auto\" or a positive integer")
     opt = t.sub("optimizer")
+    opt.expect(("name", "lr", "weight_decay", "momentum"))
     split = t.get("split", list, [0.8, 0.1, 0.1])
-    if len(split) != 3 or not all(isinstance(x, (int, float)) and x >= 0 for x in split) \
-            or abs(sum(split) - 1.0) > 1e-6 or split[0] <= 0:
-        t.fail("split", f"= {split!r} must be three fractions (train, val, test) summing to 1")
+    if len(split) != 3 or not all(isinstance(x, (int, float)) and not isinstance(x, bool) and
+                                  math.isfinite(x) and x >= 0 for x in split) \
+            or abs(sum(split) - 1.0) > 1e-6 or split[0] <= 0 or split[1] <= 0:
+        t.fail("split", f"= {split!r} must be three fractions (train, val, test) summing to 1, with train "
+                        f"and val above 0 (test may be 0: results are then reported on validation)")
     margin = t.get("vram_margin", float, 0.10)
     if not 0.0 <= margin < 0.9:
         t.fail("vram_margin", f"= {margin} must be within [0, 0.9)")
@@ -262,9 +314,9 @@ def _parse_experiment(path: Path, name: str, data: Any, datasets: dict[str, Data
         image_size=t.positive("image_size", int, 64),
         epochs=t.positive("epochs", int, 10),
         optimizer=opt.choice("name", OPTIMIZERS, "adamw"),
-        lr=opt.positive("lr", float, 3e-4),
-        weight_decay=opt.get("weight_decay", float, 1e-2),
-        momentum=opt.get("momentum", float, 0.9),
+        lr=opt.number("lr", float, 3e-4, above=0.0),
+        weight_decay=opt.number("weight_decay", float, 1e-2, low=0.0),
+        momentum=opt.number("momentum", float, 0.9, low=0.0, high=1.0),
         sampler=t.choice("sampler", SAMPLERS, "weighted"),
         micro_batch=micro,
         effective_batch=t.positive("effective_batch", int, 64),
@@ -272,25 +324,27 @@ def _parse_experiment(path: Path, name: str, data: Any, datasets: dict[str, Data
         channels_last=t.get("channels_last", bool, True),
         tf32=t.get("tf32", bool, True),
         devices=t.positive("devices", int, 1),
-        seed=t.get("seed", int, 0),
+        seed=t.number("seed", int, 0, low=0, high=2**32 - 1),
         label_smoothing=smoothing,
         scheduler=t.choice("scheduler", SCHEDULERS, "cosine"),
-        grad_clip=t.get("grad_clip", float, 1.0),
-        early_stopping=t.get("early_stopping", int, 0),
+        grad_clip=t.number("grad_clip", float, 1.0, low=0.0),
+        early_stopping=t.number("early_stopping", int, 0, low=0),
         augment=t.get("augment", bool, True),
         split=(float(split[0]), float(split[1]), float(split[2])),
         vram_margin=margin,
-        checkpoint_minutes=t.positive("checkpoint_minutes", float, 10.0),
-        mistakes=t.get("mistakes", int, 24),
-        max_steps_per_epoch=t.get("max_steps_per_epoch", int, 0),
+        checkpoint_minutes=t.number("checkpoint_minutes", float, 10.0, above=0.0),
+        mistakes=t.number("mistakes", int, 24, low=0),
+        max_steps_per_epoch=t.number("max_steps_per_epoch", int, 0, low=0),
     )
 
 
-def _parse_dataset(path: Path, name: str, data: Any) -> DatasetSpec:
-    t = _Table(path, f"datasets.{name}", data)
+def _parse_dataset(path: Path, name: str, data: Any, warnings: list[str] | None = None) -> DatasetSpec:
+    _check_name(path, "datasets", name)
+    t = _Table(path, f"datasets.{name}", data, warnings)
     kind = t.get("kind", str, "")
     if kind not in DATASET_KINDS:
         t.fail("kind", f"= {kind!r} is unknown; valid kinds: {', '.join(DATASET_KINDS)}")
+    t.expect(COMMON_KEYS + DATASET_KINDS[kind] + DATASET_OPTIONAL.get(kind, ()))
     for key in DATASET_KINDS[kind]:
         if key not in t.data:
             t.fail(key, f"is missing; a {kind} dataset needs: {', '.join(DATASET_KINDS[kind])}")
@@ -301,11 +355,13 @@ def _parse_dataset(path: Path, name: str, data: Any) -> DatasetSpec:
 
 
 def parse_registry(path: Path, raw: dict[str, Any]) -> Registry:
-    workspace = _Table(path, "workspace", raw.get("workspace", {}))
+    warnings: list[str] = []
+    workspace = _Table(path, "workspace", raw.get("workspace", {}), warnings)
+    workspace.expect(("runs_dir", "cache_dir"))
     base = path.parent
-    datasets = {name: _parse_dataset(path, name, data)
+    datasets = {name: _parse_dataset(path, name, data, warnings)
                 for name, data in _Table(path, "datasets", raw.get("datasets", {})).data.items()}
-    experiments = {name: _parse_experiment(path, name, data, datasets)
+    experiments = {name: _parse_experiment(path, name, data, datasets, warnings)
                    for name, data in _Table(path, "experiments", raw.get("experiments", {})).data.items()}
     return Registry(
         path=path,
@@ -314,6 +370,7 @@ def parse_registry(path: Path, raw: dict[str, Any]) -> Registry:
         cache_dir=base / workspace.get("cache_dir", str, "cache"),
         datasets=datasets,
         experiments=experiments,
+        warnings=warnings,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import re
 import tomllib
 from pathlib import Path
 
@@ -138,3 +139,44 @@ def test_new_files_get_the_umask_mode_not_0600(tmp_path: Path) -> None:
     finally:
         os.umask(old)
     assert (tmp_path / "new.json").stat().st_mode & 0o777 == 0o644
+
+
+def test_an_unknown_key_is_kept_but_named_with_the_likely_intended_one(tmp_path: Path) -> None:
+    typo = "[experiments.e1]\nepoch = 3\ntask = \"vote-fractions\"\n"
+    path = write(tmp_path, GOOD.replace("[experiments.e1]\n", typo))
+    registry = load_registry(path)
+    assert any("'epoch' is not a key this version knows" in w and "did you mean 'epochs'" in w
+               for w in registry.warnings), registry.warnings
+    assert any("'task'" in w for w in registry.warnings)
+    update_registry(path, lambda raw: None)
+    assert "epoch = 3" in path.read_text()  # kept
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("seed", "-1", "seed = -1 must be >= 0"),
+    ("max_steps_per_epoch", "-1", "must be >= 0"),
+    ("early_stopping", "-2", "must be >= 0"),
+    ("mistakes", "-5", "must be >= 0"),
+    ("grad_clip", "-1.0", "must be >= 0"),
+    ("checkpoint_minutes", "0", "checkpoint_minutes = 0.0 must be positive"),
+    ("split", "[0.9, 0.0, 0.1]", "train and val above 0"),
+    ("split", "[0.8, 0.1, nan]", "summing to 1"),
+])
+def test_numbers_outside_their_range_are_refused(tmp_path: Path, key: str, value: str, message: str) -> None:
+    path = write(tmp_path, GOOD.replace("[experiments.e1]\n", f"[experiments.e1]\n{key} = {value}\n"))
+    with pytest.raises(GalaxyError, match=re.escape(message)):
+        load_registry(path)
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-3e-4", "0.0"])
+def test_a_learning_rate_must_be_a_finite_positive_number(tmp_path: Path, value: str) -> None:
+    path = write(tmp_path, GOOD + f"\n[experiments.e2]\ndataset = \"demo\"\noptimizer = {{ lr = {value} }}\n")
+    with pytest.raises(GalaxyError, match="lr"):
+        load_registry(path)
+
+
+@pytest.mark.parametrize("name", ["../up", "a b", "x/y"])
+def test_experiment_and_dataset_names_cannot_make_paths(tmp_path: Path, name: str) -> None:
+    path = write(tmp_path, GOOD + f'\n[experiments."{name}"]\ndataset = "d1"\n')
+    with pytest.raises(GalaxyError, match="may hold only letters, digits"):
+        load_registry(path)

@@ -139,6 +139,7 @@ class GalaxyApp(App[None]):
             self.notify(self.registry_error, title="experiments.toml", severity="error", timeout=12)
         elif had_error:
             self.notify("experiments.toml is valid again")
+        self._notify_unknown_keys()
         self.query_one(DatasetsPane).reload()
         self.query_one(ExperimentsPane).reload()
 
@@ -159,9 +160,14 @@ class GalaxyApp(App[None]):
         yield Static(f"terminal too small: galaxy-tui needs at least {MIN_WIDTH}x{MIN_HEIGHT}", id="too-small")
         yield Footer()
 
+    def _notify_unknown_keys(self) -> None:
+        for warning in (self.registry.warnings if self.registry else [])[:5]:
+            self.notify(warning.split(": ", 1)[-1], title="experiments.toml", severity="warning", timeout=12)
+
     def on_mount(self) -> None:
         if self.registry_error:
             self.notify(self.registry_error, title="experiments.toml", severity="error", timeout=15)
+        self._notify_unknown_keys()
         self.telemetry.start()
         if self.reader is not None:
             self.reader.start()
