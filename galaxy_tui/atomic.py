@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import math
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -60,8 +61,19 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     atomic_write(path, lambda handle: handle.write(data))
 
 
+def finite(value: Any) -> Any:
+    """NaN and infinity become null: JSON has no spelling for them (`NaN` is not JSON; jq refuses it)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value
+
+
 def atomic_write_json(path: Path, value: Any) -> None:
-    atomic_write_bytes(path, json.dumps(value, indent=1, default=str).encode("utf-8"))
+    atomic_write_bytes(path, json.dumps(finite(value), indent=1, default=str, allow_nan=False).encode("utf-8"))
 
 
 def read_json(path: Path) -> dict[str, Any] | None:

@@ -6,11 +6,14 @@ Stdlib only: the worker, the supervisor and the UI all share it.
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from galaxy_tui.atomic import finite
 
 Event = dict[str, Any]
 
@@ -19,8 +22,42 @@ LIVE_STATES = ("queued", "preparing", "probing", "training", "evaluating")
 
 
 def _encode(kind: str, fields: dict[str, Any]) -> tuple[Event, bytes]:
-    event: Event = {"t": round(time.time(), 3), "type": kind, **fields}
-    return event, (json.dumps(event, separators=(",", ":"), default=str) + "\n").encode("utf-8")
+    event: Event = {"t": round(time.time(), 3), "type": kind, **finite(fields)}
+    return event, (json.dumps(event, separators=(",", ":"), default=str, allow_nan=False) + "\n").encode("utf-8")
+
+
+_INT, _NUM, _OPT_NUM, _BOOL = "int", "number", "number or null", "bool"
+# What readers rely on, per event type; a line that breaks it is skipped and counted, never a crash.
+SCHEMA: dict[str, dict[str, str]] = {
+    "step": {"epoch": _INT, "step": _INT, "loss": _NUM},
+    "epoch": {"epoch": _INT, "step": _INT, "train_loss": _OPT_NUM, "val_loss": _OPT_NUM, "val_acc": _OPT_NUM,
+              "seconds": _NUM},
+    "prepare": {"done": _INT, "total": _INT},
+    "probe_trial": {"micro_batch": _INT, "budget_bytes": _INT, "peak_bytes": _OPT_NUM, "fits": _BOOL},
+    "probe_done": {"micro_batch": _INT, "accumulation": _INT, "effective_batch": _INT},
+    "oom": {"step": _INT, "micro_batch_before": _INT, "micro_batch_after": _INT, "accumulation": _INT},
+    "resumed": {"epoch": _INT, "step": _INT},
+    "gpu": {"index": _INT},
+}
+
+
+def _fits(value: Any, kind: str) -> bool:
+    if kind == _BOOL:
+        return isinstance(value, bool)
+    if isinstance(value, bool):
+        return False
+    if kind == _INT:
+        return isinstance(value, int)
+    if value is None:
+        return kind == _OPT_NUM
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def well_formed(event: Any) -> bool:
+    """An object with a string `type` whose fields have the types readers rely on."""
+    if not isinstance(event, dict) or not isinstance(event.get("type"), str):
+        return False
+    return all(_fits(event.get(key), kind) for key, kind in SCHEMA.get(event["type"], {}).items())
 
 
 def append_event(path: Path, kind: str, /, **fields: Any) -> Event:
@@ -82,7 +119,7 @@ class EventTail:
             except ValueError:
                 self.skipped_lines += 1
                 continue
-            if isinstance(event, dict) and "type" in event:
+            if well_formed(event):
                 events.append(event)
             else:
                 self.skipped_lines += 1
@@ -90,11 +127,16 @@ class EventTail:
 
 
 def read_events(path: Path) -> list[Event]:
-    """Every whole event in the file (for replay and reports)."""
+    """Every whole, well-formed event in the file (for replay and reports)."""
+    return read_events_counted(path)[0]
+
+
+def read_events_counted(path: Path) -> tuple[list[Event], int]:
+    """Every whole, well-formed event, and how many lines were skipped as unreadable."""
     tail = EventTail(path)
     events: list[Event] = []
     while True:
         before = tail.offset
         events.extend(tail.read_new())
         if tail.offset == before:
-            return events
+            return events, tail.skipped_lines

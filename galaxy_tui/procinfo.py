@@ -27,5 +27,8 @@ def start_ticks(pid: int) -> int | None:
     return int(fields[19])
 
 
-def is_alive(pid: int | None, ticks: int | None) -> bool:
-    return bool(pid) and ticks is not None and start_ticks(int(pid)) == ticks
+def is_alive(pid: object, ticks: object) -> bool:
+    """Whether `pid` runs and started at `ticks`; anything else (missing, damaged values) is not alive."""
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0 or not isinstance(ticks, int):
+        return False
+    return start_ticks(pid) == ticks

@@ -8,7 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from galaxy_tui.atomic import read_json
-from galaxy_tui.events import read_events
+from galaxy_tui.events import read_events_counted
 from galaxy_tui.run_model import RunModel, batch_split
 from galaxy_tui.runs import RunInfo
 
@@ -32,9 +32,9 @@ def loss_plot(model: RunModel, width: int = 80, height: int = 16) -> str:
     plotext.theme("clear")
     if model.steps:
         plotext.plot([s for s, _ in model.steps], [v for _, v in model.steps], label="train loss (steps)")
-    if model.epochs:
-        steps = [int(e.get("step", 0)) for e in model.epochs]
-        plotext.plot(steps, [float(e["val_loss"]) for e in model.epochs], label="val loss", marker="dot")
+    steps, val_loss = model.epoch_series("step", "val_loss")
+    if steps:
+        plotext.plot(steps, val_loss, label="val loss", marker="dot")
     plotext.xlabel("optimizer step")
     return plotext.build()
 
@@ -46,7 +46,10 @@ def print_report(run: RunInfo, console: Console) -> None:
     if run.message:
         console.print(f"  {run.message}")
     model = RunModel()
-    model.apply(read_events(run.dir / "events.jsonl"))
+    events, skipped = read_events_counted(run.dir / "events.jsonl")
+    model.apply(events)
+    if skipped:
+        console.print(f"[yellow]{skipped} line(s) of events.jsonl could not be read and were skipped[/yellow]")
     if model.probe_done:
         d = model.probe_done
         world = int((model.started or {}).get("world") or 1)

@@ -42,6 +42,11 @@ class RunModel:
     events_seen: int = 0
     version: int = 0   # bumps on every change, so widgets repaint only when something moved
 
+    def epoch_series(self, x: str, y: str) -> tuple[list[float], list[float]]:
+        """One per-epoch curve, leaving out epochs where the figure is unknown (null)."""
+        points = [(e[x], e[y]) for e in self.epochs if e.get(y) is not None]
+        return [p[0] for p in points], [p[1] for p in points]
+
     def apply(self, events: list[Event]) -> None:
         for event in events:
             handler = getattr(self, f"_on_{event.get('type')}", None)

@@ -24,7 +24,7 @@ import tomli_w
 
 from galaxy_tui.atomic import atomic_write_bytes, atomic_write_json, locked, read_json
 from galaxy_tui.errors import GalaxyError
-from galaxy_tui.events import FINAL_STATES, append_event
+from galaxy_tui.events import FINAL_STATES, LIVE_STATES, append_event
 from galaxy_tui.procinfo import boot_id, is_alive
 from galaxy_tui.registry import Registry
 
@@ -109,12 +109,14 @@ def _derive_state(run_dir: Path, status: dict[str, Any]) -> str:
     state = str(status.get("state", "lost"))
     if state in FINAL_STATES:
         return state
+    if state not in LIVE_STATES:
+        return "lost"  # a state this program never writes: nothing vouches for a live run
     supervisor = read_json(run_dir / "supervisor.json")
     now = time.time()
     if supervisor is None:
-        return state if now - float(status.get("updated", 0)) < _QUEUED_GRACE_S else "lost"
+        return state if now - _number(status, "updated", 0) < _QUEUED_GRACE_S else "lost"
     if status.get("host") not in (None, socket.gethostname()):  # another machine: only the heartbeat tells
-        return state if now - float(status.get("heartbeat", 0)) < _STALE_HEARTBEAT_S else "lost"
+        return state if now - _number(status, "heartbeat", 0) < _STALE_HEARTBEAT_S else "lost"
     if supervisor.get("boot_id") != boot_id():
         return "lost"
     if is_alive(supervisor.get("worker_pid"), supervisor.get("worker_start")) or \
@@ -123,16 +125,27 @@ def _derive_state(run_dir: Path, status: dict[str, Any]) -> str:
     return "lost"
 
 
+def _number(status: dict[str, Any], key: str, default: float) -> float:
+    """A figure from status.json, or the default when it is missing or not a number (a damaged or
+    hand-edited file must not break the listing of every run)."""
+    value = status.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        return default
+    return value
+
+
 def run_info(run_dir: Path) -> RunInfo:
     status = _status(run_dir)
-    best = status.get("best_metric")
+    best = _number(status, "best_metric", -1.0)
+    pid = status.get("pid")
     return RunInfo(
         id=run_dir.name, dir=run_dir, experiment=str(status.get("experiment", "")),
-        state=_derive_state(run_dir, status), attempt=int(status.get("attempt", 1)),
-        epoch=int(status.get("epoch", 0)), epochs=int(status.get("epochs", 0)), step=int(status.get("step", 0)),
-        best_metric=float(best) if isinstance(best, (int, float)) else None,
-        started=float(status.get("started", 0)), updated=float(status.get("updated", 0)),
-        message=str(status.get("message", "")), pid=status.get("pid"),
+        state=_derive_state(run_dir, status), attempt=int(_number(status, "attempt", 1)),
+        epoch=int(_number(status, "epoch", 0)), epochs=int(_number(status, "epochs", 0)),
+        step=int(_number(status, "step", 0)),
+        best_metric=float(best) if "best_metric" in status and best >= 0 else None,
+        started=float(_number(status, "started", 0)), updated=float(_number(status, "updated", 0)),
+        message=str(status.get("message") or ""), pid=pid if isinstance(pid, int) else None,
     )
 
 

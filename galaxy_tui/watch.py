@@ -13,6 +13,10 @@ from galaxy_tui.run_model import RunModel, batch_split
 from galaxy_tui.runs import run_info
 
 
+def _figure(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
 def event_line(event: Event) -> str | None:
     """The line the headless follower prints for an event, if it prints one."""
     kind = event["type"]
@@ -22,8 +26,8 @@ def event_line(event: Event) -> str | None:
     if kind == "probe_done":
         return f"  micro-batch {batch_split(event['micro_batch'], event['accumulation'], event['effective_batch'])}"
     if kind == "epoch":
-        return (f"  epoch {event['epoch']}: train loss {event['train_loss']:.4f}  val loss {event['val_loss']:.4f}"
-                f"  val acc {event['val_acc']:.4f}  ({event['seconds']:.1f}s)")
+        return (f"  epoch {event['epoch']}: train loss {_figure(event['train_loss'])}  val loss "
+                f"{_figure(event['val_loss'])}  val acc {_figure(event['val_acc'])}  ({event['seconds']:.1f}s)")
     if kind == "oom":
         return (f"  [yellow]OOM spike at step {event['step']}: micro-batch {event['micro_batch_before']} -> "
                 f"{event['micro_batch_after']}[/yellow]")

@@ -72,8 +72,9 @@ def require_dir(path: Path, what: str) -> Path:
     return path
 
 
-def read_csv(path: Path, what: str, required: Iterable[str]) -> pd.DataFrame:
-    """The `required` columns of a CSV (only those are parsed: the GZ2 table has over 200)."""
+def read_csv(path: Path, what: str, required: Iterable[str], numeric: Iterable[str] = ()) -> pd.DataFrame:
+    """The `required` columns of a CSV (only those are parsed: the GZ2 table has over 200). `numeric`
+    columns must hold numbers (or be empty): the first cell that does not is named by column and line."""
     require_file(path, what)
     required = list(required)
     try:
@@ -84,9 +85,25 @@ def read_csv(path: Path, what: str, required: Iterable[str]) -> pd.DataFrame:
             raise GalaxyError(f"{what} {path} is missing column(s) {', '.join(missing)}; it has "
                               f"{', '.join(header[:12])}{' ...' if len(header) > 12 else ''}.")
         frame = pd.read_csv(path, usecols=[by_name[c] for c in required])
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise GalaxyError(f"{what} {path} could not be read as CSV: {exc}.") from None
-    return frame.rename(columns=lambda c: str(c).strip())
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
+        raise GalaxyError(f"{what} {path} could not be read as CSV ({type(exc).__name__}: {exc}); is it a "
+                          f"UTF-8 text table?") from None
+    frame = frame.rename(columns=lambda c: str(c).strip())
+    for column in numeric:
+        frame[column] = _numbers(frame[column], path, what, column)
+    return frame
+
+
+def _numbers(values: pd.Series, path: Path, what: str, column: str) -> pd.Series:
+    if pd.api.types.is_numeric_dtype(values):
+        return values
+    converted = pd.to_numeric(values, errors="coerce")
+    bad = np.flatnonzero(converted.isna().to_numpy() & values.notna().to_numpy())
+    if len(bad):
+        row = int(bad[0])
+        raise GalaxyError(f"{what} {path}: column {column}, line {row + 2} holds {values.iloc[row]!r}, not a "
+                          f"number ({len(bad)} such cell(s)); fix or remove those rows.")
+    return converted
 
 
 def file_signature(path: Path) -> str:

@@ -64,7 +64,11 @@ def detect_dataset(path: Path, workspace: Path) -> dict[str, Any]:
         raise GalaxyError(f"{path} has datasets {', '.join(sorted(keys)) or 'none'}; expected images + ans "
                           f"(Galaxy10 DECaLS) or images + labels (GalaxyMNIST).")
     if path.suffix.lower() == ".csv":
-        head = pd.read_csv(path, nrows=50)
+        try:
+            head = pd.read_csv(path, nrows=50)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
+            raise GalaxyError(f"{path} could not be read as a CSV table ({type(exc).__name__}); expected a UTF-8 "
+                              f"catalogue such as gz2_hart16.csv or training_solutions_rev1.csv.") from None
         columns = set(head.columns)
         if {"GalaxyID", "Class1.1"} <= columns:
             images = _image_folder_beside(path, [f"{i}.jpg" for i in head["GalaxyID"]])

@@ -61,7 +61,8 @@ def load_gz2_hart16(name: str, catalog: Path, mapping: Path, images: Path, famil
     if family not in FRACTION_FAMILIES:
         raise GalaxyError(f"[datasets.{name}] fractions = {family!r} is not one of {', '.join(FRACTION_FAMILIES)}.")
     columns = {ours: f"{theirs}_{family}" for ours, theirs in HART16_ANSWERS.items()}
-    table = read_csv(catalog, "GZ2 Hart16 catalogue", ["dr7objid", "total_classifications", *columns.values()])
+    table = read_csv(catalog, "GZ2 Hart16 catalogue", ["dr7objid", "total_classifications", *columns.values()],
+                     numeric=["total_classifications", *columns.values()])
     links = read_csv(mapping, "GZ2 filename mapping", ["objid", "asset_id"])
     frame = table[["dr7objid", "total_classifications", *columns.values()]].rename(
         columns={v: k for k, v in columns.items()})

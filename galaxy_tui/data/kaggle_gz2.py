@@ -37,7 +37,7 @@ def kaggle_votes(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def load_kaggle_gz2(name: str, solutions: Path, images: Path) -> Dataset:
-    table = read_csv(solutions, "Kaggle GZ2 solutions", ["GalaxyID", *TARGET_COLUMNS])
+    table = read_csv(solutions, "Kaggle GZ2 solutions", ["GalaxyID", *TARGET_COLUMNS], numeric=TARGET_COLUMNS)
     frame = pd.concat([
         pd.DataFrame({"id": table["GalaxyID"].astype(str), "ref": table["GalaxyID"].astype(str) + ".jpg"}),
         kaggle_votes(table),

@@ -127,6 +127,9 @@ class DatasetsPane(Widget):
         except GalaxyError as exc:
             deliver(self.app, self._show_error, name, str(exc))
             return
+        except Exception as exc:  # noqa: BLE001 - a bug or an odd file must not take the app down
+            deliver(self.app, self._show_error, name, f"could not be loaded ({type(exc).__name__}: {exc})")
+            return
         deliver(self.app, self._loaded, name, dataset)
 
     def _show_error(self, name: str, message: str) -> None:
@@ -257,7 +260,7 @@ class DatasetsPane(Widget):
             registry = self.app.registry  # type: ignore[attr-defined]
             try:
                 table = detect_dataset(Path(value.strip()), registry.workspace)
-            except GalaxyError as exc:
+            except Exception as exc:  # noqa: BLE001 - GalaxyError says what; anything else must not crash either
                 self.query_one("#dataset-info", Static).update(Text(str(exc), style="red"))
                 self.app.notify(str(exc), title="cannot add dataset", severity="error", timeout=10)
                 return

@@ -185,15 +185,15 @@ class MonitorPane(Widget, can_focus=True):
         if model.steps:
             xs, ys = downsample([s for s, _ in model.steps], [v for _, v in model.steps], width)
             plt.plot(xs, ys, label="train", marker="braille")
-        if model.epochs:
-            plt.plot([e["step"] for e in model.epochs], [e["val_loss"] for e in model.epochs], label="val",
-                     marker="dot")
+        steps, val_loss = model.epoch_series("step", "val_loss")
+        if steps:
+            plt.plot(steps, val_loss, label="val", marker="dot")
         loss_widget.refresh()
         acc_widget = self.query_one("#acc-plot", PlotextPlot)
         acc_widget.plt.clear_data()
-        if model.epochs:
-            acc_widget.plt.plot([e["epoch"] for e in model.epochs], [e["val_acc"] for e in model.epochs],
-                                marker="dot", label="val acc")
+        epochs, val_acc = model.epoch_series("epoch", "val_acc")
+        if epochs:
+            acc_widget.plt.plot(epochs, val_acc, marker="dot", label="val acc")
             acc_widget.plt.ylim(0, 1)
         acc_widget.refresh()
 
