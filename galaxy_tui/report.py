@@ -57,7 +57,8 @@ def print_report(run: RunInfo, console: Console) -> None:
                       f"  ({len(model.probe_trials)} probe trials, {len(model.ooms)} OOM spikes)")
     metrics = read_json(run.dir / "results" / "metrics.json")
     if metrics:
-        console.print(f"test accuracy [bold]{metrics['accuracy']:.4f}[/bold]  test loss {metrics['loss']:.4f}  "
+        split = str(metrics.get("split", "test"))
+        console.print(f"{split} accuracy [bold]{metrics['accuracy']:.4f}[/bold]  {split} loss {metrics['loss']:.4f}  "
                       f"macro F1 {metrics['macro_f1']:.4f}  best val acc {metrics.get('best_val_acc', 0):.4f} "
                       f"(epoch {metrics.get('best_epoch')})")
         per_class = Table(title="per class")

@@ -272,3 +272,23 @@ def test_the_batch_split_is_arithmetic_that_adds_up() -> None:
     assert batch_split(229, 2, 256) == "229 + 27 = 256"   # the loop runs 229 then the remaining 27
     assert batch_split(114, 3, 256) == "114 x 2 + 28 = 256"
     assert batch_split(8, 2, 32, world=2) == "(8 x 2) x 2 ranks = 32"
+
+
+@pytest.mark.parametrize("new_epochs", [4, 1])
+def test_resuming_with_another_epoch_count_continues_the_schedule_at_the_same_step(
+        monkeypatch: pytest.MonkeyPatch, new_epochs: int) -> None:
+    """2 epochs of 3 steps saved after epoch 2 (step 6, the schedule's end); resumed for 4 epochs the
+    learning rate must climb back onto the longer schedule; resumed for 1 it stays at the end."""
+    old = _trainer(monkeypatch, scheduler="cosine", epochs=2, lr=1e-2)
+    for _ in range(6):
+        old.optimizer_step(np.arange(32), old.train.labels[:32])
+    saved = old.scheduler.state_dict()
+    resumed = _trainer(monkeypatch, scheduler="cosine", epochs=new_epochs, lr=1e-2)
+    resumed.restore_scheduler(saved)
+    rate = resumed.optimizer.param_groups[0]["lr"]
+    if new_epochs == 4:
+        assert rate > 0.1 * 1e-2  # step 6 of 12: well inside the schedule, not its ~0 end
+        resumed.optimizer_step(np.arange(32), resumed.train.labels[:32])
+        assert resumed.optimizer.param_groups[0]["lr"] > 0.1 * 1e-2
+    else:
+        assert rate < 1e-4  # the end of the shorter schedule

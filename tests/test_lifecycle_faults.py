@@ -3,6 +3,7 @@ stops in every phase, bad input caught before a run folder exists, interrupted c
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -186,3 +187,15 @@ def test_interrupted_cache_builds_of_dead_processes_are_swept(tmp_path: Path) ->
         (folder / "images.u8").write_bytes(b"\0" * 1024)
     assert sweep_interrupted_builds(tmp_path) == [leftover]
     assert not leftover.exists() and mine.exists()
+
+
+@pytest.mark.slow
+def test_without_a_test_part_the_results_say_validation_everywhere(tmp_path: Path) -> None:
+    registry = tiny_workspace(tmp_path, epochs=1, extra={"split": [0.85, 0.15, 0.0], "max_steps_per_epoch": 2})
+    run = wait_final(launch(registry, "tiny"))
+    assert run.state == "finished", (run.dir / "worker.log").read_text()[-2000:]
+    metrics = json.loads((run.dir / "results" / "metrics.json").read_text())
+    assert metrics["split"] == "validation"
+    assert next(e for e in read_events(run.dir / "events.jsonl") if e["type"] == "eval")["split"] == "validation"
+    shown = cli(tmp_path, "show", run.id).stdout
+    assert "validation accuracy" in shown and "test accuracy" not in shown

@@ -211,3 +211,41 @@ def test_each_switch_trains_on_cpu(precision: str, optimizer: str, scheduler: st
     loss, stopped = trainer.train_epoch(1, lambda: False)
     assert np.isfinite(loss) and not stopped and trainer.progress.step == 2
     assert any(not torch.equal(a, b) for a, b in zip(before, trainer.model.parameters()))
+
+
+class _Payload:
+    """Stands in for a malicious pickle: unpickling it would run code."""
+
+    def __reduce__(self):  # noqa: ANN204
+        return (os.system, ("true",))
+
+
+def test_a_pickle_with_code_is_refused_without_suggesting_unsafe_loading(tmp_path: Path) -> None:
+    path = tmp_path / "last.pt"
+    torch.save({"config_hash": "h", "payload": _Payload()}, path)
+    with pytest.raises(GalaxyError) as caught:
+        load_checkpoint(path, "h")
+    message = str(caught.value)
+    assert "is not a checkpoint this program wrote" in message and "weights_only" not in message
+
+
+@pytest.mark.parametrize("error, words", [
+    (OSError(28, "No space left on device"), "no space left on"),
+    (PermissionError(13, "Permission denied"), "cannot write"),
+])
+def test_a_checkpoint_that_cannot_be_written_says_why_and_keeps_the_last_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: OSError, words: str) -> None:
+    """Simulates a full disk / an unwritable folder at the moment torch writes the checkpoint."""
+    path = tmp_path / "last.pt"
+    save_checkpoint(path, {"config_hash": "h", "n": 1})
+
+    def failing_save(*args: object, **kwargs: object) -> None:
+        raise error
+
+    monkeypatch.setattr(torch, "save", failing_save)
+    with pytest.raises(GalaxyError, match=words) as caught:
+        save_checkpoint(path, {"config_hash": "h", "n": 2})
+    assert "previous checkpoint is kept" in str(caught.value)
+    monkeypatch.undo()
+    assert load_checkpoint(path, "h")["n"] == 1
+    assert not list(tmp_path.glob(".last.pt.*.tmp"))

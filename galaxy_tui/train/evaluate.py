@@ -18,8 +18,9 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 def write_results(results: Path, classes: tuple[str, ...], ids: np.ndarray, truth: np.ndarray,
                   probabilities: np.ndarray, loss: float, images: np.ndarray, rows: np.ndarray,
-                  mistakes: int, extra: dict[str, Any]) -> dict[str, Any]:
-    """Write predictions.csv, confusion.csv, mistakes/*.png + mistakes.csv and metrics.json; return metrics."""
+                  mistakes: int, extra: dict[str, Any], split: str = "test") -> dict[str, Any]:
+    """Write predictions.csv, confusion.csv, mistakes/*.png + mistakes.csv and metrics.json; return metrics.
+    `split` says which galaxies were measured ("test", or "validation" when the dataset has no test part)."""
     results.mkdir(parents=True, exist_ok=True)
     predicted = probabilities.argmax(1)
     confidence = probabilities.max(1)
@@ -37,7 +38,7 @@ def write_results(results: Path, classes: tuple[str, ...], ids: np.ndarray, trut
                         "f1": round(report[name]["f1-score"], 4), "support": int(report[name]["support"])}
                  for name in classes}
     metrics = {
-        "split": "test", "loss": round(float(loss), 5), "accuracy": round(float((predicted == truth).mean()), 5),
+        "split": split, "loss": round(float(loss), 5), "accuracy": round(float((predicted == truth).mean()), 5),
         "macro_f1": round(report["macro avg"]["f1-score"], 4), "classes": list(classes),
         "per_class": per_class, "confusion": matrix.tolist(), **extra,
     }

@@ -7,6 +7,7 @@ import math
 import os
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -104,6 +105,27 @@ class Trainer:
         if self.exp.scheduler == "plateau":
             return torch.optim.lr_scheduler.ReduceLROnPlateau(self.optimizer, mode="max", factor=0.5, patience=2)
         return None
+
+    def restore_scheduler(self, state: dict | None) -> None:
+        """Load a saved schedule. A cosine (one-cycle) schedule saved for another number of epochs is
+        continued at the same step of a schedule for the new total: raising `epochs` before a resume must
+        not train the extra epochs at the old schedule's ~0 learning rate, and lowering it ends at the
+        schedule's end rather than mid-way at a high rate."""
+        if self.scheduler is None or state is None:
+            return
+        if not isinstance(self.scheduler, torch.optim.lr_scheduler.OneCycleLR):
+            self.scheduler.load_state_dict(state)
+            return
+        total = self.scheduler.total_steps
+        kept = {k: v for k, v in state.items() if k not in ("total_steps", "_schedule_phases")}
+        kept["last_epoch"] = min(int(state["last_epoch"]), total - 1)
+        self.scheduler.load_state_dict({**self.scheduler.state_dict(), **kept})
+        with warnings.catch_warnings():  # get_lr() outside step() warns; here it is the point
+            warnings.simplefilter("ignore")
+            rates = self.scheduler.get_lr()
+        for group, rate in zip(self.optimizer.param_groups, rates):
+            group["lr"] = rate
+        self.scheduler._last_lr = list(rates)  # noqa: SLF001 - what get_last_lr() reports
 
     @property
     def accumulation(self) -> int:

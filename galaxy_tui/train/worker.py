@@ -247,8 +247,7 @@ class Worker:
     def _restore(self, trainer: Trainer, state: dict[str, Any]) -> None:
         trainer.model.load_state_dict(state["model"])
         trainer.optimizer.load_state_dict(state["optimizer"])
-        if trainer.scheduler is not None and state["scheduler"] is not None:
-            trainer.scheduler.load_state_dict(state["scheduler"])
+        trainer.restore_scheduler(state["scheduler"])
         trainer.scaler = make_scaler(self.placement, state["scaler"])
         p = trainer.progress
         if self.rank == 0:
@@ -334,7 +333,8 @@ class Worker:
         trainer.interrupt = self.stop.check  # the model is trained: a stop here ends the evaluation at once
         best = load_checkpoint(self.run_dir / "checkpoints" / "best.pt", config_hash)
         trainer.model.load_state_dict(best["model"])
-        test = splits["test"] if len(splits["test"].indices) else splits["val"]
+        measured = "test" if len(splits["test"].indices) else "validation"  # never call validation "test"
+        test = splits["test"] if measured == "test" else splits["val"]
         loss, probabilities = trainer.predict(test)
         metrics = write_results(
             self.run_dir / "results", classes, self.ids[test.indices], test.labels, probabilities, loss,
@@ -342,8 +342,11 @@ class Worker:
             {"best_epoch": int(best["best_epoch"]), "best_val_acc": round(float(best["best_metric"]), 5),
              "epochs_trained": int(best["epoch"]), "micro_batch": trainer.micro_batch,
              "model": self.exp.model, "threshold": self.exp.labels.threshold,
-             "seconds": round(time.time() - float(self.reporter.get("started", self.started)), 1)})
-        self.emit("eval", split="test", loss=metrics["loss"], accuracy=metrics["accuracy"],
+             "seconds": round(time.time() - float(self.reporter.get("started", self.started)), 1)}, measured)
+        if measured == "validation":
+            self.emit("warning", message="this dataset has no test part: the results are measured on the validation "
+                                         "galaxies (which chose the best checkpoint), so they are optimistic")
+        self.emit("eval", split=measured, loss=metrics["loss"], accuracy=metrics["accuracy"],
                   per_class=metrics["per_class"])
         self.emit("finished", accuracy=metrics["accuracy"], loss=metrics["loss"], best_val_acc=best["best_metric"])
         self.state("finished", best_metric=float(best["best_metric"]), test_accuracy=metrics["accuracy"], message="")

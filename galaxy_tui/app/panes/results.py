@@ -145,7 +145,8 @@ class ResultsPane(Widget, can_focus=True):
             return
         m = record.metrics
         summary.update(Text.from_markup(
-            f"[b]{record.info.id}[/b]  test accuracy [b green]{m['accuracy']:.4f}[/]  test loss {m['loss']:.4f}  "
+            f"[b]{record.info.id}[/b]  {m.get('split', 'test')} accuracy [b green]{m['accuracy']:.4f}[/]  "
+            f"{m.get('split', 'test')} loss {m['loss']:.4f}  "
             f"macro F1 {m['macro_f1']:.4f}  best val {m.get('best_val_acc', 0):.4f} (epoch {m.get('best_epoch')})"))
         self._confusion(m)
         self.query_one("#results-per-class", Static).update(per_class_table(m["per_class"]))
@@ -165,7 +166,8 @@ class ResultsPane(Widget, can_focus=True):
         with open(folder / "mistakes.csv", newline="") as handle:
             listing = list(csv.DictReader(handle))
         if not listing:
-            await grid.mount(Label("no mistakes: every test galaxy was classified correctly"))
+            split = (record.metrics or {}).get("split", "test")
+            await grid.mount(Label(f"no mistakes: every {split} galaxy was classified correctly"))
             return
         await grid.mount_all([MistakeCell(folder / row["file"],
                                           f"{row['true']}→{row['predicted']} {float(row['confidence']):.2f}", i)
@@ -179,7 +181,8 @@ class ResultsPane(Widget, can_focus=True):
             if not m:
                 continue
             table.add_row(record.info.id, record.info.experiment, m.get("model", ""), f"{m.get('threshold', 0):g}",
-                          f"{m.get('best_val_acc', 0):.4f}", f"{m['accuracy']:.4f}",
+                          f"{m.get('best_val_acc', 0):.4f}",
+                          f"{m['accuracy']:.4f}" + (" (val)" if m.get("split") == "validation" else ""),
                           f"{m.get('seconds', 0) / 60:.1f}", key=record.info.id)
         if table.row_count:
             table.sort(COMPARE_COLUMNS[self.sort_column], reverse=self.sort_column >= 4)
