@@ -91,7 +91,7 @@ def train(workspace: Path, experiment: str, detach: bool, choice: str | None, de
     if detach:
         console.print(f"detached; follow it with `galaxy-tui` or `galaxy-tui show {run.id}`")
         return 0
-    final = follow_run(run.dir, console)
+    final = follow_run(run.dir, console, attempt=run.attempt)
     return 0 if final == "finished" else 1
 
 
@@ -106,13 +106,21 @@ def list_runs(workspace: Path) -> int:
     from galaxy_tui.runs import find_runs
     registry = registry_for_reading(workspace)
     runs = find_runs(registry)
+    columns = ("run", "experiment", "state", "attempt", "epoch", "best val acc", "started")
+    rows = [(run.id, run.experiment, run.state, str(run.attempt), f"{run.epoch}/{run.epochs}",
+             "-" if run.best_metric is None else f"{run.best_metric:.4f}",
+             time.strftime("%Y-%m-%d %H:%M", time.localtime(run.started)) if run.started else "-") for run in runs]
+    if not sys.stdout.isatty():  # for scripts: whole ids, one run a line, tab-separated
+        print("\t".join(columns))
+        for row in rows:
+            print("\t".join(row))
+        return 0
     table = Table(title=f"Runs in {registry.runs_dir}")
-    for column in ("run", "experiment", "state", "attempt", "epoch", "best val acc", "started"):
+    table.add_column(columns[0], no_wrap=True, overflow="fold")  # an id is never cut: `show ID` needs it whole
+    for column in columns[1:]:
         table.add_column(column)
-    for run in runs:
-        table.add_row(run.id, run.experiment, f"[{_state_style(run.state)}]{run.state}[/]", str(run.attempt),
-                      f"{run.epoch}/{run.epochs}", "-" if run.best_metric is None else f"{run.best_metric:.4f}",
-                      time.strftime("%Y-%m-%d %H:%M", time.localtime(run.started)) if run.started else "-")
+    for row in rows:
+        table.add_row(row[0], row[1], f"[{_state_style(row[2])}]{row[2]}[/]", *row[3:])
     Console().print(table)
     return 0
 
@@ -120,8 +128,12 @@ def list_runs(workspace: Path) -> int:
 def stop(workspace: Path, run_id: str) -> int:
     from galaxy_tui.runs import stop_run
     run = stop_run(registry_for_reading(workspace), run_id)
-    Console().print(f"asked run {run.id} to stop; it checkpoints and becomes 'stopped' (resume with "
-                    f"`galaxy-tui train {run.experiment} --resume`)")
+    if run.state in ("queued", "preparing", "probing"):
+        Console().print(f"asked run {run.id} to stop; it had not started training ({run.state}), so there is "
+                        f"nothing to checkpoint: launch it again to start")
+    else:
+        Console().print(f"asked run {run.id} to stop; it finishes the step, checkpoints and becomes 'stopped' "
+                        f"(resume with `galaxy-tui train {run.experiment} --resume`)")
     return 0
 
 

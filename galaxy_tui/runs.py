@@ -6,6 +6,7 @@ about runs is written to experiments.toml.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -245,9 +246,15 @@ def launch(registry: Registry, experiment: str, choice: str | None = None, devic
     """Start a run of `experiment`. If it already has checkpoints, `choice` must say what to do.
     One launch per experiment at a time (a lock between processes): two `--resume` started at the same
     instant cannot both start a worker in one run folder."""
-    registry.runs_dir.mkdir(parents=True, exist_ok=True)
-    with locked(registry.runs_dir / f".launch-{experiment}"):
-        return _launch(registry, experiment, choice, devices)
+    try:
+        registry.runs_dir.mkdir(parents=True, exist_ok=True)
+        with locked(registry.runs_dir / f".launch-{experiment}"):
+            return _launch(registry, experiment, choice, devices)
+    except OSError as exc:  # a full disk, a read-only or foreign folder: say which and why
+        where = exc.filename or registry.runs_dir
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise GalaxyError(f"no space left on {Path(where).parent} to start the run; free some space.") from None
+        raise GalaxyError(f"cannot write {where}: {exc.strerror or exc}; check the folder's permissions.") from None
 
 
 def _launch(registry: Registry, experiment: str, choice: str | None, devices: int | None) -> RunInfo:

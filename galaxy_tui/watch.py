@@ -36,15 +36,45 @@ def event_line(event: Event) -> str | None:
     return None
 
 
-def follow_run(run_dir: Path, console: Console, poll_s: float = 0.3) -> str:
-    """Show progress until the run reaches a final state; return that state."""
+def earlier_attempts(events: list[Event]) -> str:
+    """One line for the attempts before this one: how each ended and at which epoch."""
+    ended: list[str] = []
+    attempt, epoch, outcome = None, 0, "lost"
+    for event in events:
+        kind = event["type"]
+        if kind == "started":
+            if attempt is not None:
+                ended.append(f"#{attempt} {outcome} (epoch {epoch})")
+            attempt, outcome = event.get("attempt", len(ended) + 1), "lost"
+        elif kind == "epoch":
+            epoch = event["epoch"]
+        elif kind in ("finished", "stopped", "failed", "killed"):
+            outcome = kind
+    if attempt is not None:
+        ended.append(f"#{attempt} {outcome} (epoch {epoch})")
+    return "earlier attempts: " + ", ".join(ended) if ended else ""
+
+
+def follow_run(run_dir: Path, console: Console, poll_s: float = 0.3, attempt: int = 1) -> str:
+    """Show progress until the run reaches a final state; return that state. For a resumed run
+    (`attempt` > 1) the earlier attempts are summed up in one line instead of replayed."""
     tail, model = EventTail(run_dir / "events.jsonl"), RunModel()
+    pending: list[Event] = []
+    if attempt > 1:
+        history = tail.read_new()
+        cut = next((i for i, e in enumerate(history) if e["type"] == "started" and e.get("attempt") == attempt),
+                   len(history))
+        model.apply(history[:cut])
+        summary = earlier_attempts(history[:cut])
+        if summary:
+            console.print(f"[dim]{summary}[/dim]")
+        pending = history[cut:]
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                TextColumn("{task.fields[info]}"))
     with Progress(*columns, console=console) as progress:
         task = progress.add_task("starting", total=None, info="")
         while True:
-            events = tail.read_new()
+            events, pending = pending + tail.read_new(), []
             for event in events:
                 line = event_line(event)
                 if line:

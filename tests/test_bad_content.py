@@ -113,3 +113,37 @@ def test_detecting_a_binary_csv_says_so(tmp_path: Path) -> None:
     path.write_bytes(b"\xff\xfe\x00\x01binary\x00\x00\xc3\x28")
     with pytest.raises(GalaxyError, match="could not be read as a CSV table"):
         detect_dataset(path, tmp_path)
+
+
+def test_a_resumed_follow_sums_up_earlier_attempts_in_one_line() -> None:
+    from galaxy_tui.watch import earlier_attempts
+    events = [{"type": "started", "attempt": 1}, {"type": "epoch", "epoch": 3}, {"type": "killed"},
+              {"type": "started", "attempt": 2}, {"type": "epoch", "epoch": 5}, {"type": "stopped"}]
+    assert earlier_attempts(events) == "earlier attempts: #1 killed (epoch 3), #2 stopped (epoch 5)"
+    assert earlier_attempts([]) == ""
+
+
+def test_runs_prints_whole_ids_one_a_line_for_scripts(tmp_path: Path) -> None:
+    tiny_workspace(tmp_path)
+    long_id = "tiny-" + "x" * 90
+    _run_folder(tmp_path / "runs", long_id, {"experiment": "tiny", "state": "finished", "started": 1.0}, [])
+    listing = cli(tmp_path, "runs")  # stdout is a pipe here, as in a script
+    lines = listing.stdout.splitlines()
+    assert lines[0].split("\t")[:3] == ["run", "experiment", "state"]
+    assert lines[1].split("\t")[:3] == [long_id, "tiny", "finished"]
+
+
+def test_a_launch_that_cannot_write_says_where_and_why(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Simulates a full disk when the launcher creates the run folder."""
+    import errno
+
+    from galaxy_tui import runs
+    from galaxy_tui.runs import launch
+    registry = tiny_workspace(tmp_path)
+
+    def full(runs_dir: Path, experiment: str) -> Path:
+        raise OSError(errno.ENOSPC, "No space left on device", str(runs_dir / "tiny-1"))
+
+    monkeypatch.setattr(runs, "_new_run_dir", full)
+    with pytest.raises(GalaxyError, match="no space left on .*runs to start the run"):
+        launch(registry, "tiny")
