@@ -55,6 +55,7 @@ def print_report(run: RunInfo, console: Console) -> None:
         world = int((model.started or {}).get("world") or 1)
         console.print(f"micro-batch {batch_split(d['micro_batch'], d['accumulation'], d['effective_batch'], world)}"
                       f"  ({len(model.probe_trials)} probe trials, {len(model.ooms)} OOM spikes)")
+    _print_manifest(run, console)
     metrics = read_json(run.dir / "results" / "metrics.json")
     if metrics:
         split = str(metrics.get("split", "test"))
@@ -72,3 +73,21 @@ def print_report(run: RunInfo, console: Console) -> None:
         console.print(f"mistakes: {run.dir / 'results' / 'mistakes'}")
     if model.steps or model.epochs:
         console.print(Text.from_ansi(loss_plot(model, min(console.width, 100))))
+
+
+def _print_manifest(run: RunInfo, console: Console) -> None:
+    attempts = (read_json(run.dir / "manifest.json") or {}).get("attempts") or []
+    if not attempts or not isinstance(attempts[-1], dict):
+        return
+    m = attempts[-1]
+    commit = m.get("git_commit")
+    code = f"galaxy-tui {m.get('galaxy_tui')}" + (f" (commit {commit[:10]}" + (", with local changes: "
+                                                  f"{m.get('git_diff')}" if m.get("git_dirty") else "") + ")"
+                                                  if commit else "")
+    hardware = ", ".join(m.get("gpus") or []) or m.get("device", "")
+    console.print(f"[dim]{code} · python {m.get('python')} · torch {m.get('torch')} · CUDA {m.get('cuda') or '-'} "
+                  f"· {hardware} · seed {m.get('seed')} · attempt {m.get('attempt')} on {m.get('host')}[/dim]")
+    data = m.get("dataset") or {}
+    console.print(f"[dim]data {data.get('name')} ({data.get('kind')}): {data.get('rows')} galaxies · catalogue "
+                  f"sha256 {str(data.get('catalogue_sha256'))[:16]} · image list sha256 "
+                  f"{str(data.get('image_list_sha256'))[:16]}[/dim]")

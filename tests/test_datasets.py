@@ -144,3 +144,18 @@ def test_threshold_that_empties_a_class_warns_with_counts(tmp_path: Path) -> Non
     dataset = load_gz2_hart16("gz2", tmp_path / "c.csv", tmp_path / "m.csv", tmp_path / "im")
     warning = empty_class_warning(dataset.counts(Labelling(0.9, 10, 0.5)), "gz2")
     assert warning is not None and "spiral, edge_on" in warning and "elliptical=1" in warning
+
+
+def test_a_galaxy_listed_twice_is_kept_once_and_counted(tmp_path: Path) -> None:
+    """a.jpg beside a.png in one class folder: the same galaxy id twice."""
+    from PIL import Image
+
+    from galaxy_tui.data.folder import load_image_folder
+    for name in ("spiral", "elliptical"):
+        (tmp_path / name).mkdir()
+        for file_name in ("a.jpg", "b.jpg"):
+            Image.new("RGB", (8, 8)).save(tmp_path / name / file_name)
+    Image.new("RGB", (8, 8)).save(tmp_path / "spiral" / "a.png")
+    dataset = load_image_folder("f", tmp_path)
+    assert len(dataset.frame) == 4 and dataset.frame["id"].is_unique
+    assert any("1 repeated galaxy id(s) dropped (e.g. spiral/a)" in p for p in dataset.problems)

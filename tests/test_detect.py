@@ -7,6 +7,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from PIL import Image
 
 from conftest import REALDATA
 from galaxy_tui.data.detect import detect_dataset
@@ -22,8 +23,15 @@ def test_each_kind_is_recognised(tmp_path: Path, galaxy10_h5: Path, galaxy_mnist
     assert gz2["kind"] == "gz2-hart16" and gz2["mapping"] == "gz2_filename_mapping.csv"
     kaggle = detect_dataset(kaggle_files["solutions"], tmp_path)
     assert kaggle["kind"] == "kaggle-gz2" and kaggle["images"] == "images_training_rev1"
-    if REALDATA.is_dir():
-        assert detect_dataset(REALDATA, tmp_path)["kind"] == "image-folder"
+    for name in ("spiral", "elliptical"):
+        (tmp_path / "classes" / name).mkdir(parents=True)
+        Image.new("RGB", (8, 8)).save(tmp_path / "classes" / name / "a.jpg")
+    assert detect_dataset(tmp_path / "classes", tmp_path) == {"kind": "image-folder", "path": "classes"}
+
+
+@pytest.mark.skipif(not REALDATA.is_dir(), reason="../shared/realdata/gz1_small is not beside this checkout")
+def test_the_real_gz1_folder_is_an_image_folder(tmp_path: Path) -> None:
+    assert detect_dataset(REALDATA, tmp_path)["kind"] == "image-folder"
 
 
 def test_unknown_things_are_explained(tmp_path: Path) -> None:

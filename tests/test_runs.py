@@ -49,6 +49,13 @@ def test_a_run_trains_evaluates_and_writes_every_artefact(tmp_path: Path) -> Non
     split = pd.read_csv(run.dir / "split.csv")
     assert set(split["split"]) == {"train", "val", "test"}
     assert run.epoch == 2 and run.best_metric is not None
+    manifest = json.loads((run.dir / "manifest.json").read_text())["attempts"][-1]
+    assert manifest["seed"] == 0 and manifest["torch"] and manifest["galaxy_tui"] == "0.1.0"
+    assert any(p.startswith("torch==") for p in manifest["packages"])
+    assert len(manifest["dataset"]["catalogue_sha256"]) == 64 and manifest["dataset"]["rows"] == len(split)
+    shown = subprocess.run([sys.executable, "-m", "galaxy_tui.cli", "--workspace", str(tmp_path), "show", run.id],
+                           capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"}, check=True).stdout
+    assert "seed 0 · attempt 1" in shown and manifest["dataset"]["catalogue_sha256"][:16] in shown
 
 
 def test_stop_checkpoints_then_resume_continues(tmp_path: Path) -> None:

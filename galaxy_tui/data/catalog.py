@@ -38,6 +38,16 @@ class Dataset:
     problems: list[str] = field(default_factory=list)
     location: str = ""
 
+    def __post_init__(self) -> None:
+        """One row per galaxy: a repeated id (a.jpg beside a.png, a mapping listing an object twice) could
+        otherwise put the same galaxy in train and in test."""
+        repeated = self.frame["id"].duplicated(keep="first")
+        if repeated.any():
+            examples = ", ".join(map(str, self.frame.loc[repeated, "id"].head(3)))
+            self.frame = self.frame.loc[~repeated.to_numpy()].reset_index(drop=True)
+            self.problems.append(f"{int(repeated.sum())} repeated galaxy id(s) dropped (e.g. {examples}); each "
+                                 f"galaxy is kept once, so it can never be in both train and test")
+
     @property
     def has_votes(self) -> bool:
         return "label" not in self.frame.columns

@@ -40,6 +40,7 @@ from galaxy_tui.train.device import (
 from galaxy_tui.train.distributed import Collectives, PeerFailures, Topology, backend_for
 from galaxy_tui.train.evaluate import write_results
 from galaxy_tui.train.loop import RunFailed, Split, Trainer
+from galaxy_tui.train.manifest import build_manifest, write_manifest
 from galaxy_tui.train.models import build_model
 from galaxy_tui.train.probe_search import ProbeError, TrialOutcome, search_micro_batch
 from galaxy_tui.train.reporting import GpuLogger, Reporter
@@ -133,6 +134,11 @@ class Worker:
             rows = np.flatnonzero((assignment == name) & prepared.valid)
             splits[name] = Split(rows, labels[rows])
         self.ids = frame["id"].to_numpy()
+        if self.rank == 0:
+            record, diff = build_manifest(int(self.reporter.get("attempt", 1)), self.exp.seed, self.placement.device,
+                                          {"name": dataset.name, "kind": dataset.kind, "location": dataset.location,
+                                           "fingerprint": dataset.fingerprint}, frame)
+            write_manifest(self.run_dir, record, diff)
         self.emit("data", classes=list(dataset.classes), counts=counts,
                   split={k: int(len(v.indices)) for k, v in splits.items()})
         return prepared.images, dataset.classes, splits, labels
