@@ -288,3 +288,24 @@ async def test_monitor_shows_the_runs_gpu_by_its_cuda_index_and_marks_the_others
         other = next(i for i, line in enumerate(gauges) if "GPU0" in line)
         assert ours < other and "30.0/40.0G" in gauges[ours]  # NVML's GPU 1, listed first as the run's
         assert "not this run's" in gauges[other]
+
+
+async def test_the_experiment_form_writes_only_what_was_changed_in_it(tmp_path: Path) -> None:
+    """A hand edit made while the form is open survives saving the form."""
+    from galaxy_tui.app.panes.experiments import ExperimentForm
+    registry = tiny_workspace(tmp_path)
+    app = GalaxyApp(tmp_path, telemetry=NoGpu())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("2")
+        await until(pilot, lambda: app.query_one("#experiments-table", DataTable).row_count == 1)
+        await pilot.press("e")
+        await until(pilot, lambda: isinstance(app.screen, ExperimentForm))
+        text = registry.path.read_text()
+        registry.path.write_text("# edited by hand while the form was open\n" + text.replace("mistakes = 4",
+                                                                                              "mistakes = 9"))
+        app.screen.query_one("#f-epochs").value = "5"
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: not isinstance(app.screen, ExperimentForm))
+    saved = load_registry(registry.path).experiments["tiny"]
+    assert (saved.epochs, saved.mistakes) == (5, 9)
+    assert registry.path.read_text().startswith("# edited by hand while the form was open\n")

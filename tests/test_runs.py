@@ -186,7 +186,7 @@ def test_cli_runs_and_show_tell_the_truth(tmp_path: Path) -> None:
 def test_failed_run_reports_its_message(tmp_path: Path) -> None:
     """The data no longer fits after launch (here: the frozen labelling edited to leave a class empty):
     the worker fails with the user's message, not a traceback."""
-    registry = tiny_workspace(tmp_path, epochs=1)
+    registry = tiny_workspace(tmp_path, epochs=1, extra={"max_steps_per_epoch": 1})
     run = wait_final(launch(registry, "tiny"))
     config = run.dir / "config.toml"
     config.write_text(config.read_text().replace("threshold = 0.7", "threshold = 1.0"))
@@ -397,3 +397,18 @@ def test_the_persons_registry_survives_launch_finish_runs_and_a_threshold_change
     set_labelling(link, "tiny", Labelling(0.85, 10, 0.5))
     assert target.read_text() == HAND_WRITTEN.replace("threshold = 0.7,", "threshold = 0.85,")
     assert link.is_symlink() and target.stat().st_mode & 0o777 == 0o640
+
+
+def test_a_kill_between_the_best_and_last_checkpoints_never_loses_the_best(tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Simulates SIGKILL between the two checkpoint writes of an improving epoch (a test seam kills the
+    worker right after the first write). best.pt is written first, so resume always finds it."""
+    registry = tiny_workspace(tmp_path, epochs=1, extra={"max_steps_per_epoch": 2})
+    monkeypatch.setenv("GALAXY_TUI_KILL_BETWEEN_CHECKPOINTS", "1")
+    run = wait_final(launch(registry, "tiny"))
+    assert run.state == "killed"
+    assert (run.dir / "checkpoints" / "best.pt").exists() and not (run.dir / "checkpoints" / "last.pt").exists()
+    monkeypatch.delenv("GALAXY_TUI_KILL_BETWEEN_CHECKPOINTS")
+    resumed = wait_final(launch(registry, "tiny", "resume"))
+    assert resumed.state == "finished", (run.dir / "worker.log").read_text()[-2000:]
+    assert json.loads((run.dir / "results" / "metrics.json").read_text())["best_epoch"] == 1

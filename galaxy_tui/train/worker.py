@@ -306,6 +306,8 @@ class Worker:
                       val_acc=round(val_acc, 5), seconds=round(time.perf_counter() - started, 2), lr=lr, step=p.step)
             if improved:  # best first: a kill between the two writes never leaves a last.pt newer than best.pt
                 self._save(trainer, "best", config_hash)
+                if os.environ.get("GALAXY_TUI_KILL_BETWEEN_CHECKPOINTS") == str(epoch):  # test seam
+                    os.kill(os.getpid(), signal.SIGKILL)
             self._save(trainer, "last", config_hash)
             last_save = time.monotonic()
             self.state("training", epoch=epoch, step=p.step, best_metric=p.best_metric,
