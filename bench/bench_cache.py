@@ -17,7 +17,7 @@ from PIL import Image
 
 from galaxy_tui.data.cache import prepare_images
 from galaxy_tui.data.folder import load_image_folder
-from galaxy_tui.train.batches import gather
+from galaxy_tui.train.feed import read_rows
 
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "realdata" / "gz1_small"
 SIZE, COPIES, BATCH = 224, 10, 64
@@ -45,7 +45,7 @@ def cache_epoch(images: np.ndarray, rng: np.random.Generator) -> float:
     order = rng.permutation(len(images))
     start = time.perf_counter()
     for i in range(0, len(order), BATCH):
-        gather(images, order[i:i + BATCH])
+        read_rows(images, np.sort(order[i:i + BATCH]))
     return time.perf_counter() - start
 
 

@@ -15,9 +15,10 @@ import torch
 import torch.nn.functional as F
 
 from galaxy_tui.registry import Experiment
-from galaxy_tui.train.batches import augment, epoch_order, gather, normalise
+from galaxy_tui.train.batches import augment, epoch_order, normalise
 from galaxy_tui.train.checkpoint import save_checkpoint
 from galaxy_tui.train.device import choose_placement
+from galaxy_tui.train.feed import read_rows
 from galaxy_tui.train.loop import Split, Trainer
 from galaxy_tui.train.models import build_model
 from galaxy_tui.train.reporting import GpuLogger, Reporter
@@ -32,7 +33,8 @@ def bare_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, images:
     start = time.perf_counter()
     for i in range(len(order) // BATCH):
         rows = order[i * BATCH:(i + 1) * BATCH]
-        x = normalise(augment(gather(images, rows), generator)).contiguous(memory_format=torch.channels_last)
+        x = normalise(augment(read_rows(images, np.sort(rows)), generator))
+        x = x.contiguous(memory_format=torch.channels_last)
         y = torch.from_numpy(labels[rows]).long()
         optimizer.zero_grad(set_to_none=True)
         F.cross_entropy(model(x), y).backward()

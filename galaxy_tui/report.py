@@ -9,7 +9,7 @@ from rich.text import Text
 
 from galaxy_tui.atomic import read_json
 from galaxy_tui.events import read_events_counted
-from galaxy_tui.run_model import RunModel, batch_split
+from galaxy_tui.run_model import RunModel, batch_split, format_joules
 from galaxy_tui.runs import RunInfo
 
 
@@ -71,6 +71,12 @@ def print_report(run: RunInfo, console: Console) -> None:
         console.print(per_class)
         console.print(confusion_table(metrics["classes"], metrics["confusion"]))
         console.print(f"mistakes: {run.dir / 'results' / 'mistakes'}")
+        if metrics.get("energy_j") is not None:
+            rate = f", {metrics['images_per_j']:.1f} images per joule" if metrics.get("images_per_j") else ""
+            console.print(f"training energy {format_joules(float(metrics['energy_j']))}{rate} "
+                          f"({metrics.get('energy_note', '')})")
+        elif metrics.get("energy_note"):
+            console.print(f"[dim]training energy N/A: {metrics['energy_note']}[/dim]")
     if model.steps or model.epochs:
         console.print(Text.from_ansi(loss_plot(model, min(console.width, 100))))
 

@@ -26,6 +26,13 @@ def batch_split(micro: int, accumulation: int, effective: int, world: int = 1) -
     return f"{text} = {effective}"
 
 
+def format_joules(joules: float) -> str:
+    for unit, scale in (("MJ", 1e6), ("kJ", 1e3)):
+        if joules >= scale:
+            return f"{joules / scale:.1f} {unit}"
+    return f"{joules:.0f} J"
+
+
 @dataclass
 class RunModel:
     steps: list[tuple[int, float]] = field(default_factory=list)              # (step, loss)
@@ -41,6 +48,18 @@ class RunModel:
     warnings: list[str] = field(default_factory=list)
     events_seen: int = 0
     version: int = 0   # bumps on every change, so widgets repaint only when something moved
+
+    def energy_summary(self) -> str:
+        """The training's energy so far from the epoch events: "12.3 kJ, 150 images/J (NVML energy counter)",
+        or "energy N/A: <why>"."""
+        known = [e for e in self.epochs if e.get("energy_j") is not None]
+        note = str(self.epochs[-1].get("energy_note") or "") if self.epochs else ""
+        if not known:
+            return f"energy N/A: {note}" if note else ""
+        joules = sum(float(e["energy_j"]) for e in known)
+        rates = [float(e["images_per_j"]) for e in known if e.get("images_per_j")]
+        per_joule = f", {rates[-1]:.1f} images/J" if rates else ""
+        return f"energy {format_joules(joules)}{per_joule} ({note})"
 
     def epoch_series(self, x: str, y: str) -> tuple[list[float], list[float]]:
         """One per-epoch curve, leaving out epochs where the figure is unknown (null)."""

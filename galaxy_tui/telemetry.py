@@ -25,11 +25,12 @@ class GpuSample:
     temp_c: int | None = None
     lost: bool = False
     uuid: str = ""
+    energy_j: float | None = None   # NVML's energy counter since the driver loaded (Volta and later)
 
     def event_fields(self) -> dict[str, Any]:
         return {"index": self.index, "name": self.name, "mem_used": self.mem_used, "mem_total": self.mem_total,
                 "power_w": self.power_w, "power_limit_w": self.power_limit_w, "util": self.util,
-                "temp_c": self.temp_c, "lost": self.lost, "uuid": self.uuid}
+                "temp_c": self.temp_c, "lost": self.lost, "uuid": self.uuid, "energy_j": self.energy_j}
 
 
 def same_gpu(a: str, b: str) -> bool:
@@ -100,6 +101,8 @@ class NvmlTelemetry:
     def _field(self, read: Callable[[], Any]) -> Any:
         try:
             return read()
+        except AttributeError:  # an older nvidia-ml-py without this query
+            return None
         except self._nvml.NVMLError as exc:
             if getattr(exc, "value", None) == getattr(self._nvml, "NVML_ERROR_GPU_IS_LOST", 15):
                 raise
@@ -115,6 +118,7 @@ class NvmlTelemetry:
             rates = self._field(lambda: nvml.nvmlDeviceGetUtilizationRates(handle))
             temp = self._field(lambda: nvml.nvmlDeviceGetTemperature(handle, nvml.NVML_TEMPERATURE_GPU))
             uuid = self._field(lambda: nvml.nvmlDeviceGetUUID(handle))
+            energy = self._field(lambda: nvml.nvmlDeviceGetTotalEnergyConsumption(handle))
         except nvml.NVMLError:
             return GpuSample(index, lost=True, uuid=self._uuids.get(index, ""))
         return GpuSample(
@@ -127,6 +131,7 @@ class NvmlTelemetry:
             util=int(rates.gpu) if rates is not None else None,
             temp_c=int(temp) if temp is not None else None,
             uuid=self._remember_uuid(index, uuid),
+            energy_j=energy / 1000.0 if energy is not None else None,       # NVML reports millijoules
         )
 
     def _remember_uuid(self, index: int, uuid: Any) -> str:

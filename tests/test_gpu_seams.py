@@ -292,3 +292,48 @@ def test_resuming_with_another_epoch_count_continues_the_schedule_at_the_same_st
         assert resumed.optimizer.param_groups[0]["lr"] > 0.1 * 1e-2
     else:
         assert rate < 1e-4  # the end of the shorter schedule
+
+
+# ------------------------------------------------------------------ feeding the device
+
+def test_training_with_the_prefetcher_is_training_without_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The feeder thread only reads bytes: same batches, same augmentation draws, same weights."""
+    fed = _trainer(monkeypatch, augment=True)
+    fed.train_epoch(1, lambda: False)
+    plain = _trainer(monkeypatch, augment=True)
+    plain.model.train()
+    for positions in plain.batches_of_epoch(1):
+        plain.optimizer_step(plain.train.indices[positions], plain.train.labels[positions])  # reads inline
+    assert torch.equal(fed.generator.get_state(), plain.generator.get_state())
+    assert _same_weights(fed, plain)
+
+
+def test_each_step_reads_its_batch_in_file_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    trainer = _trainer(monkeypatch, sampler="weighted")
+    for positions in trainer.batches_of_epoch(1):
+        rows = trainer.train.indices[positions]
+        assert np.all(np.diff(rows) >= 0)
+
+
+def test_a_training_step_reads_no_figure_back_from_the_device(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Counts the Tensor.item()/float()/tolist()/bool() calls galaxy-tui's own code makes during optimizer
+    steps (each is a device sync on a GPU; torch's optimizer reading its CPU step counter is not): the loss
+    stays on the device until the few-times-a-second report."""
+    import sys
+    trainer = _trainer(monkeypatch, augment=True, grad_clip=1.0, sampler="class-weights", scheduler="cosine")
+    calls: list[str] = []
+
+    def counting(name: str, real):  # noqa: ANN001, ANN202
+        def read(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+            caller = sys._getframe(1).f_code.co_filename
+            if "galaxy_tui" in caller:
+                calls.append(f"{name} in {caller}:{sys._getframe(1).f_lineno}")
+            return real(self, *args, **kwargs)
+        return read
+
+    for name in ("item", "__float__", "tolist", "__bool__"):
+        monkeypatch.setattr(torch.Tensor, name, counting(name, getattr(torch.Tensor, name)))
+    trainer.model.train()
+    for positions in trainer.batches_of_epoch(1)[:2]:
+        trainer.optimizer_step(trainer.train.indices[positions], trainer.train.labels[positions])
+    assert calls == [], calls

@@ -49,6 +49,11 @@ def test_a_run_trains_evaluates_and_writes_every_artefact(tmp_path: Path) -> Non
     split = pd.read_csv(run.dir / "split.csv")
     assert set(split["split"]) == {"train", "val", "test"}
     assert run.epoch == 2 and run.best_metric is not None
+    from galaxy_tui.telemetry import NvmlTelemetry
+    if NvmlTelemetry().available:  # a GPU box: NVML measures the training's energy
+        assert metrics["energy_j"] is None or metrics["energy_j"] >= 0
+    else:  # here: no NVIDIA GPU, said in words
+        assert metrics["energy_j"] is None and metrics["energy_note"].startswith("no NVIDIA GPU")
     manifest = json.loads((run.dir / "manifest.json").read_text())["attempts"][-1]
     assert manifest["seed"] == 0 and manifest["torch"] and manifest["galaxy_tui"] == "0.1.0"
     assert any(p.startswith("torch==") for p in manifest["packages"])

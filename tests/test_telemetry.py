@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
+
 from galaxy_tui.telemetry import NvmlTelemetry, TelemetrySampler
 
 
@@ -70,6 +72,15 @@ class FakeNvml:
     def nvmlDeviceGetUUID(self, h: int) -> str:
         self._check(h)
         return self.uuids[h]
+
+    counter = True  # GPU 0's energy counter (Volta and later); GPU 1 has none
+
+    def nvmlDeviceGetTotalEnergyConsumption(self, h: int) -> int:
+        self._check(h)
+        if h == 1 or not self.counter:
+            raise NVMLError(3)
+        import time
+        return int(time.monotonic() * 251_500)  # millijoules at a steady 251.5 W
 
 
 def test_fields_convert_and_unsupported_reads_as_none() -> None:
@@ -163,3 +174,49 @@ def test_gpu_events_are_the_runs_devices_matched_by_uuid(tmp_path) -> None:  # n
     assert gpu and {(e["index"], e["nvml_index"]) for e in gpu} == {(0, 2), (1, 0)}
     paired = for_run(NvmlTelemetry(nvml).sample().gpus, run_uuids)
     assert [(cuda, g.index) for cuda, g in paired] == [(0, 2), (1, 0), (None, 1), (None, 3)]
+
+
+def _energy_between(logger, seconds: float):  # noqa: ANN001, ANN202
+    import time
+    first, _ = logger.energy()
+    time.sleep(seconds)
+    second, how = logger.energy()
+    return (None if first is None or second is None else second - first), how
+
+
+def test_energy_comes_from_the_counter_or_integrated_power_or_says_why_not(tmp_path) -> None:  # noqa: ANN001
+    """Simulated NVML: GPU 0 has an energy counter and power at 251.5 W; GPU 1 has neither."""
+    from galaxy_tui.train.reporting import GpuLogger, Reporter
+    nvml = FakeNvml()
+    reporter = Reporter(tmp_path, writes=True)
+    first_gpu = [nvml.uuids[0]]
+    counted = GpuLogger(reporter, first_gpu, telemetry=NvmlTelemetry(nvml), power_every_s=0.05).start()
+    joules, how = _energy_between(counted, 0.3)
+    assert how == "NVML energy counter" and joules == pytest.approx(251.5 * 0.3, rel=0.2)
+    counted.stop()
+    nvml.counter = False  # an older GPU: no counter, power only
+    integrated = GpuLogger(reporter, first_gpu, telemetry=NvmlTelemetry(nvml), power_every_s=0.05).start()
+    joules, how = _energy_between(integrated, 0.4)
+    assert how.startswith("power samples") and joules == pytest.approx(251.5 * 0.4, rel=0.35)
+    integrated.stop()
+    blind = GpuLogger(reporter, [nvml.uuids[1]], telemetry=NvmlTelemetry(nvml), power_every_s=0.05).start()
+    assert blind.energy() == (None, "this GPU reports neither an energy counter nor power draw")
+    blind.stop()
+    no_gpu = GpuLogger(reporter, [], telemetry=NvmlTelemetry(FakeNvml(init_error=12)))
+    joules, how = no_gpu.energy()
+    assert joules is None and how.startswith("no NVIDIA GPU")
+    reporter.close()
+
+
+def test_the_energy_summary_reads_the_epoch_events() -> None:
+    from galaxy_tui.run_model import RunModel
+    model = RunModel()
+    model.apply([{"type": "epoch", "epoch": 1, "step": 3, "train_loss": 1.0, "val_loss": 1.0, "val_acc": 0.5,
+                  "seconds": 1.0, "energy_j": 1500.0, "images_per_j": 2.5, "energy_note": "NVML energy counter"},
+                 {"type": "epoch", "epoch": 2, "step": 6, "train_loss": 1.0, "val_loss": 1.0, "val_acc": 0.5,
+                  "seconds": 1.0, "energy_j": 1700.0, "images_per_j": 2.2, "energy_note": "NVML energy counter"}])
+    assert model.energy_summary() == "energy 3.2 kJ, 2.2 images/J (NVML energy counter)"
+    blind = RunModel()
+    blind.apply([{"type": "epoch", "epoch": 1, "step": 3, "train_loss": 1.0, "val_loss": 1.0, "val_acc": 0.5,
+                  "seconds": 1.0, "energy_j": None, "energy_note": "no NVIDIA GPU (simulated)"}])
+    assert blind.energy_summary() == "energy N/A: no NVIDIA GPU (simulated)"

@@ -35,14 +35,6 @@ def class_weights(labels: np.ndarray, num_classes: int) -> torch.Tensor:
     return torch.tensor(weights, dtype=torch.float32)
 
 
-def gather(images: np.ndarray, indices: np.ndarray) -> torch.Tensor:
-    """uint8 (B, 3, H, W) for these rows of the (N, H, W, 3) memmap, read in file order."""
-    order = np.argsort(indices, kind="stable")
-    block = np.empty((len(indices), *images.shape[1:]), dtype=np.uint8)
-    block[order] = images[indices[order]]
-    return torch.from_numpy(block).permute(0, 3, 1, 2)
-
-
 def augment(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Galaxies have no up or left: flips, 90-degree turns, small rotations and shifts, mild brightness.
 

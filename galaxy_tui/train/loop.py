@@ -18,9 +18,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from galaxy_tui.registry import Experiment
-from galaxy_tui.train.batches import augment, class_weights, epoch_order, gather, normalise
+from galaxy_tui.train.batches import augment, class_weights, epoch_order, normalise
 from galaxy_tui.train.device import Placement, make_scaler, restore_rng_states, rng_states
 from galaxy_tui.train.distributed import Collectives, Topology
+from galaxy_tui.train.feed import Prefetcher, read_rows
 from galaxy_tui.train.oom import OomInjector, is_out_of_memory, release_memory
 from galaxy_tui.train.probe_search import TrialOutcome
 
@@ -46,6 +47,7 @@ class Progress:
     best_metric: float = -1.0
     best_epoch: int = 0
     stale_epochs: int = 0
+    energy_j: float | None = None  # what the run's GPUs used while training, over all attempts (None: unknown)
 
 
 class Trainer:
@@ -70,7 +72,7 @@ class Trainer:
         self.generator = torch.Generator().manual_seed(experiment.seed * 1000 + self.rank)
         self.inject = OomInjector.from_environment(self.rank)
         weight = class_weights(train.labels, num_classes) if experiment.sampler == "class-weights" else None
-        self.class_weight_cpu = weight
+        self.class_weight_host = weight.numpy() if weight is not None else None
         self.loss_weight = weight.to(placement.device) if weight is not None else None
         self.optimizer = self._optimizer()
         self._step_in_progress = (0, 0)  # (optimizer step, micro-batch) for the injection seam
@@ -136,24 +138,27 @@ class Trainer:
         return max(1, self.exp.effective_batch // self.world)
 
     # ------------------------------------------------------------------ one optimizer step
-    def _inputs(self, rows: np.ndarray, training: bool) -> torch.Tensor:
+    def _inputs(self, rows: np.ndarray, training: bool, images: torch.Tensor | None = None) -> torch.Tensor:
+        """Model input for these cache rows; `images` is their uint8 batch when the prefetcher read it."""
         # uint8 crosses to the device (a quarter of the bytes of float), augmentation runs there
-        batch = gather(self.images, rows).to(self.placement.device, non_blocking=True)
+        host = images if images is not None else read_rows(self.images, rows)
+        batch = host.to(self.placement.device, non_blocking=True)
         if training and self.exp.augment:
             batch = augment(batch, self.generator)
         x = normalise(batch)
-        # gather's NHWC strides survive elementwise ops: set the memory format either way
+        # the cache's NHWC strides survive elementwise ops: set the memory format either way
         return x.contiguous(memory_format=torch.channels_last if self.placement.channels_last
                             else torch.contiguous_format)
 
     def _batch_weight(self, labels: np.ndarray) -> float:
         """The denominator of the whole batch's mean loss: its size, or the sum of its class weights, so a
         batch re-split into micro-batches has exactly the loss (and gradients) it has in one piece."""
-        if self.class_weight_cpu is None:
+        if self.class_weight_host is None:
             return float(len(labels))
-        return float(self.class_weight_cpu[torch.from_numpy(labels)].sum())
+        return float(self.class_weight_host[labels].sum())
 
-    def _accumulate(self, rows: np.ndarray, labels: np.ndarray, micro: int, step: int) -> torch.Tensor:
+    def _accumulate(self, rows: np.ndarray, labels: np.ndarray, micro: int, step: int,
+                    images: torch.Tensor | None = None) -> torch.Tensor:
         """Forward/backward over `rows` in micro-batches of `micro`, gradients summed as one batch.
         Returns the batch's mean loss as a device tensor: no synchronisation here."""
         denominator = self._batch_weight(labels)
@@ -161,7 +166,8 @@ class Trainer:
         chunks = range(0, len(rows), micro)
         for n, start in enumerate(chunks):
             self.inject.check("forward", step, micro)
-            x = self._inputs(rows[start:start + micro], training=True)
+            x = self._inputs(rows[start:start + micro], training=True,
+                             images=images[start:start + micro] if images is not None else None)
             y = torch.from_numpy(labels[start:start + micro]).long().to(self.placement.device, non_blocking=True)
             last = n == len(chunks) - 1
             sync = contextlib.nullcontext() if last or self.net is self.model else self.net.no_sync()
@@ -182,7 +188,7 @@ class Trainer:
             self.inject.check("clip", step, self.micro_batch)
             nn.utils.clip_grad_norm_(self.model.parameters(), self.exp.grad_clip)
 
-    def optimizer_step(self, rows: np.ndarray, labels: np.ndarray) -> torch.Tensor:
+    def optimizer_step(self, rows: np.ndarray, labels: np.ndarray, images: torch.Tensor | None = None) -> torch.Tensor:
         """One optimizer step over this batch. On an OOM spike (in the forward, backward, unscale or clip)
         the same batch is re-split into smaller micro-batches (more accumulation): effective batch, step
         count and data order are unchanged. Returns the mean loss as a device tensor."""
@@ -192,7 +198,7 @@ class Trainer:
             self._step_in_progress = (step, self.micro_batch)
             failure = None
             try:
-                loss = self._accumulate(rows, labels, self.micro_batch, step)
+                loss = self._accumulate(rows, labels, self.micro_batch, step, images)
                 self._clip(step)
             except Exception as exc:  # noqa: BLE001 - only out-of-memory errors are handled
                 if not is_out_of_memory(exc):
@@ -248,7 +254,12 @@ class Trainer:
         steps = len(order) // size or 1
         if self.exp.max_steps_per_epoch:
             steps = min(steps, self.exp.max_steps_per_epoch)
-        return [order[i * size:(i + 1) * size][self.rank::self.world] for i in range(steps)]
+        # Within a step the order of the galaxies does not matter (one summed gradient): sorted by their
+        # place in the cache, a batch is read front to back in one pass.
+        return [self._in_file_order(order[i * size:(i + 1) * size][self.rank::self.world]) for i in range(steps)]
+
+    def _in_file_order(self, positions: np.ndarray) -> np.ndarray:
+        return positions[np.argsort(self.train.indices[positions], kind="stable")]
 
     def train_epoch(self, epoch: int, after_step: Callable[[], bool]) -> tuple[float, bool]:
         """Train from progress.step_in_epoch to the end of the epoch; `after_step` returns True to stop.
@@ -260,25 +271,31 @@ class Trainer:
         last_event, window_start, window_samples = 0.0, time.perf_counter(), 0
         batches = self.batches_of_epoch(epoch)
         stopped = False
-        for i in range(self.progress.step_in_epoch, len(batches)):
-            positions = batches[i]
-            loss = self.optimizer_step(self.train.indices[positions], self.train.labels[positions])
-            epoch_sum += loss
-            window_sum += loss
-            epoch_steps, window_steps = epoch_steps + 1, window_steps + 1
-            self.progress.step_in_epoch = i + 1
-            window_samples += len(positions) * self.world
-            now = time.perf_counter()
-            if now - last_event >= STEP_EVENT_INTERVAL_S or i == len(batches) - 1:
-                rate = window_samples / max(now - window_start, 1e-9)
-                self.emit("step", epoch=epoch, step=self.progress.step, loss=round(float(window_sum) / window_steps, 5),
-                          lr=self.optimizer.param_groups[0]["lr"], samples_per_s=round(rate, 1),
-                          step_in_epoch=i + 1, steps_per_epoch=len(batches))
-                last_event, window_start, window_samples = now, now, 0
-                window_sum, window_steps = torch.zeros((), device=self.placement.device), 0
-            if after_step():
-                stopped = True
-                break
+        first = self.progress.step_in_epoch
+        feeder = Prefetcher(self.images, [self.train.indices[p] for p in batches[first:]],
+                            pin=self.placement.device.type == "cuda")
+        try:
+            for i, images in zip(range(first, len(batches)), feeder):
+                positions = batches[i]
+                loss = self.optimizer_step(self.train.indices[positions], self.train.labels[positions], images)
+                epoch_sum += loss
+                window_sum += loss
+                epoch_steps, window_steps = epoch_steps + 1, window_steps + 1
+                self.progress.step_in_epoch = i + 1
+                window_samples += len(positions) * self.world
+                now = time.perf_counter()
+                if now - last_event >= STEP_EVENT_INTERVAL_S or i == len(batches) - 1:
+                    rate = window_samples / max(now - window_start, 1e-9)
+                    self.emit("step", epoch=epoch, step=self.progress.step,
+                              loss=round(float(window_sum) / window_steps, 5), lr=self.optimizer.param_groups[0]["lr"],
+                              samples_per_s=round(rate, 1), step_in_epoch=i + 1, steps_per_epoch=len(batches))
+                    last_event, window_start, window_samples = now, now, 0
+                    window_sum, window_steps = torch.zeros((), device=self.placement.device), 0
+                if after_step():
+                    stopped = True
+                    break
+        finally:
+            feeder.close()
         mean = float(epoch_sum) / epoch_steps if epoch_steps else float("nan")
         return mean, stopped
 

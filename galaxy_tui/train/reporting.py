@@ -10,7 +10,7 @@ from typing import Any
 
 from galaxy_tui.atomic import atomic_write_json, read_json
 from galaxy_tui.events import EventWriter
-from galaxy_tui.telemetry import NvmlTelemetry, for_run
+from galaxy_tui.telemetry import GpuSample, NvmlTelemetry, for_run
 
 HEARTBEAT_S = 2.0
 
@@ -63,30 +63,76 @@ class Reporter:
 
 class GpuLogger:
     """Emits a `gpu` event per GPU of the run every few seconds (`index` is the run's CUDA device,
-    `nvml_index` NVML's number for it), or once a plain `telemetry` event saying there is none."""
+    `nvml_index` NVML's number for it), or once a plain `telemetry` event saying there is none.
+
+    It also keeps the run's energy: NVML's energy counter where every GPU of the run has one, else
+    the power readings integrated over time (sampled every second), else unknown, with the reason."""
 
     def __init__(self, reporter: Reporter, run_uuids: list[str], interval_s: float = 5.0,
-                 telemetry: NvmlTelemetry | None = None):
+                 telemetry: NvmlTelemetry | None = None, power_every_s: float = 1.0):
         self.reporter = reporter
         self.run_uuids = run_uuids
         self.telemetry = telemetry or NvmlTelemetry()
         self.interval_s = interval_s
+        self.power_every_s = min(power_every_s, interval_s)
+        self._integrated_j: dict[int, float] = {}
+        self._last_power: dict[int, tuple[float, float]] = {}
+        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="gpu-logger", daemon=True)
+
+    def _ours(self) -> list[GpuSample]:
+        return [gpu for cuda, gpu in for_run(self.telemetry.sample().gpus, self.run_uuids) if cuda is not None]
+
+    def _integrate(self, gpus: list[GpuSample], now: float) -> None:
+        with self._lock:
+            for gpu in gpus:
+                if gpu.power_w is None:
+                    continue
+                if gpu.index in self._last_power:
+                    then, power = self._last_power[gpu.index]
+                    self._integrated_j[gpu.index] += (now - then) * (power + gpu.power_w) / 2
+                else:
+                    self._integrated_j[gpu.index] = 0.0  # from the first reading on, energy is counted
+                self._last_power[gpu.index] = (now, gpu.power_w)
+
+    def energy(self) -> tuple[float | None, str]:
+        """(joules so far, how they were measured): compare two readings to get the energy between them."""
+        if not self.telemetry.available:
+            return None, self.telemetry.sample().reason or "no NVIDIA GPU"
+        gpus = self._ours()
+        if not gpus:
+            return None, "the run's GPUs are not visible to NVML"
+        if all(gpu.energy_j is not None for gpu in gpus):
+            return sum(gpu.energy_j for gpu in gpus), "NVML energy counter"  # type: ignore[misc]
+        with self._lock:
+            if all(gpu.index in self._integrated_j for gpu in gpus):
+                return sum(self._integrated_j[gpu.index] for gpu in gpus), "power samples integrated each second"
+        if any(gpu.power_w is None for gpu in gpus):
+            return None, "this GPU reports neither an energy counter nor power draw"
+        return None, "not enough power samples yet"
 
     def start(self) -> GpuLogger:
         if not self.telemetry.available:
             self.reporter.emit("telemetry", available=False, reason=self.telemetry.sample().reason)
         else:
+            self._integrate(self._ours(), time.monotonic())  # energy is known from the moment start() returns
             self._thread.start()
         return self
 
     def _loop(self) -> None:
+        last_event = 0.0
         while True:
-            for cuda_index, gpu in for_run(self.telemetry.sample().gpus, self.run_uuids):
-                if cuda_index is not None:
-                    self.reporter.emit("gpu", **{**gpu.event_fields(), "index": cuda_index, "nvml_index": gpu.index})
-            if self._stop.wait(self.interval_s):
+            now = time.monotonic()
+            paired = for_run(self.telemetry.sample().gpus, self.run_uuids)
+            self._integrate([gpu for cuda, gpu in paired if cuda is not None], now)
+            if now - last_event >= self.interval_s - 1e-6:
+                last_event = now
+                for cuda_index, gpu in paired:
+                    if cuda_index is not None:
+                        self.reporter.emit("gpu", **{**gpu.event_fields(), "index": cuda_index,
+                                                     "nvml_index": gpu.index})
+            if self._stop.wait(self.power_every_s):
                 return
 
     def stop(self) -> None:

@@ -88,6 +88,7 @@ class Worker:
         self.collectives = Collectives(self.topology, backend_for(self.placement.device.type == "cuda"))
         self.peers = PeerFailures(run_dir, self.topology)
         self.started = time.time()
+        self.energy_source = ""
         local_world = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
         self.gpu_uuids = run_gpu_uuids(self.placement, local_world)
         self.gpu_logger = GpuLogger(self.reporter, self.gpu_uuids).start() if self.rank == 0 else None
@@ -239,6 +240,7 @@ class Worker:
             "generator": trainer.generator.get_state(),
             "epoch": p.epoch, "step": p.step, "step_in_epoch": p.step_in_epoch, "best_metric": p.best_metric,
             "best_epoch": p.best_epoch, "stale_epochs": p.stale_epochs, "micro_batch": trainer.micro_batch,
+            "energy_j": p.energy_j,
             "config_hash": config_hash,
         }
 
@@ -265,6 +267,7 @@ class Worker:
         p.epoch, p.step, p.step_in_epoch = int(state["epoch"]), int(state["step"]), int(state["step_in_epoch"])
         p.best_metric, p.best_epoch = float(state["best_metric"]), int(state["best_epoch"])
         p.stale_epochs = int(state["stale_epochs"])
+        p.energy_j = state.get("energy_j")
         trainer.micro_batch = int(state["micro_batch"])
         self.emit("resumed", epoch=p.epoch, step=p.step, step_in_epoch=p.step_in_epoch, micro_batch=trainer.micro_batch)
 
@@ -285,7 +288,14 @@ class Worker:
 
         for epoch in range(p.epoch + 1, self.exp.epochs + 1):
             started = time.perf_counter()
+            energy_before, step_before = self._energy()[0], p.step
             train_loss, stopped = trainer.train_epoch(epoch, after_step)
+            energy_after, self.energy_source = self._energy()
+            epoch_energy = energy_after - energy_before if energy_after is not None and energy_before is not None \
+                else None
+            if epoch_energy is not None:
+                p.energy_j = (p.energy_j or 0.0) + epoch_energy
+            images = (p.step - step_before) * trainer.per_rank_batch * self.world
             if stopped:
                 self._save(trainer, "last", config_hash)
                 self.emit("stopped", epoch=p.epoch, step=p.step)
@@ -303,7 +313,10 @@ class Worker:
             lr = trainer.optimizer.param_groups[0]["lr"]
             self._log_rank(f"epoch {epoch} val_loss={val_loss!r} val_acc={val_acc!r} improved={improved} lr={lr!r}")
             self.emit("epoch", epoch=epoch, train_loss=round(train_loss, 5), val_loss=round(val_loss, 5),
-                      val_acc=round(val_acc, 5), seconds=round(time.perf_counter() - started, 2), lr=lr, step=p.step)
+                      val_acc=round(val_acc, 5), seconds=round(time.perf_counter() - started, 2), lr=lr, step=p.step,
+                      energy_j=None if epoch_energy is None else round(epoch_energy, 1),
+                      images_per_j=None if not epoch_energy else round(images / epoch_energy, 3),
+                      energy_note=self.energy_source)
             if improved:  # best first: a kill between the two writes never leaves a last.pt newer than best.pt
                 self._save(trainer, "best", config_hash)
                 if os.environ.get("GALAXY_TUI_KILL_BETWEEN_CHECKPOINTS") == str(epoch):  # test seam
@@ -316,6 +329,24 @@ class Worker:
                 self.emit("early_stop", epoch=epoch, best_epoch=p.best_epoch)
                 break
         return True
+
+    def _run_energy(self, trainer: Trainer, config_hash: str) -> dict[str, Any]:
+        """Energy of the whole training (all attempts) and images per joule, for metrics.json."""
+        energy, steps = trainer.progress.energy_j, trainer.progress.step
+        last = self.run_dir / "checkpoints" / "last.pt"
+        if self.mode == "evaluate" and last.exists():  # --skip: the figures are in the last checkpoint
+            state = load_checkpoint(last, config_hash)
+            energy, steps = state.get("energy_j"), int(state["step"])
+        images = steps * trainer.per_rank_batch * self.world
+        return {"energy_j": None if energy is None else round(energy, 1),
+                "images_per_j": round(images / energy, 3) if energy else None,
+                "energy_note": self.energy_source or self._energy()[1]}
+
+    def _energy(self) -> tuple[float | None, str]:
+        """The run's GPUs' energy so far and how it is known (rank 0 measures every GPU of the node)."""
+        if self.gpu_logger is None:
+            return None, "measured by rank 0"
+        return self.gpu_logger.energy()
 
     def _validate(self, trainer: Trainer, val: Split, train_loss: float) -> tuple[float, float, float]:
         """Validation figures measured once, on rank 0, and given to every rank: each rank's BatchNorm
@@ -350,6 +381,7 @@ class Worker:
             {"best_epoch": int(best["best_epoch"]), "best_val_acc": round(float(best["best_metric"]), 5),
              "epochs_trained": int(best["epoch"]), "micro_batch": trainer.micro_batch,
              "model": self.exp.model, "threshold": self.exp.labels.threshold,
+             **self._run_energy(trainer, config_hash),
              "seconds": round(time.time() - float(self.reporter.get("started", self.started)), 1)}, measured)
         if measured == "validation":
             self.emit("warning", message="this dataset has no test part: the results are measured on the validation "

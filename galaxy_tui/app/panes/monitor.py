@@ -262,6 +262,9 @@ class MonitorPane(Widget, can_focus=True):
                               sparkline(series("power_w"), width))
                 table.add_row(" util", _na(gpu.util, "{}%"), sparkline(series("util"), width))
                 table.add_row(" temp", _na(gpu.temp_c, "{}°C"), sparkline(series("temp_c"), width))
+            energy = record.model.energy_summary()
+            if energy:
+                table.add_row("energy", Text(energy.removeprefix("energy "), overflow="ellipsis"), "")
             gauges.update(table)
             return
         cpu, ram = self._worker_usage(record)
