@@ -72,8 +72,21 @@ def finite(value: Any) -> Any:
     return value
 
 
-def atomic_write_json(path: Path, value: Any) -> None:
-    atomic_write_bytes(path, json.dumps(finite(value), indent=1, default=str, allow_nan=False).encode("utf-8"))
+def atomic_write_json(path: Path, value: Any, in_place_fallback: bool = False) -> None:
+    """`in_place_fallback`: when the folder refuses the temp file (read-only folder, writable file), write
+    the file in place instead — not atomic, but the state reaches its readers (for status.json, whose
+    readers survive a torn read), rather than a run that reads as `lost` with its reason nowhere."""
+    data = json.dumps(finite(value), indent=1, default=str, allow_nan=False).encode("utf-8")
+    try:
+        atomic_write_bytes(path, data)
+    except OSError:
+        if not in_place_fallback or not path.exists():
+            raise
+        with open(path, "r+b") as handle:
+            handle.truncate(0)
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
 
 
 def read_json(path: Path) -> dict[str, Any] | None:

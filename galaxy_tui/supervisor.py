@@ -93,7 +93,7 @@ def supervise(run_dir: Path) -> int:
         state, message = _final_state_for(code, run_dir)
         append_event(run_dir / "events.jsonl", state, message=message)
         atomic_write_json(run_dir / "status.json", {**status, "state": state, "message": message,
-                                                    "updated": time.time(), "pid": None})
+                                                    "updated": time.time(), "pid": None}, in_place_fallback=True)
     return 0
 
 

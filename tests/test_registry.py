@@ -180,3 +180,24 @@ def test_experiment_and_dataset_names_cannot_make_paths(tmp_path: Path, name: st
     path = write(tmp_path, GOOD + f'\n[experiments."{name}"]\ndataset = "d1"\n')
     with pytest.raises(GalaxyError, match="may hold only letters, digits"):
         load_registry(path)
+
+
+def test_status_reaches_its_readers_when_the_folder_refuses_temp_files(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Simulates a read-only run folder with a writable status.json (root ignores chmod, so mkstemp is
+    made to refuse): the state is written in place instead of being lost."""
+    import json
+    import tempfile
+
+    from galaxy_tui.atomic import atomic_write_json
+    path = tmp_path / "status.json"
+    atomic_write_json(path, {"state": "training"})
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied", str(tmp_path))
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    with pytest.raises(PermissionError):
+        atomic_write_json(path, {"state": "failed"})
+    atomic_write_json(path, {"state": "failed", "message": "cannot write checkpoints/last.pt"}, in_place_fallback=True)
+    assert json.loads(path.read_text())["state"] == "failed"

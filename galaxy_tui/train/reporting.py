@@ -47,7 +47,8 @@ class Reporter:
             return
         with self._lock:  # held across the write, so a heartbeat never lands after a newer state
             now = time.time()
-            atomic_write_json(self.run_dir / "status.json", {**self._status, "heartbeat": now, "updated": now})
+            atomic_write_json(self.run_dir / "status.json", {**self._status, "heartbeat": now, "updated": now},
+                              in_place_fallback=True)
 
     def _beat(self) -> None:
         while not self._stop.wait(HEARTBEAT_S):
