@@ -8,8 +8,10 @@ from the same memory-mapped uint8 cache, side by side in one process:
 - inline: the step reads its batch, then computes (the loop before the prefetcher);
 - prefetch: galaxy_tui.train.feed.Prefetcher reads the next steps in a thread while the step computes.
 
-Prints per path: data wait per step (time the step spent waiting for its batch), its share of the step,
-and images per second. Goal: prefetch data wait <= 5% of the step time.
+Prints per path: data wait per step (time the step spent waiting for its batch), its share of the step
+(all steps, and the steady state after each epoch's first step, which must wait for one read: in a real
+epoch of hundreds of steps that one wait is negligible), and images per second. Goal: prefetch data
+wait <= 5% of the step time.
 
     python bench/bench_feed.py [--images 2048] [--batch 256] [--step-ms 40] [--epochs 3]
 """
@@ -69,30 +71,33 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         images = make_cache(Path(tmp), args.images)
         results: dict[str, tuple[list[float], float, int]] = {"inline": ([], 0.0, 0), "prefetch": ([], 0.0, 0)}
+        steady: dict[str, list[float]] = {"inline": [], "prefetch": []}  # after each epoch's first step
+        ring: list[torch.Tensor] = []  # kept across epochs, as the trainer keeps it
         for epoch in range(args.epochs):  # alternate the two paths, so the machine's noise hits both
             steps = epoch_steps(args.images, args.batch, epoch)
             for name in ("inline", "prefetch"):
                 # the feeder starts with its epoch, as in training: no head start
-                feeder = Prefetcher(images, steps, pin=False) if name == "prefetch" else None
+                feeder = Prefetcher(images, steps, pin=False, ring=ring) if name == "prefetch" else None
                 batches = feeder if feeder is not None else (read_rows(images, rows) for rows in steps)
                 waits, seconds = run(batches, len(steps), step_s)
                 if feeder is not None:
                     feeder.close()
                 old = results[name]
                 results[name] = (old[0] + waits, old[1] + seconds, old[2] + len(steps) * args.batch)
+                steady[name] += waits[1:]
     print(f"simulated device: {args.step_ms:g} ms per batch of {args.batch} at {SIZE} px; "
           f"{args.images} images, {args.epochs} epochs (first step of each epoch included)")
-    print(f"{'path':<10} {'data wait/step':>15} {'median':>8} {'share of step':>14} {'images/s':>9}")
+    print(f"{'path':<10} {'data wait/step':>15} {'median':>8} {'share of step':>14} {'steady share':>13} "
+          f"{'images/s':>9}")
     for name, (waits, seconds, images_done) in results.items():
-        mean = statistics.fmean(waits)
-        share = mean / (mean + step_s)
-        print(f"{name:<10} {mean * 1000:>12.1f} ms {statistics.median(waits) * 1000:>5.1f} ms {share:>13.1%} "
-              f"{images_done / seconds:>9.0f}")
+        mean, later = statistics.fmean(waits), statistics.fmean(steady[name])
+        print(f"{name:<10} {mean * 1000:>12.1f} ms {statistics.median(waits) * 1000:>5.1f} ms "
+              f"{mean / (mean + step_s):>13.1%} {later / (later + step_s):>12.1%} {images_done / seconds:>9.0f}")
     inline_wait = statistics.fmean(results["inline"][0])
     prefetch_wait = statistics.fmean(results["prefetch"][0])
     speed = (results["prefetch"][2] / results["prefetch"][1]) / (results["inline"][2] / results["inline"][1])
     print(f"prefetch: {inline_wait / max(prefetch_wait, 1e-9):.0f}x less data wait, {speed:.2f}x the images/s; "
-          f"goal: data wait <= 5% of the step")
+          f"goal: data wait <= 5% of the step (steady share: each epoch's first step must wait for one read)")
 
 
 if __name__ == "__main__":

@@ -68,6 +68,7 @@ class Trainer:
         self.micro_batch = 1
         self.eval_batch: int | None = None  # None: twice the micro-batch (no gradients or optimizer state)
         self.interrupt: Callable[[], None] = lambda: None  # called between evaluation batches (may raise)
+        self._feed_ring: list[torch.Tensor] = []  # the prefetcher's host buffers, reused across epochs
         self.progress = Progress()
         self.generator = torch.Generator().manual_seed(experiment.seed * 1000 + self.rank)
         self.inject = OomInjector.from_environment(self.rank)
@@ -273,7 +274,7 @@ class Trainer:
         stopped = False
         first = self.progress.step_in_epoch
         feeder = Prefetcher(self.images, [self.train.indices[p] for p in batches[first:]],
-                            pin=self.placement.device.type == "cuda")
+                            pin=self.placement.device.type == "cuda", ring=self._feed_ring)
         try:
             for i, images in zip(range(first, len(batches)), feeder):
                 positions = batches[i]
