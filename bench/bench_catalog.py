@@ -1,12 +1,18 @@
-"""Loading a GZ2 Hart16-shaped catalogue (240,000 rows x 230 columns, written here with random values):
-ours parses only the columns the labelling needs; the baseline is a plain pandas.read_csv of the table.
+"""Loading a GZ2 Hart16-shaped catalogue (240,000 rows x 230 columns, written here with random values).
+
+Baseline: what a careful script does, pandas.read_csv with usecols= the needed columns (the whole table,
+which nobody should read, is printed for scale). Ours: the first load parses the same columns (with
+numeric checks) and keeps them in the parsed-column cache; every later load, until the CSV changes,
+reads that cache. Each figure is the median of several loads.
 """
 
 from __future__ import annotations
 
 import os
+import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -31,20 +37,32 @@ def write_table(path: Path) -> list[str]:
     return ["dr7objid", "total_classifications", *needed]
 
 
+def timed(load: Callable[[], pd.DataFrame], repeats: int) -> tuple[float, pd.DataFrame]:
+    times, frame = [], pd.DataFrame()
+    for _ in range(repeats):
+        start = time.perf_counter()
+        frame = load()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), frame
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "gz2_hart16.csv"
         required = write_table(path)
-        start = time.perf_counter()
-        ours = read_csv(path, "GZ2 Hart16 catalogue", required)
-        ours_s = time.perf_counter() - start
-        start = time.perf_counter()
-        whole = pd.read_csv(path)
-        whole_s = time.perf_counter() - start
-        assert ours.equals(whole[required])
+        cache = Path(tmp) / "cache"
+        whole_s, whole = timed(lambda: pd.read_csv(path), 1)
+        usecols_s, plain = timed(lambda: pd.read_csv(path, usecols=required)[required], 3)
+        first_s, cold = timed(lambda: read_csv(path, "GZ2", required, required[1:], cache_dir=cache), 1)
+        warm_s, warm = timed(lambda: read_csv(path, "GZ2", required, required[1:], cache_dir=cache), 5)
+        assert warm.equals(plain) and cold.equals(plain) and whole[required].equals(plain)
         size = os.path.getsize(path) / 2**20
-    print(f"GZ2-shaped catalogue ({ROWS:,} rows, {whole.shape[1]} columns, {size:.0f} MiB): needed columns "
-          f"{ours_s:.2f} s, whole table {whole_s:.2f} s, ratio {whole_s / ours_s:.1f}x")
+    print(f"GZ2-shaped catalogue ({ROWS:,} rows, {whole.shape[1]} columns, {size:.0f} MiB), "
+          f"{len(required)} columns needed:")
+    print(f"  whole table           {whole_s * 1000:7.0f} ms  (for scale)")
+    print(f"  usecols (baseline)    {usecols_s * 1000:7.0f} ms")
+    print(f"  ours, first load      {first_s * 1000:7.0f} ms  (parse + checks + write the cache)")
+    print(f"  ours, cached          {warm_s * 1000:7.1f} ms  -> {usecols_s / warm_s:.0f}x faster than usecols")
 
 
 if __name__ == "__main__":

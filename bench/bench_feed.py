@@ -13,7 +13,7 @@ Prints per path: data wait per step (time the step spent waiting for its batch),
 epoch of hundreds of steps that one wait is negligible), and images per second. Goal: prefetch data
 wait <= 5% of the step time.
 
-    python bench/bench_feed.py [--images 2048] [--batch 256] [--step-ms 40] [--epochs 3]
+    python bench/bench_feed.py [--images 8192] [--batch 256] [--step-ms 40] [--epochs 3]
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def run(batches: Iterable[torch.Tensor], steps: int, step_s: float) -> tuple[lis
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=2048)
+    parser.add_argument("--images", type=int, default=8192)
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--step-ms", type=float, default=40.0, help="simulated device time per batch")
     parser.add_argument("--epochs", type=int, default=3)
@@ -73,6 +73,7 @@ def main() -> None:
         results: dict[str, tuple[list[float], float, int]] = {"inline": ([], 0.0, 0), "prefetch": ([], 0.0, 0)}
         steady: dict[str, list[float]] = {"inline": [], "prefetch": []}  # after each epoch's first step
         ring: list[torch.Tensor] = []  # kept across epochs, as the trainer keeps it
+        Prefetcher.warm(images, args.batch, pin=False, ring=ring)  # as the trainer does when it is built
         for epoch in range(args.epochs):  # alternate the two paths, so the machine's noise hits both
             steps = epoch_steps(args.images, args.batch, epoch)
             for name in ("inline", "prefetch"):

@@ -1,108 +1,157 @@
-"""Micro-batch search on simulated GPU memory: ours vs a Lightning-style power-then-binary search and an
-Accelerate-style 0.9x decay, on the same memory models (affine, convex, noisy, warm-up spike, step).
+"""Micro-batch search on simulated GPU memory: ours vs Lightning's and Accelerate's default searches.
 
-Each simulated trial raises torch.cuda.OutOfMemoryError when the step would not fit in the GPU. The
-true maximum is the largest size whose peak stays within the budget (90% of the GPU). Prints trials
-used and found/true per method; a found size above the true maximum would have risked an OOM later.
+The range is what the app searches: 1..the effective batch (64, 256 or 1024 here), per GPU.
+- Lightning-style: `scale_batch_size` in its default "power" mode: start at 2, double while a trial
+  fits (3 training steps per trial), stop at the first failure and keep the last size that fitted
+  (capped here at the effective batch, as Lightning caps at the dataset's length).
+- Accelerate-style: `find_executable_batch_size` with its default start, 128: run training, and on an
+  OOM retry at 90% of the size (older releases halve). It never tries above its start.
+Every method searches against the same limit, the app's budget: 90% of what is free once the CUDA
+context exists. A "GPU" here is a memory model: weights + optimizer state (fixed), activations per
+sample (linear, or convex), a fixed CUDA context invisible to the peak statistics, allocations rounded
+to 2 MiB blocks and the reserved total to 20 MiB segments; "noisy" adds +/-3% that is fixed per case
+and size (so the true maximum is not a lucky draw), "spike" a warm-up step 10% above the steady peak,
+"step" 0.5 GiB more above 300 samples (an algorithm switch).
+Cost is reported in sample-steps (trial size x steps run; an OOM costs the one step it died in), the
+work a search spends before training starts; Accelerate's successful size is the training itself, so
+only its failures count.
 """
 
 from __future__ import annotations
 
-import random
+import hashlib
+import math
 import statistics
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 
 from galaxy_tui.train.probe_search import TrialOutcome, search_micro_batch
 
-GIB = 1 << 30
+GIB, MIB = 1 << 30, 1 << 20
 KINDS = ("affine", "convex", "noisy", "spike", "step")
-CAPACITIES = (1.4, 2, 3, 5, 8, 12, 16, 24, 40, 80)
-UPPER = 4096
+CAPACITIES_GIB = (4, 6, 8, 12, 16, 24, 40, 80)
+UPPERS = (64, 256, 1024)
+MODELS = ((0.3 * GIB, 6 * MIB), (1.2 * GIB, 24 * MIB))  # (weights + optimizer, activations per sample)
+CONTEXT = int(0.45 * GIB)
+MARGIN = 0.10
+STEPS_PER_TRIAL = 3  # ours: a warm-up step + 2 measured; Lightning's default steps_per_trial
 
 
-def memory(kind: str, capacity: int, seed: int):  # noqa: ANN201
-    rnd = random.Random(seed)
+@dataclass(frozen=True)
+class SimulatedGpu:
+    kind: str
+    capacity: int
+    fixed: float
+    per_sample: float
 
-    def peak(b: int) -> int:
-        value = 1.2 * GIB + 3e6 * b + (2000 * b * b if kind == "convex" else 0)
-        value *= 1 + (rnd.uniform(-0.03, 0.03) if kind == "noisy" else 0)
-        return int(value + (0.5 * GIB if kind == "step" and b > 300 else 0))
+    @property
+    def budget(self) -> int:
+        return int((self.capacity - CONTEXT) * (1 - MARGIN))
 
-    def fits(b: int) -> bool:
-        p = peak(b)
-        return p * (1.1 if kind == "spike" else 1.0) <= capacity and p <= capacity
+    def _noise(self, b: int) -> float:
+        if self.kind != "noisy":
+            return 0.0
+        digest = hashlib.sha256(f"{self.capacity}:{self.fixed}:{b}".encode()).digest()
+        return (int.from_bytes(digest[:4], "big") / 2**32 - 0.5) * 0.06
 
-    return peak, fits
+    def peak(self, b: int) -> int:
+        """What the peak statistics report for a steady training step at micro-batch b."""
+        activations = self.per_sample * b * (1 + (b / 400 if self.kind == "convex" else 0))
+        activations *= 1 + self._noise(b)
+        blocks = math.ceil(activations / (2 * MIB)) * 2 * MIB
+        extra = 0.5 * GIB if self.kind == "step" and b > 300 else 0
+        return math.ceil((self.fixed + blocks + extra) / (20 * MIB)) * 20 * MIB
+
+    def warmup_peak(self, b: int) -> int:
+        return int(self.peak(b) * (1.1 if self.kind == "spike" else 1.0))
+
+    def fits(self, b: int) -> bool:
+        return self.warmup_peak(b) <= self.budget
+
+    def true_max(self, upper: int) -> int:
+        return max((b for b in range(1, upper + 1) if self.fits(b)), default=0)
 
 
-def lightning_style(fits, budget_fits) -> tuple[int, int]:  # noqa: ANN001
-    """Double until a failure, then binary search; 3 steps per trial in Lightning, counted here as one."""
-    trials, size, low, high = 0, 2, 0, None
-    while True:
+@dataclass
+class Outcome:
+    found: int
+    trials: int
+    sample_steps: int
+
+
+def ours(gpu: SimulatedGpu, upper: int) -> Outcome:
+    cost = 0
+
+    def trial(b: int) -> TrialOutcome:
+        nonlocal cost
+        if gpu.warmup_peak(b) > gpu.budget:
+            cost += b
+            raise torch.cuda.OutOfMemoryError(f"simulated OOM at {b}")
+        cost += STEPS_PER_TRIAL * b
+        return TrialOutcome(True, gpu.peak(b), 0.0)
+
+    result = search_micro_batch(trial, lambda: gpu.budget, upper, oom_errors=(torch.cuda.OutOfMemoryError,))
+    return Outcome(result.micro_batch, len(result.trials), cost)
+
+
+def lightning_power(gpu: SimulatedGpu, upper: int) -> Outcome:
+    size, last_fit, trials, cost = 2, 0, 0, 0
+    while trials < 25:  # Lightning's default max_trials
         trials += 1
-        if budget_fits(size):
-            low = size
-            if size >= UPPER:
-                break
-            size = min(UPPER, size * 2)
-            if high is None:
-                continue
-        else:
-            high = size
-        if high is not None:
-            if high - low <= 1:
-                break
-            size = (low + high) // 2
-    return max(1, int(low * 0.95)), trials  # Lightning shaves a margin off the found size
+        if not gpu.fits(size):
+            cost += size
+            break
+        cost += STEPS_PER_TRIAL * size
+        last_fit = size
+        if size >= upper:
+            break
+        size = min(upper, size * 2)
+    return Outcome(last_fit, trials, cost)
 
 
-def accelerate_style(budget_fits) -> tuple[int, int]:  # noqa: ANN001
-    trials, size = 0, UPPER
-    while size > 1:
+def accelerate_default(gpu: SimulatedGpu, upper: int) -> Outcome:
+    size, trials, cost = min(128, upper), 0, 0
+    while size > 0:
         trials += 1
-        if budget_fits(size):
-            return size, trials
+        if gpu.fits(size):
+            return Outcome(size, trials, cost)
+        cost += size
         size = int(size * 0.9)
-    return 1, trials + 1
+    return Outcome(0, trials, cost)
+
+
+METHODS: dict[str, Callable[[SimulatedGpu, int], Outcome]] = {
+    "ours": ours, "lightning power": lightning_power, "accelerate (128)": accelerate_default}
 
 
 def main() -> None:
-    rows = {"ours": [], "lightning-style": [], "accelerate-style": []}
+    results: dict[str, list[tuple[Outcome, int]]] = {name: [] for name in METHODS}
     for kind in KINDS:
-        for capacity_gib in CAPACITIES:
-            capacity = int(capacity_gib * GIB)
-            budget = int(capacity * 0.9)
-            peak, fits = memory(kind, capacity, seed=1)
-            true_max = max((b for b in range(1, UPPER + 1) if fits(b) and peak(b) <= budget), default=0)
-            if true_max == 0:
-                continue
-
-            def within_budget(b: int) -> bool:
-                return fits(b) and peak(b) <= budget
-
-            def trial(b: int) -> TrialOutcome:
-                if not fits(b):
-                    raise torch.cuda.OutOfMemoryError(f"simulated OOM at {b}")
-                return TrialOutcome(True, peak(b), 0.0)
-
-            ours = search_micro_batch(trial, budget, UPPER, oom_errors=(torch.cuda.OutOfMemoryError,))
-            rows["ours"].append((len(ours.trials), ours.micro_batch / true_max))
-            found, trials = lightning_style(fits, within_budget)
-            rows["lightning-style"].append((trials, found / true_max))
-            found, trials = accelerate_style(within_budget)
-            rows["accelerate-style"].append((trials, found / true_max))
-    print(f"{len(rows['ours'])} cases (5 memory models x GPU sizes), true maximum in 1..{UPPER}:")
-    print(f"{'method':18} {'trials mean':>11} {'trials max':>10} {'found/true mean':>15} {'min':>6} {'over true':>9}")
-    for method, values in rows.items():
-        trials = [t for t, _ in values]
-        ratios = [r for _, r in values]
-        print(f"{method:18} {statistics.mean(trials):11.1f} {max(trials):10d} {statistics.mean(ratios):15.3f} "
-              f"{min(ratios):6.3f} {sum(r > 1 for r in ratios):9d}")
-    ours_trials = statistics.mean(t for t, _ in rows["ours"])
-    print(f"ours uses {statistics.mean(t for t, _ in rows['lightning-style']) / ours_trials:.1f}x fewer trials than "
-          f"lightning-style and {statistics.mean(t for t, _ in rows['accelerate-style']) / ours_trials:.1f}x fewer "
-          f"than accelerate-style")
+        for capacity in CAPACITIES_GIB:
+            for fixed, per_sample in MODELS:
+                gpu = SimulatedGpu(kind, capacity * GIB, fixed, per_sample)
+                for upper in UPPERS:
+                    true = gpu.true_max(upper)
+                    if true == 0:
+                        continue
+                    for name, method in METHODS.items():
+                        results[name].append((method(gpu, upper), true))
+    cases = len(results["ours"])
+    print(f"{cases} cases: {len(KINDS)} memory models x {len(CAPACITIES_GIB)} GPU sizes x {len(MODELS)} models "
+          f"x effective batch {', '.join(map(str, UPPERS))}")
+    print(f"{'method':17} {'trials':>7} {'max':>4} {'sample-steps':>13} {'found/true':>10} {'min':>6} "
+          f"{'over true':>9}")
+    cost_of = {}
+    for name, rows in results.items():
+        ratios = [o.found / true for o, true in rows]
+        cost_of[name] = statistics.mean(o.sample_steps for o, _ in rows)
+        print(f"{name:17} {statistics.mean(o.trials for o, _ in rows):7.1f} {max(o.trials for o, _ in rows):4d} "
+              f"{cost_of[name]:13,.0f} {statistics.mean(ratios):10.3f} {min(ratios):6.3f} "
+              f"{sum(r > 1 for r in ratios):9d}")
+    print("sample-steps relative to ours: " + ", ".join(
+        f"{name} {cost_of[name] / cost_of['ours']:.2f}x" for name in METHODS if name != "ours"))
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ def list_datasets(workspace: Path, threshold: float | None, min_classifications:
     notes: list[str] = []
     for spec in registry.datasets.values():
         try:
-            dataset = load_dataset(spec)
+            dataset = load_dataset(spec, registry.cache_dir)
         except GalaxyError as exc:
             table.add_row(spec.name, spec.kind, "-", "-", "[red]cannot load[/red]", "")
             notes.append(f"[red]{spec.name}[/red]: {exc}")

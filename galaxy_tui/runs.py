@@ -239,7 +239,7 @@ def preflight(registry: Registry, experiment: str, saved_split: Path | None = No
     from galaxy_tui.data.sources import load_dataset  # pandas/h5py: only when launching
     from galaxy_tui.data.splits import labelled_split
     exp = registry.experiment(experiment)
-    labelled_split(load_dataset(registry.dataset(exp.dataset)), exp, saved_split)
+    labelled_split(load_dataset(registry.dataset(exp.dataset), registry.cache_dir), exp, saved_split)
 
 
 def launch(registry: Registry, experiment: str, choice: str | None = None, devices: int | None = None) -> RunInfo:

@@ -16,6 +16,7 @@ from galaxy_tui.registry import Experiment
 from galaxy_tui.train import device as device_module
 from galaxy_tui.train.device import Placement, choose_placement, make_scaler, restore_rng_states, rng_states
 from galaxy_tui.train.distributed import Collectives, Topology, backend_devices, backend_for
+from galaxy_tui.train.feed import Prefetcher
 from galaxy_tui.train.loop import RunFailed, Split, Trainer, _cpu_copy
 from galaxy_tui.train.models import build_model
 from galaxy_tui.train.oom import is_out_of_memory
@@ -299,6 +300,7 @@ def test_resuming_with_another_epoch_count_continues_the_schedule_at_the_same_st
 def test_training_with_the_prefetcher_is_training_without_it(monkeypatch: pytest.MonkeyPatch) -> None:
     """The feeder thread only reads bytes: same batches, same augmentation draws, same weights."""
     fed = _trainer(monkeypatch, augment=True)
+    fed.prefetch = True  # what a GPU run does; on the CPU the trainer reads inline
     fed.train_epoch(1, lambda: False)
     plain = _trainer(monkeypatch, augment=True)
     plain.model.train()
@@ -306,6 +308,26 @@ def test_training_with_the_prefetcher_is_training_without_it(monkeypatch: pytest
         plain.optimizer_step(plain.train.indices[positions], plain.train.labels[positions])  # reads inline
     assert torch.equal(fed.generator.get_state(), plain.generator.get_state())
     assert _same_weights(fed, plain)
+
+
+def test_the_feeders_host_buffers_exist_before_the_first_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fresh pages cost the first steps a wait: warmed buffers are faulted in before training, and an epoch
+    reads only into them (no batch buffer allocated while steps wait). On CUDA the trainer warms pinned
+    blocks instead (torch's caching host allocator keeps them), which needs a GPU to observe."""
+    images = np.random.default_rng(0).integers(0, 255, (96, 16, 16, 3), dtype=np.uint8)
+    steps = [np.sort(np.random.default_rng(i).choice(96, 32, replace=False)) for i in range(6)]
+    ring: list[torch.Tensor] = []
+    Prefetcher.warm(images, 32, pin=False, ring=ring)
+    warmed = [buffer.data_ptr() for buffer in ring]
+    assert len(warmed) == 4 and all(buffer.shape == (32, 16, 16, 3) for buffer in ring)
+    allocations: list[tuple] = []
+    real_empty = torch.empty
+    monkeypatch.setattr(torch, "empty", lambda *a, **k: allocations.append(a) or real_empty(*a, **k))
+    feeder = Prefetcher(images, steps, pin=False, ring=ring)
+    for rows, batch in zip(steps, feeder):
+        assert torch.equal(batch, torch.from_numpy(images[rows]).permute(0, 3, 1, 2))
+    feeder.close()
+    assert [buffer.data_ptr() for buffer in ring] == warmed and not allocations
 
 
 def test_each_step_reads_its_batch_in_file_order(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from galaxy_tui.data.column_cache import cached_columns
 from galaxy_tui.data.labels import VoteArrays, class_counts, label_votes
 from galaxy_tui.errors import GalaxyError
 from galaxy_tui.registry import Labelling
@@ -82,11 +83,17 @@ def require_dir(path: Path, what: str) -> Path:
     return path
 
 
-def read_csv(path: Path, what: str, required: Iterable[str], numeric: Iterable[str] = ()) -> pd.DataFrame:
+def read_csv(path: Path, what: str, required: Iterable[str], numeric: Iterable[str] = (),
+             cache_dir: Path | None = None) -> pd.DataFrame:
     """The `required` columns of a CSV (only those are parsed: the GZ2 table has over 200). `numeric`
-    columns must hold numbers (or be empty): the first cell that does not is named by column and line."""
+    columns must hold numbers (or be empty): the first cell that does not is named by column and line.
+    With `cache_dir`, the parsed columns are kept there and reused while the file is unchanged."""
     require_file(path, what)
     required = list(required)
+    return cached_columns(path, required, cache_dir, lambda: _parse_csv(path, what, required, numeric))
+
+
+def _parse_csv(path: Path, what: str, required: list[str], numeric: Iterable[str]) -> pd.DataFrame:
     try:
         header = [str(c) for c in pd.read_csv(path, nrows=0).columns]
         by_name = {c.strip(): c for c in header}
@@ -98,7 +105,7 @@ def read_csv(path: Path, what: str, required: Iterable[str], numeric: Iterable[s
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
         raise GalaxyError(f"{what} {path} could not be read as CSV ({type(exc).__name__}: {exc}); is it a "
                           f"UTF-8 text table?") from None
-    frame = frame.rename(columns=lambda c: str(c).strip())
+    frame = frame.rename(columns=lambda c: str(c).strip())[required]
     for column in numeric:
         frame[column] = _numbers(frame[column], path, what, column)
     return frame

@@ -57,13 +57,14 @@ def attach_images(frame: pd.DataFrame, images: Path, where: str) -> tuple[pd.Dat
     return frame, problems, signature
 
 
-def load_gz2_hart16(name: str, catalog: Path, mapping: Path, images: Path, family: str = "debiased") -> Dataset:
+def load_gz2_hart16(name: str, catalog: Path, mapping: Path, images: Path, family: str = "debiased",
+                    cache_dir: Path | None = None) -> Dataset:
     if family not in FRACTION_FAMILIES:
         raise GalaxyError(f"[datasets.{name}] fractions = {family!r} is not one of {', '.join(FRACTION_FAMILIES)}.")
     columns = {ours: f"{theirs}_{family}" for ours, theirs in HART16_ANSWERS.items()}
     table = read_csv(catalog, "GZ2 Hart16 catalogue", ["dr7objid", "total_classifications", *columns.values()],
-                     numeric=["total_classifications", *columns.values()])
-    links = read_csv(mapping, "GZ2 filename mapping", ["objid", "asset_id"])
+                     numeric=["total_classifications", *columns.values()], cache_dir=cache_dir)
+    links = read_csv(mapping, "GZ2 filename mapping", ["objid", "asset_id"], cache_dir=cache_dir)
     frame = table[["dr7objid", "total_classifications", *columns.values()]].rename(
         columns={v: k for k, v in columns.items()})
     frame = frame.merge(links[["objid", "asset_id"]], left_on="dr7objid", right_on="objid", how="inner")

@@ -36,8 +36,9 @@ def kaggle_votes(frame: pd.DataFrame) -> pd.DataFrame:
     }, index=frame.index).astype(np.float32)
 
 
-def load_kaggle_gz2(name: str, solutions: Path, images: Path) -> Dataset:
-    table = read_csv(solutions, "Kaggle GZ2 solutions", ["GalaxyID", *TARGET_COLUMNS], numeric=TARGET_COLUMNS)
+def load_kaggle_gz2(name: str, solutions: Path, images: Path, cache_dir: Path | None = None) -> Dataset:
+    table = read_csv(solutions, "Kaggle GZ2 solutions", ["GalaxyID", *TARGET_COLUMNS], numeric=TARGET_COLUMNS,
+                     cache_dir=cache_dir)
     frame = pd.concat([
         pd.DataFrame({"id": table["GalaxyID"].astype(str), "ref": table["GalaxyID"].astype(str) + ".jpg"}),
         kaggle_votes(table),

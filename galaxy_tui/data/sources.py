@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from galaxy_tui.data.catalog import Dataset
 from galaxy_tui.data.folder import load_image_folder
 from galaxy_tui.data.gz2 import load_gz2_hart16
@@ -19,7 +21,8 @@ def _int_option(spec: DatasetSpec, key: str, default: int) -> int:
     return value
 
 
-def load_dataset(spec: DatasetSpec) -> Dataset:
+def load_dataset(spec: DatasetSpec, cache_dir: Path | None = None) -> Dataset:
+    """`cache_dir` keeps parsed catalogue columns between loads (see column_cache)."""
     kind = spec.kind
     if kind == "synthetic":
         return load_synthetic(spec.name, _int_option(spec, "count", 3000), _int_option(spec, "size", 64),
@@ -30,9 +33,9 @@ def load_dataset(spec: DatasetSpec) -> Dataset:
         return load_galaxy_mnist(spec.name, spec.path("train"), spec.path("test"))
     if kind == "gz2-hart16":
         return load_gz2_hart16(spec.name, spec.path("catalog"), spec.path("mapping"), spec.path("images"),
-                               str(spec.options.get("fractions", "debiased")))
+                               str(spec.options.get("fractions", "debiased")), cache_dir)
     if kind == "kaggle-gz2":
-        return load_kaggle_gz2(spec.name, spec.path("solutions"), spec.path("images"))
+        return load_kaggle_gz2(spec.name, spec.path("solutions"), spec.path("images"), cache_dir)
     if kind == "image-folder":
         return load_image_folder(spec.name, spec.path("path"), spec.options.get("merge"),
                                  spec.options.get("exclude"))

@@ -105,7 +105,7 @@ class Worker:
     # ------------------------------------------------------------------ data
     def _data(self) -> tuple[np.ndarray, tuple[str, ...], dict[str, Split], np.ndarray]:
         self.state("preparing")
-        dataset = load_dataset(self.spec)
+        dataset = load_dataset(self.spec, Path(self.config["run"]["cache_dir"]))
         for problem in dataset.problems:
             self.emit("warning", message=problem)
         split_file = self.run_dir / "split.csv"

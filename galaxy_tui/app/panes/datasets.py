@@ -123,7 +123,7 @@ class DatasetsPane(Widget):
         from galaxy_tui.data.sources import load_dataset
         registry = self.app.registry  # type: ignore[attr-defined]
         try:
-            dataset = load_dataset(registry.dataset(name))
+            dataset = load_dataset(registry.dataset(name), registry.cache_dir)
         except GalaxyError as exc:
             deliver(self.app, self._show_error, name, str(exc))
             return
