@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import io
-import time
 from pathlib import Path
 
 import pytest
-from rich.console import Console
-from rich.text import Text
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable
 
 from galaxy_tui.app.dialogs import ChoiceDialog, HelpScreen
 from galaxy_tui.app.main import GalaxyApp
@@ -18,31 +14,8 @@ from galaxy_tui.app.panes.results import MistakeCell, MistakeView
 from galaxy_tui.registry import load_registry
 from galaxy_tui.runs import launch
 from galaxy_tui.telemetry import Reading
+from pilot_helpers import NoGpu, screen_text, text_of, until
 from workspace_fixture import tiny_workspace, wait_final
-
-
-class NoGpu:
-    """Simulates a machine without an NVIDIA GPU (what NVML reports here)."""
-    available = False
-
-    def sample(self) -> Reading:
-        return Reading(False, "no NVIDIA GPU (simulated)")
-
-
-async def until(pilot, predicate, timeout: float = 60.0) -> None:  # noqa: ANN001
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {predicate}")
-        await pilot.pause(0.1)
-
-
-def text_of(app: GalaxyApp, selector: str) -> str:
-    """What a Static shows, as plain text (Rich tables included)."""
-    console = Console(width=200, file=io.StringIO(), color_system=None)
-    content = app.screen.query_one(selector, Static).content
-    console.print(content if not isinstance(content, str) else Text.from_markup(content))
-    return console.file.getvalue()
 
 
 async def test_threshold_keys_move_the_counts_and_save_the_registry(tmp_path: Path) -> None:
@@ -160,9 +133,8 @@ async def test_help_shows_the_focused_pane_keys_and_quit_says_runs_go_on(tmp_pat
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.press("question_mark")
         await until(pilot, lambda: isinstance(app.screen, HelpScreen))
-        rows = [app.screen.query_one(DataTable).get_row_at(i) for i in range(app.screen.query_one(DataTable).row_count)]
-        names = [row[1] for row in rows]
-        assert "Threshold +0.01" in names and "Quit" in names and "Launch" not in names
+        shown = screen_text(app)
+        assert "Threshold +0.01" in shown and "Quit" in shown and "Launch" not in shown
         await pilot.press("escape")
         await pilot.press("q")
     assert app.return_code == 0

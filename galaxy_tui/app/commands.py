@@ -59,5 +59,14 @@ def bindings_for(pane: str | None) -> list[Binding]:
     return [Binding(c.key, c.action, c.name, show=c.show) for c in COMMANDS if c.pane == pane]
 
 
+_KEY_NAMES = {"plus": "+", "minus": "-", "question_mark": "?", "left_square_bracket": "[",
+              "right_square_bracket": "]", "enter": "Enter"}
+
+
+def key_label(key: str) -> str:
+    """The key as a person types it."""
+    return _KEY_NAMES.get(key, key)
+
+
 def commands_for(pane: str | None) -> list[Command]:
     return [c for c in COMMANDS if c.pane in (None, pane)]

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from rich.table import Table
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, DataTable, Input, Label, Static
+from textual.widgets import Button, Input, Label, Static
 
-from galaxy_tui.app.commands import Command
+from galaxy_tui.app.commands import Command, key_label
 
 
 class ChoiceDialog(ModalScreen[str | None]):
@@ -24,11 +25,11 @@ class ChoiceDialog(ModalScreen[str | None]):
         self.choices = choices  # (value, label, key)
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
+        with VerticalScroll(classes="dialog"):
             yield Label(self.question, classes="question")
             with Horizontal(classes="buttons"):
                 for value, label, key in self.choices:
-                    yield Button(f"{label} ({key})", id=f"choice-{value}",
+                    yield Button(f"{label} ({key})", id=f"choice-{value}", compact=True,
                                  variant="primary" if value == self.choices[0][0] else "default")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
@@ -55,7 +56,7 @@ class InputDialog(ModalScreen[str | None]):
         self.prompt, self.value, self.placeholder = prompt, value, placeholder
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
+        with VerticalScroll(classes="dialog"):
             yield Label(self.prompt, classes="question")
             yield Input(self.value, placeholder=self.placeholder, id="dialog-input")
             yield Static("Enter to accept, Escape to cancel", classes="hint")
@@ -65,7 +66,9 @@ class InputDialog(ModalScreen[str | None]):
 
 
 class HelpScreen(ModalScreen[None]):
-    AUTO_FOCUS = "DataTable"
+    """Keys and commands; descriptions wrap (never cut), the list scrolls with the arrows."""
+
+    AUTO_FOCUS = "#help-body"
     BINDINGS = [Binding("escape,question_mark,q", "dismiss(None)", "Close")]
 
     def __init__(self, title: str, commands: list[Command]):
@@ -73,19 +76,13 @@ class HelpScreen(ModalScreen[None]):
         self.heading, self.commands = title, commands
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog wide"):
+        table = Table(box=None, padding=(0, 1), show_edge=False, expand=True, header_style="bold")
+        table.add_column("key", no_wrap=True)
+        table.add_column("command", no_wrap=True)
+        table.add_column("what it does", ratio=1)
+        for c in self.commands:
+            table.add_row(key_label(c.key), c.name, c.description)
+        with VerticalScroll(classes="dialog wide", id="help-body"):
             yield Label(self.heading, classes="question")
-            table: DataTable = DataTable(show_cursor=False, zebra_stripes=True)
-            table.add_columns("key", "command", "what it does")
-            for c in self.commands:
-                table.add_row(_key_label(c.key), c.name, c.description)
-            yield table
-            yield Static("Every command is also in the palette (ctrl+p). Escape closes.", classes="hint")
-
-
-_KEY_NAMES = {"plus": "+", "minus": "-", "question_mark": "?", "left_square_bracket": "[",
-              "right_square_bracket": "]", "enter": "Enter"}
-
-
-def _key_label(key: str) -> str:
-    return _KEY_NAMES.get(key, key)
+            yield Static(table)
+            yield Static("Every command of every pane is in the palette (ctrl+p). Escape closes.", classes="hint")

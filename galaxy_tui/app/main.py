@@ -8,12 +8,15 @@ from pathlib import Path
 import textual_image.widget  # noqa: F401  isort: skip
 
 from rich.text import Text
+from textual import events
 from textual.app import App, ComposeResult
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
+from textual.geometry import Size
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
 
-from galaxy_tui.app.commands import COMMANDS, bindings_for, commands_for
+from galaxy_tui.app.commands import COMMANDS, Command, bindings_for, commands_for, key_label
 from galaxy_tui.app.dialogs import HelpScreen
 from galaxy_tui.app.panes.datasets import DatasetsPane
 from galaxy_tui.app.panes.experiments import ExperimentsPane
@@ -30,29 +33,38 @@ PANES = ("datasets", "experiments", "monitor", "results")
 
 
 class CommandsProvider(Provider):
-    """Every command of the registry, in the palette."""
-
-    def _commands(self):  # noqa: ANN202
-        app = self.app
-        pane = app.active_pane if isinstance(app, GalaxyApp) else None
-        return [c for c in COMMANDS if c.pane in (None, pane)]
+    """Every command of every pane, in the palette, with its key; choosing one switches to its pane."""
 
     async def discover(self) -> Hits:
-        for command in self._commands():
-            yield DiscoveryHit(command.name, self._runner(command.action, command.pane), help=command.description)
+        for command in COMMANDS:
+            yield DiscoveryHit(self._label(command, Content(command.name)), self._runner(command),
+                               text=command.name, help=self._help(command))
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
-        for command in self._commands():
-            score = matcher.match(f"{command.name} {command.description}")
+        for command in COMMANDS:
+            score = matcher.match(f"{command.pane or ''} {command.name} {command.description}")
             if score > 0:
-                yield Hit(score, matcher.highlight(command.name), self._runner(command.action, command.pane),
-                          help=command.description)
+                yield Hit(score, self._label(command, matcher.highlight(command.name)), self._runner(command),
+                          text=command.name, help=self._help(command))
 
-    def _runner(self, action: str, pane: str | None):  # noqa: ANN202
+    @staticmethod
+    def _label(command: Command, name: Content) -> Content:
+        return Content.assemble(name, ("  " + key_label(command.key), "bold"))
+
+    @staticmethod
+    def _help(command: Command) -> str:
+        return f"{command.pane.capitalize()} pane: {command.description}" if command.pane else command.description
+
+    def _runner(self, command: Command):  # noqa: ANN202
         async def run() -> None:
-            target = self.app if pane is None else self.app.query_one(f"#{pane}-pane")
-            await target.run_action(action.removeprefix("app."), target)
+            app = self.app
+            if command.pane is None:
+                await app.run_action(command.action.removeprefix("app."))
+                return
+            app.action_show_pane(command.pane)  # type: ignore[attr-defined]
+            pane = app.query_one(f"#{command.pane}-pane")
+            await pane.run_action(command.action)
         return run
 
 
@@ -176,11 +188,12 @@ class GalaxyApp(App[None]):
         self.set_interval(2.0, self.watch_registry_file)
         self._check_size()
 
-    def on_resize(self) -> None:
-        self._check_size()
+    def on_resize(self, event: events.Resize) -> None:
+        self._check_size(event.size)  # self.size may still be the previous one here
 
-    def _check_size(self) -> None:
-        small = self.size.width < MIN_WIDTH or self.size.height < MIN_HEIGHT
+    def _check_size(self, size: Size | None = None) -> None:
+        size = size or self.size
+        small = size.width < MIN_WIDTH or size.height < MIN_HEIGHT
         self.query_one("#too-small").display = small
         self.query_one("#body").display = not small
 

@@ -8,8 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image as PILImage
 from textual import work
-from textual.containers import Horizontal
-from textual.widget import Widget
+from textual.containers import Horizontal, Vertical
 from textual.widgets import Label
 from textual.worker import get_current_worker
 from textual_image.widget import Image as ImageWidget
@@ -25,7 +24,12 @@ if TYPE_CHECKING:
 PER_CLASS = 3
 
 
-class ThumbnailStrip(Widget):
+def readable_class(name: str) -> str:
+    """A class name that wraps between words ("spiral_clockwise" -> "spiral clockwise")."""
+    return name.replace("_", " ")
+
+
+class ThumbnailStrip(Vertical):
     """A row of sample thumbnails per class of a dataset at the current labelling."""
 
     shown: str | None = None  # the dataset whose thumbnails are on screen
@@ -53,7 +57,7 @@ class ThumbnailStrip(Widget):
             deliver(self.app, self._mount_rows, dataset.name, rows)
 
     async def _mount_rows(self, dataset: str, rows: list[tuple[str, list[PILImage.Image]]]) -> None:
-        lines = [Horizontal(Label(name[:14], classes="thumb-class"),
+        lines = [Horizontal(Label(readable_class(name), classes="thumb-class"),
                             *(ImageWidget(image, classes="thumb-image") for image in images), classes="thumb-row")
                  for name, images in rows]
         await self.remove_children()

@@ -8,7 +8,7 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Grid, Horizontal, Vertical
+from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Button, DataTable, Input, Label, Select, Static
@@ -43,36 +43,38 @@ class ExperimentForm(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         e = self.start
-        with Vertical(classes="dialog wide"):
+        with VerticalScroll(classes="dialog wide", id="form-body"):
             yield Label("Edit experiment" if self.original else "New experiment", classes="question")
             with Grid(id="form-grid"):
                 yield Label("name")
-                yield Input(e.name, id="f-name", disabled=self.original is not None)
+                yield Input(e.name, id="f-name", disabled=self.original is not None, compact=True)
                 yield Label("dataset")
                 yield Select([(d, d) for d in self.registry.datasets], value=e.dataset or Select.BLANK, id="f-dataset",
-                             allow_blank=False)
+                             allow_blank=False, compact=True)
                 yield Label("model")
-                yield Select([(m, m) for m in MODEL_NAMES], value=e.model, id="f-model", allow_blank=False)
+                yield Select([(m, m) for m in MODEL_NAMES], value=e.model, id="f-model", allow_blank=False,
+                             compact=True)
                 yield Label("threshold")
-                yield Input(f"{e.labels.threshold:g}", id="f-threshold")
+                yield Input(f"{e.labels.threshold:g}", id="f-threshold", compact=True)
                 yield Label("image size")
-                yield Input(str(e.image_size), id="f-image_size")
+                yield Input(str(e.image_size), id="f-image_size", compact=True)
                 yield Label("epochs")
-                yield Input(str(e.epochs), id="f-epochs")
+                yield Input(str(e.epochs), id="f-epochs", compact=True)
                 yield Label("learning rate")
-                yield Input(f"{e.lr:g}", id="f-lr")
+                yield Input(f"{e.lr:g}", id="f-lr", compact=True)
                 yield Label("micro-batch")
-                yield Input(str(e.micro_batch), id="f-micro_batch", placeholder="auto or a number")
+                yield Input(str(e.micro_batch), id="f-micro_batch", placeholder="auto or a number", compact=True)
                 yield Label("effective batch")
-                yield Input(str(e.effective_batch), id="f-effective_batch")
+                yield Input(str(e.effective_batch), id="f-effective_batch", compact=True)
                 yield Label("precision")
-                yield Select([(p, p) for p in PRECISIONS], value=e.precision, id="f-precision", allow_blank=False)
+                yield Select([(p, p) for p in PRECISIONS], value=e.precision, id="f-precision", allow_blank=False,
+                             compact=True)
                 yield Label("devices")
-                yield Input(str(e.devices), id="f-devices")
+                yield Input(str(e.devices), id="f-devices", compact=True)
             yield Static("", id="form-error")
             with Horizontal(classes="buttons"):
-                yield Button("Save (ctrl+s)", id="save", variant="primary")
-                yield Button("Cancel (esc)", id="cancel")
+                yield Button("Save (ctrl+s)", id="save", variant="primary", compact=True)
+                yield Button("Cancel (esc)", id="cancel", compact=True)
 
     def on_mount(self) -> None:
         self._shown = self._changes()  # the values as shown: saving writes only those that differ
@@ -134,6 +136,7 @@ class ExperimentForm(ModalScreen[str | None]):
         except GalaxyError as exc:
             error.update(Text(str(exc).split(": ", 1)[-1] if "experiments.toml" in str(exc) else str(exc),
                               style="bold red"))
+            self.call_after_refresh(error.scroll_visible)
             return
         self.dismiss(name)
 

@@ -63,7 +63,7 @@ class MistakeView(ModalScreen[None]):
         self.path, self.caption = path, caption
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
+        with VerticalScroll(classes="dialog"):
             yield ImageWidget(PILImage.open(self.path), id="mistake-large")
             yield Label(self.caption, classes="question")
 

@@ -1,0 +1,42 @@
+"""What Pilot tests share: a machine without a GPU, waiting for a condition, and reading the screen."""
+
+from __future__ import annotations
+
+import io
+import time
+
+from rich.console import Console
+from rich.text import Text
+from textual.app import App
+from textual.widgets import Static
+
+from galaxy_tui.telemetry import Reading
+
+
+class NoGpu:
+    """Simulates a machine without an NVIDIA GPU (what NVML reports here)."""
+    available = False
+
+    def sample(self) -> Reading:
+        return Reading(False, "no NVIDIA GPU (simulated)")
+
+
+async def until(pilot, predicate, timeout: float = 60.0) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {predicate}")
+        await pilot.pause(0.1)
+
+
+def text_of(app: App, selector: str) -> str:
+    """What a Static shows, as plain text (Rich tables included)."""
+    console = Console(width=200, file=io.StringIO(), color_system=None)
+    content = app.screen.query_one(selector, Static).content
+    console.print(content if not isinstance(content, str) else Text.from_markup(content))
+    return console.file.getvalue()
+
+
+def screen_text(app: App) -> str:
+    """The characters on the (top) screen, line by line, as a person reads them."""
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())  # noqa: SLF001

@@ -1,0 +1,111 @@
+"""What a person sees at the sizes people use (80x24 up): the size check, dialogs that fit and scroll,
+the palette with every command, no widget ids or cut words on screen."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.widgets import Button
+
+from galaxy_tui.app.dialogs import ChoiceDialog, HelpScreen
+from galaxy_tui.app.main import GalaxyApp
+from galaxy_tui.app.panes.experiments import ExperimentForm
+from galaxy_tui.registry import load_registry
+from pilot_helpers import NoGpu, screen_text, text_of, until
+from workspace_fixture import tiny_workspace
+
+
+def too_small(app: GalaxyApp) -> bool:
+    return bool(app.query_one("#too-small").display) and not app.query_one("#body").display
+
+
+def fully_visible(button: Button) -> bool:
+    """The button's whole label is inside the screen and inside its dialog (not clipped to a bar)."""
+    region, screen = button.region, button.screen.region
+    label = str(button.label)
+    return region.height >= 1 and screen.contains_region(region) and label in screen_text(button.app)
+
+
+async def test_the_size_check_follows_each_resize_at_once(tmp_path: Path) -> None:
+    tiny_workspace(tmp_path)
+    app = GalaxyApp(tmp_path, telemetry=NoGpu())
+    async with app.run_test(size=(160, 48)) as pilot:
+        assert not too_small(app)
+        for size, small in (((70, 20), True), ((100, 30), False), ((79, 24), True), ((80, 24), False)):
+            await pilot.resize_terminal(*size)
+            await pilot.pause()
+            assert too_small(app) is small, size
+
+
+async def test_the_experiment_form_fits_at_80x24_and_shows_its_error(tmp_path: Path) -> None:
+    registry = tiny_workspace(tmp_path)
+    app = GalaxyApp(tmp_path, telemetry=NoGpu())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("2", "e")
+        await until(pilot, lambda: isinstance(app.screen, ExperimentForm))
+        await pilot.pause()
+        assert all(fully_visible(b) for b in app.screen.query(Button)), screen_text(app)
+        epochs = app.screen.query_one("#f-epochs")
+        epochs.value = "many"
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: "not a int" in screen_text(app) or "is not a" in screen_text(app))
+        assert isinstance(app.screen, ExperimentForm)  # not saved, not closed
+        assert load_registry(registry.path).experiments["tiny"].epochs == 2
+
+
+async def test_a_four_way_choice_fits_at_80x24(tmp_path: Path) -> None:
+    tiny_workspace(tmp_path)
+    app = GalaxyApp(tmp_path, telemetry=NoGpu())
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.push_screen(ChoiceDialog(
+            "gz2-resnet18 already has checkpoints (run 20261202-140000-gz2-resnet18, stopped, epoch 3/10). What now?",
+            [("resume", "Resume", "r"), ("restart", "Restart", "t"), ("skip", "Skip: evaluate best", "s"),
+             ("cancel", "Cancel", "c")]))
+        await pilot.pause(0.3)
+        buttons = list(app.screen.query(Button))
+        assert len(buttons) == 4 and all(fully_visible(b) for b in buttons), screen_text(app)
+        assert "What now?" in screen_text(app)
+
+
+async def test_help_wraps_descriptions_instead_of_cutting_them(tmp_path: Path) -> None:
+    tiny_workspace(tmp_path)
+    app = GalaxyApp(tmp_path, telemetry=NoGpu())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("4", "question_mark")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen))
+        await pilot.pause()
+        body = app.screen.query_one("#help-body")
+        words: set[str] = set()
+        for _ in range(20):  # scroll through it all, as a person would with the arrows
+            words |= set(screen_text(app).split())
+            await pilot.press("down", "down", "down")
+        for command in app.screen.commands:
+            missing = [w for w in command.description.split() if w not in words]
+            assert not missing, (command.name, missing)
+        assert body.max_scroll_y >= 0
+
+
+async def test_the_palette_holds_every_pane_s_commands_and_switches_pane(tmp_path: Path) -> None:
+    registry = tiny_workspace(tmp_path)
+    app = GalaxyApp(tmp_path, telemetry=NoGpu())
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: "total" in text_of(app, "#counts"))
+        await pilot.press("3")  # on the Monitor, ask for a Datasets command
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"Threshold", "space", *"+0.05")
+        await pilot.pause(0.5)
+        assert "]" in screen_text(app)  # the command's key is shown beside it
+        await pilot.press("enter")
+        await until(pilot, lambda: app.active_pane == "datasets")
+        await until(pilot, lambda: load_registry(registry.path).experiments["tiny"].labels.threshold == 0.75)
+
+
+async def test_first_paint_shows_no_widget_ids(tmp_path: Path) -> None:
+    tiny_workspace(tmp_path)
+    app = GalaxyApp(tmp_path, telemetry=NoGpu())
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        assert "#" not in screen_text(app).replace("# ", "")
+        await until(pilot, lambda: "total" in text_of(app, "#counts"))
+        assert "ThumbnailStrip" not in screen_text(app)
