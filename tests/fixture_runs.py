@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -116,3 +117,19 @@ def fixture_workspace(root: Path) -> Path:
     _finished_run(root / "runs")
     _failed_run(root / "runs")
     return root
+
+
+def add_live_run(root: Path, run_id: str = "demo-tiny-20261101-130000") -> str:
+    """A run in training whose worker and supervisor are this very process (alive as long as the test),
+    so the app treats it as live; newer than the fixture's other runs."""
+    from galaxy_tui.procinfo import boot_id, start_ticks
+    run = root / "runs" / run_id
+    run.mkdir(parents=True)
+    (run / "status.json").write_text(json.dumps({"experiment": "demo-tiny", "state": "training", "attempt": 1,
+                                                 "epoch": 2, "epochs": 8, "started": T0 + 3600,
+                                                 "updated": T0 + 3700}))
+    me, ticks = os.getpid(), start_ticks(os.getpid())
+    (run / "supervisor.json").write_text(json.dumps({"boot_id": boot_id(), "worker_pid": me, "worker_start": ticks,
+                                                     "supervisor_pid": me, "supervisor_start": ticks}))
+    _events(run, [{"type": "started", "mode": "train", "attempt": 1}])
+    return run_id

@@ -184,9 +184,9 @@ async def test_runs_list_is_one_key_away_and_keeps_the_cursor(tmp_path: Path) ->
         await pilot.press("down")
         await pilot.pause(1.2)  # the list refreshes meanwhile; the cursor must not jump back
         assert table.cursor_row == 1
-        await pilot.press("enter")
-        assert app.store.selected == "demo-tiny-20261101-110000"
-        await pilot.press("3")
+        await pilot.press("enter")  # an ended run chosen from the Datasets pane: its Results
+        assert app.store.browsed == "demo-tiny-20261101-110000" and app.active_pane == "results"
+        await pilot.press("3", "r", "enter")  # the same run chosen on the Monitor: pinned there
         await until(pilot, lambda: "out of memory at step 12" in text_of(app, "#monitor-header"))
 
 

@@ -109,3 +109,27 @@ async def test_first_paint_shows_no_widget_ids(tmp_path: Path) -> None:
         assert "#" not in screen_text(app).replace("# ", "")
         await until(pilot, lambda: "total" in text_of(app, "#counts"))
         assert "ThumbnailStrip" not in screen_text(app)
+
+
+async def test_the_monitor_keeps_the_live_run_while_results_browse(tmp_path: Path) -> None:
+    from fixture_runs import FrozenTelemetry, add_live_run, fixture_workspace
+    workspace = fixture_workspace(tmp_path / "ws")
+    live = add_live_run(workspace)
+    app = GalaxyApp(workspace)
+    app.telemetry = FrozenTelemetry()  # type: ignore[assignment]
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: app.active_pane == "monitor")  # reopened while a run is live: its Monitor
+        await until(pilot, lambda: live in text_of(app, "#monitor-header"))
+        assert "1 run live" in app.sub_title
+        await pilot.press("4")
+        await until(pilot, lambda: "demo-tiny-20261101-120000" in text_of(app, "#results-summary"))
+        await pilot.press("r")  # Results browses to the failed run; the Monitor stays on the live one
+        await pilot.press("down", "down", "enter")
+        await until(pilot, lambda: "no results yet" in text_of(app, "#results-summary"))
+        assert app.store.selected == live and app.active_pane == "results"
+        await pilot.press("3")
+        await until(pilot, lambda: live in text_of(app, "#monitor-header"))
+        await pilot.press("r", "up", "enter")  # pinned on the Monitor: the finished run (the cursor stayed put)
+        await until(pilot, lambda: "demo-tiny-20261101-120000" in text_of(app, "#monitor-header"))
+        await pilot.press("3", "f")  # follow live again
+        await until(pilot, lambda: live in text_of(app, "#monitor-header"))

@@ -32,7 +32,7 @@ async def _until(pilot: Pilot, ready, timeout: float = 60.0) -> None:  # noqa: A
 
 async def _settle(pilot: Pilot, pane_key: str) -> None:
     app = pilot.app
-    app.sub_title = "fixture workspace"
+    app.workspace_label = "fixture workspace"
     await _until(pilot, lambda: app.store.current is not None and app.store.current.model.epochs)
     if pane_key == "1":
         await _until(pilot, lambda: app.query_one(ThumbnailStrip).shown == "demo")

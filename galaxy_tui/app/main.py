@@ -69,7 +69,8 @@ class CommandsProvider(Provider):
 
 
 class RunsPanel(Vertical):
-    """Every run, state coloured; Enter selects the run the monitor and results show."""
+    """Every run, state coloured; ▶ marks the Monitor's run, ◆ the Results' run. Enter shows a live run in
+    the Monitor and a finished one in Results (on either pane: in that pane)."""
 
     def __init__(self, **kwargs: object):
         super().__init__(**kwargs)  # type: ignore[arg-type]
@@ -92,9 +93,10 @@ class RunsPanel(Vertical):
         if table.row_count:
             cursor_key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
         table.clear()
+        monitored, browsed = store.selected, store.browsed_record
         for record in records:
             info = record.info
-            marker = "▶ " if info.id == store.selected else "  "
+            marker = ("▶" if info.id == monitored else " ") + ("◆" if record is browsed else " ")
             table.add_row(marker + info.id, Text(info.state, style=STATE_STYLES.get(info.state, "")),
                           f"{info.epoch}/{info.epochs}", "-" if info.best_metric is None else f"{info.best_metric:.3f}",
                           key=info.id)
@@ -125,7 +127,9 @@ class GalaxyApp(App[None]):
         self.store = RunStore(runs_dir)
         self.telemetry = TelemetrySampler(telemetry or NvmlTelemetry())
         self.reader = StoreReader(self.store, self._deliver_scan, self._deliver_events) if read_runs else None
-        self.sub_title = str(workspace)
+        self._scanned = False
+        self.workspace_label = str(workspace)
+        self.show_live_count(0)
 
     # ------------------------------------------------------------------ registry
     def _load_registry(self, first: bool = False) -> None:
@@ -202,22 +206,44 @@ class GalaxyApp(App[None]):
         return str(self.query_one("#panes", TabbedContent).active)
 
     # ------------------------------------------------------------------ the reader's deliveries
-    def _deliver_scan(self, infos: list) -> None:
-        deliver(self, self.store.apply_scan, infos)
-
     def _deliver_events(self, run_id: str, events: list) -> None:
         deliver(self, self.store.apply_events, run_id, events)
 
+    def _deliver_scan(self, infos: list) -> None:
+        deliver(self, self._apply_scan, infos)
+
+    def _apply_scan(self, infos: list) -> None:
+        self.store.apply_scan(infos)
+        self.show_live_count(self.store.live_count)
+        if not self._scanned:  # reopened while a run is live: land on its Monitor
+            self._scanned = True
+            if self.store.live_count and self.active_pane == "datasets":
+                self.action_show_pane("monitor")
+
     def select_run(self, run_id: str) -> None:
-        self.store.select(run_id)
-        self.query_one(MonitorPane).select_changed()
+        """A run chosen in the runs list: the Monitor's on the Monitor, the Results' on Results; from
+        another pane, a live run goes to the Monitor and an ended one to Results."""
+        record = self.store.records.get(run_id)
+        pane = self.active_pane
+        if pane not in ("monitor", "results"):
+            pane = "monitor" if record is not None and record.info.is_live else "results"
+            self.action_show_pane(pane)
+        if pane == "results":
+            self.store.browse(run_id)
+        else:
+            self.pin_run(run_id)
+
+    def pin_run(self, run_id: str | None) -> None:
+        self.store.pin(run_id)
         if self.reader is not None:
             self.reader.wake.set()
 
+    def show_live_count(self, live: int) -> None:
+        self.sub_title = f"{live} run{'s' if live != 1 else ''} live · {self.workspace_label}"  # the count first: it is
+        # what a narrow header must not cut
+
     def run_launched(self, run_id: str) -> None:
-        if self.reader is not None:
-            self.reader.wake.set()
-        self.select_run(run_id)
+        self.pin_run(run_id)
         self.action_show_pane("monitor")
         self.notify(f"launched {run_id}")
 

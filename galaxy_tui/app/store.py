@@ -41,12 +41,16 @@ class RunRecord:
 
 
 class RunStore:
-    """Holds every run's info and, for runs that were selected, its folded event model."""
+    """Holds every run's info and, for runs that were monitored, its folded event model.
+
+    Two views choose runs independently: the Monitor follows the newest live run unless the person
+    pinned one; Results shows the run the person browsed to, else the newest finished one."""
 
     def __init__(self, runs_dir: Path):
         self.runs_dir = runs_dir
         self.records: dict[str, RunRecord] = {}
-        self.selected: str | None = None
+        self.pinned: str | None = None    # the Monitor's run, chosen by the person
+        self.browsed: str | None = None   # the Results' run, chosen by the person
         self.version = 0        # anything changed: events, infos, selection
         self.runs_version = 0   # the list of runs or their states changed
         self._tails: dict[str, EventTail] = {}
@@ -82,10 +86,6 @@ class RunStore:
         gone = set(self.records) - {i.id for i in infos}
         for run_id in gone:
             del self.records[run_id]
-        if self.selected is None and infos:
-            live = [i for i in infos if i.is_live]
-            self.selected = (live or infos)[0].id
-            changed = True
         if changed or gone:
             self.version += 1
             self.runs_version += 1
@@ -96,15 +96,44 @@ class RunStore:
             record.model.apply(events)
             self.version += 1
 
-    def select(self, run_id: str) -> None:
-        if run_id != self.selected:
-            self.selected = run_id
+    def pin(self, run_id: str | None) -> None:
+        """The Monitor shows `run_id` from now on; None: it follows the newest live run again."""
+        if run_id != self.pinned:
+            self.pinned = run_id
+            self.version += 1
+            self.runs_version += 1
+
+    def browse(self, run_id: str) -> None:
+        if run_id != self.browsed:
+            self.browsed = run_id
             self.version += 1
             self.runs_version += 1
 
     @property
+    def live_count(self) -> int:
+        return sum(r.info.is_live for r in self.records.values())
+
+    @property
+    def selected(self) -> str | None:
+        """The Monitor's run: the pinned one, else the newest live run, else the newest run."""
+        if self.pinned in self.records:
+            return self.pinned
+        ordered = self.ordered()
+        live = [r for r in ordered if r.info.is_live]
+        return (live or ordered)[0].info.id if ordered else None
+
+    @property
     def current(self) -> RunRecord | None:
+        """The Monitor's record."""
         return self.records.get(self.selected) if self.selected else None
+
+    @property
+    def browsed_record(self) -> RunRecord | None:
+        """The Results' record: the browsed run, else the newest finished run, else the Monitor's."""
+        if self.browsed in self.records:
+            return self.records[self.browsed]
+        finished = [r for r in self.ordered() if r.info.state == "finished"]
+        return finished[0] if finished else self.current
 
     def ordered(self) -> list[RunRecord]:
         return sorted(self.records.values(), key=lambda r: r.info.started, reverse=True)

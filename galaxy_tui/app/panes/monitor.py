@@ -82,21 +82,40 @@ def eta_seconds(record: RunRecord) -> float | None:
     return max(0.0, (info.epochs - info.epoch - done_fraction) * per_epoch)
 
 
-def header_text(record: RunRecord) -> Text:
+def pack_fields(fields: list[Text], width: int) -> Text:
+    """Fields side by side, two spaces apart, a new line only between fields: a label never parts from
+    its value ("loss" on one line and 0.0412 on the next)."""
+    packed, used = Text(), 0
+    for field_text in fields:
+        length = field_text.cell_len
+        if used and used + 2 + length > width:
+            packed.append("\n")
+            used = 0
+        elif used:
+            packed.append("  ")
+            used += 2
+        packed.append_text(field_text)
+        used += length
+    return packed
+
+
+def header_text(record: RunRecord, width: int = 200) -> Text:
     info, model = record.info, record.model
-    text = Text()
-    text.append(f"{info.id}  ", style="bold")
-    text.append(info.state, style=STATE_STYLES.get(info.state, ""))
-    text.append(f"   attempt {info.attempt}  epoch {info.epoch}/{info.epochs}")
+    fields = [Text(info.id, style="bold"), Text(info.state, style=STATE_STYLES.get(info.state, ""))]
+    if info.state == "queued":
+        fields.append(Text("starting the worker…", style="dim"))
+    elif info.epochs:
+        fields += [Text(f"attempt {info.attempt}"), Text(f"epoch {info.epoch}/{info.epochs}")]
     if model.last_step:
         s = model.last_step
-        text.append(f"  step {s['step_in_epoch']}/{s['steps_per_epoch']} of epoch {s['epoch']}"
-                    f"  {s['samples_per_s']:.0f} samples/s  loss {s['loss']:.4f}")
+        fields += [Text(f"step {s['step_in_epoch']}/{s['steps_per_epoch']} of epoch {s['epoch']}"),
+                   Text(f"{s['samples_per_s']:.0f} samples/s"), Text(f"loss {s['loss']:.4f}")]
     eta = eta_seconds(record)
     if eta is not None:
-        text.append(f"  ETA {int(eta // 60)}m{int(eta % 60):02d}s")
+        fields.append(Text(f"ETA {int(eta // 60)}m{int(eta % 60):02d}s"))
     if model.prepare and model.prepare[0] < model.prepare[1] and info.state == "preparing":
-        text.append(f"  preparing images {model.prepare[0]}/{model.prepare[1]}")
+        fields.append(Text(f"preparing images {model.prepare[0]}/{model.prepare[1]}"))
+    text = pack_fields(fields, width)
     if info.message:
         text.append(f"\n{info.message}", style="red" if info.state in ("failed", "killed", "lost") else "yellow")
     if model.final and model.final.get("type") == "failed" and model.final.get("message") and not info.message:
@@ -131,6 +150,7 @@ class MonitorPane(Widget, can_focus=True):
     def __init__(self) -> None:
         super().__init__(id="monitor-pane")
         self._painted = -1
+        self._shown_run: str | None = None
         self._probe_rows = 0
         self._cpu_history: deque[float] = deque(maxlen=300)
         self._ram_history: deque[float] = deque(maxlen=300)
@@ -172,7 +192,11 @@ class MonitorPane(Widget, can_focus=True):
         record = self.record
         if record is None:
             return
-        self.query_one("#monitor-header", Static).update(header_text(record))
+        if record.info.id != self._shown_run:  # it follows another run now: start its views afresh
+            self._shown_run = record.info.id
+            self._new_run()
+        header = self.query_one("#monitor-header", Static)
+        header.update(header_text(record, max(20, header.content_size.width)))
         self._plot(record)
         self._probe(record)
 
@@ -211,8 +235,7 @@ class MonitorPane(Widget, can_focus=True):
         self._probe_rows = len(trials)
         self.query_one("#probe-summary", Static).update(probe_summary(record))
 
-    def select_changed(self) -> None:
-        self._painted = -1
+    def _new_run(self) -> None:
         self._probe_rows = 0
         self.query_one("#probe-table", DataTable).clear()
         self._process = None
@@ -304,9 +327,14 @@ class MonitorPane(Widget, can_focus=True):
                 lines = handle.read().decode("utf-8", "replace").splitlines()[-room:]
         except OSError:
             lines = []
-        self.query_one("#log-tail", Static).update(Text("\n".join(lines) or "worker.log is empty", style="dim"))
+        empty = "starting the worker…" if record.info.is_live else "worker.log is empty"
+        self.query_one("#log-tail", Static).update(Text("\n".join(lines) or empty, style="dim"))
 
     # ------------------------------------------------------------------ actions
+    def action_follow_live(self) -> None:
+        self.app.pin_run(None)  # type: ignore[attr-defined]
+        self.app.notify("the Monitor follows the newest live run", timeout=3)
+
     def action_stop(self) -> None:
         record = self.record
         if record is None or not record.info.is_live:

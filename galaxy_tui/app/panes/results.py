@@ -126,7 +126,7 @@ class ResultsPane(Widget, can_focus=True):
         store = self.app.store  # type: ignore[attr-defined]
         if not self.display:
             return
-        record = store.current
+        record = store.browsed_record
         key = (record.info.id if record else None, record.metrics_mtime if record else 0.0)
         if key != self._shown:
             self._shown = key
@@ -187,6 +187,11 @@ class ResultsPane(Widget, can_focus=True):
         if table.row_count:
             table.sort(COMPARE_COLUMNS[self.sort_column], reverse=self.sort_column >= 4)
 
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.data_table.id == "compare-table":  # Enter on a compared run: its summary
+            self.app.store.browse(str(event.row_key.value))  # type: ignore[attr-defined]
+            self.action_results_tab("tab-summary")
+
     # ------------------------------------------------------------------ actions
     def action_results_tab(self, tab: str) -> None:
         self.query_one("#results-tabs", TabbedContent).active = tab
@@ -201,7 +206,7 @@ class ResultsPane(Widget, can_focus=True):
 
     def action_toggle_normalised(self) -> None:
         self.normalised = not self.normalised
-        record = self.app.store.current  # type: ignore[attr-defined]
+        record = self.app.store.browsed_record  # type: ignore[attr-defined]
         if record and record.metrics:
             self._confusion(record.metrics)
 
