@@ -38,6 +38,7 @@ SCHEMA: dict[str, dict[str, str]] = {
     "oom": {"step": _INT, "micro_batch_before": _INT, "micro_batch_after": _INT, "accumulation": _INT},
     "resumed": {"epoch": _INT, "step": _INT},
     "gpu": {"index": _INT},
+    "host": {"cpu_percent": _NUM, "rss_bytes": _INT},
 }
 
 

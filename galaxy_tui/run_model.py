@@ -41,6 +41,7 @@ class RunModel:
     probe_done: dict[str, Any] | None = None
     ooms: list[dict[str, Any]] = field(default_factory=list)
     gpu: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    host: list[dict[str, Any]] = field(default_factory=list)   # the worker's CPU and RAM, every 2 s
     prepare: tuple[int, int] | None = None
     last_step: dict[str, Any] | None = None
     started: dict[str, Any] | None = None
@@ -108,6 +109,10 @@ class RunModel:
         samples = self.gpu.setdefault(int(e.get("index", 0)), [])
         samples.append(e)
         del samples[:-600]
+
+    def _on_host(self, e: Event) -> None:
+        self.host.append(e)
+        del self.host[:-600]
 
     def _on_warning(self, e: Event) -> None:
         self.warnings.append(str(e.get("message", "")))

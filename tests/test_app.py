@@ -254,8 +254,8 @@ async def test_monitor_shows_the_runs_gpu_by_its_cuda_index_and_marks_the_others
     async with app.run_test(size=(160, 48)) as pilot:
         await until(pilot, lambda: len(app.store.records) == 2)
         await pilot.press("3")
-        await until(pilot, lambda: "cuda:0" in text_of(app, "#gauge-text"))
-        gauges = text_of(app, "#gauge-text").splitlines()
+        await until(pilot, lambda: "cuda:0" in screen_text(app))
+        gauges = screen_text(app).splitlines()
         ours = next(i for i, line in enumerate(gauges) if "cuda:0" in line)
         other = next(i for i, line in enumerate(gauges) if "GPU0" in line)
         assert ours < other and "30.0/40.0G" in gauges[ours]  # NVML's GPU 1, listed first as the run's

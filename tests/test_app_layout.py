@@ -133,3 +133,25 @@ async def test_the_monitor_keeps_the_live_run_while_results_browse(tmp_path: Pat
         await until(pilot, lambda: "demo-tiny-20261101-120000" in text_of(app, "#monitor-header"))
         await pilot.press("3", "f")  # follow live again
         await until(pilot, lambda: live in text_of(app, "#monitor-header"))
+
+
+async def test_cpu_and_ram_history_comes_from_the_run_so_it_survives_a_reopen(tmp_path: Path) -> None:
+    """The worker's `host` events (written here by hand, as HostLogger writes them) draw the sparklines."""
+    import json
+
+    from textual.widgets import Sparkline
+
+    from fixture_runs import add_live_run, fixture_workspace
+    workspace = fixture_workspace(tmp_path / "ws")
+    live = add_live_run(workspace)
+    with open(workspace / "runs" / live / "events.jsonl", "a") as events:
+        for i in range(30):
+            events.write(json.dumps({"t": 1.79e9 + i, "type": "host", "cpu_percent": 50.0 + i,
+                                     "rss_bytes": (1 << 30) + i * (1 << 20)}) + "\n")
+    app = GalaxyApp(workspace, telemetry=NoGpu())
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: app.active_pane == "monitor")
+        await until(pilot, lambda: len(app.query(Sparkline)) == 2)
+        cpu, ram = app.query(Sparkline)
+        assert list(cpu.data) == [50.0 + i for i in range(30)] and len(ram.data) == 30
+        await until(pilot, lambda: "79%" in screen_text(app) and "1.0 GiB" in screen_text(app))

@@ -155,6 +155,32 @@ def test_worker_gpu_logger_emits_gpu_events(tmp_path) -> None:  # noqa: ANN001
     assert gpu[0]["power_w"] == 251.5 and gpu[1]["power_w"] is None
 
 
+def test_worker_host_logger_emits_its_own_cpu_and_memory(tmp_path) -> None:  # noqa: ANN001
+    import os
+    import time
+
+    import psutil
+
+    from galaxy_tui.events import read_events, well_formed
+    from galaxy_tui.run_model import RunModel
+    from galaxy_tui.train.reporting import HostLogger, Reporter
+    reporter = Reporter(tmp_path, writes=True)
+    logger = HostLogger(reporter, interval_s=0.05).start()
+    deadline = time.monotonic() + 0.3
+    while time.monotonic() < deadline:  # keep a core busy, so the CPU figure is this process's work
+        sum(range(1000))
+    logger.stop()
+    reporter.close()
+    host = [e for e in read_events(tmp_path / "events.jsonl") if e["type"] == "host"]
+    assert len(host) >= 3 and all(well_formed(e) for e in host)
+    assert max(e["cpu_percent"] for e in host) > 20
+    rss = psutil.Process(os.getpid()).memory_info().rss
+    assert 0.5 * rss < host[-1]["rss_bytes"] < 2 * rss
+    model = RunModel()
+    model.apply(host)
+    assert model.host == host
+
+
 def test_gpu_events_are_the_runs_devices_matched_by_uuid(tmp_path) -> None:  # noqa: ANN001
     """Simulates a shared 4-GPU box: NVML counts in PCI order, the run sees CUDA_VISIBLE_DEVICES=2,0
     (so its cuda:0 is NVML's GPU 2). Events carry the run's CUDA index and only its GPUs."""

@@ -29,6 +29,7 @@ from galaxy_tui.registry import REGISTRY_FILE, Registry, ensure_registry, load_r
 from galaxy_tui.telemetry import NvmlTelemetry, TelemetrySampler
 
 MIN_WIDTH, MIN_HEIGHT = 80, 24
+SIDE_BY_SIDE_WIDTH = 120  # from here the runs list and a pane are both readable side by side
 PANES = ("datasets", "experiments", "monitor", "results")
 
 
@@ -114,7 +115,7 @@ class GalaxyApp(App[None]):
     TITLE = "galaxy-tui"
     BINDINGS = bindings_for(None)
     COMMANDS = App.COMMANDS | {CommandsProvider}
-    AUTO_FOCUS = "#datasets-table"
+    AUTO_FOCUS = None  # the first scan of runs chooses the first pane: a focus before it would pull the tabs back
 
     def __init__(self, workspace: Path, telemetry: NvmlTelemetry | object | None = None, read_runs: bool = True):
         super().__init__()
@@ -128,6 +129,7 @@ class GalaxyApp(App[None]):
         self.telemetry = TelemetrySampler(telemetry or NvmlTelemetry())
         self.reader = StoreReader(self.store, self._deliver_scan, self._deliver_events) if read_runs else None
         self._scanned = False
+        self._wide, self._runs_open = False, False
         self.workspace_label = str(workspace)
         self.show_live_count(0)
 
@@ -184,10 +186,11 @@ class GalaxyApp(App[None]):
         if self.registry_error:
             self.notify(self.registry_error, title="experiments.toml", severity="error", timeout=15)
         self._notify_unknown_keys()
+        if self.reader is None:
+            self.action_show_pane("datasets")
         self.telemetry.start()
         if self.reader is not None:
             self.reader.start()
-        self.query_one("#runs-panel").display = self.size.width >= 120
         self.set_interval(0.5, self.query_one(RunsPanel).refresh_rows)
         self.set_interval(2.0, self.watch_registry_file)
         self._check_size()
@@ -200,6 +203,16 @@ class GalaxyApp(App[None]):
         small = size.width < MIN_WIDTH or size.height < MIN_HEIGHT
         self.query_one("#too-small").display = small
         self.query_one("#body").display = not small
+        self._wide = size.width >= SIDE_BY_SIDE_WIDTH
+        self._lay_out_runs()
+
+    def _lay_out_runs(self) -> None:
+        """From 120 columns the runs list sits beside the pane, always; below, where both could not be
+        read, it takes the pane's place while open (r)."""
+        panel = self.query_one("#runs-panel")
+        panel.set_class(not self._wide, "instead")
+        panel.display = self._wide or self._runs_open
+        self.query_one("#panes").display = self._wide or not self._runs_open
 
     @property
     def active_pane(self) -> str:
@@ -215,10 +228,10 @@ class GalaxyApp(App[None]):
     def _apply_scan(self, infos: list) -> None:
         self.store.apply_scan(infos)
         self.show_live_count(self.store.live_count)
-        if not self._scanned:  # reopened while a run is live: land on its Monitor
+        if not self._scanned:  # the first pane: a live run's Monitor (reopened while it runs), else Datasets
             self._scanned = True
-            if self.store.live_count and self.active_pane == "datasets":
-                self.action_show_pane("monitor")
+            if self.focused is None:  # no key has chosen a pane meanwhile
+                self.action_show_pane("monitor" if self.store.live_count else "datasets")
 
     def select_run(self, run_id: str) -> None:
         """A run chosen in the runs list: the Monitor's on the Monitor, the Results' on Results; from
@@ -227,6 +240,10 @@ class GalaxyApp(App[None]):
         pane = self.active_pane
         if pane not in ("monitor", "results"):
             pane = "monitor" if record is not None and record.info.is_live else "results"
+        if not self._wide:
+            self._runs_open = False
+            self._lay_out_runs()
+        if pane != self.active_pane or not self._wide:
             self.action_show_pane(pane)
         if pane == "results":
             self.store.browse(run_id)
@@ -258,15 +275,19 @@ class GalaxyApp(App[None]):
                 widget.focus()
 
     def action_toggle_runs(self) -> None:
-        panel = self.query_one("#runs-panel")
         table = self.query_one("#runs-table", DataTable)
-        if panel.display and self.focused is table:
-            panel.display = self.size.width >= 120
-            self.action_show_pane(self.active_pane)
-        else:
-            panel.display = True
-            self.query_one(RunsPanel).refresh_rows()  # current rows before the first key lands on them
-            table.focus()
+        if self.focused is table:
+            self.close_runs()
+            return
+        self._runs_open = True
+        self._lay_out_runs()
+        self.query_one(RunsPanel).refresh_rows()  # current rows before the first key lands on them
+        table.focus()
+
+    def close_runs(self) -> None:
+        self._runs_open = False
+        self._lay_out_runs()
+        self.action_show_pane(self.active_pane)
 
     def action_help(self) -> None:
         pane = self.active_pane

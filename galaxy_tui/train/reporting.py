@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 from galaxy_tui.atomic import atomic_write_json, read_json
 from galaxy_tui.events import EventWriter
@@ -135,6 +138,34 @@ class GpuLogger:
                                                      "nvml_index": gpu.index})
             if self._stop.wait(self.power_every_s):
                 return
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+class HostLogger:
+    """Emits a `host` event with the worker's own CPU use (% of one core) and resident memory every few
+    seconds, so the Monitor can draw their history for any run, also after the app was reopened."""
+
+    def __init__(self, reporter: Reporter, interval_s: float = 2.0):
+        self.reporter = reporter
+        self.interval_s = interval_s
+        self._process = psutil.Process(os.getpid())
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="host-logger", daemon=True)
+
+    def start(self) -> HostLogger:
+        self._process.cpu_percent(None)  # the first reading only starts the measurement
+        self._thread.start()
+        return self
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                cpu, rss = self._process.cpu_percent(None), self._process.memory_info().rss
+            except psutil.Error:
+                return
+            self.reporter.emit("host", cpu_percent=round(cpu, 1), rss_bytes=int(rss))
 
     def stop(self) -> None:
         self._stop.set()

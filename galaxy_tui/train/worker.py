@@ -43,7 +43,7 @@ from galaxy_tui.train.loop import RunFailed, Split, Trainer
 from galaxy_tui.train.manifest import build_manifest, write_manifest
 from galaxy_tui.train.models import build_model
 from galaxy_tui.train.probe_search import ProbeError, TrialOutcome, search_micro_batch
-from galaxy_tui.train.reporting import GpuLogger, Reporter
+from galaxy_tui.train.reporting import GpuLogger, HostLogger, Reporter
 
 _LOGGED = frozenset({"started", "data", "probe_trial", "probe_done", "resumed", "epoch", "oom", "checkpoint",
                      "warning", "stopped", "eval", "finished", "early_stop", "telemetry"})
@@ -92,6 +92,7 @@ class Worker:
         local_world = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
         self.gpu_uuids = run_gpu_uuids(self.placement, local_world)
         self.gpu_logger = GpuLogger(self.reporter, self.gpu_uuids).start() if self.rank == 0 else None
+        self.host_logger = HostLogger(self.reporter).start() if self.rank == 0 else None
 
     def emit(self, kind: str, /, **fields: Any) -> None:
         self.reporter.emit(kind, **fields)
@@ -422,8 +423,9 @@ class Worker:
 
     def close(self, destroy_group: bool = True) -> None:
         self.peers.stop()
-        if self.gpu_logger is not None:
-            self.gpu_logger.stop()
+        for logger in (self.gpu_logger, self.host_logger):
+            if logger is not None:
+                logger.stop()
         self.reporter.close()
         if destroy_group:
             self.collectives.close()

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections import deque
 
 import numpy as np
-import psutil
-from rich.console import Group
-from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -18,10 +14,9 @@ from textual_plotext import PlotextPlot
 
 from galaxy_tui.app.commands import bindings_for
 from galaxy_tui.app.dialogs import confirm
+from galaxy_tui.app.gauges import GaugeGrid, GaugeRow
 from galaxy_tui.app.store import RunRecord
-from galaxy_tui.atomic import read_json
 from galaxy_tui.errors import GalaxyError
-from galaxy_tui.procinfo import is_alive
 from galaxy_tui.run_model import batch_split
 from galaxy_tui.runs import stop_run
 from galaxy_tui.telemetry import Reading, for_run
@@ -39,19 +34,6 @@ def downsample(xs: list[float], ys: list[float], width: int) -> tuple[list[float
     x, y = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
     return ([float(x[a:b].mean()) for a, b in zip(edges[:-1], edges[1:]) if b > a],
             [float(y[a:b].mean()) for a, b in zip(edges[:-1], edges[1:]) if b > a])
-
-
-SPARK_BLOCKS = "▁▂▃▄▅▆▇█"
-
-
-def sparkline(values: list[float], width: int) -> Text:
-    """Recent history as one line of block characters, bucketed to `width` (oldest left)."""
-    if not values:
-        return Text("")
-    _, ys = downsample(list(range(len(values))), values, width)
-    low, high = min(ys), max(ys)
-    span = (high - low) or 1.0
-    return Text("".join(SPARK_BLOCKS[int((y - low) / span * (len(SPARK_BLOCKS) - 1))] for y in ys), style="cyan")
 
 
 def format_bytes(n: float | None) -> str:
@@ -144,6 +126,57 @@ def probe_summary(record: RunRecord) -> Text:
     return text
 
 
+def gpu_rows(record: RunRecord, reading: Reading, history: list[Reading]) -> list[GaugeRow]:
+    """Per GPU of the run: memory, power, utilisation and temperature now, with their history during
+    this run (from its events, so it survives a reopen; the app's own samples for runs without them)."""
+    rows: list[GaugeRow] = []
+    run_uuids = list((record.model.started or {}).get("gpus") or [])
+    for cuda_index, gpu in for_run(reading.gpus, run_uuids):
+        # the run's devices by their CUDA number; with no record of them (CPU run, older run) NVML's
+        label = f"cuda:{cuda_index}" if cuda_index is not None else f"GPU{gpu.index}"
+        if gpu.lost:
+            rows.append(GaugeRow(label, Text(label, style="bold red"), Text("lost (off the bus?)", style="red"), None))
+            continue
+        if run_uuids and cuda_index is None:
+            rows.append(GaugeRow(label, Text(label, style="dim"), Text(
+                f"not this run's: {_gib(gpu.mem_used)}/{_gib(gpu.mem_total)}G {_na(gpu.util, '{}%')}",
+                style="dim"), None))
+            continue
+        events = record.model.gpu.get(cuda_index, []) if cuda_index is not None else []
+
+        def series(name: str, index: int = gpu.index) -> list[float]:
+            if events:
+                return [float(e.get(name) or 0) for e in events]
+            return [float(getattr(g, name) or 0) for r in history if r.available for g in r.gpus if g.index == index]
+
+        share = (gpu.mem_used or 0) / gpu.mem_total if gpu.mem_total else 0.0
+        memory = Text("█" * round(share * 6) + "░" * (6 - round(share * 6)), style="red" if share > 0.92 else "green")
+        memory.append(f" {_gib(gpu.mem_used)}/{_gib(gpu.mem_total)}G")
+        rows += [GaugeRow(f"{label} mem", Text(label, style="bold"), memory, series("mem_used")),
+                 GaugeRow(f"{label} power", " power",
+                          f"{_na(gpu.power_w, '{:.0f}')}/{_na(gpu.power_limit_w, '{:.0f}')} W", series("power_w")),
+                 GaugeRow(f"{label} util", " util", _na(gpu.util, "{}%"), series("util")),
+                 GaugeRow(f"{label} temp", " temp", _na(gpu.temp_c, "{}°C"), series("temp_c"))]
+    energy = record.model.energy_summary()
+    if energy:
+        rows.append(GaugeRow("energy", "energy", Text(energy.removeprefix("energy "), overflow="ellipsis"), None))
+    return rows
+
+
+def host_rows(record: RunRecord) -> list[GaugeRow]:
+    """The worker's CPU and RAM from its `host` events: now (while it runs) and over the run."""
+    samples = record.model.host
+    if not samples:
+        waiting = "starting the worker…" if record.info.is_live else "no CPU/RAM record for this run"
+        return [GaugeRow("host none", "", Text(waiting, style="dim"), None)]
+    last = samples[-1]
+    cpu = f"{last['cpu_percent']:.0f}%" if record.info.is_live else "ended"
+    peak = max(s["rss_bytes"] for s in samples)
+    ram = format_bytes(last["rss_bytes"]) if record.info.is_live else f"peak {format_bytes(peak)}"
+    return [GaugeRow("host cpu", "CPU", cpu, [float(s["cpu_percent"]) for s in samples]),
+            GaugeRow("host ram", "RAM", ram, [float(s["rss_bytes"]) for s in samples])]
+
+
 class MonitorPane(Widget, can_focus=True):
     BINDINGS = bindings_for("monitor")
 
@@ -152,9 +185,6 @@ class MonitorPane(Widget, can_focus=True):
         self._painted = -1
         self._shown_run: str | None = None
         self._probe_rows = 0
-        self._cpu_history: deque[float] = deque(maxlen=300)
-        self._ram_history: deque[float] = deque(maxlen=300)
-        self._process: psutil.Process | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("no run selected: launch one in pane 2 (l), or pick one in the runs list (r)",
@@ -167,7 +197,8 @@ class MonitorPane(Widget, can_focus=True):
                 yield DataTable(id="probe-table", show_cursor=False)
                 yield Static("", id="probe-summary")
             with Vertical(id="gauges"):
-                yield Static("", id="gauge-text")
+                yield Static("", id="gauge-note")
+                yield GaugeGrid(id="gauge-grid")
         yield Static("", id="log-tail")
 
     def on_mount(self) -> None:
@@ -238,9 +269,6 @@ class MonitorPane(Widget, can_focus=True):
     def _new_run(self) -> None:
         self._probe_rows = 0
         self.query_one("#probe-table", DataTable).clear()
-        self._process = None
-        self._cpu_history.clear()
-        self._ram_history.clear()
 
     # ------------------------------------------------------------------ once a second
     def repaint_slow(self) -> None:
@@ -251,72 +279,14 @@ class MonitorPane(Widget, can_focus=True):
         self._log(record)
 
     def _gauges(self, record: RunRecord, reading: Reading, history: list[Reading]) -> None:
-        gauges = self.query_one("#gauge-text", Static)
-        width = max(6, gauges.content_size.width - 28)
-        table = Table.grid(padding=(0, 1))
-        table.add_column(no_wrap=True)
-        table.add_column(no_wrap=True, min_width=15)
-        table.add_column(no_wrap=True)
+        note, grid = self.query_one("#gauge-note", Static), self.query_one("#gauge-grid", GaugeGrid)
         if reading.available:
-            recent = [r for r in history if r.available]
-            run_uuids = list((record.model.started or {}).get("gpus") or [])
-            for cuda_index, gpu in for_run(reading.gpus, run_uuids):
-                # the run's devices by their CUDA number; with no record of them (CPU run, older run) NVML's
-                label = f"cuda:{cuda_index}" if cuda_index is not None else f"GPU{gpu.index}"
-                other = bool(run_uuids) and cuda_index is None
-                if gpu.lost:
-                    table.add_row(label, Text("lost (fell off the bus?)", style="bold red"), "")
-                    continue
-                if other:
-                    table.add_row(Text(label, style="dim"), Text("not this run's", style="dim"),
-                                  Text(f"{_gib(gpu.mem_used)}/{_gib(gpu.mem_total)}G {_na(gpu.util, '{}%')}",
-                                       style="dim"))
-                    continue
-
-                def series(field: str, index: int = gpu.index) -> list[float]:
-                    return [float(getattr(g, field) or 0) for r in recent for g in r.gpus if g.index == index]
-
-                share = (gpu.mem_used or 0) / gpu.mem_total if gpu.mem_total else 0.0
-                bar = Text("█" * round(share * 6) + "░" * (6 - round(share * 6)),
-                           style="red" if share > 0.92 else "green")
-                memory = bar + f" {_gib(gpu.mem_used)}/{_gib(gpu.mem_total)}G"
-                table.add_row(Text(label, style="bold"), memory, sparkline(series("mem_used"), width))
-                table.add_row(" power", f"{_na(gpu.power_w, '{:.0f}')}/{_na(gpu.power_limit_w, '{:.0f}')} W",
-                              sparkline(series("power_w"), width))
-                table.add_row(" util", _na(gpu.util, "{}%"), sparkline(series("util"), width))
-                table.add_row(" temp", _na(gpu.temp_c, "{}°C"), sparkline(series("temp_c"), width))
-            energy = record.model.energy_summary()
-            if energy:
-                table.add_row("energy", Text(energy.removeprefix("energy "), overflow="ellipsis"), "")
-            gauges.update(table)
+            note.display = False
+            grid.show(gpu_rows(record, reading, history))
             return
-        cpu, ram = self._worker_usage(record)
-        lines = Text(f"{reading.reason or 'no NVIDIA GPU'}: the worker's CPU and RAM\n", style="yellow")
-        if cpu is None:
-            lines.append("worker not running", style="dim")
-            gauges.update(lines)
-            return
-        table.add_row("CPU", f"{cpu:.0f}%", sparkline(list(self._cpu_history), width))
-        table.add_row("RAM", format_bytes(ram), sparkline(list(self._ram_history), width))
-        gauges.update(Group(lines, table))
-
-    def _worker_usage(self, record: RunRecord) -> tuple[float | None, float | None]:
-        if not record.info.is_live:
-            return None, None
-        supervisor = read_json(record.info.dir / "supervisor.json") or {}
-        pid = supervisor.get("worker_pid")
-        if not is_alive(pid, supervisor.get("worker_start")):
-            return None, None
-        if self._process is None or self._process.pid != pid:
-            self._process = psutil.Process(int(pid))
-            self._process.cpu_percent(None)
-        try:
-            cpu, ram = self._process.cpu_percent(None), float(self._process.memory_info().rss)
-        except psutil.Error:
-            return None, None
-        self._cpu_history.append(cpu)
-        self._ram_history.append(ram)
-        return cpu, ram
+        note.display = True
+        note.update(Text(f"{reading.reason or 'no NVIDIA GPU'}: the worker's CPU and RAM", style="yellow"))
+        grid.show(host_rows(record))
 
     def _log(self, record: RunRecord) -> None:
         path = record.info.dir / "worker.log"
@@ -328,7 +298,9 @@ class MonitorPane(Widget, can_focus=True):
         except OSError:
             lines = []
         empty = "starting the worker…" if record.info.is_live else "worker.log is empty"
-        self.query_one("#log-tail", Static).update(Text("\n".join(lines) or empty, style="dim"))
+        # one line per log line, cut with an ellipsis: a wrapped line would push its neighbours out
+        self.query_one("#log-tail", Static).update(Text("\n".join(lines) or empty, style="dim", no_wrap=True,
+                                                        overflow="ellipsis"))
 
     # ------------------------------------------------------------------ actions
     def action_follow_live(self) -> None:
