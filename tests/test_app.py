@@ -9,8 +9,9 @@ import pytest
 from textual.widgets import DataTable
 
 from galaxy_tui.app.dialogs import ChoiceDialog, HelpScreen
+from galaxy_tui.app.gallery import GalaxyView
 from galaxy_tui.app.main import GalaxyApp
-from galaxy_tui.app.panes.results import MistakeCell, MistakeView
+from galaxy_tui.app.panes.results import MistakeCell
 from galaxy_tui.registry import load_registry
 from galaxy_tui.runs import launch
 from galaxy_tui.telemetry import Reading
@@ -154,8 +155,12 @@ async def test_mistakes_move_with_arrows_and_open_larger(tmp_path: Path) -> None
         await pilot.press("right")
         assert app.focused is cells[1]
         await pilot.press("enter")
-        await until(pilot, lambda: isinstance(app.screen, MistakeView))
-        assert cells[1].caption in str(app.screen.query_one(".question").render())
+        await until(pilot, lambda: isinstance(app.screen, GalaxyView))
+        assert cells[1].caption.split("\n")[0] in screen_text(app)
+        await pilot.press("right")  # the next mistake, in the same view
+        await until(pilot, lambda: cells[2].caption.split("\n")[0] in screen_text(app))
+        await pilot.press("escape")
+        assert not isinstance(app.screen, GalaxyView)
 
 
 def test_app_module_keeps_torch_out() -> None:

@@ -155,3 +155,92 @@ async def test_cpu_and_ram_history_comes_from_the_run_so_it_survives_a_reopen(tm
         cpu, ram = app.query(Sparkline)
         assert list(cpu.data) == [50.0 + i for i in range(30)] and len(ram.data) == 30
         await until(pilot, lambda: "79%" in screen_text(app) and "1.0 GiB" in screen_text(app))
+
+
+def test_figures_wrap_between_fields_never_inside_one() -> None:
+    from rich.text import Text
+
+    from galaxy_tui.app.fields import pack_fields
+    fields = [Text("demo-tiny-20261202-143309"), Text("training"), Text("epoch 2/8"),
+              Text("step 15/19 of epoch 3"), Text("437 samples/s"), Text("loss 0.3810"), Text("ETA 0m25s")]
+    for width in (30, 50, 80, 100):
+        lines = pack_fields(fields, width).plain.split("\n")
+        assert all(len(line) <= width for line in lines)
+        assert sorted(part for line in lines for part in line.split("  ")) == sorted(f.plain for f in fields)
+
+
+def test_a_mistake_caption_is_three_short_lines() -> None:
+    from galaxy_tui.app.panes.results import mistake_caption
+    caption = mistake_caption({"id": "587722981736", "true": "spiral_clockwise", "predicted": "edge_on",
+                               "confidence": "0.934"})
+    assert caption.split("\n") == ["587722981736", "true spiral clockwise", "0.93 edge on"]
+
+
+async def test_galaxies_toggle_between_colour_and_the_grey_ramp(tmp_path: Path) -> None:
+    """`g` redraws the thumbnails and the mistakes in grey (and back); grey is the default only where
+    galaxies are drawn with cells in a terminal without truecolour."""
+    import numpy as np
+    from textual_image.widget import Image as ImageWidget
+
+    from fixture_runs import FrozenTelemetry, fixture_workspace
+    from galaxy_tui.app import thumbs
+    from galaxy_tui.app.panes.results import MistakeCell
+    assert not thumbs.grey_by_default("truecolor")
+    assert thumbs.grey_by_default("256") is thumbs.DRAWN_WITH_CELLS
+
+    def grey(widget: ImageWidget) -> bool:
+        pixels = np.asarray(widget.image.convert("RGB")).astype(int)
+        return bool((pixels[..., 0] == pixels[..., 1]).all() and (pixels[..., 1] == pixels[..., 2]).all())
+
+    app = GalaxyApp(fixture_workspace(tmp_path / "ws"))
+    app.telemetry = FrozenTelemetry()  # type: ignore[assignment]
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.grey_galaxies = False
+        await pilot.press("4")
+        await until(pilot, lambda: len(app.query(MistakeCell)) == 4)
+        assert not any(grey(w) for w in app.query(ImageWidget))
+        await pilot.press("g")
+        await until(pilot, lambda: len(app.query(MistakeCell)) == 4 and all(grey(w) for w in app.query(ImageWidget)))
+        await pilot.press("1")
+        await until(pilot, lambda: len(app.query(ImageWidget)) > 0 and all(grey(w) for w in app.query(ImageWidget)))
+        await pilot.press("g")
+        await until(pilot, lambda: len(app.query(ImageWidget)) > 0 and not any(grey(w) for w in app.query(ImageWidget)))
+
+
+async def test_the_gallery_pages_through_a_class_and_opens_a_galaxy_large(tmp_path: Path) -> None:
+    from galaxy_tui.app.gallery import TILE_COLUMNS, GalaxyTile, GalaxyView, GalleryScreen
+    tiny_workspace(tmp_path)
+    app = GalaxyApp(tmp_path, telemetry=NoGpu())
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: "total" in text_of(app, "#counts"))
+        await pilot.press("v")
+        await until(pilot, lambda: isinstance(app.screen, GalleryScreen) and len(app.screen.query(GalaxyTile)) > 0)
+        gallery = app.screen
+        per_page = len(gallery.query(GalaxyTile))
+        assert per_page == gallery.per_page >= 4  # 160x48 holds at least 4 x 2 tiles of 32x32 pixels
+        assert all(tile.query_one(".gallery-image").size.width >= TILE_COLUMNS for tile in gallery.query(GalaxyTile))
+        first = gallery.query(GalaxyTile).first().caption
+        assert "elliptical" in screen_text(app) and "page 1 of" in screen_text(app)
+        await pilot.press("pagedown")
+        await until(pilot, lambda: "page 2 of" in screen_text(app))
+        assert gallery.query(GalaxyTile).first().caption != first
+        await pilot.press("right_square_bracket")  # the next class
+        await until(pilot, lambda: "spiral" in screen_text(app) and "page 1 of" in screen_text(app))
+        await pilot.press("right", "enter")
+        await until(pilot, lambda: isinstance(app.screen, GalaxyView))
+        assert "votes: smooth" in screen_text(app) and f"2 of {len(gallery.members[1])}" in screen_text(app)
+        await pilot.press("escape", "escape")
+        await until(pilot, lambda: not isinstance(app.screen, (GalleryScreen, GalaxyView)))
+        assert app.active_pane == "datasets"
+
+
+async def test_the_gallery_fits_80x24(tmp_path: Path) -> None:
+    from galaxy_tui.app.gallery import GalaxyTile, GalleryScreen
+    tiny_workspace(tmp_path)
+    app = GalaxyApp(tmp_path, telemetry=NoGpu())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: "total" in text_of(app, "#counts"))
+        await pilot.press("v")
+        await until(pilot, lambda: isinstance(app.screen, GalleryScreen) and len(app.screen.query(GalaxyTile)) > 0)
+        assert all(app.screen.region.contains_region(t.region) for t in app.screen.query(GalaxyTile))
+        assert "Escape closes" in screen_text(app)

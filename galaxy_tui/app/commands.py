@@ -24,6 +24,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("Results", "4", "Show the results of the newest finished run (or the one chosen)",
             "app.show_pane('results')"),
     Command("Runs", "r", "Show or hide the runs list and focus it", "app.toggle_runs"),
+    Command("Colour / grey", "g", "Draw galaxies in colour or in the grey ramp (grey is the default where the "
+            "terminal has only 256 colours)", "app.toggle_grey"),
     Command("Help", "question_mark", "Keys of the focused pane", "app.help", show=True),
     Command("Quit", "q", "Quit (running runs keep going)", "app.quit_app"),
     Command("Threshold +0.01", "plus", "Raise the label threshold by 0.01", "threshold(0.01)", "datasets"),
@@ -40,6 +42,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("Labelling of next experiment", "e", "Edit the labelling of the next experiment using this dataset",
             "next_experiment", "datasets", show=False),
     Command("Add dataset", "n", "Add a dataset by path (kind detected)", "add_dataset", "datasets"),
+    Command("Gallery", "v", "The dataset's labelled galaxies class by class, as many as fit; Enter opens one large",
+            "gallery", "datasets"),
     Command("Launch", "l", "Launch the selected experiment", "launch", "experiments"),
     Command("Edit experiment", "e", "Edit the selected experiment", "edit", "experiments"),
     Command("New experiment", "n", "Create an experiment", "new", "experiments"),
@@ -53,7 +57,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("Compare", "c", "Results: compare finished runs", "results_tab('tab-compare')", "results"),
     Command("Normalise", "n", "Toggle the confusion matrix between counts and row-normalised", "toggle_normalised",
             "results"),
-    Command("Open mistake", "enter", "Open the selected mistake larger", "open_mistake", "results", show=False),
+    Command("Open mistake", "enter", "Open the selected mistake large (arrows step to the next)", "open_mistake",
+            "results", show=False),
     Command("Sort comparison", "o", "Sort the run comparison by the next column", "sort_next", "results"),
 )
 

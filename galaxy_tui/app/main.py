@@ -24,6 +24,7 @@ from galaxy_tui.app.panes.monitor import STATE_STYLES, MonitorPane
 from galaxy_tui.app.panes.results import ResultsPane
 from galaxy_tui.app.store import RunStore, StoreReader
 from galaxy_tui.app.threads import deliver
+from galaxy_tui.app.thumbs import ThumbnailStrip, grey_by_default
 from galaxy_tui.errors import GalaxyError
 from galaxy_tui.registry import REGISTRY_FILE, Registry, ensure_registry, load_registry
 from galaxy_tui.telemetry import NvmlTelemetry, TelemetrySampler
@@ -130,6 +131,7 @@ class GalaxyApp(App[None]):
         self.reader = StoreReader(self.store, self._deliver_scan, self._deliver_events) if read_runs else None
         self._scanned = False
         self._wide, self._runs_open = False, False
+        self.grey_galaxies = False  # set from the terminal's colours once it is known (on_mount)
         self.workspace_label = str(workspace)
         self.show_live_count(0)
 
@@ -186,6 +188,7 @@ class GalaxyApp(App[None]):
         if self.registry_error:
             self.notify(self.registry_error, title="experiments.toml", severity="error", timeout=15)
         self._notify_unknown_keys()
+        self.grey_galaxies = grey_by_default(self.console.color_system)
         if self.reader is None:
             self.action_show_pane("datasets")
         self.telemetry.start()
@@ -288,6 +291,12 @@ class GalaxyApp(App[None]):
         self._runs_open = False
         self._lay_out_runs()
         self.action_show_pane(self.active_pane)
+
+    def action_toggle_grey(self) -> None:
+        self.grey_galaxies = not self.grey_galaxies
+        self.query_one(ThumbnailStrip).redraw()
+        self.query_one(ResultsPane).redraw_galaxies()
+        self.notify(f"galaxies in {'grey' if self.grey_galaxies else 'colour'}", timeout=2)
 
     def action_help(self) -> None:
         pane = self.active_pane

@@ -11,6 +11,9 @@ from textual import work
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Label
 from textual.worker import get_current_worker
+from textual_image.renderable import Image as ChosenRenderable
+from textual_image.renderable.halfcell import Image as HalfcellRenderable
+from textual_image.renderable.unicode import Image as UnicodeRenderable
 from textual_image.widget import Image as ImageWidget
 
 from galaxy_tui.app.threads import deliver
@@ -24,6 +27,20 @@ if TYPE_CHECKING:
 PER_CLASS = 3
 
 
+# textual-image draws with the terminal's graphics protocol where it has one, else with coloured cells
+DRAWN_WITH_CELLS = ChosenRenderable in (HalfcellRenderable, UnicodeRenderable)
+
+
+def grey_by_default(color_system: str | None) -> bool:
+    """Cells in a 256-colour terminal (tmux's default) quantise a galaxy's faint colours into red and
+    green speckle; its 24-step grey ramp keeps the structure (arms, dust lanes) instead."""
+    return DRAWN_WITH_CELLS and color_system != "truecolor"
+
+
+def for_screen(image: PILImage.Image, grey: bool) -> PILImage.Image:
+    return image.convert("L").convert("RGB") if grey else image
+
+
 def readable_class(name: str) -> str:
     """A class name that wraps between words ("spiral_clockwise" -> "spiral clockwise")."""
     return name.replace("_", " ")
@@ -33,9 +50,16 @@ class ThumbnailStrip(Vertical):
     """A row of sample thumbnails per class of a dataset at the current labelling."""
 
     shown: str | None = None  # the dataset whose thumbnails are on screen
+    _asked: tuple[Dataset, Labelling] | None = None
 
     def show_dataset(self, dataset: Dataset, labelling: Labelling) -> None:
+        self._asked = (dataset, labelling)
         self.render_samples(dataset, labelling)
+
+    def redraw(self) -> None:
+        """Draw the same galaxies again (colour/grey changed)."""
+        if self._asked is not None:
+            self.render_samples(*self._asked)
 
     @work(thread=True, exclusive=True, group="thumbs")
     def render_samples(self, dataset: Dataset, labelling: Labelling) -> None:
@@ -58,7 +82,8 @@ class ThumbnailStrip(Vertical):
 
     async def _mount_rows(self, dataset: str, rows: list[tuple[str, list[PILImage.Image]]]) -> None:
         lines = [Horizontal(Label(readable_class(name), classes="thumb-class"),
-                            *(ImageWidget(image, classes="thumb-image") for image in images), classes="thumb-row")
+                            *(ImageWidget(for_screen(image, self.app.grey_galaxies), classes="thumb-image")  # type: ignore[attr-defined]
+                              for image in images), classes="thumb-row")
                  for name, images in rows]
         await self.remove_children()
         await self.mount_all(lines)

@@ -140,7 +140,10 @@ class GpuLogger:
                 return
 
     def stop(self) -> None:
+        """Returns once the thread wrote its last event: the reporter may be closed right after."""
         self._stop.set()
+        if self._thread.ident is not None:
+            self._thread.join(timeout=10)
 
 
 class HostLogger:
@@ -168,4 +171,7 @@ class HostLogger:
             self.reporter.emit("host", cpu_percent=round(cpu, 1), rss_bytes=int(rss))
 
     def stop(self) -> None:
+        """Returns once the thread wrote its last event: the reporter may be closed right after."""
         self._stop.set()
+        if self._thread.ident is not None:
+            self._thread.join(timeout=10)

@@ -17,6 +17,7 @@ from textual.widgets import DataTable, Label, Static
 
 from galaxy_tui.app.commands import bindings_for
 from galaxy_tui.app.dialogs import InputDialog
+from galaxy_tui.app.gallery import GalleryScreen
 from galaxy_tui.app.threads import deliver
 from galaxy_tui.app.thumbs import ThumbnailStrip
 from galaxy_tui.data.labels import empty_class_warning
@@ -146,6 +147,13 @@ class DatasetsPane(Widget):
         if self.selected == name:
             self.refresh_counts()
             self.query_one("#dataset-thumbs", ThumbnailStrip).show_dataset(dataset, self.labelling)
+
+    def action_gallery(self) -> None:
+        dataset = self.loaded.get(self.selected or "")
+        if dataset is None:
+            self.app.notify("the dataset is still loading", severity="warning", timeout=3)
+            return
+        self.app.push_screen(GalleryScreen(dataset, self.labelling))
 
     # ------------------------------------------------------------------ labelling
     def refresh_counts(self) -> None:

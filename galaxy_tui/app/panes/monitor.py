@@ -14,6 +14,7 @@ from textual_plotext import PlotextPlot
 
 from galaxy_tui.app.commands import bindings_for
 from galaxy_tui.app.dialogs import confirm
+from galaxy_tui.app.fields import pack_fields
 from galaxy_tui.app.gauges import GaugeGrid, GaugeRow
 from galaxy_tui.app.store import RunRecord
 from galaxy_tui.errors import GalaxyError
@@ -62,23 +63,6 @@ def eta_seconds(record: RunRecord) -> float | None:
     step = model.last_step
     done_fraction = step["step_in_epoch"] / max(1, step["steps_per_epoch"]) if step["epoch"] > info.epoch else 0.0
     return max(0.0, (info.epochs - info.epoch - done_fraction) * per_epoch)
-
-
-def pack_fields(fields: list[Text], width: int) -> Text:
-    """Fields side by side, two spaces apart, a new line only between fields: a label never parts from
-    its value ("loss" on one line and 0.0412 on the next)."""
-    packed, used = Text(), 0
-    for field_text in fields:
-        length = field_text.cell_len
-        if used and used + 2 + length > width:
-            packed.append("\n")
-            used = 0
-        elif used:
-            packed.append("  ")
-            used += 2
-        packed.append_text(field_text)
-        used += length
-    return packed
 
 
 def header_text(record: RunRecord, width: int = 200) -> Text:

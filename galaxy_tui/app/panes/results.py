@@ -11,13 +11,15 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import DataTable, Label, Static, TabbedContent, TabPane
 from textual_image.widget import Image as ImageWidget
 
 from galaxy_tui.app.commands import bindings_for
+from galaxy_tui.app.fields import pack_fields
+from galaxy_tui.app.gallery import Galaxy, GalaxyView
 from galaxy_tui.app.store import RunRecord
+from galaxy_tui.app.thumbs import for_screen, readable_class
 
 # A 256-colour-safe ramp from "none" to "all of the row".
 HEAT = ("grey11", "grey23", "navy_blue", "dark_blue", "blue3", "blue1", "dodger_blue2", "dodger_blue1",
@@ -54,18 +56,11 @@ def per_class_table(per_class: dict[str, dict]) -> Table:
     return table
 
 
-class MistakeView(ModalScreen[None]):
-    AUTO_FOCUS = ""
-    BINDINGS = [Binding("escape,enter,q", "dismiss(None)", "Close")]
-
-    def __init__(self, path: Path, caption: str):
-        super().__init__(id="mistake-view")
-        self.path, self.caption = path, caption
-
-    def compose(self) -> ComposeResult:
-        with VerticalScroll(classes="dialog"):
-            yield ImageWidget(PILImage.open(self.path), id="mistake-large")
-            yield Label(self.caption, classes="question")
+def mistake_caption(row: dict[str, str]) -> str:
+    """Three short lines that each fit a tile (cut with an ellipsis, never wrapped mid-word): the galaxy,
+    what it is, what the model said and how sure it was."""
+    return f"{row.get('id', '')}\ntrue {readable_class(row['true'])}\n{float(row['confidence']):.2f} " \
+           f"{readable_class(row['predicted'])}"
 
 
 class MistakeCell(Vertical):
@@ -76,8 +71,9 @@ class MistakeCell(Vertical):
         self.path, self.caption, self.index = path, caption, index
 
     def compose(self) -> ComposeResult:
-        yield ImageWidget(PILImage.open(self.path), classes="mistake-image")
-        yield Label(self.caption, classes="mistake-caption")
+        yield ImageWidget(for_screen(PILImage.open(self.path), self.app.grey_galaxies),  # type: ignore[attr-defined]
+                          classes="mistake-image")
+        yield Static(Text(self.caption, no_wrap=True, overflow="ellipsis"), classes="mistake-caption")
 
 
 class MistakesGrid(Grid):
@@ -143,11 +139,14 @@ class ResultsPane(Widget, can_focus=True):
             self.query_one("#results-per-class", Static).update("")
             self.call_later(self._mount_mistakes, None)
             return
-        m = record.metrics
-        summary.update(Text.from_markup(
-            f"[b]{record.info.id}[/b]  {m.get('split', 'test')} accuracy [b green]{m['accuracy']:.4f}[/]  "
-            f"{m.get('split', 'test')} loss {m['loss']:.4f}  "
-            f"macro F1 {m['macro_f1']:.4f}  best val {m.get('best_val_acc', 0):.4f} (epoch {m.get('best_epoch')})"))
+        m, split = record.metrics, record.metrics.get("split", "test")
+        accuracy = Text(f"{split} accuracy ")
+        accuracy.append(f"{m['accuracy']:.4f}", style="bold green")
+        summary.update(pack_fields([
+            Text(record.info.id, style="bold"), accuracy, Text(f"{split} loss {m['loss']:.4f}"),
+            Text(f"macro F1 {m['macro_f1']:.4f}"),
+            Text(f"best val {m.get('best_val_acc', 0):.4f} (epoch {m.get('best_epoch')})")],
+            max(20, (summary.content_size.width or self.size.width) - 2)))
         self._confusion(m)
         self.query_one("#results-per-class", Static).update(per_class_table(m["per_class"]))
         self.call_later(self._mount_mistakes, record)
@@ -169,8 +168,7 @@ class ResultsPane(Widget, can_focus=True):
             split = (record.metrics or {}).get("split", "test")
             await grid.mount(Label(f"no mistakes: every {split} galaxy was classified correctly"))
             return
-        await grid.mount_all([MistakeCell(folder / row["file"],
-                                          f"{row['true']}→{row['predicted']} {float(row['confidence']):.2f}", i)
+        await grid.mount_all([MistakeCell(folder / row["file"], mistake_caption(row), i)
                               for i, row in enumerate(listing)])
 
     def _compare(self, records: list[RunRecord]) -> None:
@@ -186,6 +184,12 @@ class ResultsPane(Widget, can_focus=True):
                           f"{m.get('seconds', 0) / 60:.1f}", key=record.info.id)
         if table.row_count:
             table.sort(COMPARE_COLUMNS[self.sort_column], reverse=self.sort_column >= 4)
+
+    def redraw_galaxies(self) -> None:
+        self._shown = (None, -1.0)
+
+    def on_resize(self) -> None:
+        self._shown = (None, -1.0)  # the summary's figures are packed to the width: pack them again
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.data_table.id == "compare-table":  # Enter on a compared run: its summary
@@ -218,4 +222,6 @@ class ResultsPane(Widget, can_focus=True):
     def action_open_mistake(self) -> None:
         focused = self.app.focused
         if isinstance(focused, MistakeCell):
-            self.app.push_screen(MistakeView(focused.path, focused.caption))
+            cells = list(self.query(MistakeCell))
+            galaxies = [Galaxy(lambda path=cell.path: PILImage.open(path), cell.caption) for cell in cells]
+            self.app.push_screen(GalaxyView(galaxies, cells.index(focused)))

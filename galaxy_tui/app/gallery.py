@@ -1,0 +1,213 @@
+"""Looking at galaxies: a gallery of a dataset's labelled galaxies, class by class, as many to a page as
+fit at 32x32 image pixels or more, and one galaxy at a time as large as the screen allows."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PIL import Image as PILImage
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Vertical
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Footer, Static
+from textual_image.widget import Image as ImageWidget
+
+from galaxy_tui.app.fields import pack_fields
+from galaxy_tui.app.threads import deliver
+from galaxy_tui.app.thumbs import for_screen, readable_class
+from galaxy_tui.data.images import ImageUnreadable
+from galaxy_tui.data.thumbnails import thumbnail
+
+if TYPE_CHECKING:
+    from galaxy_tui.data.catalog import Dataset
+    from galaxy_tui.registry import Labelling
+
+TILE_COLUMNS, TILE_ROWS = 32, 16  # cells: 32 x 32 image pixels drawn with half-blocks
+BLANK = PILImage.new("RGB", (8, 8))
+
+
+@dataclass(frozen=True)
+class Galaxy:
+    load: Callable[[], PILImage.Image]  # the picture, made for the eye (it may read a file)
+    caption: str                        # a few short lines: id, class, prediction or votes
+
+
+class GalaxyView(ModalScreen[None]):
+    """One galaxy as large as the screen allows, with its caption; the arrows step through the list."""
+
+    BINDINGS = [Binding("escape,q,enter", "dismiss(None)", "Close"), Binding("left,up", "step(-1)", "Previous"),
+                Binding("right,down", "step(1)", "Next")]
+
+    def __init__(self, galaxies: Sequence[Galaxy], index: int):
+        super().__init__(id="galaxy-view")
+        self.galaxies, self.index = galaxies, index
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="galaxy-view-box"):
+            yield ImageWidget(BLANK, id="galaxy-large")
+            yield Static("", id="galaxy-caption")
+            yield Static("← → the previous / next galaxy · Escape closes", classes="hint")
+
+    def on_mount(self) -> None:
+        self._show()
+
+    def action_step(self, delta: int) -> None:
+        self.index = max(0, min(len(self.galaxies) - 1, self.index + delta))
+        self._show()
+
+    def _show(self) -> None:
+        galaxy = self.galaxies[self.index]
+        self.query_one("#galaxy-large", ImageWidget).image = for_screen(galaxy.load(), self.app.grey_galaxies)  # type: ignore[attr-defined]
+        caption = Text(f"{self.index + 1} of {len(self.galaxies)}   ", style="dim")
+        caption.append(galaxy.caption)
+        self.query_one("#galaxy-caption", Static).update(caption)
+
+
+class GalaxyTile(Vertical, can_focus=True):
+    def __init__(self, position: int, caption: str):
+        super().__init__(classes="gallery-tile")
+        self.position, self.caption = position, caption
+
+    def compose(self) -> ComposeResult:
+        yield ImageWidget(BLANK, classes="gallery-image")
+        yield Static(Text(self.caption, no_wrap=True, overflow="ellipsis"), classes="gallery-caption")
+
+
+def vote_caption(dataset: Dataset, row: int, class_name: str) -> str:
+    frame = dataset.frame
+    caption = f"{frame['id'].iloc[row]}\n{readable_class(class_name)}"
+    if dataset.has_votes:
+        votes = dataset.votes
+        total = frame["total_classifications"].iloc[row]
+        caption += (f"\nvotes: smooth {votes.smooth[row]:.2f}  disk {votes.disk[row]:.2f}  "
+                    f"edge-on {votes.edgeon_yes[row]:.2f}  spiral {votes.spiral[row]:.2f}"
+                    + (f"  ({int(total)} volunteers)" if np.isfinite(total) else ""))
+    return caption
+
+
+class GalleryScreen(Screen[None]):
+    """A dataset's labelled galaxies, one class at a time."""
+
+    BINDINGS = [Binding("escape,q", "app.pop_screen", "Close"),
+                Binding("right_square_bracket", "switch_class(1)", "Next class"),
+                Binding("left_square_bracket", "switch_class(-1)", "Previous class"),
+                Binding("pagedown", "page(1)", "Next page"), Binding("pageup", "page(-1)", "Previous page"),
+                Binding("left", "move(-1)", show=False), Binding("right", "move(1)", show=False),
+                Binding("up", "move_row(-1)", show=False), Binding("down", "move_row(1)", show=False),
+                Binding("enter", "open", "Open large")]
+
+    def __init__(self, dataset: Dataset, labelling: Labelling):
+        super().__init__(id="gallery")
+        self.dataset = dataset
+        labels = dataset.labels(labelling)
+        self.members = [np.flatnonzero(labels == k) for k in range(len(dataset.classes))]
+        self.class_index = next((k for k, m in enumerate(self.members) if len(m)), 0)
+        self.page = 0
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="gallery-title")
+        yield Grid(id="gallery-grid")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.call_after_refresh(self._show_page)
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._show_page)
+
+    @property
+    def _layout(self) -> tuple[int, int]:
+        """Tiles across and down that fit the screen at TILE_COLUMNS x TILE_ROWS (+ a caption line)."""
+        grid = self.query_one("#gallery-grid")
+        width, height = grid.size.width or self.size.width, grid.size.height or max(1, self.size.height - 3)
+        return max(1, (width + 1) // (TILE_COLUMNS + 1)), max(1, height // (TILE_ROWS + 2))
+
+    @property
+    def per_page(self) -> int:
+        across, down = self._layout
+        return across * down
+
+    def _galaxies(self) -> list[Galaxy]:
+        name = self.dataset.classes[self.class_index]
+        return [Galaxy(lambda row=int(row): self._picture(row), vote_caption(self.dataset, int(row), name))
+                for row in self.members[self.class_index]]
+
+    def _picture(self, row: int) -> PILImage.Image:
+        try:
+            return thumbnail(self.dataset.read_image(self.dataset.frame["ref"].iloc[row]), 128, 0.6)
+        except ImageUnreadable:
+            return BLANK
+
+    def _show_page(self, focus: int = 0) -> None:
+        members = self.members[self.class_index]
+        pages = max(1, -(-len(members) // self.per_page))
+        self.page = max(0, min(pages - 1, self.page))
+        name = readable_class(self.dataset.classes[self.class_index])
+        fields = [Text(f"{self.dataset.name}: {name}", style="bold"), Text(f"{len(members)} galaxies"),
+                  Text(f"page {self.page + 1} of {pages}")]
+        fields += [Text(hint, style="dim") for hint in ("[ ] class", "PgUp/PgDn page", "arrows move",
+                                                         "Enter opens", "Escape closes")]
+        self.query_one("#gallery-title", Static).update(pack_fields(fields, max(20, self.size.width - 2)))
+        grid = self.query_one("#gallery-grid", Grid)
+        across, _down = self._layout
+        grid.styles.grid_size_columns = across
+        start = self.page * self.per_page
+        rows = members[start:start + self.per_page]
+        grid.remove_children()
+        tiles = [GalaxyTile(start + i, f"{self.dataset.frame['id'].iloc[int(row)]}") for i, row in enumerate(rows)]
+        grid.mount_all(tiles)
+        if tiles:
+            tiles[min(focus, len(tiles) - 1)].focus()
+        self._load_pictures([int(r) for r in rows], self.class_index, self.page)
+
+    @work(thread=True, exclusive=True, group="gallery")
+    def _load_pictures(self, rows: list[int], class_index: int, page: int) -> None:
+        pictures = [self._picture(row) for row in rows]
+        deliver(self.app, self._put_pictures, pictures, class_index, page)
+
+    def _put_pictures(self, pictures: list[PILImage.Image], class_index: int, page: int) -> None:
+        if (class_index, page) != (self.class_index, self.page):
+            return  # the person moved on meanwhile
+        grey = self.app.grey_galaxies  # type: ignore[attr-defined]
+        for tile, picture in zip(self.query(GalaxyTile), pictures):
+            tile.query_one(ImageWidget).image = for_screen(picture, grey)
+
+    # ------------------------------------------------------------------ keys
+    def action_switch_class(self, delta: int) -> None:
+        count = len(self.members)
+        for step in range(1, count + 1):  # skip classes with no galaxies at this labelling
+            candidate = (self.class_index + delta * step) % count
+            if len(self.members[candidate]):
+                self.class_index, self.page = candidate, 0
+                break
+        self._show_page()
+
+    def action_page(self, delta: int, focus: int = 0) -> None:
+        self.page += delta
+        self._show_page(focus)
+
+    def _focused_slot(self) -> int:
+        tiles = list(self.query(GalaxyTile))
+        return tiles.index(self.focused) if self.focused in tiles else 0
+
+    def action_move(self, delta: int) -> None:
+        slot, tiles = self._focused_slot() + delta, list(self.query(GalaxyTile))
+        if 0 <= slot < len(tiles):
+            tiles[slot].focus()
+        elif slot >= len(tiles) and (self.page + 1) * self.per_page < len(self.members[self.class_index]):
+            self.action_page(1)
+        elif slot < 0 and self.page > 0:
+            self.action_page(-1, focus=self.per_page - 1)
+
+    def action_move_row(self, delta: int) -> None:
+        self.action_move(delta * self._layout[0])
+
+    def action_open(self) -> None:
+        if isinstance(self.focused, GalaxyTile):
+            self.app.push_screen(GalaxyView(self._galaxies(), self.focused.position))
