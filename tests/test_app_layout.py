@@ -244,3 +244,22 @@ async def test_the_gallery_fits_80x24(tmp_path: Path) -> None:
         await until(pilot, lambda: isinstance(app.screen, GalleryScreen) and len(app.screen.query(GalaxyTile)) > 0)
         assert all(app.screen.region.contains_region(t.region) for t in app.screen.query(GalaxyTile))
         assert "Escape closes" in screen_text(app)
+
+
+def test_a_heartbeat_alone_repaints_nothing(tmp_path: Path) -> None:
+    """status.json is rewritten every 2 s with a new `updated`: that must not count as a change (it made the
+    Monitor redraw its plots every 2 s); a new epoch must."""
+    from dataclasses import replace
+
+    from galaxy_tui.app.store import RunStore
+    from galaxy_tui.runs import RunInfo
+    store = RunStore(tmp_path)
+    info = RunInfo("r1", tmp_path / "r1", "demo", "training", epoch=1, epochs=8, started=1.0, updated=2.0)
+    store.apply_scan([info])
+    versions = store.version, store.runs_version
+    store.apply_scan([replace(info, updated=4.0)])
+    assert (store.version, store.runs_version) == versions and store.records["r1"].info.updated == 4.0
+    store.apply_scan([replace(info, updated=6.0, step=40)])  # the Monitor shows steps; the list does not
+    assert store.version > versions[0] and store.runs_version == versions[1]
+    store.apply_scan([replace(info, updated=8.0, epoch=2)])
+    assert store.runs_version > versions[1]

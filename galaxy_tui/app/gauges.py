@@ -30,8 +30,11 @@ class GaugeGrid(Grid):
     def __init__(self, **kwargs: object):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._keys: list[str] = []
+        self._rows: list[GaugeRow] = []
 
     def show(self, rows: list[GaugeRow]) -> None:
+        if rows == self._rows:
+            return  # nothing moved: touch nothing, so nothing repaints
         keys = [row.key for row in rows]
         if keys != self._keys:
             self._keys = keys
@@ -42,11 +45,15 @@ class GaugeGrid(Grid):
                             Sparkline(row.history or [], summary_function=max) if row.history is not None
                             else Static("")]
             self.mount_all(widgets)
+            self._rows = rows
             return
         cells = list(self.children)
         for i, row in enumerate(rows):
+            if i < len(self._rows) and row == self._rows[i]:
+                continue
             label, value, history = cells[3 * i: 3 * i + 3]
             label.update(row.label)  # type: ignore[attr-defined]
             value.update(row.value)  # type: ignore[attr-defined]
             if isinstance(history, Sparkline) and row.history is not None and list(history.data or []) != row.history:
                 history.data = row.history
+        self._rows = rows

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from galaxy_tui.atomic import read_json
@@ -38,6 +38,11 @@ class RunRecord:
             return False
         self.metrics, self.metrics_mtime = read_json(path), mtime
         return True
+
+
+def _listed(info: RunInfo) -> tuple:
+    """What the runs list shows of a run."""
+    return info.state, info.epoch, info.epochs, info.best_metric
 
 
 class RunStore:
@@ -71,23 +76,28 @@ class RunStore:
 
     # ---- called on the main thread: folds what the reader found
     def apply_scan(self, infos: list[RunInfo]) -> None:
-        changed = False
+        """Fold a listing in. A heartbeat alone (status.json rewritten with a new `updated`) changes
+        nothing anyone sees, so it bumps no version and repaints nothing."""
+        changed = listed = False
         for info in infos:
             record = self.records.get(info.id)
             if record is None:
                 self.records[info.id] = RunRecord(info)
-                changed = True
+                changed = listed = True
             elif record.info != info:
-                record.info = info
-                changed = True
+                before, record.info = record.info, info
+                if replace(before, updated=0.0) != replace(info, updated=0.0):
+                    changed = True
+                    listed = listed or _listed(before) != _listed(info)
             record = self.records[info.id]
             if info.state == "finished" and record.refresh_metrics():
-                changed = True
+                changed = listed = True
         gone = set(self.records) - {i.id for i in infos}
         for run_id in gone:
             del self.records[run_id]
         if changed or gone:
             self.version += 1
+        if listed or gone:
             self.runs_version += 1
 
     def apply_events(self, run_id: str, events: list[Event]) -> None:

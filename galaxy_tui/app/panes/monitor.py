@@ -167,6 +167,10 @@ class MonitorPane(Widget, can_focus=True):
     def __init__(self) -> None:
         super().__init__(id="monitor-pane")
         self._painted = -1
+        self._plotted: tuple | None = None  # (run, steps, epochs, plot sizes) the curves were drawn for
+        self._header: Text | None = None
+        self._probe_text: Text | None = None
+        self._log_text: str | None = None
         self._shown_run: str | None = None
         self._probe_rows = 0
 
@@ -198,6 +202,7 @@ class MonitorPane(Widget, can_focus=True):
 
     def on_resize(self) -> None:
         self._painted = -1  # the curves are downsampled to the plot's width: redo them at the new size
+        self._header = None
 
     def repaint(self) -> None:
         store = self.app.store  # type: ignore[attr-defined]
@@ -211,8 +216,15 @@ class MonitorPane(Widget, can_focus=True):
             self._shown_run = record.info.id
             self._new_run()
         header = self.query_one("#monitor-header", Static)
-        header.update(header_text(record, max(20, header.content_size.width)))
-        self._plot(record)
+        text = header_text(record, max(20, header.content_size.width))
+        if text != self._header:
+            self._header = text
+            header.update(text)
+        plots = (record.info.id, len(record.model.steps), len(record.model.epochs),
+                 self.query_one("#loss-plot").size, self.query_one("#acc-plot").size)
+        if plots != self._plotted:  # only new steps and epochs move the curves
+            self._plotted = plots
+            self._plot(record)
         self._probe(record)
 
     def _plot(self, record: RunRecord) -> None:
@@ -248,10 +260,13 @@ class MonitorPane(Widget, can_focus=True):
             table.add_row(str(t["trial"]), t["phase"], str(t["micro_batch"]), format_bytes(t["peak_bytes"]),
                           format_bytes(t["budget_bytes"]), fits, f"{t['seconds']:.2f}")
         self._probe_rows = len(trials)
-        self.query_one("#probe-summary", Static).update(probe_summary(record))
+        summary = probe_summary(record)
+        if summary != self._probe_text:
+            self._probe_text = summary
+            self.query_one("#probe-summary", Static).update(summary)
 
     def _new_run(self) -> None:
-        self._probe_rows = 0
+        self._probe_rows, self._probe_text = 0, None
         self.query_one("#probe-table", DataTable).clear()
 
     # ------------------------------------------------------------------ once a second
@@ -283,8 +298,10 @@ class MonitorPane(Widget, can_focus=True):
             lines = []
         empty = "starting the worker…" if record.info.is_live else "worker.log is empty"
         # one line per log line, cut with an ellipsis: a wrapped line would push its neighbours out
-        self.query_one("#log-tail", Static).update(Text("\n".join(lines) or empty, style="dim", no_wrap=True,
-                                                        overflow="ellipsis"))
+        text = "\n".join(lines) or empty
+        if text != self._log_text:
+            self._log_text = text
+            self.query_one("#log-tail", Static).update(Text(text, style="dim", no_wrap=True, overflow="ellipsis"))
 
     # ------------------------------------------------------------------ actions
     def action_follow_live(self) -> None:
