@@ -31,6 +31,7 @@ class GaugeGrid(Grid):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._keys: list[str] = []
         self._rows: list[GaugeRow] = []
+        self._cells: list[Static | Sparkline] = []  # held here: a refresh may come before they are mounted
 
     def show(self, rows: list[GaugeRow]) -> None:
         if rows == self._rows:
@@ -39,15 +40,15 @@ class GaugeGrid(Grid):
         if keys != self._keys:
             self._keys = keys
             self.remove_children()
-            widgets = []
+            self._cells = []
             for row in rows:
-                widgets += [Static(row.label), Static(row.value),
-                            Sparkline(row.history or [], summary_function=max) if row.history is not None
-                            else Static("")]
-            self.mount_all(widgets)
+                self._cells += [Static(row.label), Static(row.value),
+                                Sparkline(row.history or [], summary_function=max) if row.history is not None
+                                else Static("")]
+            self.mount_all(self._cells)
             self._rows = rows
             return
-        cells = list(self.children)
+        cells = self._cells
         for i, row in enumerate(rows):
             if i < len(self._rows) and row == self._rows[i]:
                 continue
