@@ -12,6 +12,7 @@ from galaxy_tui.app.dialogs import ChoiceDialog, HelpScreen
 from galaxy_tui.app.gallery import GalaxyView
 from galaxy_tui.app.main import GalaxyApp
 from galaxy_tui.app.panes.results import MistakeCell
+from galaxy_tui.app.thumbs import ThumbnailStrip
 from galaxy_tui.registry import load_registry
 from galaxy_tui.runs import launch
 from galaxy_tui.telemetry import Reading
@@ -49,6 +50,8 @@ async def test_threshold_keys_save_once_the_keys_pause(tmp_path: Path, monkeypat
     app = GalaxyApp(tmp_path, telemetry=NoGpu())
     async with app.run_test(size=(100, 30)) as pilot:
         await until(pilot, lambda: "total" in text_of(app, "#counts"))
+        # the thumbnails render in a thread once the dataset loads: wait, so no key waits for the GIL
+        await until(pilot, lambda: app.query_one(ThumbnailStrip).shown == "tiny")
         await pilot.press(*["plus"] * 6)
         assert "0.76" in text_of(app, "#labelling")  # the counts and values follow at once
         await until(pilot, lambda: saves, timeout=5)

@@ -6,13 +6,14 @@ selected run a few times a second; widgets repaint from the models on their own 
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from galaxy_tui.atomic import read_json
-from galaxy_tui.events import Event, EventTail
+from galaxy_tui.events import FINAL_STATES, Event, EventTail
 from galaxy_tui.run_model import RunModel
 from galaxy_tui.runs import RunInfo, run_info
 
@@ -59,12 +60,30 @@ class RunStore:
         self.version = 0        # anything changed: events, infos, selection
         self.runs_version = 0   # the list of runs or their states changed
         self._tails: dict[str, EventTail] = {}
+        self._settled: dict[str, tuple[tuple[int, int, int], RunInfo]] = {}  # the reader thread's own
 
     # ---- called from the reader thread: reads files, returns plain data
     def scan(self) -> list[RunInfo]:
+        """Every run, newest first. An ended run whose status.json is unchanged (same mtime, size and
+        inode) is not read again: with a thousand finished runs a scan is a thousand stats, not parses."""
         if not self.runs_dir.is_dir():
             return []
-        infos = [run_info(d) for d in self.runs_dir.iterdir() if (d / "status.json").exists()]
+        infos = []
+        with os.scandir(self.runs_dir) as entries:
+            for entry in entries:
+                try:
+                    stat = os.stat(os.path.join(entry.path, "status.json"))
+                except OSError:
+                    continue
+                signature = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+                settled = self._settled.get(entry.name)
+                if settled is not None and settled[0] == signature:
+                    infos.append(settled[1])
+                    continue
+                info = run_info(Path(entry.path))
+                if info.state in FINAL_STATES:  # live runs are read every time: a dead worker changes no file
+                    self._settled[entry.name] = (signature, info)
+                infos.append(info)
         return sorted(infos, key=lambda r: r.started, reverse=True)
 
     def read_selected(self) -> tuple[str, list[Event]] | None:
@@ -82,14 +101,15 @@ class RunStore:
         for info in infos:
             record = self.records.get(info.id)
             if record is None:
-                self.records[info.id] = RunRecord(info)
+                record = self.records[info.id] = RunRecord(info)
                 changed = listed = True
+            elif record.info is info:
+                continue  # an ended run the reader did not need to read again
             elif record.info != info:
                 before, record.info = record.info, info
                 if replace(before, updated=0.0) != replace(info, updated=0.0):
                     changed = True
                     listed = listed or _listed(before) != _listed(info)
-            record = self.records[info.id]
             if info.state == "finished" and record.refresh_metrics():
                 changed = listed = True
         gone = set(self.records) - {i.id for i in infos}
