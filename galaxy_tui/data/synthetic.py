@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.ndimage import gaussian_filter
 
 from galaxy_tui.data.catalog import Dataset, fingerprint_of
 from galaxy_tui.data.labels import VOTE_CLASSES
@@ -130,6 +129,8 @@ def render_galaxy(kind: int, size_frac: float, brightness: float, n: int, rng: n
         star[int(sy), int(sx)] = rng.lognormal(0.5, 1.0) * 4
         colour = rng.choice(list(_COLOURS.values()))
         flux += star[..., None] * colour
+    from scipy.ndimage import gaussian_filter  # here: the demo's counts (no images) come without scipy's import
+
     psf = rng.uniform(0.6, 1.2) * n / 64
     flux = gaussian_filter(flux, sigma=(psf, psf, 0))
     sky_noise = rng.uniform(0.012, 0.045)
