@@ -155,6 +155,12 @@ async def test_mistakes_move_with_arrows_and_open_larger(tmp_path: Path) -> None
         await pilot.press("m")  # the Mistakes tab, focus on the first
         cells = list(app.query(MistakeCell))
         assert app.focused is cells[0]
+        await pilot.pause()  # pictures take their column's width (not a fixed 16), and grow with the pane
+        grid = app.query_one("#mistakes-grid")
+        assert cells[0].query_one(".mistake-image").size.width == (grid.size.width - 3) // 4
+        narrow = cells[0].query_one(".mistake-image").size.width
+        await pilot.resize_terminal(200, 50)
+        await until(pilot, lambda: cells[0].query_one(".mistake-image").size.width > narrow)  # the same tiles
         await pilot.press("right")
         assert app.focused is cells[1]
         await pilot.press("enter")

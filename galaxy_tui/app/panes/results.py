@@ -81,6 +81,17 @@ class MistakesGrid(Grid):
                 Binding("up", f"move({-GRID_COLUMNS})", show=False),
                 Binding("down", f"move({GRID_COLUMNS})", show=False)]
 
+    def on_resize(self) -> None:
+        self.call_after_refresh(self.fit_images)
+
+    def fit_images(self) -> None:
+        """Pictures grow with the pane: each takes its column's width; half-blocks draw two pixel rows
+        per cell, so a square galaxy is half as many rows tall."""
+        columns = max(8, (self.size.width - (GRID_COLUMNS - 1)) // GRID_COLUMNS)
+        for image in self.query(".mistake-image"):
+            image.styles.width = columns
+            image.styles.height = min(24, max(7, columns // 2))
+
     def action_move(self, delta: int) -> None:
         cells = list(self.query(MistakeCell))
         if not cells:
@@ -139,7 +150,17 @@ class ResultsPane(Widget, can_focus=True):
             self.query_one("#results-per-class", Static).update("")
             self.call_later(self._mount_mistakes, None)
             return
-        m, split = record.metrics, record.metrics.get("split", "test")
+        m = record.metrics
+        self._show_summary(record)
+        self._confusion(m)
+        self.query_one("#results-per-class", Static).update(per_class_table(m["per_class"]))
+        self.call_later(self._mount_mistakes, record)
+
+    def _show_summary(self, record: RunRecord) -> None:
+        summary, m = self.query_one("#results-summary", Static), record.metrics or {}
+        if "accuracy" not in m:
+            return
+        split = m.get("split", "test")
         accuracy = Text(f"{split} accuracy ")
         accuracy.append(f"{m['accuracy']:.4f}", style="bold green")
         summary.update(pack_fields([
@@ -147,9 +168,6 @@ class ResultsPane(Widget, can_focus=True):
             Text(f"macro F1 {m['macro_f1']:.4f}"),
             Text(f"best val {m.get('best_val_acc', 0):.4f} (epoch {m.get('best_epoch')})")],
             max(20, (summary.content_size.width or self.size.width) - 2)))
-        self._confusion(m)
-        self.query_one("#results-per-class", Static).update(per_class_table(m["per_class"]))
-        self.call_later(self._mount_mistakes, record)
 
     def _confusion(self, metrics: dict) -> None:
         self.query_one("#results-confusion", Static).update(
@@ -170,6 +188,7 @@ class ResultsPane(Widget, can_focus=True):
             return
         await grid.mount_all([MistakeCell(folder / row["file"], mistake_caption(row), i)
                               for i, row in enumerate(listing)])
+        grid.fit_images()
 
     def _compare(self, records: list[RunRecord]) -> None:
         table = self.query_one("#compare-table", DataTable)
@@ -189,7 +208,9 @@ class ResultsPane(Widget, can_focus=True):
         self._shown = (None, -1.0)
 
     def on_resize(self) -> None:
-        self._shown = (None, -1.0)  # the summary's figures are packed to the width: pack them again
+        record = self.app.store.browsed_record  # type: ignore[attr-defined]
+        if record is not None:  # the summary's figures are packed to the width: pack them again
+            self.call_after_refresh(self._show_summary, record)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.data_table.id == "compare-table":  # Enter on a compared run: its summary
