@@ -207,14 +207,20 @@ async def test_galaxies_toggle_between_colour_and_the_grey_ramp(tmp_path: Path) 
         await until(pilot, lambda: len(app.query(ImageWidget)) > 0 and not any(grey(w) for w in app.query(ImageWidget)))
 
 
+async def open_gallery(pilot, app: GalaxyApp) -> None:  # noqa: ANN001
+    """Datasets -> v, once the dataset has loaded and the first page of galaxies is on screen."""
+    from galaxy_tui.app.gallery import GalaxyTile, GalleryScreen
+    await until(pilot, lambda: "total" in text_of(app, "#counts"))
+    await pilot.press("v")
+    await until(pilot, lambda: isinstance(app.screen, GalleryScreen) and len(app.screen.query(GalaxyTile)) > 0)
+
+
 async def test_the_gallery_pages_through_a_class_and_opens_a_galaxy_large(tmp_path: Path) -> None:
     from galaxy_tui.app.gallery import TILE_COLUMNS, GalaxyTile, GalaxyView, GalleryScreen
     tiny_workspace(tmp_path)
     app = GalaxyApp(tmp_path, telemetry=NoGpu())
     async with app.run_test(size=(160, 48)) as pilot:
-        await until(pilot, lambda: "total" in text_of(app, "#counts"))
-        await pilot.press("v")
-        await until(pilot, lambda: isinstance(app.screen, GalleryScreen) and len(app.screen.query(GalaxyTile)) > 0)
+        await open_gallery(pilot, app)
         gallery = app.screen
         per_page = len(gallery.query(GalaxyTile))
         assert per_page == gallery.per_page >= 4  # 160x48 holds at least 4 x 2 tiles of 32x32 pixels
@@ -235,13 +241,11 @@ async def test_the_gallery_pages_through_a_class_and_opens_a_galaxy_large(tmp_pa
 
 
 async def test_the_gallery_fits_80x24(tmp_path: Path) -> None:
-    from galaxy_tui.app.gallery import GalaxyTile, GalleryScreen
+    from galaxy_tui.app.gallery import GalaxyTile
     tiny_workspace(tmp_path)
     app = GalaxyApp(tmp_path, telemetry=NoGpu())
     async with app.run_test(size=(80, 24)) as pilot:
-        await until(pilot, lambda: "total" in text_of(app, "#counts"))
-        await pilot.press("v")
-        await until(pilot, lambda: isinstance(app.screen, GalleryScreen) and len(app.screen.query(GalaxyTile)) > 0)
+        await open_gallery(pilot, app)
         assert all(app.screen.region.contains_region(t.region) for t in app.screen.query(GalaxyTile))
         assert "Escape closes" in screen_text(app)
 
