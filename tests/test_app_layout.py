@@ -267,3 +267,17 @@ def test_a_heartbeat_alone_repaints_nothing(tmp_path: Path) -> None:
     assert store.version > versions[0] and store.runs_version == versions[1]
     store.apply_scan([replace(info, updated=8.0, epoch=2)])
     assert store.runs_version > versions[1]
+
+
+async def test_dataset_thumbnails_grow_with_the_pane(tmp_path: Path) -> None:
+    from galaxy_tui.app.thumbs import ThumbnailStrip
+    tiny_workspace(tmp_path)
+    app = GalaxyApp(tmp_path, telemetry=NoGpu())
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: app.query_one(ThumbnailStrip).shown == "tiny")
+        await pilot.pause()
+        small = app.query(".thumb-image").first().size
+        await pilot.resize_terminal(220, 60)
+        await until(pilot, lambda: app.query(".thumb-image").first().size.width > small.width)
+        grown = app.query(".thumb-image").first().size
+        assert grown.height == grown.width // 2  # square galaxies: two pixel rows per cell

@@ -73,7 +73,7 @@ class ThumbnailStrip(Vertical):
             images = []
             for i in chosen:
                 try:
-                    images.append(thumbnail(dataset.read_image(dataset.frame["ref"].iloc[int(i)]), 56, crop))
+                    images.append(thumbnail(dataset.read_image(dataset.frame["ref"].iloc[int(i)]), 96, crop))
                 except ImageUnreadable:
                     continue
             rows.append((name, images))
@@ -87,4 +87,23 @@ class ThumbnailStrip(Vertical):
                  for name, images in rows]
         await self.remove_children()
         await self.mount_all(lines)
+        self.fit_images()
         self.shown = dataset
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self.fit_images)
+
+    def fit_images(self) -> None:
+        """Thumbnails grow with the pane: those of a class share the width beside its name (14 to 32
+        columns each; fewer are shown than would fit narrower); half-blocks draw two pixel rows per cell,
+        so a row is half as tall."""
+        room = self.size.width - 15
+        shown = max(1, min(PER_CLASS, room // 15))
+        width = max(14, min(32, room // shown - 1))
+        for row in self.query(".thumb-row"):
+            row.styles.height = width // 2
+            for k, image in enumerate(row.query(".thumb-image")):
+                image.display = k < shown
+                image.styles.width = width
+        for widget in self.query(".thumb-class, .thumb-image"):
+            widget.styles.height = width // 2
