@@ -83,6 +83,7 @@ class RunsPanel(Vertical):
 
     def on_mount(self) -> None:
         self.query_one(DataTable).add_columns("run", "state", "epoch", "best")
+        self.set_interval(0.5, self.refresh_rows)  # the panel's own timer: it stops when the panel goes
 
     def refresh_rows(self) -> None:
         store = self.app.store  # type: ignore[attr-defined]
@@ -160,8 +161,8 @@ class GalaxyApp(App[None]):
         elif had_error:
             self.notify("experiments.toml is valid again")
         self._notify_unknown_keys()
-        self.query_one(DatasetsPane).reload()
-        self.query_one(ExperimentsPane).reload()
+        for pane in (*self.query(DatasetsPane), *self.query(ExperimentsPane)):  # none while the app closes
+            pane.reload()
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -194,7 +195,6 @@ class GalaxyApp(App[None]):
         self.telemetry.start()
         if self.reader is not None:
             self.reader.start()
-        self.set_interval(0.5, self.query_one(RunsPanel).refresh_rows)
         self.set_interval(2.0, self.watch_registry_file)
         self._check_size()
 
