@@ -65,7 +65,24 @@ class Reporter:
             self._events.close()
 
 
-class GpuLogger:
+class _LoggerThread:
+    """A daemon thread running `_loop` until `stop()`, which returns once the loop wrote its last event,
+    so the reporter may be closed right after."""
+
+    def __init__(self, name: str):
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+
+    def _loop(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.ident is not None:
+            self._thread.join(timeout=10)
+
+
+class GpuLogger(_LoggerThread):
     """Emits a `gpu` event per GPU of the run every few seconds (`index` is the run's CUDA device,
     `nvml_index` NVML's number for it), or once a plain `telemetry` event saying there is none.
 
@@ -74,6 +91,7 @@ class GpuLogger:
 
     def __init__(self, reporter: Reporter, run_uuids: list[str], interval_s: float = 5.0,
                  telemetry: NvmlTelemetry | None = None, power_every_s: float = 1.0):
+        super().__init__("gpu-logger")
         self.reporter = reporter
         self.run_uuids = run_uuids
         self.telemetry = telemetry or NvmlTelemetry()
@@ -82,8 +100,6 @@ class GpuLogger:
         self._integrated_j: dict[int, float] = {}
         self._last_power: dict[int, tuple[float, float]] = {}
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="gpu-logger", daemon=True)
 
     def _ours(self) -> list[GpuSample]:
         return [gpu for cuda, gpu in for_run(self.telemetry.sample().gpus, self.run_uuids) if cuda is not None]
@@ -139,23 +155,17 @@ class GpuLogger:
             if self._stop.wait(self.power_every_s):
                 return
 
-    def stop(self) -> None:
-        """Returns once the thread wrote its last event: the reporter may be closed right after."""
-        self._stop.set()
-        if self._thread.ident is not None:
-            self._thread.join(timeout=10)
 
 
-class HostLogger:
+class HostLogger(_LoggerThread):
     """Emits a `host` event with the worker's own CPU use (% of one core) and resident memory every few
     seconds, so the Monitor can draw their history for any run, also after the app was reopened."""
 
     def __init__(self, reporter: Reporter, interval_s: float = 2.0):
+        super().__init__("host-logger")
         self.reporter = reporter
         self.interval_s = interval_s
         self._process = psutil.Process(os.getpid())
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="host-logger", daemon=True)
 
     def start(self) -> HostLogger:
         self._process.cpu_percent(None)  # the first reading only starts the measurement
@@ -170,8 +180,3 @@ class HostLogger:
                 return
             self.reporter.emit("host", cpu_percent=round(cpu, 1), rss_bytes=int(rss))
 
-    def stop(self) -> None:
-        """Returns once the thread wrote its last event: the reporter may be closed right after."""
-        self._stop.set()
-        if self._thread.ident is not None:
-            self._thread.join(timeout=10)
