@@ -60,6 +60,7 @@ class RunStore:
         self.version = 0        # anything changed: events, infos, selection
         self.runs_version = 0   # the list of runs or their states changed
         self._tails: dict[str, EventTail] = {}
+        self._ordered: list[RunRecord] = []  # newest first; rebuilt only when a scan changed something
         self._settled: dict[str, tuple[tuple[int, int, int], RunInfo]] = {}  # the reader thread's own
 
     # ---- called from the reader thread: reads files, returns plain data
@@ -117,6 +118,7 @@ class RunStore:
             del self.records[run_id]
         if changed or gone:
             self.version += 1
+            self._ordered = sorted(self.records.values(), key=lambda r: r.info.started, reverse=True)
         if listed or gone:
             self.runs_version += 1
 
@@ -166,7 +168,8 @@ class RunStore:
         return finished[0] if finished else self.current
 
     def ordered(self) -> list[RunRecord]:
-        return sorted(self.records.values(), key=lambda r: r.info.started, reverse=True)
+        """Newest first (read several times a second by the panes: kept, not sorted per read)."""
+        return self._ordered
 
 
 class StoreReader(threading.Thread):
