@@ -9,6 +9,7 @@ import numpy as np
 from PIL import Image as PILImage
 from textual import work
 from textual.containers import Horizontal, Vertical
+from textual.widget import Widget
 from textual.widgets import Label
 from textual.worker import get_current_worker
 from textual_image.renderable import Image as ChosenRenderable
@@ -39,6 +40,12 @@ def grey_by_default(color_system: str | None) -> bool:
 
 def for_screen(image: PILImage.Image, grey: bool) -> PILImage.Image:
     return image.convert("L").convert("RGB") if grey else image
+
+
+def size_square(widget: Widget, columns: int, max_rows: int = 999) -> None:
+    """A square galaxy `columns` cells wide: half-blocks draw two pixel rows per cell, so half as tall."""
+    widget.styles.width = columns
+    widget.styles.height = min(max_rows, columns // 2)
 
 
 def readable_class(name: str) -> str:
@@ -95,15 +102,12 @@ class ThumbnailStrip(Vertical):
 
     def fit_images(self) -> None:
         """Thumbnails grow with the pane: those of a class share the width beside its name (14 to 32
-        columns each; fewer are shown than would fit narrower); half-blocks draw two pixel rows per cell,
-        so a row is half as tall."""
+        columns each; fewer are shown than would fit narrower)."""
         room = self.size.width - 15
         shown = max(1, min(PER_CLASS, room // 15))
         width = max(14, min(32, room // shown - 1))
         for row in self.query(".thumb-row"):
-            row.styles.height = width // 2
+            row.styles.height = row.query_one(".thumb-class").styles.height = width // 2
             for k, image in enumerate(row.query(".thumb-image")):
                 image.display = k < shown
-                image.styles.width = width
-        for widget in self.query(".thumb-class, .thumb-image"):
-            widget.styles.height = width // 2
+                size_square(image, width)

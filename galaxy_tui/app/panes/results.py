@@ -19,7 +19,7 @@ from galaxy_tui.app.commands import bindings_for
 from galaxy_tui.app.fields import pack_fields
 from galaxy_tui.app.gallery import Galaxy, GalaxyView
 from galaxy_tui.app.store import RunRecord
-from galaxy_tui.app.thumbs import for_screen, readable_class
+from galaxy_tui.app.thumbs import for_screen, readable_class, size_square
 
 # A 256-colour-safe ramp from "none" to "all of the row".
 HEAT = ("grey11", "grey23", "navy_blue", "dark_blue", "blue3", "blue1", "dodger_blue2", "dodger_blue1",
@@ -85,12 +85,10 @@ class MistakesGrid(Grid):
         self.call_after_refresh(self.fit_images)
 
     def fit_images(self) -> None:
-        """Pictures grow with the pane: each takes its column's width; half-blocks draw two pixel rows
-        per cell, so a square galaxy is half as many rows tall."""
-        columns = max(8, (self.size.width - (GRID_COLUMNS - 1)) // GRID_COLUMNS)
+        """Pictures grow with the pane: each takes its column's width."""
+        columns = max(14, (self.size.width - (GRID_COLUMNS - 1)) // GRID_COLUMNS)
         for image in self.query(".mistake-image"):
-            image.styles.width = columns
-            image.styles.height = min(24, max(7, columns // 2))
+            size_square(image, columns, max_rows=24)
 
     def action_move(self, delta: int) -> None:
         cells = list(self.query(MistakeCell))
