@@ -259,8 +259,8 @@ class GalaxyApp(App[None]):
             self.reader.wake.set()
 
     def show_live_count(self, live: int) -> None:
-        self.sub_title = f"{live} run{'s' if live != 1 else ''} live · {self.workspace_label}"  # the count first: it is
-        # what a narrow header must not cut
+        """The count comes first: it is what a narrow header must not cut."""
+        self.sub_title = f"{live} run{'s' if live != 1 else ''} live · {self.workspace_label}"
 
     def run_launched(self, run_id: str) -> None:
         self.pin_run(run_id)

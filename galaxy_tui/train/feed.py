@@ -74,7 +74,8 @@ class Prefetcher:
         more for the first reads into fresh 38 MB buffers)."""
         shape, count = (batch, *images.shape[1:]), _ring_size(depth)
         if pin:  # freed at once: torch's caching host allocator keeps the pinned blocks for the feeder
-            [torch.empty(shape, dtype=torch.uint8, pin_memory=True) for _ in range(count)].clear()
+            blocks = [torch.empty(shape, dtype=torch.uint8, pin_memory=True) for _ in range(count)]
+            del blocks
         else:
             ring[:] = [torch.zeros(shape, dtype=torch.uint8) for _ in range(count)]
 
