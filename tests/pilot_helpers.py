@@ -40,3 +40,15 @@ def text_of(app: App, selector: str) -> str:
 def screen_text(app: App) -> str:
     """The characters on the (top) screen, line by line, as a person reads them."""
     return "\n".join(strip.text for strip in app.screen._compositor.render_strips())  # noqa: SLF001
+
+
+async def open_experiment_form(pilot, key: str) -> None:  # noqa: ANN001
+    """Experiments pane, once its table is filled, then `key` (e: edit the selected one, n: new)."""
+    from textual.widgets import DataTable
+
+    from galaxy_tui.app.panes.experiments import ExperimentForm
+    app = pilot.app
+    await pilot.press("2")
+    await until(pilot, lambda: app.query_one("#experiments-table", DataTable).row_count >= 1)
+    await pilot.press(key)
+    await until(pilot, lambda: isinstance(app.screen, ExperimentForm))

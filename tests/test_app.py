@@ -16,7 +16,7 @@ from galaxy_tui.app.thumbs import ThumbnailStrip
 from galaxy_tui.registry import load_registry
 from galaxy_tui.runs import launch
 from galaxy_tui.telemetry import Reading
-from pilot_helpers import NoGpu, screen_text, text_of, until
+from pilot_helpers import NoGpu, open_experiment_form, screen_text, text_of, until
 from workspace_fixture import tiny_workspace, wait_final
 
 
@@ -209,8 +209,7 @@ async def test_create_and_edit_an_experiment_with_errors_explained_in_place(tmp_
     registry = tiny_workspace(tmp_path)
     app = GalaxyApp(tmp_path, telemetry=NoGpu())
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.press("2", "n")
-        await until(pilot, lambda: isinstance(app.screen, ExperimentForm))
+        await open_experiment_form(pilot, "n")
         await pilot.press(*"gz2-resnet18")
         app.screen.query_one("#f-epochs").value = "zero"
         await pilot.press("ctrl+s")
@@ -282,10 +281,7 @@ async def test_the_experiment_form_writes_only_what_was_changed_in_it(tmp_path: 
     registry = tiny_workspace(tmp_path)
     app = GalaxyApp(tmp_path, telemetry=NoGpu())
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.press("2")
-        await until(pilot, lambda: app.query_one("#experiments-table", DataTable).row_count == 1)
-        await pilot.press("e")
-        await until(pilot, lambda: isinstance(app.screen, ExperimentForm))
+        await open_experiment_form(pilot, "e")
         text = registry.path.read_text()
         registry.path.write_text("# edited by hand while the form was open\n" + text.replace("mistakes = 4",
                                                                                               "mistakes = 9"))

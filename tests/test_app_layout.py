@@ -11,7 +11,7 @@ from galaxy_tui.app.dialogs import ChoiceDialog, HelpScreen
 from galaxy_tui.app.main import GalaxyApp
 from galaxy_tui.app.panes.experiments import ExperimentForm
 from galaxy_tui.registry import load_registry
-from pilot_helpers import NoGpu, screen_text, text_of, until
+from pilot_helpers import NoGpu, open_experiment_form, screen_text, text_of, until
 from workspace_fixture import tiny_workspace
 
 
@@ -41,8 +41,7 @@ async def test_the_experiment_form_fits_at_80x24_and_shows_its_error(tmp_path: P
     registry = tiny_workspace(tmp_path)
     app = GalaxyApp(tmp_path, telemetry=NoGpu())
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("2", "e")
-        await until(pilot, lambda: isinstance(app.screen, ExperimentForm))
+        await open_experiment_form(pilot, "e")
         await pilot.pause()
         assert all(fully_visible(b) for b in app.screen.query(Button)), screen_text(app)
         epochs = app.screen.query_one("#f-epochs")
