@@ -20,15 +20,15 @@ from textual_image.widget import Image as ImageWidget
 
 from galaxy_tui.app.fields import pack_fields
 from galaxy_tui.app.threads import deliver
-from galaxy_tui.app.thumbs import for_screen, readable_class
+from galaxy_tui.app.thumbs import for_screen, galaxy_picture, readable_class
 from galaxy_tui.data.images import ImageUnreadable
-from galaxy_tui.data.thumbnails import thumbnail
 
 if TYPE_CHECKING:
     from galaxy_tui.data.catalog import Dataset
     from galaxy_tui.registry import Labelling
 
-TILE_COLUMNS, TILE_ROWS = 32, 16  # cells: 32 x 32 image pixels drawn with half-blocks
+TILE_COLUMNS = 32  # cells: 32 x 32 image pixels drawn with half-blocks ...
+TILE_ROWS = TILE_COLUMNS // 2  # ... two pixel rows per cell
 BLANK = PILImage.new("RGB", (8, 8))
 
 
@@ -140,7 +140,7 @@ class GalleryScreen(Screen[None]):
 
     def _picture(self, row: int) -> PILImage.Image:
         try:
-            return thumbnail(self.dataset.read_image(self.dataset.frame["ref"].iloc[row]), 128, 0.6)
+            return galaxy_picture(self.dataset, row, 128)
         except ImageUnreadable:
             return BLANK
 
