@@ -115,10 +115,7 @@ class GalleryScreen(Screen[None]):
         yield Grid(id="gallery-grid")
         yield Footer()
 
-    def on_mount(self) -> None:
-        self.call_after_refresh(self._show_page)
-
-    def on_resize(self) -> None:
+    def on_resize(self) -> None:  # also the first layout: the page holds as many tiles as the size allows
         self.call_after_refresh(self._show_page)
 
     @property
