@@ -1,5 +1,5 @@
-"""Training-loop overhead on CPU: our Trainer (prefetcher, step events, GPU logger thread, device-side
-loss sums) against a bare PyTorch loop doing the same work (same model, data, batches, augmentation,
+"""Training-loop overhead on CPU: our Trainer (step events, GPU logger thread, device-side loss sums; on
+the CPU it reads each batch inline, as the bare loop does) against a bare PyTorch loop doing the same work (same model, data, batches, augmentation,
 optimizer), for two models:
 
 - tiny-cnn at 64 px: a realistic small step, where the overhead is a share of the step;
