@@ -41,7 +41,10 @@ async def _settle(pilot: Pilot, pane_key: str) -> None:
         await _until(pilot, lambda: len(app.query(MistakeCell)) == 4)
     await pilot.pause(1.2)  # slow repaint timers (gauges, log) run at least once
     app.query_one("#monitor-pane").repaint_slow()
-    await pilot.pause(0.2)
+    if pane_key == "3":  # under load the gauges' rows may still be mounting: wait for them, then settle
+        await _until(pilot, lambda: len(app.query("#gauge-grid Sparkline")) > 0)
+        app.query_one("#monitor-pane").repaint_slow()
+    await pilot.pause(0.5)
 
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 48)], ids=["80x24", "160x48"])
