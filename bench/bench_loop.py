@@ -1,6 +1,6 @@
 """Training-loop overhead on CPU: our Trainer (step events, GPU logger thread, device-side loss sums; on
-the CPU it reads each batch inline, as the bare loop does) against a bare PyTorch loop doing the same work (same model, data, batches, augmentation,
-optimizer), for two models:
+the CPU it reads each batch inline, as the bare loop does) against a bare PyTorch loop doing the same work
+(same model, data, batches, augmentation, optimizer), for two models:
 
 - tiny-cnn at 64 px: a realistic small step, where the overhead is a share of the step;
 - a near-free model (global average pool + linear) at 32 px: the step is almost nothing but

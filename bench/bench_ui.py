@@ -8,8 +8,9 @@
    process CPU time over 60 s of wall time; then the same with no live run.
 3. First paint: `galaxy-tui` started in a real 100x30 pseudo-terminal that answers the terminal queries
    a terminal emulator answers (device attributes, cell and window size, synchronized output), until
-   the dataset counts are on screen; against a minimal Textual app until its one line is drawn. Median
-   of 5 launches each, the first (cold) one included.
+   the dataset counts are on screen; against a minimal Textual app until its one line is drawn, and the
+   same minimal app importing textual-image (the floor for any app that shows images). Median of 5
+   launches each, the first (cold) one included: it has no remembered counts and reads the catalogue.
 4. Scale: 1,000 finished runs in runs/: first paint until the counts, a runs list paged through from top
    to bottom (seconds per page), and idle CPU over 20 s.
 """
@@ -176,6 +177,9 @@ def app_argv() -> list[str]:
 
 MINIMAL_APP = ("from textual.app import App\nfrom textual.widgets import Static\n"
                "class Hello(App):\n    def compose(self):\n        yield Static('hello total')\nHello().run()\n")
+# The same app importing textual-image first, as any app showing images must: it probes the terminal's
+# graphics protocols at import, before Textual owns the terminal, and brings numpy with it.
+MINIMAL_IMAGE_APP = "import textual_image.widget\n" + MINIMAL_APP
 
 
 def finished_runs(workspace: Path, count: int) -> None:
@@ -209,6 +213,7 @@ def main() -> None:
         idle_quiet = asyncio.run(measure_quiet(Path(tmp), IDLE_S / 3))
         ours = median_paint(app_argv(), Path(tmp), b"total")
         minimal = median_paint([sys.executable, "-c", MINIMAL_APP], Path(tmp), b"hello total")
+        minimal_images = median_paint([sys.executable, "-c", MINIMAL_IMAGE_APP], Path(tmp), b"hello total")
     with tempfile.TemporaryDirectory() as tmp:
         finished_runs(Path(tmp), SCALE_RUNS)
         scale_paint = median_paint(app_argv(), Path(tmp), b"total")
@@ -220,7 +225,8 @@ def main() -> None:
     print(f"app CPU, one live run (real heartbeat + host events, real NVML sampler), {IDLE_S:.0f} s: "
           f"{100 * idle_live:.1f}% of one core; no live run: {100 * idle_quiet:.1f}% ({os.cpu_count()} cores)")
     print(f"first paint until the dataset counts, 100x30 answering pseudo-terminal, median of {LAUNCHES}: "
-          f"galaxy-tui {ours:.2f} s, minimal Textual app {minimal:.2f} s, ratio {ours / minimal:.2f}")
+          f"galaxy-tui {ours:.2f} s, minimal Textual app {minimal:.2f} s (ratio {ours / minimal:.2f}), the same "
+          f"importing textual-image {minimal_images:.2f} s (ratio {ours / minimal_images:.2f})")
     print(f"{SCALE_RUNS:,} finished runs: first paint {scale_paint:.2f} s (median of {LAUNCHES}); runs list "
           f"{1000 * per_page:.0f} ms per page over {pages} pages; idle CPU {100 * idle_scale:.1f}% of one core")
 

@@ -166,10 +166,19 @@ async def test_mistakes_move_with_arrows_and_open_larger(tmp_path: Path) -> None
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, GalaxyView))
         assert cells[1].caption.split("\n")[0] in screen_text(app)
+        assert f"agreement {float(cells[1].row['votes_agreement']):.2f}" in screen_text(app)  # the votes behind it
         await pilot.press("right")  # the next mistake, in the same view
         await until(pilot, lambda: cells[2].caption.split("\n")[0] in screen_text(app))
         await pilot.press("escape")
         assert not isinstance(app.screen, GalaxyView)
+        confidences = [float(c.row["confidence"]) for c in app.query(MistakeCell)]
+        assert confidences == sorted(confidences, reverse=True) and "model confidence" in screen_text(app)
+        await pilot.press("o")  # the galaxies the volunteers were most split on first
+        await until(pilot, lambda: "sorted by volunteer disagreement" in screen_text(app))
+        agreements = [float(c.row["votes_agreement"]) for c in app.query(MistakeCell)]
+        assert agreements == sorted(agreements) and agreements != [float(c.row["votes_agreement"]) for c in cells]
+        await pilot.press("o")
+        await until(pilot, lambda: "sorted by model confidence" in screen_text(app))
 
 
 def test_app_module_keeps_torch_out() -> None:

@@ -280,3 +280,30 @@ async def test_dataset_thumbnails_grow_with_the_pane(tmp_path: Path) -> None:
         await until(pilot, lambda: app.query(".thumb-image").first().size.width > small.width)
         grown = app.query(".thumb-image").first().size
         assert grown.height == grown.width // 2  # square galaxies: two pixel rows per cell
+
+
+async def test_enter_on_a_dataset_sample_opens_it_large_and_the_arrows_step(tmp_path: Path) -> None:
+    from galaxy_tui.app.gallery import GalaxyView
+    from galaxy_tui.app.thumbs import Thumbnail, ThumbnailStrip
+    tiny_workspace(tmp_path)
+    app = GalaxyApp(tmp_path, telemetry=NoGpu())
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: app.query_one(ThumbnailStrip).shown == "tiny")
+        assert "Enter opens one large" in screen_text(app)
+        await pilot.press("tab")
+        await until(pilot, lambda: isinstance(app.focused, Thumbnail))
+        first = app.focused
+        await pilot.press("down", "right")  # the next class's second sample
+        chosen = app.focused
+        assert isinstance(chosen, Thumbnail) and chosen.class_name != first.class_name
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, GalaxyView))
+        shown = app.query_one(ThumbnailStrip).visible()
+        assert f"{shown.index(chosen) + 1} of {len(shown)}" in screen_text(app)
+        dataset = app.query_one("#datasets-pane").loaded["tiny"]
+        assert str(dataset.frame["id"].iloc[chosen.row]) in screen_text(app) and "votes: smooth" in screen_text(app)
+        await pilot.press("right")
+        await until(pilot, lambda: f"{shown.index(chosen) + 2} of {len(shown)}" in screen_text(app))
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, GalaxyView))
+        assert app.focused is chosen

@@ -44,6 +44,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("Add dataset", "n", "Add a dataset by path (kind detected)", "add_dataset", "datasets"),
     Command("Gallery", "v", "The dataset's labelled galaxies class by class, as many as fit; Enter opens one large",
             "gallery", "datasets"),
+    Command("Open sample", "enter", "Open the selected sample galaxy large (Tab to the samples; arrows step)",
+            "open_sample", "datasets", show=False),
     Command("Launch", "l", "Launch the selected experiment", "launch", "experiments"),
     Command("Edit experiment", "e", "Edit the selected experiment", "edit", "experiments"),
     Command("New experiment", "n", "Create an experiment", "new", "experiments"),
@@ -59,7 +61,8 @@ COMMANDS: tuple[Command, ...] = (
             "results"),
     Command("Open mistake", "enter", "Open the selected mistake large (arrows step to the next)", "open_mistake",
             "results", show=False),
-    Command("Sort comparison", "o", "Sort the run comparison by the next column", "sort_next", "results"),
+    Command("Sort", "o", "Sort the comparison by its next column; the mistakes by model confidence or by volunteer "
+            "disagreement", "sort_next", "results"),
 )
 
 

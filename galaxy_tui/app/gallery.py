@@ -91,6 +91,19 @@ def vote_caption(dataset: Dataset, row: int, class_name: str) -> str:
     return caption
 
 
+def dataset_picture(dataset: Dataset, row: int, size: int = 128) -> PILImage.Image:
+    try:
+        return galaxy_picture(dataset, row, size)
+    except ImageUnreadable:
+        return BLANK
+
+
+def dataset_galaxies(dataset: Dataset, rows: Sequence[int], class_names: Sequence[str]) -> list[Galaxy]:
+    """Galaxies of `dataset` for GalaxyView: rows shown as the classes they were labelled."""
+    return [Galaxy(lambda row=row: dataset_picture(dataset, row, 256), vote_caption(dataset, row, name))
+            for row, name in zip(rows, class_names)]
+
+
 class GalleryScreen(Screen[None]):
     """A dataset's labelled galaxies, one class at a time."""
 
@@ -131,15 +144,8 @@ class GalleryScreen(Screen[None]):
         return across * down
 
     def _galaxies(self) -> list[Galaxy]:
-        name = self.dataset.classes[self.class_index]
-        return [Galaxy(lambda row=int(row): self._picture(row), vote_caption(self.dataset, int(row), name))
-                for row in self.members[self.class_index]]
-
-    def _picture(self, row: int) -> PILImage.Image:
-        try:
-            return galaxy_picture(self.dataset, row, 128)
-        except ImageUnreadable:
-            return BLANK
+        members = [int(row) for row in self.members[self.class_index]]
+        return dataset_galaxies(self.dataset, members, [self.dataset.classes[self.class_index]] * len(members))
 
     def _show_page(self, focus: int = 0) -> None:
         members = self.members[self.class_index]
@@ -165,7 +171,7 @@ class GalleryScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="gallery")
     def _load_pictures(self, rows: list[int], class_index: int, page: int) -> None:
-        pictures = [self._picture(row) for row in rows]
+        pictures = [dataset_picture(self.dataset, row) for row in rows]
         deliver(self.app, self._put_pictures, pictures, class_index, page)
 
     def _put_pictures(self, pictures: list[PILImage.Image], class_index: int, page: int) -> None:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image as PILImage
 from textual import work
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 from textual.widgets import Label
@@ -60,8 +61,20 @@ def readable_class(name: str) -> str:
     return name.replace("_", " ")
 
 
+class Thumbnail(Vertical, can_focus=True):
+    """One sample galaxy in the strip: row `row` of the dataset, shown for class `class_name`."""
+
+    def __init__(self, image: PILImage.Image, row: int, class_name: str):
+        super().__init__(ImageWidget(image, classes="thumb-image"), classes="thumb")
+        self.row, self.class_name = row, class_name
+
+
 class ThumbnailStrip(Vertical):
-    """A row of sample thumbnails per class of a dataset at the current labelling."""
+    """A row of sample thumbnails per class of a dataset at the current labelling; the arrows move
+    between them (Enter opening one is the Datasets pane's)."""
+
+    BINDINGS = [Binding("left", "move(-1)", show=False), Binding("right", "move(1)", show=False),
+                Binding("up", "move_row(-1)", show=False), Binding("down", "move_row(1)", show=False)]
 
     shown: str | None = None  # the dataset whose thumbnails are on screen
     _asked: tuple[Dataset, Labelling] | None = None
@@ -78,7 +91,7 @@ class ThumbnailStrip(Vertical):
     @work(thread=True, exclusive=True, group="thumbs")
     def render_samples(self, dataset: Dataset, labelling: Labelling) -> None:
         labels = dataset.labels(labelling)
-        rows: list[tuple[str, list[PILImage.Image]]] = []
+        rows: list[tuple[str, list[tuple[int, PILImage.Image]]]] = []
         rng = np.random.default_rng(0)
         for k, name in enumerate(dataset.classes):
             members = np.flatnonzero(labels == k)
@@ -86,17 +99,18 @@ class ThumbnailStrip(Vertical):
             images = []
             for i in chosen:
                 try:
-                    images.append(galaxy_picture(dataset, int(i), 96))
+                    images.append((int(i), galaxy_picture(dataset, int(i), 96)))
                 except ImageUnreadable:
                     continue
             rows.append((name, images))
         if not get_current_worker().is_cancelled:
             deliver(self.app, self._mount_rows, dataset.name, rows)
 
-    async def _mount_rows(self, dataset: str, rows: list[tuple[str, list[PILImage.Image]]]) -> None:
+    async def _mount_rows(self, dataset: str, rows: list[tuple[str, list[tuple[int, PILImage.Image]]]]) -> None:
+        grey = self.app.grey_galaxies  # type: ignore[attr-defined]
         lines = [Horizontal(Label(readable_class(name), classes="thumb-class"),
-                            *(ImageWidget(for_screen(image, self.app.grey_galaxies), classes="thumb-image")  # type: ignore[attr-defined]
-                              for image in images), classes="thumb-row")
+                            *(Thumbnail(for_screen(image, grey), row, name) for row, image in images),
+                            classes="thumb-row")
                  for name, images in rows]
         await self.remove_children()
         await self.mount_all(lines)
@@ -114,6 +128,25 @@ class ThumbnailStrip(Vertical):
         width = max(14, min(32, room // shown - 1))
         for row in self.query(".thumb-row"):
             row.styles.height = row.query_one(".thumb-class").styles.height = width // 2
-            for k, image in enumerate(row.query(".thumb-image")):
-                image.display = k < shown
-                size_square(image, width)
+            for k, thumb in enumerate(row.query(Thumbnail)):
+                thumb.display = k < shown
+                size_square(thumb.query_one(".thumb-image"), width)
+
+    def visible(self) -> list[Thumbnail]:
+        return [thumb for thumb in self.query(Thumbnail) if thumb.display]
+
+    def action_move(self, delta: int) -> None:
+        thumbs = self.visible()
+        if thumbs:
+            index = thumbs.index(self.app.focused) if self.app.focused in thumbs else 0
+            thumbs[max(0, min(len(thumbs) - 1, index + delta))].focus()
+
+    def action_move_row(self, delta: int) -> None:
+        """To the class above or below (classes without galaxies skipped), keeping the column."""
+        rows = [row for row in ([t for t in line.query(Thumbnail) if t.display] for line in self.query(".thumb-row"))
+                if row]
+        here = next(((r, row.index(self.app.focused)) for r, row in enumerate(rows) if self.app.focused in row),
+                    None)
+        if here is not None and 0 <= here[0] + delta < len(rows):
+            target = rows[here[0] + delta]
+            target[min(here[1], len(target) - 1)].focus()

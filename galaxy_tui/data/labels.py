@@ -56,6 +56,17 @@ def label_votes(votes: VoteArrays, labelling: Labelling) -> np.ndarray:
     return labels
 
 
+def label_agreement(votes: VoteArrays, labels: np.ndarray) -> np.ndarray:
+    """How sure the volunteers were of each galaxy's label: the weakest vote fraction on its path down the
+    tree (the rule asks each of them to reach the threshold). NaN for unlabelled rows."""
+    paths = {ELLIPTICAL: votes.smooth, EDGE_ON: np.minimum(votes.disk, votes.edgeon_yes),
+             SPIRAL: np.minimum(np.minimum(votes.disk, votes.edgeon_no), votes.spiral)}
+    agreement = np.full(labels.shape, np.nan, dtype=np.float32)
+    for label, fraction in paths.items():
+        agreement[labels == label] = fraction[labels == label]
+    return agreement
+
+
 def class_counts(labels: np.ndarray, classes: tuple[str, ...] | list[str]) -> dict[str, int]:
     counts = np.bincount(labels[labels >= 0].astype(np.int64), minlength=len(classes))
     return {name: int(counts[i]) for i, name in enumerate(classes)}

@@ -11,16 +11,30 @@ import pandas as pd
 from sklearn.metrics import classification_report, confusion_matrix
 
 from galaxy_tui.atomic import atomic_write_json
+from galaxy_tui.data.labels import VoteArrays, label_agreement
 from galaxy_tui.data.thumbnails import thumbnail
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
+VOLUNTEER_COLUMNS = ("smooth", "disk", "edgeon_yes", "spiral", "total_classifications")
+
+
+def volunteer_table(frame: pd.DataFrame, labels: np.ndarray) -> pd.DataFrame:
+    """What the volunteers said of each galaxy: the vote fractions behind its label and their `agreement`
+    (the weakest fraction on the label's path down the tree: low means the volunteers were split)."""
+    table = frame[list(VOLUNTEER_COLUMNS)].astype("float64").round(4).reset_index(drop=True)
+    table["agreement"] = label_agreement(VoteArrays.from_frame(frame), labels).astype("float64").round(4)
+    return table
+
+
 def write_results(results: Path, classes: tuple[str, ...], ids: np.ndarray, truth: np.ndarray,
                   probabilities: np.ndarray, loss: float, images: np.ndarray, rows: np.ndarray,
-                  mistakes: int, extra: dict[str, Any], split: str = "test") -> dict[str, Any]:
+                  mistakes: int, extra: dict[str, Any], split: str = "test",
+                  volunteers: pd.DataFrame | None = None) -> dict[str, Any]:
     """Write predictions.csv, confusion.csv, mistakes/*.png + mistakes.csv and metrics.json; return metrics.
-    `split` says which galaxies were measured ("test", or "validation" when the dataset has no test part)."""
+    `split` says which galaxies were measured ("test", or "validation" when the dataset has no test part);
+    `volunteers` (a volunteer_table of the measured galaxies, where the dataset has votes) joins both lists."""
     results.mkdir(parents=True, exist_ok=True)
     predicted = probabilities.argmax(1)
     confidence = probabilities.max(1)
@@ -29,6 +43,8 @@ def write_results(results: Path, classes: tuple[str, ...], ids: np.ndarray, trut
                           "confidence": confidence.round(5)})
     for i, name in enumerate(classes):
         frame[f"p_{name}"] = probabilities[:, i].round(5)
+    if volunteers is not None:
+        frame = pd.concat([frame, volunteers.add_prefix("votes_").reset_index(drop=True)], axis=1)
     frame.to_csv(results / "predictions.csv", index=False)
     matrix = confusion_matrix(truth, predicted, labels=label_range)
     pd.DataFrame(matrix, index=pd.Index(classes, name="true"), columns=classes).to_csv(results / "confusion.csv")
@@ -42,23 +58,31 @@ def write_results(results: Path, classes: tuple[str, ...], ids: np.ndarray, trut
         "macro_f1": round(report["macro avg"]["f1-score"], 4), "classes": list(classes),
         "per_class": per_class, "confusion": matrix.tolist(), **extra,
     }
-    _write_mistakes(results / "mistakes", frame, truth, predicted, confidence, images, rows, mistakes)
+    _write_mistakes(results / "mistakes", frame, truth, predicted, confidence, images, rows, mistakes,
+                    volunteers is not None)
     atomic_write_json(results / "metrics.json", metrics)
     return metrics
 
 
 def _write_mistakes(folder: Path, frame: pd.DataFrame, truth: np.ndarray, predicted: np.ndarray,
-                    confidence: np.ndarray, images: np.ndarray, rows: np.ndarray, count: int) -> None:
+                    confidence: np.ndarray, images: np.ndarray, rows: np.ndarray, count: int, votes: bool) -> None:
+    """The `count` most confident mistakes and, where there are votes, also the `count` the volunteers
+    were most split on, each once, most confident first."""
     folder.mkdir(parents=True, exist_ok=True)
     for old in folder.glob("*.png"):
         old.unlink()
     wrong = np.flatnonzero(truth != predicted)
     chosen = wrong[np.argsort(-confidence[wrong], kind="stable")][:count]
-    listing = []
+    if votes:
+        disputed = wrong[np.argsort(frame["votes_agreement"].to_numpy()[wrong], kind="stable")][:count]
+        chosen = np.concatenate([chosen, np.setdiff1d(disputed, chosen)])
+        chosen = chosen[np.argsort(-confidence[chosen], kind="stable")]
+    columns = ["id", "true", "predicted", "confidence"] + [c for c in frame.columns if c.startswith("votes_")]
+    listing = frame.iloc[chosen][columns].copy()
+    listing["confidence"] = confidence[chosen].round(4)
+    files = []
     for rank, i in enumerate(chosen, start=1):
-        name = f"{rank:03d}_{_UNSAFE.sub('_', str(frame['id'].iloc[i]))}.png"
-        thumbnail(np.asarray(images[rows[i]]), size=128, crop=0.6).save(folder / name)  # galaxies sit centrally
-        listing.append({"file": name, "id": frame["id"].iloc[i], "true": frame["true"].iloc[i],
-                        "predicted": frame["predicted"].iloc[i], "confidence": round(float(confidence[i]), 4)})
-    pd.DataFrame(listing, columns=["file", "id", "true", "predicted", "confidence"]).to_csv(
-        folder / "mistakes.csv", index=False)
+        files.append(f"{rank:03d}_{_UNSAFE.sub('_', str(frame['id'].iloc[i]))}.png")
+        thumbnail(np.asarray(images[rows[i]]), size=128, crop=0.6).save(folder / files[-1])  # galaxies sit centrally
+    listing.insert(0, "file", files)
+    listing.to_csv(folder / "mistakes.csv", index=False)

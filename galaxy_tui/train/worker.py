@@ -38,7 +38,7 @@ from galaxy_tui.train.device import (
     run_gpu_uuids,
 )
 from galaxy_tui.train.distributed import Collectives, PeerFailures, Topology, backend_for
-from galaxy_tui.train.evaluate import write_results
+from galaxy_tui.train.evaluate import volunteer_table, write_results
 from galaxy_tui.train.loop import RunFailed, Split, Trainer
 from galaxy_tui.train.manifest import build_manifest, write_manifest
 from galaxy_tui.train.models import build_model
@@ -136,6 +136,7 @@ class Worker:
             rows = np.flatnonzero((assignment == name) & prepared.valid)
             splits[name] = Split(rows, labels[rows])
         self.ids = frame["id"].to_numpy()
+        self.volunteers = volunteer_table(frame, labels) if dataset.has_votes else None
         if self.rank == 0:
             record, diff = build_manifest(int(self.reporter.get("attempt", 1)), self.exp.seed, self.placement.device,
                                           {"name": dataset.name, "kind": dataset.kind, "location": dataset.location,
@@ -383,7 +384,8 @@ class Worker:
              "epochs_trained": int(best["epoch"]), "micro_batch": trainer.micro_batch,
              "model": self.exp.model, "threshold": self.exp.labels.threshold,
              **self._run_energy(trainer, config_hash),
-             "seconds": round(time.time() - float(self.reporter.get("started", self.started)), 1)}, measured)
+             "seconds": round(time.time() - float(self.reporter.get("started", self.started)), 1)}, measured,
+            self.volunteers.iloc[test.indices] if self.volunteers is not None else None)
         if measured == "validation":
             self.emit("warning", message="this dataset has no test part: the results are measured on the validation "
                                          "galaxies (which chose the best checkpoint), so they are optimistic")

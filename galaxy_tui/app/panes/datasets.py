@@ -17,9 +17,10 @@ from textual.widgets import DataTable, Label, Static
 
 from galaxy_tui.app.commands import bindings_for
 from galaxy_tui.app.dialogs import InputDialog
-from galaxy_tui.app.gallery import GalleryScreen
+from galaxy_tui.app.gallery import GalaxyView, GalleryScreen, dataset_galaxies
 from galaxy_tui.app.threads import deliver
-from galaxy_tui.app.thumbs import ThumbnailStrip
+from galaxy_tui.app.thumbs import Thumbnail, ThumbnailStrip
+from galaxy_tui.data.count_memo import remember_counts, remembered_counts
 from galaxy_tui.data.labels import empty_class_warning
 from galaxy_tui.errors import GalaxyError
 from galaxy_tui.registry import Labelling, set_labelling, update_registry
@@ -67,12 +68,13 @@ class DatasetsPane(Widget):
             with VerticalScroll(id="datasets-right"):
                 yield Static("", id="labelling")
                 yield Static("", id="counts")
-                yield Label("samples", classes="section")
+                yield Label("samples · Tab to them, Enter opens one large · v all of them", classes="section")
                 yield ThumbnailStrip(id="dataset-thumbs")
 
     def on_mount(self) -> None:
         table = self.query_one("#datasets-table", DataTable)
         table.add_columns("name", "kind", "rows")
+        self.query_one("#datasets-right").can_focus = False  # Tab goes from the table straight to the samples
         self.reload()
 
     # ------------------------------------------------------------------ registry
@@ -85,7 +87,9 @@ class DatasetsPane(Widget):
             return
         for spec in registry.datasets.values():
             loaded = self.loaded.get(spec.name)
-            table.add_row(spec.name, spec.kind, str(len(loaded.frame)) if loaded else "…", key=spec.name)
+            remembered = None if loaded else self._remembered(spec.name)
+            rows = len(loaded.frame) if loaded else remembered[0] if remembered else "…"
+            table.add_row(spec.name, spec.kind, str(rows), key=spec.name)
         if self.selected is not None:
             self.select(self.selected)
 
@@ -116,7 +120,7 @@ class DatasetsPane(Widget):
         if name not in self.loaded and name not in self._loading:
             self._loading.add(name)
             self.query_one("#dataset-info", Static).update(f"loading {name} …")
-            self.load(name)
+            self.call_after_refresh(self.load, name)  # after the first paint, which shows remembered counts
 
     @work(thread=True, group="load-dataset")
     def load(self, name: str) -> None:
@@ -144,6 +148,7 @@ class DatasetsPane(Widget):
         table = self.query_one("#datasets-table", DataTable)
         if name in table.rows:
             table.update_cell(name, table.ordered_columns[2].key, str(len(dataset.frame)))
+        self._remember(name)
         if self.selected == name:
             self.refresh_counts()
             self.query_one("#dataset-thumbs", ThumbnailStrip).show_dataset(dataset, self.labelling)
@@ -154,6 +159,15 @@ class DatasetsPane(Widget):
             self.app.notify("the dataset is still loading", severity="warning", timeout=3)
             return
         self.app.push_screen(GalleryScreen(dataset, self.labelling))
+
+    def action_open_sample(self) -> None:
+        strip = self.query_one("#dataset-thumbs", ThumbnailStrip)
+        dataset = self.loaded.get(strip.shown or "")
+        if dataset is None or not isinstance(self.app.focused, Thumbnail):
+            return
+        thumbs = strip.visible()
+        galaxies = dataset_galaxies(dataset, [t.row for t in thumbs], [t.class_name for t in thumbs])
+        self.app.push_screen(GalaxyView(galaxies, thumbs.index(self.app.focused)))
 
     # ------------------------------------------------------------------ labelling
     def refresh_counts(self) -> None:
@@ -168,7 +182,8 @@ class DatasetsPane(Widget):
             f"a/A artifact  e next experiment[/dim]")
         dataset = self.loaded.get(name) if name else None
         if dataset is None:
-            counts_view.update("")
+            remembered = self._remembered(name) if name else None
+            counts_view.update(count_bars(remembered[1]) if remembered else "")
             return
         counts = dataset.counts(lab)
         counts_view.update(count_bars(counts))
@@ -180,6 +195,20 @@ class DatasetsPane(Widget):
         if warning:
             text.append("\n" + warning, style="bold yellow")
         info.update(text)
+
+    def _remembered(self, name: str) -> tuple[int, dict[str, int]] | None:
+        """The counts this dataset showed last time at this labelling (drawn until it has loaded)."""
+        registry = self.app.registry  # type: ignore[attr-defined]
+        if registry is None or name not in registry.datasets:
+            return None
+        return remembered_counts(registry.cache_dir, registry.dataset(name), self.labelling)
+
+    def _remember(self, name: str) -> None:
+        registry, dataset = self.app.registry, self.loaded.get(name)  # type: ignore[attr-defined]
+        if registry is not None and dataset is not None and name in registry.datasets and \
+                name == self.selected:
+            remember_counts(registry.cache_dir, registry.dataset(name), self.labelling, len(dataset.frame),
+                            dataset.counts(self.labelling))
 
     def _registry_usable(self) -> bool:
         """Keys that change the registry need a valid one: say so instead of failing."""
@@ -217,6 +246,8 @@ class DatasetsPane(Widget):
             self.app.registry = set_labelling(self.app.registry.path, experiment, labelling)  # type: ignore[attr-defined]
         except GalaxyError as exc:
             self.app.notify(str(exc), severity="error", timeout=8)
+            return
+        self._remember(self.selected or "")
 
     def on_unmount(self) -> None:
         self.flush_save()  # a key pressed just before quitting is still saved

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 
 from PIL import Image as PILImage
@@ -56,6 +57,10 @@ def per_class_table(per_class: dict[str, dict]) -> Table:
     return table
 
 
+MISTAKE_ORDERS = {"confidence": "model confidence, most sure first",
+                  "disagreement": "volunteer disagreement, most split first"}
+
+
 def mistake_caption(row: dict[str, str]) -> str:
     """Three short lines that each fit a tile (cut with an ellipsis, never wrapped mid-word): the galaxy,
     what it is, what the model said and how sure it was."""
@@ -63,12 +68,37 @@ def mistake_caption(row: dict[str, str]) -> str:
            f"{readable_class(row['predicted'])}"
 
 
+def _number(row: dict[str, str], column: str) -> float:
+    try:
+        return float(row.get(column) or "nan")
+    except ValueError:
+        return float("nan")
+
+
+def volunteer_line(row: dict[str, str]) -> str:
+    """The vote fractions behind a mistake's true label, for the enlarged view ("" without votes)."""
+    if not math.isfinite(_number(row, "votes_agreement")):
+        return ""
+    names = (("smooth", "smooth"), ("disk", "disk"), ("edgeon_yes", "edge-on"), ("spiral", "spiral"))
+    line = "volunteers: " + "  ".join(f"{label} {_number(row, 'votes_' + column):.2f}" for column, label in names)
+    line += f"  · agreement {_number(row, 'votes_agreement'):.2f}"
+    total = _number(row, "votes_total_classifications")
+    return line + (f" of {int(total)}" if math.isfinite(total) else "")
+
+
+def ordered_mistakes(listing: list[dict[str, str]], order: str) -> list[dict[str, str]]:
+    if order == "disagreement":  # the least agreement first; galaxies without votes last
+        return sorted(listing, key=lambda row: agreement if math.isfinite(agreement := _number(row, "votes_agreement"))
+                      else 2.0)
+    return sorted(listing, key=lambda row: -_number(row, "confidence"))
+
+
 class MistakeCell(Vertical):
     can_focus = True
 
-    def __init__(self, path: Path, caption: str, index: int):
+    def __init__(self, path: Path, row: dict[str, str]):
         super().__init__(classes="mistake")
-        self.path, self.caption, self.index = path, caption, index
+        self.path, self.row, self.caption = path, row, mistake_caption(row)
 
     def compose(self) -> ComposeResult:
         yield ImageWidget(for_screen(PILImage.open(self.path), self.app.grey_galaxies),  # type: ignore[attr-defined]
@@ -108,6 +138,8 @@ class ResultsPane(Widget, can_focus=True):
         self.sort_column = 5
         self._shown: tuple[str | None, float] = (None, -1.0)
         self._compare_version = -1
+        self.mistake_order = "confidence"
+        self._has_votes = False
 
     def compose(self) -> ComposeResult:
         with TabbedContent(id="results-tabs"):
@@ -117,6 +149,7 @@ class ResultsPane(Widget, can_focus=True):
                     yield Static("", id="results-confusion")
                     yield Static("", id="results-per-class")
             with TabPane("Mistakes", id="tab-mistakes"):
+                yield Static("", id="mistakes-order")
                 yield MistakesGrid(id="mistakes-grid")
             with TabPane("Compare", id="tab-compare"):
                 yield DataTable(id="compare-table", cursor_type="row", zebra_stripes=True)
@@ -174,6 +207,8 @@ class ResultsPane(Widget, can_focus=True):
     async def _mount_mistakes(self, record: RunRecord | None) -> None:
         grid = self.query_one("#mistakes-grid", MistakesGrid)
         await grid.remove_children()
+        heading = self.query_one("#mistakes-order", Static)
+        heading.update("")
         folder = record.info.dir / "results" / "mistakes" if record else None
         if folder is None or not (folder / "mistakes.csv").exists():
             await grid.mount(Label("no mistakes to show"))
@@ -184,8 +219,16 @@ class ResultsPane(Widget, can_focus=True):
             split = (record.metrics or {}).get("split", "test")
             await grid.mount(Label(f"no mistakes: every {split} galaxy was classified correctly"))
             return
-        await grid.mount_all([MistakeCell(folder / row["file"], mistake_caption(row), i)
-                              for i, row in enumerate(listing)])
+        self._has_votes = "votes_agreement" in listing[0]
+        other = "disagreement" if self.mistake_order == "confidence" else "confidence"
+        fields = [Text(f"{len(listing)} mistakes", style="bold"),
+                  Text(f"sorted by {MISTAKE_ORDERS[self.mistake_order]}"),
+                  Text(f"o: by {MISTAKE_ORDERS[other].split(',')[0]}" if self._has_votes else
+                       "no vote fractions: by confidence only", style="dim"),
+                  Text("arrows move · Enter opens", style="dim")]
+        heading.update(pack_fields(fields, max(20, self.size.width - 2)))
+        await grid.mount_all([MistakeCell(folder / row["file"], row)
+                              for row in ordered_mistakes(listing, self.mistake_order)])
         grid.fit_images()
 
     def _compare(self, records: list[RunRecord]) -> None:
@@ -234,13 +277,29 @@ class ResultsPane(Widget, can_focus=True):
             self._confusion(record.metrics)
 
     def action_sort_next(self) -> None:
+        if self.query_one("#results-tabs", TabbedContent).active == "tab-mistakes":
+            self._sort_mistakes()
+            return
         self.sort_column = (self.sort_column + 1) % len(COMPARE_COLUMNS)
         self._compare_version = -1
         self.app.notify(f"comparison sorted by {COMPARE_COLUMNS[self.sort_column]}", timeout=2)
+
+    def _sort_mistakes(self) -> None:
+        if not self._has_votes:
+            self.app.notify("this run's dataset has no vote fractions: its mistakes sort by confidence only",
+                            severity="warning", timeout=4)
+            return
+        self.mistake_order = "disagreement" if self.mistake_order == "confidence" else "confidence"
+        self.call_later(self._remount_mistakes)
+
+    async def _remount_mistakes(self) -> None:
+        await self._mount_mistakes(self.app.store.browsed_record)  # type: ignore[attr-defined]
+        self.action_results_tab("tab-mistakes")
 
     def action_open_mistake(self) -> None:
         focused = self.app.focused
         if isinstance(focused, MistakeCell):
             cells = list(self.query(MistakeCell))
-            galaxies = [Galaxy(lambda path=cell.path: PILImage.open(path), cell.caption) for cell in cells]
+            galaxies = [Galaxy(lambda path=cell.path: PILImage.open(path),
+                               "\n".join(filter(None, (cell.caption, volunteer_line(cell.row))))) for cell in cells]
             self.app.push_screen(GalaxyView(galaxies, cells.index(focused)))
