@@ -34,11 +34,18 @@ def _parser() -> argparse.ArgumentParser:
     choice.add_argument("--skip", action="store_true", help="evaluate the best checkpoint; no training")
     train.add_argument("--devices", type=int, help="number of GPUs (torchrun + DDP)")
 
-    commands.add_parser("runs", help="list runs with their state")
+    runs = commands.add_parser("runs", help="list runs with their state")
+    runs.add_argument("--filter", default="", help="as `/` in the app: text state:finished exp:NAME #tag acc>0.9")
     stop = commands.add_parser("stop", help="stop a run (it checkpoints and can be resumed)")
     stop.add_argument("run")
     show = commands.add_parser("show", help="print a run's summary, confusion matrix and curves")
     show.add_argument("run")
+    export = commands.add_parser("export-metrics", help="runs' curves and final metrics as one CSV")
+    export.add_argument("runs", nargs="+", metavar="RUN")
+    export.add_argument("-o", "--output", type=Path, help="write the CSV here (default: standard output)")
+    diff = commands.add_parser("diff", help="what changed in the configuration between two runs")
+    diff.add_argument("first", metavar="RUN")
+    diff.add_argument("second", metavar="RUN")
     return parser
 
 
@@ -58,13 +65,19 @@ def main(argv: list[str] | None = None) -> int:
             return train(workspace, args.experiment, args.detach, choice, args.devices)
         if args.command == "runs":
             from galaxy_tui.commands import list_runs
-            return list_runs(workspace)
+            return list_runs(workspace, args.filter)
         if args.command == "stop":
             from galaxy_tui.commands import stop
             return stop(workspace, args.run)
         if args.command == "show":
             from galaxy_tui.commands import show
             return show(workspace, args.run)
+        if args.command == "export-metrics":
+            from galaxy_tui.commands import export_metrics_csv
+            return export_metrics_csv(workspace, args.runs, args.output)
+        if args.command == "diff":
+            from galaxy_tui.commands import diff_runs
+            return diff_runs(workspace, args.first, args.second)
     except GalaxyError as exc:
         print(f"galaxy-tui: {exc}", file=sys.stderr)
         return 2

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from galaxy_tui.data.labels import empty_class_warning
 from galaxy_tui.data.sources import load_dataset
@@ -100,16 +101,25 @@ def _state_style(state: str) -> str:
         state, "cyan")
 
 
-def list_runs(workspace: Path) -> int:
+def list_runs(workspace: Path, filter_text: str = "") -> int:
     import time
 
+    from galaxy_tui.atomic import read_json
+    from galaxy_tui.bookkeeping.notes import read_notes
+    from galaxy_tui.bookkeeping.run_filter import parse_filter, run_facts
     from galaxy_tui.runs import find_runs
     registry = registry_for_reading(workspace)
     runs = find_runs(registry)
-    columns = ("run", "experiment", "state", "attempt", "epoch", "best val acc", "started")
+    notes = {run.id: read_notes(run.dir) for run in runs}
+    if filter_text.strip():
+        wanted = parse_filter(filter_text)
+        runs = [run for run in runs if wanted(run_facts(run, read_json(run.dir / "results" / "metrics.json"),
+                                                        notes[run.id].tags, notes[run.id].note))]
+    columns = ("run", "experiment", "state", "attempt", "epoch", "best val acc", "started", "tags")
     rows = [(run.id, run.experiment, run.state, str(run.attempt), f"{run.epoch}/{run.epochs}",
              "-" if run.best_metric is None else f"{run.best_metric:.4f}",
-             time.strftime("%Y-%m-%d %H:%M", time.localtime(run.started)) if run.started else "-") for run in runs]
+             time.strftime("%Y-%m-%d %H:%M", time.localtime(run.started)) if run.started else "-",
+             " ".join(notes[run.id].tags)) for run in runs]
     if not sys.stdout.isatty():  # for scripts: whole ids, one run a line, tab-separated
         print("\t".join(columns))
         for row in rows:
@@ -121,6 +131,37 @@ def list_runs(workspace: Path) -> int:
         table.add_column(column)
     for row in rows:
         table.add_row(row[0], row[1], f"[{_state_style(row[2])}]{row[2]}[/]", *row[3:])
+    Console().print(table)
+    return 0
+
+
+def export_metrics_csv(workspace: Path, run_ids: list[str], output: Path | None) -> int:
+    from galaxy_tui.bookkeeping.export import export_metrics, metrics_csv
+    from galaxy_tui.runs import get_run
+    registry = registry_for_reading(workspace)
+    run_dirs = [get_run(registry, run_id).dir for run_id in run_ids]
+    if output is None:
+        sys.stdout.write(metrics_csv(run_dirs))
+        return 0
+    rows = export_metrics(run_dirs, output)
+    Console(stderr=True).print(f"wrote {rows} rows for {len(run_dirs)} run(s) to {output}")
+    return 0
+
+
+def diff_runs(workspace: Path, first: str, second: str) -> int:
+    from galaxy_tui.bookkeeping.config_diff import run_changes, shown
+    from galaxy_tui.runs import get_run
+    registry = registry_for_reading(workspace)
+    a, b = get_run(registry, first), get_run(registry, second)
+    changes = run_changes(a.dir, b.dir)
+    if not changes:
+        Console().print(f"{a.id} and {b.id} have the same configuration")
+        return 0
+    table = Table(title=f"What changed from {a.id} to {b.id}")
+    for column in ("key", a.id, b.id):
+        table.add_column(column, overflow="fold")
+    for change in changes:
+        table.add_row(change.key, Text(shown(change.before), style="red"), Text(shown(change.after), style="green"))
     Console().print(table)
     return 0
 

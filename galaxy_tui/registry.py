@@ -35,6 +35,9 @@ DATASET_KINDS: dict[str, tuple[str, ...]] = {
     "kaggle-gz2": ("solutions", "images"),
     "image-folder": ("path",),
 }
+# Kinds whose classes come from the files (a folder per class, a label column), not from volunteers' votes:
+# the labelling keys (threshold, votes, artifact) do not apply to them.
+FIXED_LABEL_KINDS = ("galaxy10-h5", "galaxy-mnist-h5", "image-folder")
 DATASET_OPTIONAL: dict[str, tuple[str, ...]] = {
     "synthetic": ("count", "size", "seed"),
     "gz2-hart16": ("fractions",),

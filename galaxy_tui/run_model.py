@@ -36,6 +36,7 @@ def format_joules(joules: float) -> str:
 @dataclass
 class RunModel:
     steps: list[tuple[int, float]] = field(default_factory=list)              # (step, loss)
+    lrs: list[tuple[int, float]] = field(default_factory=list)                # (step, learning rate)
     epochs: list[dict[str, Any]] = field(default_factory=list)
     probe_trials: list[dict[str, Any]] = field(default_factory=list)
     probe_done: dict[str, Any] | None = None
@@ -84,10 +85,13 @@ class RunModel:
     def _on_resumed(self, e: Event) -> None:
         step, epoch = int(e.get("step", 0)), int(e.get("epoch", 0))
         self.steps = [s for s in self.steps if s[0] <= step]
+        self.lrs = [s for s in self.lrs if s[0] <= step]
         self.epochs = [x for x in self.epochs if int(x.get("epoch", 0)) <= epoch]
 
     def _on_step(self, e: Event) -> None:
         self.steps.append((int(e["step"]), float(e["loss"])))
+        if isinstance(e.get("lr"), (int, float)):
+            self.lrs.append((int(e["step"]), float(e["lr"])))
         self.last_step = e
 
     def _on_epoch(self, e: Event) -> None:

@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -154,7 +155,8 @@ def find_runs(registry: Registry) -> list[RunInfo]:
     """Every run folder in the workspace, newest first."""
     if not registry.runs_dir.is_dir():
         return []
-    runs = [run_info(d) for d in registry.runs_dir.iterdir() if (d / "status.json").exists()]
+    runs = [run_info(d) for d in registry.runs_dir.iterdir()
+            if not d.name.startswith(".") and (d / "status.json").exists()]
     return sorted(runs, key=lambda r: r.started, reverse=True)
 
 
@@ -310,3 +312,18 @@ def stop_run(registry: Registry, run_id: str) -> RunInfo:
     os.kill(int(pid), signal.SIGTERM)
     append_event(run.dir / "events.jsonl", "stop_requested", pid=pid)
     return run
+
+
+def delete_run(registry: Registry, run_id: str) -> None:
+    """Remove an ended run's folder. Only a whole id (never a prefix) names a run to delete. The folder is
+    first renamed to a hidden name, so an interrupted delete leaves no half run in the listing."""
+    run_dir = registry.runs_dir / run_id
+    if not RUN_ID.fullmatch(run_id) or not (run_dir / "status.json").exists():
+        raise GalaxyError(f"no run {run_id!r} in {registry.runs_dir} (a delete needs the whole id); nothing deleted.")
+    run = run_info(run_dir)
+    if run.is_live:
+        raise GalaxyError(f"run {run.id} is {run.state}: stop it first; nothing deleted.")
+    doomed = registry.runs_dir / f".deleting-{run_id}"
+    os.rename(run_dir, doomed)
+    for leftover in registry.runs_dir.glob(".deleting-*"):  # this one, and any an earlier crash left
+        shutil.rmtree(leftover, ignore_errors=True)

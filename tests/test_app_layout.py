@@ -307,3 +307,37 @@ async def test_enter_on_a_dataset_sample_opens_it_large_and_the_arrows_step(tmp_
         await pilot.press("escape")
         await until(pilot, lambda: not isinstance(app.screen, GalaxyView))
         assert app.focused is chosen
+
+
+async def test_labelling_keys_are_off_for_a_fixed_label_dataset_and_say_why(tmp_path: Path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    from galaxy_tui.registry import update_registry
+    registry = tiny_workspace(tmp_path)
+    for name in ("elliptical", "spiral"):
+        (tmp_path / "folders" / name).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(np.full((16, 16, 3), 40 * i, np.uint8)).save(tmp_path / "folders" / name / f"{i}.png")
+    update_registry(registry.path, lambda raw: (
+        raw["datasets"].__setitem__("folders", {"kind": "image-folder", "path": "folders"}),
+        raw["experiments"].__setitem__("on-folders", {"dataset": "folders", "labels": {"threshold": 0.7}})))
+    before = registry.path.read_text()
+    app = GalaxyApp(tmp_path, telemetry=NoGpu())
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = app.query_one("#datasets-pane")
+        await until(pilot, lambda: "total" in text_of(app, "#counts"))
+        assert pane.check_action("threshold", (0.01,)) is True
+        await pilot.press("down")  # the image folder
+        await until(pilot, lambda: "fixed labels" in text_of(app, "#labelling"))
+        assert pane.check_action("threshold", (0.01,)) is None and pane.check_action("gallery", ()) is True
+        await pilot.press("plus", "right_square_bracket", "m", "a")
+        await pilot.press("ctrl+p")  # asked for by name in the palette: refused, and said why
+        await pilot.pause()
+        await pilot.press(*"Threshold", "space", *"+0.05")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await until(pilot, lambda: any("labelling keys do not apply" in n.message
+                                       for n in app._notifications))  # noqa: SLF001 - a toast wraps its text
+        await pilot.pause(1.0)  # past the save delay
+        assert pane.labelling.threshold == 0.7 and registry.path.read_text() == before

@@ -52,6 +52,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("Stop run", "s", "Stop the monitored run (it checkpoints; resumable)", "stop", "monitor"),
     Command("Follow live", "f", "Monitor the newest live run again (after choosing a run in the runs list)",
             "follow_live", "monitor"),
+    Command("Worker log", "w", "The run's whole worker.log, full-screen: scroll, / search, n / N next and "
+            "previous match, End follows the file", "worker_log", "monitor"),
     Command("Summary", "s", "Results: test metrics, confusion matrix, per-class scores", "results_tab('tab-summary')",
             "results"),
     Command("Mistakes", "m", "Results: the most confident mistakes (arrows move, Enter opens)",
@@ -61,6 +63,17 @@ COMMANDS: tuple[Command, ...] = (
             "results"),
     Command("Open mistake", "enter", "Open the selected mistake large (arrows step to the next)", "open_mistake",
             "results", show=False),
+    Command("Filter", "slash", "Filter the runs list: text, state:finished, exp:NAME, #tag, acc>0.9 (also f1, "
+            "loss, best, epoch, minutes); Escape clears", "filter", "runs"),
+    Command("Mark", "space", "Mark or unmark the run for a diff or an export", "mark", "runs"),
+    Command("Tags", "t", "Set the run's tags (kept in its folder)", "tags", "runs"),
+    Command("Note", "n", "Write a note on the run (kept in its folder)", "note", "runs"),
+    Command("Diff", "d", "What changed between two runs: the marked one and the one under the cursor, "
+            "or the two marked", "diff", "runs"),
+    Command("Export CSV", "x", "The marked runs' (or this run's) curves and final metrics as a CSV in "
+            "exports/", "export", "runs"),
+    Command("Delete", "delete", "Delete the run's folder (asks first; a live run must be stopped first)",
+            "delete", "runs"),
     Command("Sort", "o", "Sort the comparison by its next column; the mistakes by model confidence or by volunteer "
             "disagreement", "sort_next", "results"),
 )
@@ -71,7 +84,8 @@ def bindings_for(pane: str | None) -> list[Binding]:
 
 
 _KEY_NAMES = {"plus": "+", "minus": "-", "question_mark": "?", "left_square_bracket": "[",
-              "right_square_bracket": "]", "enter": "Enter"}
+              "right_square_bracket": "]", "enter": "Enter",
+              "slash": "/", "space": "space", "delete": "Delete"}
 
 
 def key_label(key: str) -> str:

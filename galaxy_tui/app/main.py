@@ -7,11 +7,10 @@ from pathlib import Path
 # textual-image asks the terminal about its graphics support once, before Textual takes the terminal over.
 import textual_image.widget  # noqa: F401  isort: skip
 
-from rich.text import Text
 from textual import events
 from textual.app import App, ComposeResult
 from textual.command import DiscoveryHit, Hit, Hits, Provider
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal
 from textual.content import Content
 from textual.geometry import Size
 from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
@@ -20,8 +19,9 @@ from galaxy_tui.app.commands import COMMANDS, Command, bindings_for, commands_fo
 from galaxy_tui.app.dialogs import HelpScreen
 from galaxy_tui.app.panes.datasets import DatasetsPane
 from galaxy_tui.app.panes.experiments import ExperimentsPane
-from galaxy_tui.app.panes.monitor import STATE_STYLES, MonitorPane
+from galaxy_tui.app.panes.monitor import MonitorPane
 from galaxy_tui.app.panes.results import ResultsPane
+from galaxy_tui.app.runs_panel import RunsPanel
 from galaxy_tui.app.store import RunStore, StoreReader
 from galaxy_tui.app.threads import deliver
 from galaxy_tui.app.thumbs import ThumbnailStrip, grey_by_default
@@ -30,7 +30,7 @@ from galaxy_tui.registry import REGISTRY_FILE, Registry, ensure_registry, load_r
 from galaxy_tui.telemetry import NvmlTelemetry, TelemetrySampler
 
 MIN_WIDTH, MIN_HEIGHT = 80, 24
-SIDE_BY_SIDE_WIDTH = 120  # from here the runs list and a pane are both readable side by side
+SIDE_BY_SIDE_WIDTH = 136  # from here a 56-column runs list and an 80-column pane are both readable
 PANES = ("datasets", "experiments", "monitor", "results")
 
 
@@ -64,52 +64,18 @@ class CommandsProvider(Provider):
             if command.pane is None:
                 await app.run_action(command.action.removeprefix("app."))
                 return
+            if command.pane == "runs":
+                app.open_runs()  # type: ignore[attr-defined]
+                await app.query_one(RunsPanel).run_action(command.action)
+                return
             app.action_show_pane(command.pane)  # type: ignore[attr-defined]
             pane = app.query_one(f"#{command.pane}-pane")
+            reason = getattr(pane, "disabled_reason", lambda _action: None)(command.action.split("(")[0])
+            if reason:  # its key is greyed out in the footer; here the person asked by name: say why
+                app.notify(reason, severity="warning", timeout=6)
+                return
             await pane.run_action(command.action)
         return run
-
-
-class RunsPanel(Vertical):
-    """Every run, state coloured; ▶ marks the Monitor's run, ◆ the Results' run. Enter shows a live run in
-    the Monitor and a finished one in Results (on either pane: in that pane)."""
-
-    def __init__(self, **kwargs: object):
-        super().__init__(**kwargs)  # type: ignore[arg-type]
-        self._version = -1
-
-    def compose(self) -> ComposeResult:
-        yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
-
-    def on_mount(self) -> None:
-        self.query_one(DataTable).add_columns("run", "state", "epoch", "best")
-        self.set_interval(0.5, self.refresh_rows)  # the panel's own timer: it stops when the panel goes
-
-    def refresh_rows(self) -> None:
-        store = self.app.store  # type: ignore[attr-defined]
-        if store.runs_version == self._version:
-            return
-        self._version = store.runs_version
-        table = self.query_one(DataTable)
-        records = store.ordered()
-        cursor_key = None
-        if table.row_count:
-            cursor_key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        table.clear()
-        monitored, browsed = store.selected, store.browsed_record
-        for record in records:
-            info = record.info
-            marker = ("▶" if info.id == monitored else " ") + ("◆" if record is browsed else " ")
-            table.add_row(marker + info.id, Text(info.state, style=STATE_STYLES.get(info.state, "")),
-                          f"{info.epoch}/{info.epochs}", "-" if info.best_metric is None else f"{info.best_metric:.3f}",
-                          key=info.id)
-        ids = [r.info.id for r in records]
-        keep = cursor_key if cursor_key in ids else store.selected
-        if keep in ids:  # the cursor stays where the user left it
-            table.move_cursor(row=ids.index(keep), animate=False)
-
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        self.app.select_run(str(event.row_key.value))  # type: ignore[attr-defined]
 
 
 class GalaxyApp(App[None]):
@@ -210,7 +176,7 @@ class GalaxyApp(App[None]):
         self._lay_out_runs()
 
     def _lay_out_runs(self) -> None:
-        """From 120 columns the runs list sits beside the pane, always; below, where both could not be
+        """From 136 columns the runs list sits beside the pane, always; below, where both could not be
         read, it takes the pane's place while open (r)."""
         panel = self.query_one("#runs-panel")
         panel.set_class(not self._wide, "instead")
@@ -225,11 +191,11 @@ class GalaxyApp(App[None]):
     def _deliver_events(self, run_id: str, events: list) -> None:
         deliver(self, self.store.apply_events, run_id, events)
 
-    def _deliver_scan(self, infos: list) -> None:
-        deliver(self, self._apply_scan, infos)
+    def _deliver_scan(self, infos: list, notes: dict) -> None:
+        deliver(self, self._apply_scan, infos, notes)
 
-    def _apply_scan(self, infos: list) -> None:
-        self.store.apply_scan(infos)
+    def _apply_scan(self, infos: list, notes: dict) -> None:
+        self.store.apply_scan(infos, notes)
         self.show_live_count(self.store.live_count)
         if not self._scanned:  # the first pane: a live run's Monitor (reopened while it runs), else Datasets
             self._scanned = True
@@ -278,10 +244,13 @@ class GalaxyApp(App[None]):
                 widget.focus()
 
     def action_toggle_runs(self) -> None:
-        table = self.query_one("#runs-table", DataTable)
-        if self.focused is table:
+        if self.focused is self.query_one("#runs-table", DataTable):
             self.close_runs()
             return
+        self.open_runs()
+
+    def open_runs(self) -> None:
+        table = self.query_one("#runs-table", DataTable)
         self._runs_open = True
         self._lay_out_runs()
         self.query_one(RunsPanel).refresh_rows()  # current rows before the first key lands on them
@@ -299,8 +268,10 @@ class GalaxyApp(App[None]):
         self.notify(f"galaxies in {'grey' if self.grey_galaxies else 'colour'}", timeout=2)
 
     def action_help(self) -> None:
-        pane = self.active_pane
-        self.push_screen(HelpScreen(f"Keys: {pane} pane and everywhere", commands_for(pane)))
+        in_runs = self.focused is not None and self.query_one(RunsPanel) in self.focused.ancestors_with_self
+        pane = "runs" if in_runs else self.active_pane
+        where = "the runs list" if in_runs else f"{pane} pane"
+        self.push_screen(HelpScreen(f"Keys: {where} and everywhere", commands_for(pane)))
 
     def action_quit_app(self) -> None:
         live = [r.info.id for r in self.store.records.values() if r.info.is_live]

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from galaxy_tui.atomic import read_json
+from galaxy_tui.bookkeeping.notes import NOTES_FILE, RunNotes, read_notes
 from galaxy_tui.events import FINAL_STATES, Event, EventTail
 from galaxy_tui.run_model import RunModel
 from galaxy_tui.runs import RunInfo, run_info
@@ -27,6 +28,7 @@ class RunRecord:
     model: RunModel = field(default_factory=RunModel)
     metrics: dict | None = None
     metrics_mtime: float = 0.0
+    notes: RunNotes = field(default_factory=RunNotes)
 
     def refresh_metrics(self) -> bool:
         """Re-read results/metrics.json when it changed (a skip re-evaluates a finished run)."""
@@ -61,21 +63,26 @@ class RunStore:
         self.runs_version = 0   # the list of runs or their states changed
         self._tails: dict[str, EventTail] = {}
         self._ordered: list[RunRecord] = []  # newest first; rebuilt only when a scan changed something
-        self._settled: dict[str, tuple[tuple[int, int, int], RunInfo]] = {}  # the reader thread's own
+        self._settled: dict[str, tuple[tuple, RunInfo]] = {}  # the reader thread's own
+        self._notes_read: dict[str, tuple[tuple, RunNotes]] = {}  # the reader thread's own
 
     # ---- called from the reader thread: reads files, returns plain data
-    def scan(self) -> list[RunInfo]:
-        """Every run, newest first. An ended run whose status.json is unchanged (same mtime, size and
-        inode) is not read again: with a thousand finished runs a scan is a thousand stats, not parses."""
+    def scan(self) -> tuple[list[RunInfo], dict[str, RunNotes]]:
+        """Every run, newest first, and each run's notes. An ended run whose status.json is unchanged
+        (same mtime, size and inode) is not read again, nor are unchanged notes: with a thousand finished
+        runs a scan is two thousand stats, not parses."""
         if not self.runs_dir.is_dir():
-            return []
-        infos = []
+            return [], {}
+        infos, notes = [], {}
         with os.scandir(self.runs_dir) as entries:
             for entry in entries:
+                if entry.name.startswith("."):  # a run being deleted
+                    continue
                 try:
                     stat = os.stat(os.path.join(entry.path, "status.json"))
                 except OSError:
                     continue
+                notes[entry.name] = self._read_notes(entry.path, entry.name)
                 signature = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
                 settled = self._settled.get(entry.name)
                 if settled is not None and settled[0] == signature:
@@ -85,7 +92,20 @@ class RunStore:
                 if info.state in FINAL_STATES:  # live runs are read every time: a dead worker changes no file
                     self._settled[entry.name] = (signature, info)
                 infos.append(info)
-        return sorted(infos, key=lambda r: r.started, reverse=True)
+        return sorted(infos, key=lambda r: r.started, reverse=True), notes
+
+    def _read_notes(self, folder: str, run_id: str) -> RunNotes:
+        try:
+            stat = os.stat(os.path.join(folder, NOTES_FILE))
+            signature: tuple = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        except OSError:
+            signature = ()
+        known = self._notes_read.get(run_id)
+        if known is not None and known[0] == signature:
+            return known[1]
+        notes = read_notes(Path(folder)) if signature else RunNotes()
+        self._notes_read[run_id] = (signature, notes)
+        return notes
 
     def read_selected(self) -> tuple[str, list[Event]] | None:
         run_id = self.selected
@@ -95,14 +115,19 @@ class RunStore:
         return run_id, tail.read_new()
 
     # ---- called on the main thread: folds what the reader found
-    def apply_scan(self, infos: list[RunInfo]) -> None:
+    def apply_scan(self, infos: list[RunInfo], notes: dict[str, RunNotes] | None = None) -> None:
         """Fold a listing in. A heartbeat alone (status.json rewritten with a new `updated`) changes
         nothing anyone sees, so it bumps no version and repaints nothing."""
         changed = listed = False
+        for run_id, run_notes in (notes or {}).items():
+            record = self.records.get(run_id)
+            if record is not None and record.notes is not run_notes:
+                record.notes = run_notes
+                changed = listed = True
         for info in infos:
             record = self.records.get(info.id)
             if record is None:
-                record = self.records[info.id] = RunRecord(info)
+                record = self.records[info.id] = RunRecord(info, notes=(notes or {}).get(info.id, RunNotes()))
                 changed = listed = True
             elif record.info is info:
                 continue  # an ended run the reader did not need to read again
@@ -189,7 +214,7 @@ class StoreReader(threading.Thread):
             now = time.monotonic()
             if now - last_list >= LIST_INTERVAL_S or self.wake.is_set():
                 self.wake.clear()
-                self.deliver_scan(self.store.scan())
+                self.deliver_scan(*self.store.scan())
                 last_list = now
             found = self.store.read_selected()
             if found and found[1]:

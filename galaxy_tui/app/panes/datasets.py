@@ -23,7 +23,7 @@ from galaxy_tui.app.thumbs import Thumbnail, ThumbnailStrip
 from galaxy_tui.data.count_memo import remember_counts, remembered_counts
 from galaxy_tui.data.labels import empty_class_warning
 from galaxy_tui.errors import GalaxyError
-from galaxy_tui.registry import Labelling, set_labelling, update_registry
+from galaxy_tui.registry import FIXED_LABEL_KINDS, Labelling, set_labelling, update_registry
 
 if TYPE_CHECKING:
     from textual.timer import Timer
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from galaxy_tui.data.catalog import Dataset
 
 SAVE_AFTER_S = 0.6
+LABELLING_ACTIONS = ("threshold", "min_votes", "max_artifact", "type_threshold", "next_experiment")
 BAR_COLOURS = ("yellow", "cyan", "magenta", "green", "red", "blue", "bright_yellow", "bright_cyan",
                "bright_magenta", "bright_green")
 
@@ -170,16 +171,37 @@ class DatasetsPane(Widget):
         self.app.push_screen(GalaxyView(galaxies, thumbs.index(self.app.focused)))
 
     # ------------------------------------------------------------------ labelling
+    @property
+    def fixed_labels(self) -> bool:
+        """The selected dataset's classes come from its files: the labelling keys are off (greyed in the footer)."""
+        registry, name = self.app.registry, self.selected  # type: ignore[attr-defined]
+        return bool(registry and name in registry.datasets and registry.datasets[name].kind in FIXED_LABEL_KINDS)
+
+    def disabled_reason(self, action: str) -> str | None:
+        """Why `action` does nothing for the current selection (None: it works). The palette says it."""
+        if action in LABELLING_ACTIONS and self.is_mounted and self.fixed_labels:
+            return f"{self.selected} has fixed labels (from its files): the labelling keys do not apply"
+        return None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return None if self.disabled_reason(action) else True  # None: shown disabled in the footer
+
     def refresh_counts(self) -> None:
         name = self.selected
         info, counts_view = self.query_one("#dataset-info", Static), self.query_one("#counts", Static)
         owner = f"labelling of experiment [b]{self.experiment}[/b]" if self.experiment else \
             "no experiment uses this dataset: changes are not saved (create one in pane 2)"
         lab = self.labelling
-        self.query_one("#labelling", Static).update(
-            f"{owner}\nthreshold [b]{lab.threshold:.2f}[/b]   min votes [b]{lab.min_classifications}[/b]   "
-            f"max artifact [b]{lab.max_artifact:.2f}[/b]\n[dim]+/- 0.01  [ ] 0.05  t type  m/M votes  "
-            f"a/A artifact  e next experiment[/dim]")
+        self.refresh_bindings()
+        if self.fixed_labels:
+            self.query_one("#labelling", Static).update(
+                "fixed labels: the classes come from the dataset's files, so the threshold, vote and artifact "
+                "keys are off")
+        else:
+            self.query_one("#labelling", Static).update(
+                f"{owner}\nthreshold [b]{lab.threshold:.2f}[/b]   min votes [b]{lab.min_classifications}[/b]   "
+                f"max artifact [b]{lab.max_artifact:.2f}[/b]\n[dim]+/- 0.01  [ ] 0.05  t type  m/M votes  "
+                f"a/A artifact  e next experiment[/dim]")
         dataset = self.loaded.get(name) if name else None
         if dataset is None:
             remembered = self._remembered(name) if name else None
@@ -188,8 +210,6 @@ class DatasetsPane(Widget):
         counts = dataset.counts(lab)
         counts_view.update(count_bars(counts))
         notes = [dataset.location, *dataset.problems]
-        if not dataset.has_votes:
-            notes.append("fixed labels: the threshold does not apply to this dataset")
         warning = empty_class_warning(counts, dataset.name) if dataset.has_votes else None
         text = Text("\n".join(notes))
         if warning:

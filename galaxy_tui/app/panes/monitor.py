@@ -17,6 +17,7 @@ from galaxy_tui.app.dialogs import confirm
 from galaxy_tui.app.fields import pack_fields
 from galaxy_tui.app.gauges import GaugeGrid, GaugeRow
 from galaxy_tui.app.store import RunRecord
+from galaxy_tui.app.views import LogScreen
 from galaxy_tui.errors import GalaxyError
 from galaxy_tui.run_model import batch_split
 from galaxy_tui.runs import stop_run
@@ -307,6 +308,13 @@ class MonitorPane(Widget, can_focus=True):
     def action_follow_live(self) -> None:
         self.app.pin_run(None)  # type: ignore[attr-defined]
         self.app.notify("the Monitor follows the newest live run", timeout=3)
+
+    def action_worker_log(self) -> None:
+        record = self.record
+        if record is None:
+            self.app.notify("no run to show the log of", severity="warning")
+            return
+        self.app.push_screen(LogScreen(record.info.dir / "worker.log"))
 
     def action_stop(self) -> None:
         record = self.record

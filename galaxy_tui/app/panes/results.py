@@ -25,7 +25,8 @@ from galaxy_tui.app.thumbs import for_screen, readable_class, size_square
 # A 256-colour-safe ramp from "none" to "all of the row".
 HEAT = ("grey11", "grey23", "navy_blue", "dark_blue", "blue3", "blue1", "dodger_blue2", "dodger_blue1",
         "deep_sky_blue1", "turquoise2")
-COMPARE_COLUMNS = ("run", "experiment", "model", "thr", "best val", "test acc", "minutes")
+COMPARE_COLUMNS = ("run", "experiment", "model", "thr", "best val", "test acc", "minutes", "tags", "note")
+DESCENDING_FROM = 4  # figures sort best first; names ascending
 GRID_COLUMNS = 4
 
 
@@ -241,9 +242,13 @@ class ResultsPane(Widget, can_focus=True):
             table.add_row(record.info.id, record.info.experiment, m.get("model", ""), f"{m.get('threshold', 0):g}",
                           f"{m.get('best_val_acc', 0):.4f}",
                           f"{m['accuracy']:.4f}" + (" (val)" if m.get("split") == "validation" else ""),
-                          f"{m.get('seconds', 0) / 60:.1f}", key=record.info.id)
+                          f"{m.get('seconds', 0) / 60:.1f}", " ".join(f"#{t}" for t in record.notes.tags),
+                          record.notes.note, key=record.info.id)
+        descending = DESCENDING_FROM <= self.sort_column < COMPARE_COLUMNS.index("tags")
+        for index, column in enumerate(table.ordered_columns):  # the sorted column says so in its header
+            column.label = Text(COMPARE_COLUMNS[index] + (" ▼" if descending else " ▲") * (index == self.sort_column))
         if table.row_count:
-            table.sort(COMPARE_COLUMNS[self.sort_column], reverse=self.sort_column >= 4)
+            table.sort(COMPARE_COLUMNS[self.sort_column], reverse=descending)
 
     def redraw_galaxies(self) -> None:
         self._shown = (None, -1.0)

@@ -1,0 +1,278 @@
+"""The runs list: every run, state coloured, with its tags; ▶ marks the Monitor's run, ◆ the Results' run,
+● the runs marked for a diff or an export. `/` filters it; the filter is kept for the next start."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from rich.text import Text
+from textual import events
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import DataTable, Input, Static
+
+from galaxy_tui.app.commands import bindings_for
+from galaxy_tui.app.dialogs import InputDialog, confirm
+from galaxy_tui.app.panes.monitor import STATE_STYLES
+from galaxy_tui.app.store import RunRecord
+from galaxy_tui.app.views import ConfigDiffScreen
+from galaxy_tui.atomic import atomic_write_json, read_json
+from galaxy_tui.bookkeeping.config_diff import run_changes
+from galaxy_tui.bookkeeping.export import export_metrics
+from galaxy_tui.bookkeeping.notes import parse_tags, write_notes
+from galaxy_tui.bookkeeping.run_filter import RunFilter, parse_filter, run_facts
+from galaxy_tui.errors import GalaxyError
+from galaxy_tui.runs import delete_run
+
+UI_STATE_FILE = "ui-state.json"
+
+
+class RunsPanel(Vertical):
+    BINDINGS = bindings_for("runs")
+
+    def __init__(self, **kwargs: object):
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self._version = -1
+        self.marked: list[str] = []   # in the order they were marked
+        self.filter = RunFilter("", ())
+
+    def compose(self) -> ComposeResult:
+        yield Input(placeholder="filter: text state:finished exp:gz2 #tag acc>0.9", id="runs-filter")
+        yield Static("", id="runs-filter-status")
+        yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
+
+    def on_mount(self) -> None:
+        self.query_one(DataTable).add_columns("run", "state", "epoch", "best")
+        self.query_one("#runs-filter").display = False
+        saved = str((read_json(self._state_path) or {}).get("runs_filter") or "")
+        try:
+            self.filter = parse_filter(saved)
+        except GalaxyError:
+            self.filter = RunFilter("", ())
+        self.set_interval(0.5, self.refresh_rows)  # the panel's own timer: it stops when the panel goes
+
+    @property
+    def _state_path(self) -> Path:
+        registry = self.app.registry  # type: ignore[attr-defined]
+        return (registry.cache_dir if registry else self.app.workspace / "cache") / UI_STATE_FILE  # type: ignore[attr-defined]
+
+    @property
+    def table(self) -> DataTable:
+        return self.query_one("#runs-table", DataTable)
+
+    def _shown(self, records: list[RunRecord]) -> list[RunRecord]:
+        if not self.filter.predicates:
+            return records
+        return [r for r in records if self.filter(run_facts(r.info, r.metrics, r.notes.tags, r.notes.note))]
+
+    def refresh_rows(self, force: bool = False) -> None:
+        store = self.app.store  # type: ignore[attr-defined]
+        if store.runs_version == self._version and not force:
+            return
+        self._version = store.runs_version
+        table = self.table
+        every = store.ordered()
+        records = self._shown(every)
+        cursor_key = None
+        if table.row_count:
+            cursor_key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        table.clear()
+        monitored, browsed = store.selected, store.browsed_record
+        for record in records:
+            info = record.info
+            marker = ("●" if info.id in self.marked else " ") + ("▶" if info.id == monitored else " ") + \
+                     ("◆" if record is browsed else " ")
+            name = Text(marker + info.id)
+            if record.notes.tags:  # on a second line: the list is narrow beside a pane
+                name.append("\n   " + " ".join(f"#{t}" for t in record.notes.tags), style="cyan")
+            table.add_row(name, Text(info.state, style=STATE_STYLES.get(info.state, "")),
+                          f"{info.epoch}/{info.epochs}", "-" if info.best_metric is None else f"{info.best_metric:.3f}",
+                          key=info.id, height=2 if record.notes.tags else 1)
+        self._show_filter_status(len(records), len(every))
+        ids = [r.info.id for r in records]
+        keep = cursor_key if cursor_key in ids else store.selected
+        if keep in ids:  # the cursor stays where the user left it
+            table.move_cursor(row=ids.index(keep), animate=False)
+
+    def _show_filter_status(self, shown: int, total: int) -> None:
+        status = self.query_one("#runs-filter-status", Static)
+        status.display = bool(self.filter.text)
+        if self.filter.text:
+            status.update(Text.assemble(("filter ", "dim"), (self.filter.text, "bold"),
+                                        (f" · {shown} of {total} runs · / edit · Esc clears", "dim")))
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.app.select_run(str(event.row_key.value))  # type: ignore[attr-defined]
+
+    # ------------------------------------------------------------------ the runs the keys act on
+    @property
+    def cursor_run(self) -> RunRecord | None:
+        table = self.table
+        if not table.row_count:
+            return None
+        run_id = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return self.app.store.records.get(str(run_id))  # type: ignore[attr-defined]
+
+    def _chosen(self) -> list[RunRecord]:
+        """The marked runs, else the one under the cursor."""
+        records = self.app.store.records  # type: ignore[attr-defined]
+        marked = [records[run_id] for run_id in self.marked if run_id in records]
+        if marked:
+            return marked
+        return [self.cursor_run] if self.cursor_run else []
+
+    # ------------------------------------------------------------------ filter
+    def action_filter(self) -> None:
+        field = self.query_one("#runs-filter", Input)
+        field.value = self.filter.text
+        field.display = True
+        field.focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id != "runs-filter":
+            return
+        event.stop()
+        try:
+            self.filter = parse_filter(event.value)
+        except GalaxyError as exc:  # said under the field, which stays open for the fix
+            status = self.query_one("#runs-filter-status", Static)
+            status.display = True
+            status.update(Text(str(exc), style="red"))
+            return
+        event.input.display = False
+        self._save_filter()
+        self.refresh_rows(force=True)
+        self.table.focus()
+
+    def on_key(self, event: events.Key) -> None:
+        field = self.query_one("#runs-filter", Input)
+        if event.key != "escape":
+            return
+        if field.has_focus:  # leave the field as it was
+            field.display = False
+            self.table.focus()
+            event.stop()
+        elif self.filter.text:
+            self.filter = RunFilter("", ())
+            self._save_filter()
+            self.refresh_rows(force=True)
+            event.stop()
+
+    def _save_filter(self) -> None:
+        path = self._state_path
+        state = read_json(path) or {}
+        state["runs_filter"] = self.filter.text
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_json(path, state)
+        except OSError as exc:
+            self.app.notify(f"the filter could not be kept for the next start ({exc})", severity="warning")
+
+    # ------------------------------------------------------------------ bookkeeping
+    def action_mark(self) -> None:
+        record = self.cursor_run
+        if record is None:
+            return
+        if record.info.id in self.marked:
+            self.marked.remove(record.info.id)
+        else:
+            self.marked.append(record.info.id)
+        self.refresh_rows(force=True)
+        self.table.action_cursor_down()
+
+    def action_tags(self) -> None:
+        record = self.cursor_run
+        if record is None:
+            return
+
+        def typed(value: str | None) -> None:
+            if value is None:
+                return
+            try:
+                write_notes(record.info.dir, parse_tags(value), record.notes.note)
+            except GalaxyError as exc:
+                self.app.notify(str(exc), title="tags", severity="error", timeout=10)
+                return
+            self._reread()
+
+        self.app.push_screen(InputDialog(f"Tags of {record.info.id} (spaces or commas between them):",
+                                         " ".join(record.notes.tags), placeholder="baseline lr-sweep"), typed)
+
+    def action_note(self) -> None:
+        record = self.cursor_run
+        if record is None:
+            return
+
+        def typed(value: str | None) -> None:
+            if value is None:
+                return
+            try:
+                write_notes(record.info.dir, record.notes.tags, value)
+            except GalaxyError as exc:
+                self.app.notify(str(exc), title="note", severity="error", timeout=10)
+                return
+            self._reread()
+
+        self.app.push_screen(InputDialog(f"Note on {record.info.id}:", record.notes.note,
+                                         placeholder="what this run tried, what it showed"), typed)
+
+    def _reread(self) -> None:
+        reader = self.app.reader  # type: ignore[attr-defined]
+        if reader is not None:
+            reader.wake.set()
+
+    def action_diff(self) -> None:
+        chosen = self._chosen()
+        cursor = self.cursor_run
+        if len(chosen) == 1 and cursor is not None and cursor is not chosen[0]:
+            chosen.append(cursor)
+        if len(chosen) != 2:
+            self.app.notify("a diff needs two runs: mark one with space, then press d on the other "
+                            "(or mark both)", severity="warning", timeout=6)
+            return
+        first, second = chosen
+        try:
+            changes = run_changes(first.info.dir, second.info.dir)
+        except GalaxyError as exc:
+            self.app.notify(str(exc), severity="error", timeout=10)
+            return
+        self.app.push_screen(ConfigDiffScreen(first.info.id, second.info.id, changes))
+
+    def action_export(self) -> None:
+        chosen = self._chosen()
+        if not chosen:
+            return
+        out = self.app.workspace / "exports" / f"metrics-{time.strftime('%Y%m%d-%H%M%S')}.csv"  # type: ignore[attr-defined]
+        try:
+            rows = export_metrics([r.info.dir for r in chosen], out)
+        except (GalaxyError, OSError) as exc:
+            self.app.notify(f"the export failed: {exc}", severity="error", timeout=10)
+            return
+        self.app.notify(f"{len(chosen)} run(s), {rows} rows: {out}", title="metrics exported", timeout=10)
+
+    def action_delete(self) -> None:
+        record = self.cursor_run
+        if record is None:
+            return
+        if record.info.is_live:
+            self.app.notify(f"{record.info.id} is {record.info.state}: stop it first (Monitor, s)",
+                            severity="warning", timeout=6)
+            return
+
+        def answered(answer: str | None) -> None:
+            if answer != "yes":
+                return
+            try:
+                delete_run(self.app.registry, record.info.id)  # type: ignore[attr-defined]
+            except GalaxyError as exc:
+                self.app.notify(str(exc), severity="error", timeout=10)
+                return
+            if record.info.id in self.marked:
+                self.marked.remove(record.info.id)
+            self.app.notify(f"deleted {record.info.id}")
+            self._reread()
+
+        self.app.push_screen(confirm(f"Delete run {record.info.id} ({record.info.state}, "
+                                     f"epoch {record.info.epoch}/{record.info.epochs})? Its folder, checkpoints "
+                                     f"and results are removed; this cannot be undone.", "Delete", "Keep"), answered)

@@ -1,0 +1,47 @@
+"""What changed between two runs: their frozen configs, key by key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from galaxy_tui.runs import read_config
+
+# Where the run happened, not what it was: different for every run, so never a "change".
+_PLACE_KEYS = ("run.workspace", "run.cache_dir", "run.config_hash")
+MISSING = object()
+
+
+@dataclass(frozen=True)
+class Change:
+    key: str      # dotted: experiment.optimizer.lr
+    before: Any   # MISSING when the first run has no such key
+    after: Any
+
+
+def flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in table.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, name + "."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def config_changes(first: dict[str, Any], second: dict[str, Any]) -> list[Change]:
+    a, b = flatten(first), flatten(second)
+    keys = sorted((set(a) | set(b)) - set(_PLACE_KEYS))
+    return [Change(key, a.get(key, MISSING), b.get(key, MISSING)) for key in keys
+            if a.get(key, MISSING) != b.get(key, MISSING)]
+
+
+def run_changes(first_dir: Path, second_dir: Path) -> list[Change]:
+    """Raises GalaxyError when a run's config.toml cannot be read."""
+    return config_changes(read_config(first_dir), read_config(second_dir))
+
+
+def shown(value: Any) -> str:
+    return "(not set)" if value is MISSING else repr(value) if isinstance(value, str) else str(value)

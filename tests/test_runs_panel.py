@@ -1,0 +1,118 @@
+"""The runs list as a person keeps it: tags and notes typed in, a filter that outlives a restart, a config
+diff of two marked runs, a metrics export and a delete that asks first."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import tomli_w
+from textual.widgets import DataTable
+
+from fixture_runs import fixture_workspace
+from galaxy_tui.app.dialogs import ChoiceDialog, InputDialog
+from galaxy_tui.app.main import GalaxyApp
+from galaxy_tui.app.runs_panel import RunsPanel
+from galaxy_tui.app.views import ConfigDiffScreen
+from galaxy_tui.bookkeeping.notes import read_notes
+from pilot_helpers import NoGpu, screen_text, text_of, until
+
+FINISHED, FAILED = "demo-tiny-20261101-120000", "demo-tiny-20261101-110000"
+
+
+def rows(app: GalaxyApp) -> list[str]:
+    table = app.query_one("#runs-table", DataTable)
+    return [str(key.value) for key in table.rows]
+
+
+async def open_runs(pilot, app: GalaxyApp) -> None:  # noqa: ANN001
+    await until(pilot, lambda: len(app.store.records) == 2)
+    await pilot.press("r")
+    await until(pilot, lambda: len(rows(app)) == 2)
+
+
+async def type_into_dialog(pilot, text: str) -> None:  # noqa: ANN001
+    await until(pilot, lambda: isinstance(pilot.app.screen, InputDialog))
+    pilot.app.screen.query_one("#dialog-input").value = text
+    await pilot.press("enter")
+    await until(pilot, lambda: not isinstance(pilot.app.screen, InputDialog))
+
+
+async def test_tags_notes_and_a_filter_survive_a_restart(tmp_path: Path) -> None:
+    root = fixture_workspace(tmp_path)
+    app = GalaxyApp(root, telemetry=NoGpu())
+    async with app.run_test(size=(160, 48)) as pilot:
+        await open_runs(pilot, app)
+        assert rows(app)[0] == FINISHED  # newest first: the cursor is on the finished run
+        await pilot.press("t")
+        await type_into_dialog(pilot, "baseline, adamw")
+        await pilot.press("n")
+        await type_into_dialog(pilot, "the first honest demo")
+        await until(pilot, lambda: "#baseline #adamw" in screen_text(app))
+        assert read_notes(root / "runs" / FINISHED).note == "the first honest demo"
+        await pilot.press("slash")
+        await pilot.press(*"#baseline")
+        await pilot.press("enter")
+        await until(pilot, lambda: rows(app) == [FINISHED])
+        assert "1 of 2 runs" in screen_text(app)
+
+    again = GalaxyApp(root, telemetry=NoGpu())
+    async with again.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: len(again.store.records) == 2)
+        await until(pilot, lambda: rows(again) == [FINISHED])  # the filter was kept
+        assert "#baseline #adamw" in screen_text(again)
+        await pilot.press("r", "escape")  # Escape in the list clears the filter
+        await until(pilot, lambda: len(rows(again)) == 2)
+        await pilot.press("slash")
+        await pilot.press(*"acc>>1", "enter")
+        await until(pilot, lambda: "not a number" in text_of(again, "#runs-filter-status"))  # said at the field
+        assert len(rows(again)) == 2 and again.query_one("#runs-filter").has_focus  # open for the fix
+
+
+async def test_two_marked_runs_diff_export_and_one_is_deleted_after_asking(tmp_path: Path) -> None:
+    root = fixture_workspace(tmp_path)
+    for run, lr in ((FINISHED, 3e-4), (FAILED, 1e-3)):
+        (root / "runs" / run / "config.toml").write_text(tomli_w.dumps(
+            {"run": {"experiment": "demo-tiny"}, "experiment": {"optimizer": {"lr": lr}, "model": "tiny-cnn"}}))
+    app = GalaxyApp(root, telemetry=NoGpu())
+    async with app.run_test(size=(100, 30)) as pilot:  # below 120 columns the list takes the pane's place
+        await open_runs(pilot, app)
+        await pilot.press("space")  # marks the finished run, moves to the failed one
+        await until(pilot, lambda: "●" in screen_text(app))
+        await pilot.press("d")
+        await until(pilot, lambda: isinstance(app.screen, ConfigDiffScreen))
+        shown = screen_text(app)
+        assert "experiment.optimizer.lr" in shown and "0.0003" in shown and "0.001" in shown and "model" not in shown
+        await pilot.press("escape")
+        await pilot.press("space")  # both marked: the export holds both
+        await pilot.press("x")
+        await until(pilot, lambda: list((root / "exports").glob("metrics-*.csv")))
+        exported = next((root / "exports").glob("metrics-*.csv")).read_text().splitlines()
+        assert len(exported) == 1 + 8 + 1  # header, the finished run's 8 epochs, the failed run's one row
+        await pilot.press("delete")
+        await until(pilot, lambda: isinstance(app.screen, ChoiceDialog))
+        assert FAILED in screen_text(app) and "cannot be undone" in screen_text(app)
+        await pilot.press("n")  # keep
+        assert (root / "runs" / FAILED).exists()
+        await pilot.press("delete")
+        await until(pilot, lambda: isinstance(app.screen, ChoiceDialog))
+        await pilot.press("y")
+        await until(pilot, lambda: rows(app) == [FINISHED])
+        assert not (root / "runs" / FAILED).exists() and app.query_one(RunsPanel).marked == [FINISHED]
+
+
+async def test_compare_shows_tags_and_notes_and_marks_its_sorted_column(tmp_path: Path) -> None:
+    from galaxy_tui.bookkeeping.notes import write_notes
+    root = fixture_workspace(tmp_path)
+    write_notes(root / "runs" / FINISHED, ("baseline",), "AdamW, no augmentation")
+    app = GalaxyApp(root, telemetry=NoGpu())
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: len(app.store.records) == 2)
+        await pilot.press("4", "c")
+        table = app.query_one("#compare-table", DataTable)
+        await until(pilot, lambda: table.row_count == 1)
+        row = [str(cell) for cell in table.get_row(FINISHED)]
+        assert row[-2:] == ["#baseline", "AdamW, no augmentation"]
+        labels = [str(column.label) for column in table.ordered_columns]
+        assert labels[5] == "test acc ▼" and all("▼" not in label and "▲" not in label for label in labels[:5])
+        await pilot.press("o", "o", "o")  # test acc -> minutes -> tags -> note: names sort ascending
+        await until(pilot, lambda: str(table.ordered_columns[-1].label) == "note ▲")
