@@ -191,6 +191,15 @@ def _read_raw(path: Path) -> dict[str, Any]:
                           f"nothing was changed.") from None
 
 
+class FieldError(GalaxyError):
+    """A value of experiments.toml that does not validate, with where it is: a form can put the message at
+    the field (`table` "experiments.gz2.optimizer", `key` "lr", `problem` "= -1.0 must be positive")."""
+
+    def __init__(self, message: str, table: str, key: str, problem: str):
+        super().__init__(message)
+        self.table, self.key, self.problem = table, key, problem
+
+
 class _Table:
     """Typed access to one TOML table, with errors that name the table and key."""
 
@@ -228,7 +237,7 @@ class _Table:
 
     def fail(self, key: str, problem: str) -> None:
         where = f"[{self.name}] {key}".strip()
-        raise GalaxyError(f"{self.file}: {where} {problem}.")
+        raise FieldError(f"{self.file}: {where} {problem}.", self.name, key, problem)
 
     def get(self, key: str, kind: type | tuple[type, ...], default: Any) -> Any:
         value = self.data.get(key, default)

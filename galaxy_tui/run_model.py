@@ -7,9 +7,10 @@ resumed from, so curves never show work that was thrown away (the raw lines stay
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from galaxy_tui.events import Event
+from galaxy_tui.events import Event, read_events
 
 
 def batch_split(micro: int, accumulation: int, effective: int, world: int = 1) -> str:
@@ -50,6 +51,13 @@ class RunModel:
     warnings: list[str] = field(default_factory=list)
     events_seen: int = 0
     version: int = 0   # bumps on every change, so widgets repaint only when something moved
+
+    @classmethod
+    def of_run(cls, run_dir: Path) -> RunModel:
+        """A run's whole events.jsonl, folded."""
+        model = cls()
+        model.apply(read_events(run_dir / "events.jsonl"))
+        return model
 
     def energy_summary(self) -> str:
         """The training's energy so far from the epoch events: "12.3 kJ, 150 images/J (NVML energy counter)",

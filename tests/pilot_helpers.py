@@ -46,7 +46,7 @@ async def open_experiment_form(pilot, key: str) -> None:  # noqa: ANN001
     """Experiments pane, once its table is filled, then `key` (e: edit the selected one, n: new)."""
     from textual.widgets import DataTable
 
-    from galaxy_tui.app.panes.experiments import ExperimentForm
+    from galaxy_tui.app.experiment_form import ExperimentForm
     app = pilot.app
     await pilot.press("2")
     await until(pilot, lambda: app.query_one("#experiments-table", DataTable).row_count >= 1)

@@ -214,25 +214,43 @@ async def test_runs_list_is_one_key_away_and_keeps_the_cursor(tmp_path: Path) ->
 
 
 async def test_create_and_edit_an_experiment_with_errors_explained_in_place(tmp_path: Path) -> None:
-    from galaxy_tui.app.panes.experiments import ExperimentForm
+    from galaxy_tui.app.experiment_form import ExperimentForm
     registry = tiny_workspace(tmp_path)
     app = GalaxyApp(tmp_path, telemetry=NoGpu())
     async with app.run_test(size=(120, 40)) as pilot:
         await open_experiment_form(pilot, "n")
         await pilot.press(*"gz2-resnet18")
-        app.screen.query_one("#f-epochs").value = "zero"
+        form = app.screen
+        form.query_one("#f-epochs").value = "zero"
+        form.query_one("#f-optimizer-lr").value = "-1"
+        form.query_one("#f-labels-threshold").value = "2"
+        form.query_one("#f-split").value = "0.8, 0.2"
         await pilot.press("ctrl+s")
-        assert isinstance(app.screen, ExperimentForm)  # still open: the error is shown where it happened
-        assert "epochs: 'zero' is not a int" in text_of(app, "#form-error")
-        app.screen.query_one("#f-epochs").value = "0"
+        assert isinstance(app.screen, ExperimentForm)  # still open: every error shown where it happened, at once
+        assert "'zero' is not a whole number" in text_of(app, "#error-f-epochs")
+        assert "three fractions" in text_of(app, "#error-f-split")
+        assert "2 value(s) to fix" in text_of(app, "#form-error")  # type errors first, then the registry's rules
+        form.query_one("#f-epochs").value = "0"
+        form.query_one("#f-split").value = "0.8, 0.1, 0.1"
         await pilot.press("ctrl+s")
-        assert "epochs = 0 must be positive" in text_of(app, "#form-error")
-        app.screen.query_one("#f-epochs").value = "3"
-        app.screen.query_one("#f-model").value = "resnet18"
+        assert "= 0 must be positive" in text_of(app, "#error-f-epochs")
+        assert "must be positive" in text_of(app, "#error-f-optimizer-lr")
+        assert "outside (0.5, 1.0]" in text_of(app, "#error-f-labels-threshold")
+        assert "3 value(s) to fix" in text_of(app, "#form-error") and not form.query_one("#error-f-split").display
+        assert "gz2-resnet18" not in load_registry(registry.path).experiments  # nothing written meanwhile
+        form.query_one("#f-epochs").value = "3"
+        form.query_one("#f-optimizer-lr").value = "1e-3"
+        form.query_one("#f-labels-threshold").value = "0.85"
+        form.query_one("#f-model").value = "resnet18"
+        form.query_one("#f-sampler").value = "none"
+        form.query_one("#f-augment").value = "no"
         await pilot.press("ctrl+s")
         await until(pilot, lambda: not isinstance(app.screen, ExperimentForm))
         saved = load_registry(registry.path).experiments["gz2-resnet18"]
-        assert (saved.epochs, saved.model, saved.dataset) == (3, "resnet18", "tiny")
+        assert (saved.epochs, saved.model, saved.dataset, saved.lr, saved.labels.threshold, saved.sampler,
+                saved.augment) == (3, "resnet18", "tiny", 1e-3, 0.85, "none", False)
+        table = load_registry(registry.path).raw["experiments"]["gz2-resnet18"]
+        assert "tf32" not in table and "seed" not in table  # defaults are not written out
         await until(pilot, lambda: app.query_one("#experiments-table", DataTable).row_count == 2)
 
 
@@ -286,7 +304,7 @@ async def test_monitor_shows_the_runs_gpu_by_its_cuda_index_and_marks_the_others
 
 async def test_the_experiment_form_writes_only_what_was_changed_in_it(tmp_path: Path) -> None:
     """A hand edit made while the form is open survives saving the form."""
-    from galaxy_tui.app.panes.experiments import ExperimentForm
+    from galaxy_tui.app.experiment_form import ExperimentForm
     registry = tiny_workspace(tmp_path)
     app = GalaxyApp(tmp_path, telemetry=NoGpu())
     async with app.run_test(size=(120, 40)) as pilot:

@@ -8,8 +8,8 @@ from pathlib import Path
 from textual.widgets import Button
 
 from galaxy_tui.app.dialogs import ChoiceDialog, HelpScreen
+from galaxy_tui.app.experiment_form import ExperimentForm
 from galaxy_tui.app.main import GalaxyApp
-from galaxy_tui.app.panes.experiments import ExperimentForm
 from galaxy_tui.registry import load_registry
 from pilot_helpers import NoGpu, open_experiment_form, screen_text, text_of, until
 from workspace_fixture import tiny_workspace

@@ -11,7 +11,6 @@ from textual.widgets import DataTable
 from fixture_runs import fixture_workspace
 from galaxy_tui.app.dialogs import ChoiceDialog, InputDialog
 from galaxy_tui.app.main import GalaxyApp
-from galaxy_tui.app.runs_panel import RunsPanel
 from galaxy_tui.app.views import ConfigDiffScreen
 from galaxy_tui.bookkeeping.notes import read_notes
 from pilot_helpers import NoGpu, screen_text, text_of, until
@@ -97,7 +96,7 @@ async def test_two_marked_runs_diff_export_and_one_is_deleted_after_asking(tmp_p
         await until(pilot, lambda: isinstance(app.screen, ChoiceDialog))
         await pilot.press("y")
         await until(pilot, lambda: rows(app) == [FINISHED])
-        assert not (root / "runs" / FAILED).exists() and app.query_one(RunsPanel).marked == [FINISHED]
+        assert not (root / "runs" / FAILED).exists() and app.store.marked == [FINISHED]
 
 
 async def test_compare_shows_tags_and_notes_and_marks_its_sorted_column(tmp_path: Path) -> None:
@@ -116,3 +115,29 @@ async def test_compare_shows_tags_and_notes_and_marks_its_sorted_column(tmp_path
         assert labels[5] == "test acc ▼" and all("▼" not in label and "▲" not in label for label in labels[:5])
         await pilot.press("o", "o", "o")  # test acc -> minutes -> tags -> note: names sort ascending
         await until(pilot, lambda: str(table.ordered_columns[-1].label) == "note ▲")
+
+
+async def test_compare_overlays_the_validation_curves_of_the_marked_runs(tmp_path: Path) -> None:
+    import json
+    import shutil
+    root = fixture_workspace(tmp_path)
+    second = "demo-tiny-20261101-121500"
+    shutil.copytree(root / "runs" / FINISHED, root / "runs" / second)
+    status = json.loads((root / "runs" / second / "status.json").read_text())
+    (root / "runs" / second / "status.json").write_text(json.dumps({**status, "started": status["started"] + 900}))
+    app = GalaxyApp(root, telemetry=NoGpu())
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: len(app.store.records) == 3)
+        await pilot.press("4", "c")
+        plot = app.query_one("#compare-plot")
+
+        def drawn() -> str:
+            region = plot.region
+            lines = screen_text(app).splitlines()[region.y:region.bottom]
+            return "\n".join(line[region.x:region.right] for line in lines)
+
+        await until(pilot, lambda: FINISHED in drawn() and second in drawn() and "as sorted" in drawn())
+        await pilot.press("r")  # newest first: mark the second copy
+        await pilot.press("space")
+        await until(pilot, lambda: "the marked runs" in drawn())
+        assert second in drawn() and FINISHED not in drawn()

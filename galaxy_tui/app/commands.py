@@ -48,10 +48,17 @@ COMMANDS: tuple[Command, ...] = (
             "open_sample", "datasets", show=False),
     Command("Launch", "l", "Launch the selected experiment", "launch", "experiments"),
     Command("Edit experiment", "e", "Edit the selected experiment", "edit", "experiments"),
-    Command("New experiment", "n", "Create an experiment", "new", "experiments"),
+    Command("New experiment", "n", "Create an experiment (every key in one form)", "new", "experiments"),
+    Command("Clone experiment", "c", "A new experiment starting from the selected one's values", "clone",
+            "experiments"),
+    Command("Delete experiment", "delete", "Remove the selected experiment from experiments.toml (asks; its run "
+            "folders stay)", "delete", "experiments"),
     Command("Stop run", "s", "Stop the monitored run (it checkpoints; resumable)", "stop", "monitor"),
     Command("Follow live", "f", "Monitor the newest live run again (after choosing a run in the runs list)",
             "follow_live", "monitor"),
+    Command("Log scale", "y", "The loss plot's y axis: linear or logarithmic", "log_scale", "monitor"),
+    Command("Smoothing", "e", "The training loss raw or smoothed (EMA 0.9, debiased, as TensorBoard)",
+            "smoothing", "monitor"),
     Command("Worker log", "w", "The run's whole worker.log, full-screen: scroll, / search, n / N next and "
             "previous match, End follows the file", "worker_log", "monitor"),
     Command("Summary", "s", "Results: test metrics, confusion matrix, per-class scores", "results_tab('tab-summary')",

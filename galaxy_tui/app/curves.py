@@ -36,4 +36,4 @@ def robust_ylim(series: Sequence[Sequence[float]], log: bool = False) -> tuple[f
         low = max(low, 1e-12)
         return low / 1.2, max(top, low) * 1.5
     margin = 0.1 * (top - low) or 0.1 * abs(top) or 0.1
-    return low - margin, top + margin
+    return (max(0.0, low - margin) if low >= 0 else low - margin), top + margin  # a loss axis stays >= 0

@@ -34,7 +34,6 @@ class RunsPanel(Vertical):
     def __init__(self, **kwargs: object):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._version = -1
-        self.marked: list[str] = []   # in the order they were marked
         self.filter = RunFilter("", ())
 
     def compose(self) -> ComposeResult:
@@ -81,7 +80,7 @@ class RunsPanel(Vertical):
         monitored, browsed = store.selected, store.browsed_record
         for record in records:
             info = record.info
-            marker = ("●" if info.id in self.marked else " ") + ("▶" if info.id == monitored else " ") + \
+            marker = ("●" if info.id in store.marked else " ") + ("▶" if info.id == monitored else " ") + \
                      ("◆" if record is browsed else " ")
             name = Text(marker + info.id)
             if record.notes.tags:  # on a second line: the list is narrow beside a pane
@@ -116,8 +115,8 @@ class RunsPanel(Vertical):
 
     def _chosen(self) -> list[RunRecord]:
         """The marked runs, else the one under the cursor."""
-        records = self.app.store.records  # type: ignore[attr-defined]
-        marked = [records[run_id] for run_id in self.marked if run_id in records]
+        store = self.app.store  # type: ignore[attr-defined]
+        marked = [store.records[run_id] for run_id in store.marked if run_id in store.records]
         if marked:
             return marked
         return [self.cursor_run] if self.cursor_run else []
@@ -174,11 +173,8 @@ class RunsPanel(Vertical):
         record = self.cursor_run
         if record is None:
             return
-        if record.info.id in self.marked:
-            self.marked.remove(record.info.id)
-        else:
-            self.marked.append(record.info.id)
-        self.refresh_rows(force=True)
+        self.app.store.toggle_mark(record.info.id)  # type: ignore[attr-defined]
+        self.refresh_rows()
         self.table.action_cursor_down()
 
     def action_tags(self) -> None:
@@ -268,8 +264,6 @@ class RunsPanel(Vertical):
             except GalaxyError as exc:
                 self.app.notify(str(exc), severity="error", timeout=10)
                 return
-            if record.info.id in self.marked:
-                self.marked.remove(record.info.id)
             self.app.notify(f"deleted {record.info.id}")
             self._reread()
 

@@ -59,6 +59,7 @@ class RunStore:
         self.records: dict[str, RunRecord] = {}
         self.pinned: str | None = None    # the Monitor's run, chosen by the person
         self.browsed: str | None = None   # the Results' run, chosen by the person
+        self.marked: list[str] = []       # runs marked in the runs list for a diff, an export, an overlay
         self.version = 0        # anything changed: events, infos, selection
         self.runs_version = 0   # the list of runs or their states changed
         self._tails: dict[str, EventTail] = {}
@@ -141,6 +142,7 @@ class RunStore:
         gone = set(self.records) - {i.id for i in infos}
         for run_id in gone:
             del self.records[run_id]
+        self.marked = [run_id for run_id in self.marked if run_id not in gone]
         if changed or gone:
             self.version += 1
             self._ordered = sorted(self.records.values(), key=lambda r: r.info.started, reverse=True)
@@ -159,6 +161,14 @@ class RunStore:
             self.pinned = run_id
             self.version += 1
             self.runs_version += 1
+
+    def toggle_mark(self, run_id: str) -> None:
+        if run_id in self.marked:
+            self.marked.remove(run_id)
+        else:
+            self.marked.append(run_id)
+        self.version += 1
+        self.runs_version += 1
 
     def browse(self, run_id: str) -> None:
         if run_id != self.browsed:

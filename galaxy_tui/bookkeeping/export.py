@@ -12,7 +12,6 @@ from typing import Any
 
 from galaxy_tui.atomic import atomic_write_bytes, read_json
 from galaxy_tui.bookkeeping.notes import read_notes
-from galaxy_tui.events import read_events
 from galaxy_tui.run_model import RunModel
 from galaxy_tui.runs import run_info
 
@@ -29,8 +28,7 @@ def _lr_at(model: RunModel, step: int) -> float | None:
 
 def metrics_rows(run_dir: Path) -> list[dict[str, Any]]:
     info = run_info(run_dir)
-    model = RunModel()
-    model.apply(read_events(run_dir / "events.jsonl"))
+    model = RunModel.of_run(run_dir)
     final = read_json(run_dir / "results" / "metrics.json") or {}
     common = {"run": info.id, "experiment": info.experiment, "state": info.state,
               "tags": " ".join(read_notes(run_dir).tags), "test_split": final.get("split"),

@@ -13,6 +13,7 @@ from textual.widgets import DataTable, Static
 from textual_plotext import PlotextPlot
 
 from galaxy_tui.app.commands import bindings_for
+from galaxy_tui.app.curves import SMOOTHING, ema, robust_ylim
 from galaxy_tui.app.dialogs import confirm
 from galaxy_tui.app.fields import pack_fields
 from galaxy_tui.app.gauges import GaugeGrid, GaugeRow
@@ -174,6 +175,8 @@ class MonitorPane(Widget, can_focus=True):
         self._log_text: str | None = None
         self._shown_run: str | None = None
         self._probe_rows = 0
+        self.log_scale = False
+        self.smoothed = False
 
     def compose(self) -> ComposeResult:
         yield Static("no run selected: launch one in pane 2 (l), or pick one in the runs list (r)",
@@ -192,8 +195,10 @@ class MonitorPane(Widget, can_focus=True):
 
     def on_mount(self) -> None:
         self.query_one("#probe-table", DataTable).add_columns("#", "phase", "micro", "peak", "budget", "fits", "s")
-        for plot_id, title in (("#loss-plot", "loss"), ("#acc-plot", "val accuracy")):
+        for plot_id, title, x_unit in (("#loss-plot", "loss", "optimizer step"),
+                                       ("#acc-plot", "val accuracy", "epoch")):
             self.query_one(plot_id, PlotextPlot).plt.title(title)
+            self.query_one(plot_id, PlotextPlot).plt.xlabel(x_unit)
         self.set_interval(0.25, self.repaint)
         self.set_interval(1.0, self.repaint_slow)
 
@@ -233,13 +238,27 @@ class MonitorPane(Widget, can_focus=True):
         loss_widget = self.query_one("#loss-plot", PlotextPlot)
         plt = loss_widget.plt
         plt.clear_data()
+        plt.title("loss" + (f" · EMA {SMOOTHING}" if self.smoothed else "") + (" · log" if self.log_scale else ""))
+        plt.yscale("log" if self.log_scale else "linear", yside="left")
         width = max(10, loss_widget.size.width - 10)
+        ys: list[float] = []
         if model.steps:
-            xs, ys = downsample([s for s, _ in model.steps], [v for _, v in model.steps], width)
-            plt.plot(xs, ys, label="train", marker="braille")
+            losses = [v for _, v in model.steps]
+            xs, ys = downsample([s for s, _ in model.steps], ema(losses) if self.smoothed else losses, width)
+            plt.plot(xs, ys, label="train", marker="braille", yside="left")
         steps, val_loss = model.epoch_series("step", "val_loss")
         if steps:
-            plt.plot(steps, val_loss, label="val", marker="dot")
+            plt.plot(steps, val_loss, label="val", marker="dot", yside="left")
+        limits = robust_ylim([ys, val_loss], self.log_scale)
+        if limits:  # plotext takes a log axis's limits as exponents
+            plt.ylim(*(np.log10(limits) if self.log_scale else limits), yside="left")
+        if model.lrs:  # on the right axis, from 0 to its peak, with short tick labels (plotext's run to 20 digits)
+            lr_steps, lrs = downsample([s for s, _ in model.lrs], [v for _, v in model.lrs], width)
+            peak = max(lrs) or 1.0
+            plt.plot(lr_steps, lrs, label="lr", marker="braille", yside="right", color="gray")
+            plt.ylim(0, peak * 1.05, yside="right")
+            ticks = [0.0, peak / 2, peak]
+            plt.yticks(ticks, ["0", f"{peak / 2:.1e}", f"{peak:.1e}"], yside="right")
         loss_widget.refresh()
         acc_widget = self.query_one("#acc-plot", PlotextPlot)
         acc_widget.plt.clear_data()
@@ -308,6 +327,18 @@ class MonitorPane(Widget, can_focus=True):
     def action_follow_live(self) -> None:
         self.app.pin_run(None)  # type: ignore[attr-defined]
         self.app.notify("the Monitor follows the newest live run", timeout=3)
+
+    def action_log_scale(self) -> None:
+        self.log_scale = not self.log_scale
+        self._replot()
+
+    def action_smoothing(self) -> None:
+        self.smoothed = not self.smoothed
+        self._replot()
+
+    def _replot(self) -> None:
+        self._plotted, self._painted = None, -1
+        self.repaint()
 
     def action_worker_log(self) -> None:
         record = self.record

@@ -9,18 +9,22 @@ from pathlib import Path
 from PIL import Image as PILImage
 from rich.table import Table
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Vertical, VerticalScroll
 from textual.widget import Widget
 from textual.widgets import DataTable, Label, Static, TabbedContent, TabPane
 from textual_image.widget import Image as ImageWidget
+from textual_plotext import PlotextPlot
 
 from galaxy_tui.app.commands import bindings_for
 from galaxy_tui.app.fields import pack_fields
 from galaxy_tui.app.gallery import Galaxy, GalaxyView
 from galaxy_tui.app.store import RunRecord
+from galaxy_tui.app.threads import deliver
 from galaxy_tui.app.thumbs import for_screen, readable_class, size_square
+from galaxy_tui.run_model import RunModel
 
 # A 256-colour-safe ramp from "none" to "all of the row".
 HEAT = ("grey11", "grey23", "navy_blue", "dark_blue", "blue3", "blue1", "dodger_blue2", "dodger_blue1",
@@ -28,6 +32,7 @@ HEAT = ("grey11", "grey23", "navy_blue", "dark_blue", "blue3", "blue1", "dodger_
 COMPARE_COLUMNS = ("run", "experiment", "model", "thr", "best val", "test acc", "minutes", "tags", "note")
 DESCENDING_FROM = 4  # figures sort best first; names ascending
 GRID_COLUMNS = 4
+OVERLAY_RUNS = 6
 
 
 def heatmap(classes: list[str], matrix: list[list[int]], normalised: bool) -> Table:
@@ -139,6 +144,7 @@ class ResultsPane(Widget, can_focus=True):
         self.sort_column = 5
         self._shown: tuple[str | None, float] = (None, -1.0)
         self._compare_version = -1
+        self._overlaid: tuple[list, str] | None = None
         self.mistake_order = "confidence"
         self._has_votes = False
 
@@ -154,11 +160,12 @@ class ResultsPane(Widget, can_focus=True):
                 yield MistakesGrid(id="mistakes-grid")
             with TabPane("Compare", id="tab-compare"):
                 yield DataTable(id="compare-table", cursor_type="row", zebra_stripes=True)
+                yield PlotextPlot(id="compare-plot")
 
     def on_mount(self) -> None:
         table = self.query_one("#compare-table", DataTable)
         for column in COMPARE_COLUMNS:
-            table.add_column(column, key=column)
+            table.add_column(column + "  ", key=column)  # room for the sort marker
         self.set_interval(0.5, self.repaint)
 
     def repaint(self) -> None:
@@ -249,6 +256,38 @@ class ResultsPane(Widget, can_focus=True):
             column.label = Text(COMPARE_COLUMNS[index] + (" ▼" if descending else " ▲") * (index == self.sort_column))
         if table.row_count:
             table.sort(COMPARE_COLUMNS[self.sort_column], reverse=descending)
+        self._overlay()
+
+    def _overlay(self) -> None:
+        """The validation curves of the runs marked in the runs list, else of the first rows as sorted."""
+        marked = self.app.store.marked  # type: ignore[attr-defined]
+        table = self.query_one("#compare-table", DataTable)
+        if marked:
+            chosen, title = marked[:OVERLAY_RUNS], "val accuracy by epoch: the marked runs"
+        else:
+            chosen = [str(key.value) for key in list(table.rows)[:OVERLAY_RUNS]]
+            title = f"val accuracy by epoch: the first {len(chosen)} as sorted (space in the runs list marks runs)"
+        store = self.app.store  # type: ignore[attr-defined]
+        folders = [(run_id, store.records[run_id].info.dir) for run_id in chosen if run_id in store.records]
+        if (folders, title) != self._overlaid:
+            self._overlaid = (folders, title)
+            self._read_curves(folders, title)
+
+    @work(thread=True, exclusive=True, group="overlay")
+    def _read_curves(self, folders: list[tuple[str, Path]], title: str) -> None:
+        curves = [(run_id, *RunModel.of_run(folder).epoch_series("epoch", "val_acc")) for run_id, folder in folders]
+        deliver(self.app, self._draw_overlay, curves, title)
+
+    def _draw_overlay(self, curves: list[tuple[str, list[float], list[float]]], title: str) -> None:
+        widget = self.query_one("#compare-plot", PlotextPlot)
+        plt = widget.plt
+        plt.clear_data()
+        plt.title(title)
+        plt.xlabel("epoch")
+        for run_id, epochs, accuracy in curves:
+            if epochs:
+                plt.plot(epochs, accuracy, label=run_id, marker="braille")
+        widget.refresh()
 
     def redraw_galaxies(self) -> None:
         self._shown = (None, -1.0)

@@ -1,0 +1,59 @@
+"""The experiment form covers every key an experiment has; clone and delete from the Experiments pane."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.widgets import DataTable
+
+from galaxy_tui.app.dialogs import ChoiceDialog
+from galaxy_tui.app.experiment_form import FIELDS, ExperimentForm
+from galaxy_tui.app.main import GalaxyApp
+from galaxy_tui.bookkeeping.config_diff import flatten
+from galaxy_tui.registry import Experiment, load_registry
+from pilot_helpers import NoGpu, open_experiment_form, screen_text, until
+from workspace_fixture import tiny_workspace
+
+
+def test_the_form_has_a_field_for_every_key_of_an_experiment() -> None:
+    assert {field.key for field in FIELDS} == set(flatten(Experiment(name="x", dataset="d").table()))
+
+
+async def test_clone_starts_from_the_selected_experiment(tmp_path: Path) -> None:
+    registry = tiny_workspace(tmp_path)
+    app = GalaxyApp(tmp_path, telemetry=NoGpu())
+    async with app.run_test(size=(100, 30)) as pilot:
+        await open_experiment_form(pilot, "c")
+        form = app.screen
+        assert form.query_one("#f-name").value == "tiny-copy" and "Clone experiment" in screen_text(app)
+        form.query_one("#f-optimizer-lr").value = "1e-4"
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: not isinstance(app.screen, ExperimentForm))
+    saved = load_registry(registry.path).experiments
+    original, clone = saved["tiny"], saved["tiny-copy"]
+    assert clone.lr == 1e-4 and original.lr == 3e-3
+    assert (clone.image_size, clone.epochs, clone.micro_batch, clone.labels) == \
+        (original.image_size, original.epochs, original.micro_batch, original.labels)
+
+
+async def test_deleting_an_experiment_asks_and_keeps_its_runs(tmp_path: Path) -> None:
+    import json
+    registry = tiny_workspace(tmp_path)
+    run = tmp_path / "runs" / "tiny-20261202-120000"
+    run.mkdir(parents=True)
+    (run / "status.json").write_text(json.dumps({"experiment": "tiny", "state": "finished", "epoch": 2, "epochs": 2}))
+    app = GalaxyApp(tmp_path, telemetry=NoGpu())
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("2")
+        table = app.query_one("#experiments-table", DataTable)
+        await until(pilot, lambda: table.row_count == 1)
+        await pilot.press("delete")
+        await until(pilot, lambda: isinstance(app.screen, ChoiceDialog))
+        assert "1 run folder(s) stay" in screen_text(app)
+        await pilot.press("n")
+        assert "tiny" in load_registry(registry.path).experiments
+        await pilot.press("delete")
+        await until(pilot, lambda: isinstance(app.screen, ChoiceDialog))
+        await pilot.press("y")
+        await until(pilot, lambda: table.row_count == 0)
+    assert "tiny" not in load_registry(registry.path).experiments and run.is_dir()
