@@ -14,19 +14,38 @@ from galaxy_tui.data.detect import detect_dataset
 from galaxy_tui.errors import GalaxyError
 
 
+def typed(path: Path, workspace: Path) -> Path:
+    """The path as a person in the workspace types it."""
+    return path.relative_to(workspace)
+
+
 def test_each_kind_is_recognised(tmp_path: Path, galaxy10_h5: Path, galaxy_mnist_h5: tuple[Path, Path],
                                  gz2_files: dict[str, Path], kaggle_files: dict[str, Path]) -> None:
-    assert detect_dataset(galaxy10_h5, tmp_path) == {"kind": "galaxy10-h5", "path": "Galaxy10_DECals.h5"}
+    assert detect_dataset(typed(galaxy10_h5, tmp_path), tmp_path) == \
+        {"kind": "galaxy10-h5", "path": "Galaxy10_DECals.h5"}
     train, test = galaxy_mnist_h5
-    assert detect_dataset(test, tmp_path) == {"kind": "galaxy-mnist-h5", "train": train.name, "test": test.name}
-    gz2 = detect_dataset(gz2_files["catalog"], tmp_path)
+    assert detect_dataset(typed(test, tmp_path), tmp_path) == \
+        {"kind": "galaxy-mnist-h5", "train": train.name, "test": test.name}
+    gz2 = detect_dataset(typed(gz2_files["catalog"], tmp_path), tmp_path)
     assert gz2["kind"] == "gz2-hart16" and gz2["mapping"] == "gz2_filename_mapping.csv"
-    kaggle = detect_dataset(kaggle_files["solutions"], tmp_path)
+    kaggle = detect_dataset(typed(kaggle_files["solutions"], tmp_path), tmp_path)
     assert kaggle["kind"] == "kaggle-gz2" and kaggle["images"] == "images_training_rev1"
     for name in ("spiral", "elliptical"):
         (tmp_path / "classes" / name).mkdir(parents=True)
         Image.new("RGB", (8, 8)).save(tmp_path / "classes" / name / "a.jpg")
-    assert detect_dataset(tmp_path / "classes", tmp_path) == {"kind": "image-folder", "path": "classes"}
+    assert detect_dataset(Path("classes"), tmp_path) == {"kind": "image-folder", "path": "classes"}
+
+
+def test_paths_are_kept_as_typed(tmp_path: Path, kaggle_files: dict[str, Path]) -> None:
+    """A symlinked data folder stays the symlink (the disk behind it may change); absolute stays absolute."""
+    (tmp_path / "ws").mkdir()
+    (tmp_path / "ws" / "data").symlink_to(kaggle_files["solutions"].parent)
+    linked = detect_dataset(Path("data") / kaggle_files["solutions"].name, tmp_path / "ws")
+    assert linked["solutions"] == f"data/{kaggle_files['solutions'].name}"
+    assert linked["images"] == "data/images_training_rev1"
+    absolute = detect_dataset(kaggle_files["solutions"], tmp_path / "ws")
+    assert absolute["solutions"] == str(kaggle_files["solutions"])
+    assert absolute["images"] == str(kaggle_files["solutions"].parent / "images_training_rev1")
 
 
 @pytest.mark.skipif(not REALDATA.is_dir(), reason="../shared/realdata/gz1_small is not beside this checkout")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.table import Table
 from textual import events
 from textual.app import ComposeResult
@@ -11,6 +13,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from galaxy_tui.app.commands import Command, key_label
+from galaxy_tui.app.path_input import PathInput
 
 
 class ChoiceDialog(ModalScreen[str | None]):
@@ -48,18 +51,30 @@ def confirm(question: str, yes: str = "Yes", no: str = "No") -> ChoiceDialog:
 
 
 class InputDialog(ModalScreen[str | None]):
+    """One value typed; with `paths_from`, a path that Tab completes from that folder."""
+
     AUTO_FOCUS = "#dialog-input"
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
 
-    def __init__(self, prompt: str, value: str = "", placeholder: str = ""):
+    def __init__(self, prompt: str, value: str = "", placeholder: str = "", paths_from: Path | None = None):
         super().__init__(id="input-dialog")
-        self.prompt, self.value, self.placeholder = prompt, value, placeholder
+        self.prompt, self.value, self.placeholder, self.paths_from = prompt, value, placeholder, paths_from
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="dialog"):
             yield Label(self.prompt, classes="question")
-            yield Input(self.value, placeholder=self.placeholder, id="dialog-input")
-            yield Static("Enter to accept, Escape to cancel", classes="hint")
+            if self.paths_from is not None:
+                yield PathInput(self.paths_from, value=self.value, placeholder=self.placeholder, id="dialog-input")
+            else:
+                yield Input(self.value, placeholder=self.placeholder, id="dialog-input")
+            yield Static("", id="dialog-candidates", classes="hint")
+            hint = "Tab completes, " if self.paths_from is not None else ""
+            yield Static(f"{hint}Enter to accept, Escape to cancel", classes="hint")
+
+    def on_path_input_candidates(self, event: PathInput.Candidates) -> None:
+        self.query_one("#dialog-candidates", Static).update("  ".join(event.names[:40]) +
+                                                            (f"  … {len(event.names) - 40} more"
+                                                             if len(event.names) > 40 else ""))
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.dismiss(event.value)

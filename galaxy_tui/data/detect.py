@@ -23,22 +23,17 @@ def _image_folder_beside(path: Path, expected: list[str]) -> Path | None:
     return best
 
 
-def _relative(path: Path, base: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(base.resolve()))
-    except ValueError:
-        return str(path.resolve())
-
-
-def detect_dataset(path: Path, workspace: Path) -> dict[str, Any]:
-    """A [datasets.*] table for `path`, or a GalaxyError saying what was found and what is expected."""
-    path = path.expanduser()
+def detect_dataset(typed: Path, workspace: Path) -> dict[str, Any]:
+    """A [datasets.*] table for the path a person typed, or a GalaxyError saying what was found and what is
+    expected. Paths are kept as typed (relative stays relative, a symlink is not resolved); files found
+    beside it are written the same way."""
+    path = typed.expanduser()
     if not path.is_absolute():
         path = workspace / path
     if not path.exists():
         raise GalaxyError(f"{path} does not exist. Give the path of a Galaxy10/GalaxyMNIST .h5 file, a GZ2 Hart16 "
                           f"or Kaggle solutions .csv, or a folder with one sub-folder of images per class.")
-    rel = lambda p: _relative(p, workspace)  # noqa: E731
+    rel = lambda p: str(typed.parent / p.relative_to(path.parent))  # noqa: E731 - p lies beside (or below) path
     if path.is_dir():
         classes = [d for d in path.iterdir() if d.is_dir() and list_images(d)]
         if not classes:

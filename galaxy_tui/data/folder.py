@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from galaxy_tui.data.catalog import Dataset, ensure_not_empty, fingerprint_of, list_images, require_dir
+from galaxy_tui.data.folder_names import class_name_of
 from galaxy_tui.data.images import read_image_file
 from galaxy_tui.errors import GalaxyError
-
-_ORDER_PREFIX = re.compile(r"^\d+[_\- ]")
-
-
-def class_name_of(folder: str) -> str:
-    """'0_elliptical' -> 'elliptical': a leading ordering number is not part of the name."""
-    return _ORDER_PREFIX.sub("", folder) or folder
 
 
 def load_image_folder(name: str, root: Path, merge: dict[str, list[str]] | None = None,

@@ -17,6 +17,7 @@ from textual.widgets import DataTable, Label, Static
 
 from galaxy_tui.app.commands import bindings_for
 from galaxy_tui.app.dialogs import InputDialog
+from galaxy_tui.app.folder_classes import FolderClassesDialog, FolderPlan
 from galaxy_tui.app.gallery import GalaxyView, GalleryScreen, dataset_galaxies
 from galaxy_tui.app.threads import deliver
 from galaxy_tui.app.thumbs import Thumbnail, ThumbnailStrip
@@ -313,9 +314,10 @@ class DatasetsPane(Widget):
             return
 
         def typed(value: str | None) -> None:
-            if not value:
+            if not value or not value.strip():
                 return
-            from galaxy_tui.data.detect import detect_dataset  # pandas + h5py: only when asked
+            from galaxy_tui.data.catalog import list_images  # pandas + h5py: only when asked
+            from galaxy_tui.data.detect import detect_dataset
             registry = self.app.registry  # type: ignore[attr-defined]
             try:
                 table = detect_dataset(Path(value.strip()), registry.workspace)
@@ -323,19 +325,36 @@ class DatasetsPane(Widget):
                 self.query_one("#dataset-info", Static).update(Text(str(exc), style="red"))
                 self.app.notify(str(exc), title="cannot add dataset", severity="error", timeout=10)
                 return
-            base = re.sub(r"[^a-z0-9]+", "-", Path(value.strip()).stem.lower()).strip("-") or "dataset"
-            name, n = base, 1
-            while name in registry.datasets:
-                n += 1
-                name = f"{base}-{n}"
-            try:
-                self.app.registry = update_registry(  # type: ignore[attr-defined]
-                    registry.path, lambda raw: raw.setdefault("datasets", {}).__setitem__(name, table))
-            except GalaxyError as exc:
-                self.app.notify(str(exc), severity="error", timeout=10)
+            if table["kind"] != "image-folder":
+                self._add_dataset(value.strip(), table)
                 return
-            self.app.notify(f"added dataset {name} ({table['kind']})")
-            self.reload()
+            root = Path(value.strip()).expanduser()
+            root = root if root.is_absolute() else registry.workspace / root
+            folders = {d.name: len(list_images(d)) for d in sorted(root.iterdir()) if d.is_dir()}
+            folders = {name: count for name, count in folders.items() if count}
+
+            def planned(plan: FolderPlan | None) -> None:
+                if plan is not None:
+                    self._add_dataset(value.strip(), {**table, **plan.table_options()})
+
+            self.app.push_screen(FolderClassesDialog(table["path"], FolderPlan.proposed(folders)), planned)
 
         self.app.push_screen(InputDialog("Path of a dataset (.h5, .csv or a folder of class folders):",
-                                         placeholder="data/Galaxy10_DECals.h5"), typed)
+                                         placeholder="data/Galaxy10_DECals.h5",
+                                         paths_from=self.app.registry.workspace), typed)  # type: ignore[attr-defined]
+
+    def _add_dataset(self, typed: str, table: dict) -> None:
+        registry = self.app.registry  # type: ignore[attr-defined]
+        base = re.sub(r"[^a-z0-9]+", "-", Path(typed).stem.lower()).strip("-") or "dataset"
+        name, n = base, 1
+        while name in registry.datasets:
+            n += 1
+            name = f"{base}-{n}"
+        try:
+            self.app.registry = update_registry(  # type: ignore[attr-defined]
+                registry.path, lambda raw: raw.setdefault("datasets", {}).__setitem__(name, table))
+        except GalaxyError as exc:
+            self.app.notify(str(exc), severity="error", timeout=10)
+            return
+        self.app.notify(f"added dataset {name} ({table['kind']})")
+        self.reload()
