@@ -25,7 +25,8 @@ async def test_clone_starts_from_the_selected_experiment(tmp_path: Path) -> None
     async with app.run_test(size=(100, 30)) as pilot:
         await open_experiment_form(pilot, "c")
         form = app.screen
-        assert form.query_one("#f-name").value == "tiny-copy" and "Clone experiment" in screen_text(app)
+        assert form.query_one("#f-name").value == "tiny-copy"
+        await until(pilot, lambda: "Clone experiment" in screen_text(app))
         form.query_one("#f-optimizer-lr").value = "1e-4"
         await pilot.press("ctrl+s")
         await until(pilot, lambda: not isinstance(app.screen, ExperimentForm))
@@ -49,7 +50,7 @@ async def test_deleting_an_experiment_asks_and_keeps_its_runs(tmp_path: Path) ->
         await until(pilot, lambda: table.row_count == 1)
         await pilot.press("delete")
         await until(pilot, lambda: isinstance(app.screen, ChoiceDialog))
-        assert "1 run folder(s) stay" in screen_text(app)
+        await until(pilot, lambda: "1 run folder(s) stay" in screen_text(app))
         await pilot.press("n")
         assert "tiny" in load_registry(registry.path).experiments
         await pilot.press("delete")

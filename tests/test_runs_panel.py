@@ -52,13 +52,13 @@ async def test_tags_notes_and_a_filter_survive_a_restart(tmp_path: Path) -> None
         await pilot.press(*"#baseline")
         await pilot.press("enter")
         await until(pilot, lambda: rows(app) == [FINISHED])
-        assert "1 of 2 runs" in screen_text(app)
+        await until(pilot, lambda: "1 of 2 runs" in screen_text(app))
 
     again = GalaxyApp(root, telemetry=NoGpu())
     async with again.run_test(size=(160, 48)) as pilot:
         await until(pilot, lambda: len(again.store.records) == 2)
         await until(pilot, lambda: rows(again) == [FINISHED])  # the filter was kept
-        assert "#baseline #adamw" in screen_text(again)
+        await until(pilot, lambda: "#baseline #adamw" in screen_text(again))
         await pilot.press("r", "escape")  # Escape in the list clears the filter
         await until(pilot, lambda: len(rows(again)) == 2)
         await pilot.press("slash")
@@ -89,7 +89,7 @@ async def test_two_marked_runs_diff_export_and_one_is_deleted_after_asking(tmp_p
         assert len(exported) == 1 + 8 + 1  # header, the finished run's 8 epochs, the failed run's one row
         await pilot.press("delete")
         await until(pilot, lambda: isinstance(app.screen, ChoiceDialog))
-        assert FAILED in screen_text(app) and "cannot be undone" in screen_text(app)
+        await until(pilot, lambda: FAILED in screen_text(app) and "cannot be undone" in screen_text(app))
         await pilot.press("n")  # keep
         assert (root / "runs" / FAILED).exists()
         await pilot.press("delete")
@@ -141,3 +141,27 @@ async def test_compare_overlays_the_validation_curves_of_the_marked_runs(tmp_pat
         await pilot.press("space")
         await until(pilot, lambda: "the marked runs" in drawn())
         assert second in drawn() and FINISHED not in drawn()
+
+
+async def test_d_in_compare_diffs_the_shown_run_and_the_one_under_the_cursor(tmp_path: Path) -> None:
+    import json
+    import shutil
+    root = fixture_workspace(tmp_path)
+    second = "demo-tiny-20261101-121500"
+    shutil.copytree(root / "runs" / FINISHED, root / "runs" / second)
+    status = json.loads((root / "runs" / second / "status.json").read_text())
+    (root / "runs" / second / "status.json").write_text(json.dumps({**status, "started": status["started"] + 900}))
+    for run, epochs in ((FINISHED, 8), (second, 12)):
+        (root / "runs" / run / "config.toml").write_text(tomli_w.dumps(
+            {"run": {"experiment": "demo-tiny"}, "experiment": {"epochs": epochs}}))
+    app = GalaxyApp(root, telemetry=NoGpu())
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: len(app.store.records) == 3)
+        await pilot.press("4", "c")
+        table = app.query_one("#compare-table", DataTable)
+        await until(pilot, lambda: table.row_count == 2)
+        assert app.store.browsed_record.info.id == second  # Results shows the newest finished run
+        table.move_cursor(row=[str(k.value) for k in table.rows].index(FINISHED))
+        await pilot.press("d")
+        await until(pilot, lambda: isinstance(app.screen, ConfigDiffScreen))
+        await until(pilot, lambda: "experiment.epochs" in screen_text(app) and f"A {second}" in screen_text(app))

@@ -66,6 +66,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("Mistakes", "m", "Results: the most confident mistakes (arrows move, Enter opens)",
             "results_tab('tab-mistakes')", "results"),
     Command("Compare", "c", "Results: compare finished runs", "results_tab('tab-compare')", "results"),
+    Command("Diff", "d", "Compare: what changed from the marked run (else the one shown) to the run under the "
+            "cursor", "diff", "results"),
     Command("Normalise", "n", "Toggle the confusion matrix between counts and row-normalised", "toggle_normalised",
             "results"),
     Command("Open mistake", "enter", "Open the selected mistake large (arrows step to the next)", "open_mistake",

@@ -16,9 +16,8 @@ from galaxy_tui.app.commands import bindings_for
 from galaxy_tui.app.dialogs import InputDialog, confirm
 from galaxy_tui.app.panes.monitor import STATE_STYLES
 from galaxy_tui.app.store import RunRecord
-from galaxy_tui.app.views import ConfigDiffScreen
+from galaxy_tui.app.views import show_config_diff
 from galaxy_tui.atomic import atomic_write_json, read_json
-from galaxy_tui.bookkeeping.config_diff import run_changes
 from galaxy_tui.bookkeeping.export import export_metrics
 from galaxy_tui.bookkeeping.notes import parse_tags, write_notes
 from galaxy_tui.bookkeeping.run_filter import RunFilter, parse_filter, run_facts
@@ -227,13 +226,7 @@ class RunsPanel(Vertical):
             self.app.notify("a diff needs two runs: mark one with space, then press d on the other "
                             "(or mark both)", severity="warning", timeout=6)
             return
-        first, second = chosen
-        try:
-            changes = run_changes(first.info.dir, second.info.dir)
-        except GalaxyError as exc:
-            self.app.notify(str(exc), severity="error", timeout=10)
-            return
-        self.app.push_screen(ConfigDiffScreen(first.info.id, second.info.id, changes))
+        show_config_diff(self.app, *((r.info.id, r.info.dir) for r in chosen))
 
     def action_export(self) -> None:
         chosen = self._chosen()

@@ -7,13 +7,14 @@ from pathlib import Path
 
 from rich.table import Table
 from rich.text import Text
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Input, Label, Log, Static
 
-from galaxy_tui.bookkeeping.config_diff import Change, shown
+from galaxy_tui.bookkeeping.config_diff import Change, run_changes, shown
+from galaxy_tui.errors import GalaxyError
 
 
 class ConfigDiffScreen(ModalScreen[None]):
@@ -42,6 +43,16 @@ class ConfigDiffScreen(ModalScreen[None]):
             else:
                 yield Static("the two runs have the same configuration")
             yield Static("Escape closes", classes="hint")
+
+
+def show_config_diff(app: App, first: tuple[str, Path], second: tuple[str, Path]) -> None:
+    """What changed from run `first` to run `second` ((id, folder) each), or why it cannot be said."""
+    try:
+        changes = run_changes(first[1], second[1])
+    except GalaxyError as exc:
+        app.notify(str(exc), severity="error", timeout=10)
+        return
+    app.push_screen(ConfigDiffScreen(first[0], second[0], changes))
 
 
 LOG_TAIL_BYTES = 32 << 20  # a longer worker.log is shown from its last 32 MiB (the view says so)

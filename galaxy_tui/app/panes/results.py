@@ -24,6 +24,7 @@ from galaxy_tui.app.gallery import Galaxy, GalaxyView
 from galaxy_tui.app.store import RunRecord
 from galaxy_tui.app.threads import deliver
 from galaxy_tui.app.thumbs import for_screen, readable_class, size_square
+from galaxy_tui.app.views import show_config_diff
 from galaxy_tui.run_model import RunModel
 
 # A 256-colour-safe ramp from "none" to "all of the row".
@@ -327,6 +328,21 @@ class ResultsPane(Widget, can_focus=True):
         self.sort_column = (self.sort_column + 1) % len(COMPARE_COLUMNS)
         self._compare_version = -1
         self.app.notify(f"comparison sorted by {COMPARE_COLUMNS[self.sort_column]}", timeout=2)
+
+    def action_diff(self) -> None:
+        """Compare: what changed from the marked run (else the one Results shows) to the row under the cursor."""
+        store = self.app.store  # type: ignore[attr-defined]
+        table = self.query_one("#compare-table", DataTable)
+        base = store.records.get(store.marked[0]) if store.marked else store.browsed_record
+        if not table.row_count or base is None:
+            self.app.notify("no runs to compare", severity="warning")
+            return
+        other = store.records.get(str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value))
+        if other is None or other is base:
+            self.app.notify(f"move the cursor to another run than {base.info.id} (or mark one in the runs list)",
+                            severity="warning", timeout=6)
+            return
+        show_config_diff(self.app, (base.info.id, base.info.dir), (other.info.id, other.info.dir))
 
     def _sort_mistakes(self) -> None:
         if not self._has_votes:
