@@ -58,7 +58,8 @@ async def test_tags_notes_and_a_filter_survive_a_restart(tmp_path: Path) -> None
     async with again.run_test(size=(160, 48)) as pilot:
         await until(pilot, lambda: len(again.store.records) == 2)
         await until(pilot, lambda: rows(again) == [FINISHED])  # the filter was kept
-        await until(pilot, lambda: "#baseline #adamw" in screen_text(again))
+        table = again.query_one("#runs-table", DataTable)
+        await until(pilot, lambda: "#baseline #adamw" in str(table.get_row(FINISHED)[0]))
         await pilot.press("r", "escape")  # Escape in the list clears the filter
         await until(pilot, lambda: len(rows(again)) == 2)
         await pilot.press("slash")
