@@ -341,3 +341,15 @@ async def test_labelling_keys_are_off_for_a_fixed_label_dataset_and_say_why(tmp_
                                        for n in app._notifications))  # noqa: SLF001 - a toast wraps its text
         await pilot.pause(1.0)  # past the save delay
         assert pane.labelling.threshold == 0.7 and registry.path.read_text() == before
+
+
+async def test_a_pane_key_closes_the_runs_list_that_stood_in_its_place(tmp_path: Path) -> None:
+    from fixture_runs import fixture_workspace
+    app = GalaxyApp(fixture_workspace(tmp_path / "ws"), telemetry=NoGpu())
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: len(app.store.records) == 2)
+        await pilot.press("r")
+        await until(pilot, lambda: app.query_one("#runs-panel").display and not app.query_one("#panes").display)
+        await pilot.press("4")
+        await until(pilot, lambda: app.query_one("#panes").display and not app.query_one("#runs-panel").display)
+        assert app.active_pane == "results"

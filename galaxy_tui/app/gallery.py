@@ -147,7 +147,8 @@ class GalleryScreen(Screen[None]):
         members = [int(row) for row in self.members[self.class_index]]
         return dataset_galaxies(self.dataset, members, [self.dataset.classes[self.class_index]] * len(members))
 
-    def _show_page(self, focus: int = 0) -> None:
+    async def _show_page(self, focus: int = 0) -> None:
+        """Awaited by the keys that change the page, so the next key lands on the new tiles."""
         members = self.members[self.class_index]
         pages = max(1, -(-len(members) // self.per_page))
         self.page = max(0, min(pages - 1, self.page))
@@ -162,9 +163,9 @@ class GalleryScreen(Screen[None]):
         grid.styles.grid_size_columns = across
         start = self.page * self.per_page
         rows = members[start:start + self.per_page]
-        grid.remove_children()
+        await grid.remove_children()
         tiles = [GalaxyTile(start + i, f"{self.dataset.frame['id'].iloc[int(row)]}") for i, row in enumerate(rows)]
-        grid.mount_all(tiles)
+        await grid.mount_all(tiles)
         if tiles:
             tiles[min(focus, len(tiles) - 1)].focus()
         self._load_pictures([int(r) for r in rows], self.class_index, self.page)
@@ -182,34 +183,34 @@ class GalleryScreen(Screen[None]):
             tile.query_one(ImageWidget).image = for_screen(picture, grey)
 
     # ------------------------------------------------------------------ keys
-    def action_switch_class(self, delta: int) -> None:
+    async def action_switch_class(self, delta: int) -> None:
         count = len(self.members)
         for step in range(1, count + 1):  # skip classes with no galaxies at this labelling
             candidate = (self.class_index + delta * step) % count
             if len(self.members[candidate]):
                 self.class_index, self.page = candidate, 0
                 break
-        self._show_page()
+        await self._show_page()
 
-    def action_page(self, delta: int, focus: int = 0) -> None:
+    async def action_page(self, delta: int, focus: int = 0) -> None:
         self.page += delta
-        self._show_page(focus)
+        await self._show_page(focus)
 
     def _focused_slot(self) -> int:
         tiles = list(self.query(GalaxyTile))
         return tiles.index(self.focused) if self.focused in tiles else 0
 
-    def action_move(self, delta: int) -> None:
+    async def action_move(self, delta: int) -> None:
         slot, tiles = self._focused_slot() + delta, list(self.query(GalaxyTile))
         if 0 <= slot < len(tiles):
             tiles[slot].focus()
         elif slot >= len(tiles) and (self.page + 1) * self.per_page < len(self.members[self.class_index]):
-            self.action_page(1)
+            await self.action_page(1)
         elif slot < 0 and self.page > 0:
-            self.action_page(-1, focus=self.per_page - 1)
+            await self.action_page(-1, focus=self.per_page - 1)
 
-    def action_move_row(self, delta: int) -> None:
-        self.action_move(delta * self._layout[0])
+    async def action_move_row(self, delta: int) -> None:
+        await self.action_move(delta * self._layout[0])
 
     def action_open(self) -> None:
         if isinstance(self.focused, GalaxyTile):

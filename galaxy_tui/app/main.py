@@ -235,6 +235,9 @@ class GalaxyApp(App[None]):
 
     # ------------------------------------------------------------------ actions
     def action_show_pane(self, pane: str) -> None:
+        if pane in PANES and self._runs_open and not self._wide:  # the list stood in the pane's place
+            self._runs_open = False
+            self._lay_out_runs()
         if pane in PANES:
             self.query_one("#panes", TabbedContent).active = pane
             focus = {"datasets": "#datasets-table", "experiments": "#experiments-table",
