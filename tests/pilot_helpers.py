@@ -8,6 +8,7 @@ import time
 from rich.console import Console
 from rich.text import Text
 from textual.app import App
+from textual.widget import Widget
 from textual.widgets import Static
 
 from galaxy_tui.telemetry import Reading
@@ -40,6 +41,13 @@ def text_of(app: App, selector: str) -> str:
 def screen_text(app: App) -> str:
     """The characters on the (top) screen, line by line, as a person reads them."""
     return "\n".join(strip.text for strip in app.screen._compositor.render_strips())  # noqa: SLF001
+
+
+def region_text(app: App, widget: Widget) -> str:
+    """The characters of one widget's cells on the screen (a plot's title, legend and axes)."""
+    region = widget.region
+    lines = screen_text(app).splitlines()[region.y:region.bottom]
+    return "\n".join(line[region.x:region.right] for line in lines)
 
 
 async def open_experiment_form(pilot, key: str) -> None:  # noqa: ANN001

@@ -11,7 +11,7 @@ import pytest
 from fixture_runs import fixture_workspace
 from galaxy_tui.app.curves import ema, robust_ylim
 from galaxy_tui.app.main import GalaxyApp
-from pilot_helpers import NoGpu, screen_text, until
+from pilot_helpers import NoGpu, region_text, screen_text, until
 
 
 def test_the_ema_is_debiased_and_follows_a_constant_at_once() -> None:
@@ -34,11 +34,10 @@ async def test_the_monitor_toggles_log_scale_and_smoothing_and_draws_the_learnin
     async with app.run_test(size=(160, 48)) as pilot:
         await until(pilot, lambda: app.store.current is not None and app.store.current.model.steps)
         await pilot.press("3")
-        plot = app.query_one("#loss-plot").region
+        plot = app.query_one("#loss-plot")
 
         def drawn() -> str:  # the loss plot's own cells
-            lines = screen_text(app).splitlines()[plot.y:plot.bottom]
-            return "\n".join(line[plot.x:plot.right] for line in lines)
+            return region_text(app, plot)
 
         await until(pilot, lambda: "optimizer step" in drawn() and " lr" in drawn() and " val" in drawn())
         assert "epoch" in screen_text(app)  # the accuracy plot's unit

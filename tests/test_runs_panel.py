@@ -13,7 +13,7 @@ from galaxy_tui.app.dialogs import ChoiceDialog, InputDialog
 from galaxy_tui.app.main import GalaxyApp
 from galaxy_tui.app.views import ConfigDiffScreen
 from galaxy_tui.bookkeeping.notes import read_notes
-from pilot_helpers import NoGpu, screen_text, text_of, until
+from pilot_helpers import NoGpu, region_text, screen_text, text_of, until
 
 FINISHED, FAILED = "demo-tiny-20261101-120000", "demo-tiny-20261101-110000"
 
@@ -118,14 +118,20 @@ async def test_compare_shows_tags_and_notes_and_marks_its_sorted_column(tmp_path
         await until(pilot, lambda: str(table.ordered_columns[-1].label) == "note ▲")
 
 
-async def test_compare_overlays_the_validation_curves_of_the_marked_runs(tmp_path: Path) -> None:
+def copy_of_the_finished_run(root: Path) -> str:
+    """A second finished run, a quarter of an hour newer than the fixture's."""
     import json
     import shutil
-    root = fixture_workspace(tmp_path)
     second = "demo-tiny-20261101-121500"
     shutil.copytree(root / "runs" / FINISHED, root / "runs" / second)
     status = json.loads((root / "runs" / second / "status.json").read_text())
     (root / "runs" / second / "status.json").write_text(json.dumps({**status, "started": status["started"] + 900}))
+    return second
+
+
+async def test_compare_overlays_the_validation_curves_of_the_marked_runs(tmp_path: Path) -> None:
+    root = fixture_workspace(tmp_path)
+    second = copy_of_the_finished_run(root)
     app = GalaxyApp(root, telemetry=NoGpu())
     async with app.run_test(size=(160, 48)) as pilot:
         await until(pilot, lambda: len(app.store.records) == 3)
@@ -133,9 +139,7 @@ async def test_compare_overlays_the_validation_curves_of_the_marked_runs(tmp_pat
         plot = app.query_one("#compare-plot")
 
         def drawn() -> str:
-            region = plot.region
-            lines = screen_text(app).splitlines()[region.y:region.bottom]
-            return "\n".join(line[region.x:region.right] for line in lines)
+            return region_text(app, plot)
 
         await until(pilot, lambda: FINISHED in drawn() and second in drawn() and "as sorted" in drawn())
         await pilot.press("r")  # newest first: mark the second copy
@@ -145,13 +149,8 @@ async def test_compare_overlays_the_validation_curves_of_the_marked_runs(tmp_pat
 
 
 async def test_d_in_compare_diffs_the_shown_run_and_the_one_under_the_cursor(tmp_path: Path) -> None:
-    import json
-    import shutil
     root = fixture_workspace(tmp_path)
-    second = "demo-tiny-20261101-121500"
-    shutil.copytree(root / "runs" / FINISHED, root / "runs" / second)
-    status = json.loads((root / "runs" / second / "status.json").read_text())
-    (root / "runs" / second / "status.json").write_text(json.dumps({**status, "started": status["started"] + 900}))
+    second = copy_of_the_finished_run(root)
     for run, epochs in ((FINISHED, 8), (second, 12)):
         (root / "runs" / run / "config.toml").write_text(tomli_w.dumps(
             {"run": {"experiment": "demo-tiny"}, "experiment": {"epochs": epochs}}))

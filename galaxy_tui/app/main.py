@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 # textual-image asks the terminal about its graphics support once, before Textual takes the terminal over.
 import textual_image.widget  # noqa: F401  isort: skip
@@ -26,7 +28,7 @@ from galaxy_tui.app.store import RunStore, StoreReader
 from galaxy_tui.app.threads import deliver
 from galaxy_tui.app.thumbs import ThumbnailStrip, grey_by_default
 from galaxy_tui.errors import GalaxyError
-from galaxy_tui.registry import REGISTRY_FILE, Registry, ensure_registry, load_registry
+from galaxy_tui.registry import REGISTRY_FILE, Registry, ensure_registry, load_registry, update_registry
 from galaxy_tui.telemetry import NvmlTelemetry, TelemetrySampler
 
 MIN_WIDTH, MIN_HEIGHT = 80, 24
@@ -111,6 +113,15 @@ class GalaxyApp(App[None]):
         except GalaxyError as exc:
             self.registry, self.registry_error = None, str(exc)
         self._registry_mtime = path.stat().st_mtime if path.exists() else 0.0
+
+    def edit_registry(self, mutate: Callable[[dict[str, Any]], object]) -> bool:
+        """Apply `mutate` to experiments.toml (validated, written atomically); say why when it cannot be."""
+        try:
+            self.registry = update_registry(self.workspace / REGISTRY_FILE, mutate)  # type: ignore[arg-type]
+        except GalaxyError as exc:
+            self.notify(str(exc), severity="error", timeout=10)
+            return False
+        return True
 
     def watch_registry_file(self) -> None:
         """Pick up hand edits of experiments.toml (and show their errors) without a restart."""

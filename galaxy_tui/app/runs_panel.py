@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.text import Text
@@ -178,39 +179,29 @@ class RunsPanel(Vertical):
 
     def action_tags(self) -> None:
         record = self.cursor_run
-        if record is None:
-            return
-
-        def typed(value: str | None) -> None:
-            if value is None:
-                return
-            try:
-                write_notes(record.info.dir, parse_tags(value), record.notes.note)
-            except GalaxyError as exc:
-                self.app.notify(str(exc), title="tags", severity="error", timeout=10)
-                return
-            self._reread()
-
-        self.app.push_screen(InputDialog(f"Tags of {record.info.id} (spaces or commas between them):",
-                                         " ".join(record.notes.tags), placeholder="baseline lr-sweep"), typed)
+        if record is not None:
+            self._edit_notes(f"Tags of {record.info.id} (spaces or commas between them):",
+                             " ".join(record.notes.tags), "baseline lr-sweep",
+                             lambda value: write_notes(record.info.dir, parse_tags(value), record.notes.note))
 
     def action_note(self) -> None:
         record = self.cursor_run
-        if record is None:
-            return
+        if record is not None:
+            self._edit_notes(f"Note on {record.info.id}:", record.notes.note, "what this run tried, what it showed",
+                             lambda value: write_notes(record.info.dir, record.notes.tags, value))
 
-        def typed(value: str | None) -> None:
-            if value is None:
+    def _edit_notes(self, prompt: str, value: str, placeholder: str, write: Callable[[str], object]) -> None:
+        def typed(typed_value: str | None) -> None:
+            if typed_value is None:
                 return
             try:
-                write_notes(record.info.dir, record.notes.tags, value)
+                write(typed_value)
             except GalaxyError as exc:
-                self.app.notify(str(exc), title="note", severity="error", timeout=10)
+                self.app.notify(str(exc), severity="error", timeout=10)
                 return
             self._reread()
 
-        self.app.push_screen(InputDialog(f"Note on {record.info.id}:", record.notes.note,
-                                         placeholder="what this run tried, what it showed"), typed)
+        self.app.push_screen(InputDialog(prompt, value, placeholder=placeholder), typed)
 
     def _reread(self) -> None:
         reader = self.app.reader  # type: ignore[attr-defined]

@@ -24,7 +24,7 @@ from galaxy_tui.app.thumbs import Thumbnail, ThumbnailStrip
 from galaxy_tui.data.count_memo import remember_counts, remembered_counts
 from galaxy_tui.data.labels import empty_class_warning
 from galaxy_tui.errors import GalaxyError
-from galaxy_tui.registry import FIXED_LABEL_KINDS, Labelling, set_labelling, update_registry
+from galaxy_tui.registry import FIXED_LABEL_KINDS, Labelling, set_labelling
 
 if TYPE_CHECKING:
     from textual.timer import Timer
@@ -350,11 +350,6 @@ class DatasetsPane(Widget):
         while name in registry.datasets:
             n += 1
             name = f"{base}-{n}"
-        try:
-            self.app.registry = update_registry(  # type: ignore[attr-defined]
-                registry.path, lambda raw: raw.setdefault("datasets", {}).__setitem__(name, table))
-        except GalaxyError as exc:
-            self.app.notify(str(exc), severity="error", timeout=10)
-            return
-        self.app.notify(f"added dataset {name} ({table['kind']})")
-        self.reload()
+        if self.app.edit_registry(lambda raw: raw.setdefault("datasets", {}).__setitem__(name, table)):  # type: ignore[attr-defined]
+            self.app.notify(f"added dataset {name} ({table['kind']})")
+            self.reload()

@@ -13,7 +13,7 @@ from galaxy_tui.app.dialogs import ChoiceDialog, confirm
 from galaxy_tui.app.experiment_form import ExperimentForm
 from galaxy_tui.app.threads import deliver
 from galaxy_tui.errors import GalaxyError
-from galaxy_tui.registry import Experiment, update_registry
+from galaxy_tui.registry import Experiment
 from galaxy_tui.runs import find_runs, latest_checkpointed_run, launch
 
 COLUMNS = ("name", "dataset", "model", "size", "epochs", "lr", "micro", "batch", "prec", "dev", "thr")
@@ -94,16 +94,10 @@ class ExperimentsPane(Widget):
             return
 
         def answered(answer: str | None) -> None:
-            if answer != "yes":
-                return
-            try:
-                self.app.registry = update_registry(  # type: ignore[attr-defined]
-                    registry.path, lambda raw: raw.get("experiments", {}).pop(name, None))
-            except GalaxyError as exc:
-                self.app.notify(str(exc), severity="error", timeout=10)
-                return
-            self.reload()
-            self.app.notify(f"deleted experiment {name}")
+            if answer == "yes" and self.app.edit_registry(  # type: ignore[attr-defined]
+                    lambda raw: raw.get("experiments", {}).pop(name, None)):
+                self.reload()
+                self.app.notify(f"deleted experiment {name}")
 
         kept = f" Its {len(runs)} run folder(s) stay in runs/ (delete runs from the runs list)." if runs else ""
         self.app.push_screen(confirm(f"Delete experiment {name} from experiments.toml?{kept}", "Delete", "Keep"),

@@ -229,13 +229,11 @@ class ResultsPane(Widget, can_focus=True):
             await grid.mount(Label(f"no mistakes: every {split} galaxy was classified correctly"))
             return
         self._has_votes = "votes_agreement" in listing[0]
-        other = "disagreement" if self.mistake_order == "confidence" else "confidence"
-        fields = [Text(f"{len(listing)} mistakes", style="bold"),
-                  Text(f"sorted by {MISTAKE_ORDERS[self.mistake_order]}"),
-                  Text(f"o: by {MISTAKE_ORDERS[other].split(',')[0]}" if self._has_votes else
-                       "no vote fractions: by confidence only", style="dim"),
-                  Text("arrows move · Enter opens", style="dim")]
-        heading.update(pack_fields(fields, max(20, self.size.width - 2)))
+        other = MISTAKE_ORDERS["disagreement" if self.mistake_order == "confidence" else "confidence"].split(",")[0]
+        heading.update(Text.assemble(  # wraps between words at any width (the pane may not be laid out yet)
+            (f"{len(listing)} mistakes", "bold"), f" · sorted by {MISTAKE_ORDERS[self.mistake_order]} · ",
+            (f"o: by {other}" if self._has_votes else "no vote fractions: by confidence only", "dim"),
+            (" · arrows move · Enter opens", "dim")))
         await grid.mount_all([MistakeCell(folder / row["file"], row)
                               for row in ordered_mistakes(listing, self.mistake_order)])
         grid.fit_images()
