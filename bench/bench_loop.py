@@ -32,6 +32,7 @@ from galaxy_tui.train.feed import read_rows
 from galaxy_tui.train.loop import Split, Trainer
 from galaxy_tui.train.models import build_model
 from galaxy_tui.train.reporting import GpuLogger, Reporter
+from galaxy_tui.train.tasks import ClassificationTask
 
 BATCH, STEPS_PER_ROUND, ROUNDS = 64, 8, 24
 N = BATCH * STEPS_PER_ROUND
@@ -67,7 +68,8 @@ def compare(name: str, make_model: Callable[[int], nn.Module], size: int, run: P
     torch.manual_seed(0)
     ours_model = make_model(3).to(memory_format=torch.channels_last)
     trainer = Trainer(experiment, ours_model, choose_placement("fp32", True, False), images,
-                      Split(np.arange(N), labels), 3, reporter.emit, STEPS_PER_ROUND)
+                      Split(np.arange(N), labels), ClassificationTask(3, experiment, labels), reporter.emit,
+                      STEPS_PER_ROUND)
     trainer.micro_batch = BATCH
     torch.manual_seed(0)
     bare_model = make_model(3).to(memory_format=torch.channels_last)

@@ -76,10 +76,10 @@ def test_a_filter_that_cannot_be_understood_says_why(text: str, says: str) -> No
 
 
 def test_the_config_diff_names_each_changed_key_and_not_the_place() -> None:
-    first = {"run": {"experiment": "a", "workspace": "/w1", "config_hash": "1"},
+    first = {"run": {"experiment": "a", "id": "a-1", "workspace": "/w1", "config_hash": "1"},
              "experiment": {"model": "resnet18", "optimizer": {"name": "adamw", "lr": 3e-4}, "epochs": 10},
              "dataset": {"name": "gz2"}}
-    second = {"run": {"experiment": "a", "workspace": "/w2", "config_hash": "2"},
+    second = {"run": {"experiment": "a", "id": "a-2", "workspace": "/w2", "config_hash": "2"},
               "experiment": {"model": "resnet18", "optimizer": {"name": "adamw", "lr": 1e-3}, "mixup": 0.2},
               "dataset": {"name": "gz2"}}
     changes = {c.key: (c.before, c.after) for c in config_changes(first, second)}

@@ -21,6 +21,7 @@ from galaxy_tui.train.loop import RunFailed, Split, Trainer, _cpu_copy
 from galaxy_tui.train.models import build_model
 from galaxy_tui.train.oom import is_out_of_memory
 from galaxy_tui.train.probe_search import TrialOutcome, search_micro_batch
+from galaxy_tui.train.tasks import ClassificationTask
 
 CPU_FP32 = Placement(torch.device("cpu"), None, False, False)
 # fp16 on CUDA is the one placement with an enabled GradScaler; the CPU scaler runs the same code
@@ -91,8 +92,9 @@ def _trainer(monkeypatch: pytest.MonkeyPatch, inject: str = "", placement: Place
     torch.manual_seed(0)
     model = nn.Sequential(nn.Flatten(), nn.Linear(16 * 16 * 3, 3))
     events: list[tuple[str, dict]] = []
-    trainer = Trainer(Experiment(name="t", dataset="d", **settings), model, placement, images,  # type: ignore[arg-type]
-                      Split(np.arange(96), labels), 3, lambda kind, **f: events.append((kind, f)), 3)
+    experiment = Experiment(name="t", dataset="d", **settings)  # type: ignore[arg-type]
+    trainer = Trainer(experiment, model, placement, images, Split(np.arange(96), labels),
+                      ClassificationTask(3, experiment, labels), lambda kind, **f: events.append((kind, f)), 3)
     trainer.events = events  # type: ignore[attr-defined]
     trainer.micro_batch = 16
     return trainer
@@ -255,9 +257,10 @@ needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 def test_a_training_step_makes_no_device_synchronisation_on_a_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
     placement = choose_placement("fp32", False, True)
     images = np.random.default_rng(0).integers(0, 255, (64, 32, 32, 3), dtype=np.uint8)
-    trainer = Trainer(Experiment(name="t", dataset="d", effective_batch=32, scheduler="none", sampler="none"),
-                      build_model("tiny-cnn", 3).to(placement.device), placement, images,
-                      Split(np.arange(64), np.arange(64) % 3), 3, lambda *a, **k: None, 2)
+    experiment = Experiment(name="t", dataset="d", effective_batch=32, scheduler="none", sampler="none")
+    trainer = Trainer(experiment, build_model("tiny-cnn", 3).to(placement.device), placement, images,
+                      Split(np.arange(64), np.arange(64) % 3), ClassificationTask(3, experiment, np.arange(64) % 3),
+                      lambda *a, **k: None, 2)
     trainer.micro_batch = 16
     trainer.optimizer_step(np.arange(32), np.arange(32) % 3)  # warm-up: first allocations may sync
     torch.cuda.set_sync_debug_mode("error")

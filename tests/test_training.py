@@ -23,6 +23,7 @@ from galaxy_tui.train.device import choose_placement
 from galaxy_tui.train.loop import RunFailed, Split, Trainer
 from galaxy_tui.train.models import build_model
 from galaxy_tui.train.probe_search import ProbeError, TrialOutcome, search_micro_batch
+from galaxy_tui.train.tasks import ClassificationTask
 
 GIB = 1 << 30
 
@@ -111,8 +112,9 @@ def _trainer(tmp_path: Path, model: nn.Module, inject: str, monkeypatch: pytest.
                             scheduler="none", sampler="none", label_smoothing=0.0)
     placement = choose_placement("fp32", False, False)
     events: list[tuple[str, dict]] = []
-    trainer = Trainer(experiment, model, placement, images, Split(np.arange(96), labels), 3,
-                      lambda kind, **f: events.append((kind, f)), steps_per_epoch=3)
+    trainer = Trainer(experiment, model, placement, images, Split(np.arange(96), labels),
+                      ClassificationTask(3, experiment, labels), lambda kind, **f: events.append((kind, f)),
+                      steps_per_epoch=3)
     trainer.events = events  # type: ignore[attr-defined]
     trainer.micro_batch = 16
     return trainer
@@ -205,8 +207,10 @@ def test_each_switch_trains_on_cpu(precision: str, optimizer: str, scheduler: st
     else:  # a GPU box: auto is bf16 or fp16 (see test_gpu_seams for the choice on simulated devices)
         assert placement.precision == {"bf16": "bf16", "fp32": "fp32"}.get(precision, placement.precision)
     images = np.random.default_rng(0).integers(0, 255, (64, 32, 32, 3), dtype=np.uint8)
+    labels = np.arange(64) % 3
     trainer = Trainer(experiment, build_model("tiny-cnn", 3).to(memory_format=torch.channels_last), placement,
-                      images, Split(np.arange(64), np.arange(64) % 3), 3, lambda *a, **k: None, 2)
+                      images, Split(np.arange(64), labels), ClassificationTask(3, experiment, labels),
+                      lambda *a, **k: None, 2)
     trainer.micro_batch = 16
     before = [p.detach().clone() for p in trainer.model.parameters()]
     loss, stopped = trainer.train_epoch(1, lambda: False)

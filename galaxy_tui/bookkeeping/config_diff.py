@@ -9,7 +9,7 @@ from typing import Any
 from galaxy_tui.runs import read_config
 
 # Where the run happened, not what it was: different for every run, so never a "change".
-_PLACE_KEYS = ("run.workspace", "run.cache_dir", "run.config_hash")
+_PLACE_KEYS = ("run.id", "run.workspace", "run.cache_dir", "run.config_hash")
 MISSING = object()
 
 

@@ -14,16 +14,16 @@ from dataclasses import dataclass
 import numpy as np
 import psutil
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from galaxy_tui.registry import Experiment
-from galaxy_tui.train.batches import augment, class_weights, epoch_order, normalise
+from galaxy_tui.train.batches import augment, epoch_order, normalise
 from galaxy_tui.train.device import Placement, make_scaler, restore_rng_states, rng_states
 from galaxy_tui.train.distributed import Collectives, Topology
 from galaxy_tui.train.feed import Inline, Prefetcher, read_rows
 from galaxy_tui.train.oom import OomInjector, is_out_of_memory, release_memory
 from galaxy_tui.train.probe_search import TrialOutcome
+from galaxy_tui.train.tasks import ClassificationTask
 
 Emit = Callable[..., None]
 STEP_EVENT_INTERVAL_S = 0.5
@@ -44,7 +44,7 @@ class Progress:
     epoch: int = 0             # epochs completed
     step: int = 0              # optimizer steps completed in total
     step_in_epoch: int = 0     # optimizer steps completed in the current epoch
-    best_metric: float = -1.0
+    best_metric: float | None = None  # the task's validation score at its best epoch (None: none yet)
     best_epoch: int = 0
     stale_epochs: int = 0
     energy_j: float | None = None  # what the run's GPUs used while training, over all attempts (None: unknown)
@@ -52,7 +52,7 @@ class Progress:
 
 class Trainer:
     def __init__(self, experiment: Experiment, model: nn.Module, placement: Placement, images: np.ndarray,
-                 train: Split, num_classes: int, emit: Emit, steps_per_epoch: int,
+                 train: Split, task: ClassificationTask, emit: Emit, steps_per_epoch: int,
                  collectives: Collectives | None = None):
         self.exp = experiment
         self.model = model
@@ -63,7 +63,7 @@ class Trainer:
         self.emit = emit
         self.collectives = collectives or Collectives(Topology(0, 1, 0), "gloo")
         self.rank, self.world = self.collectives.topology.rank, self.collectives.topology.world
-        self.num_classes = num_classes
+        self.task = task
         self.steps_per_epoch = steps_per_epoch
         self.micro_batch = 1
         self.eval_batch: int | None = None  # None: twice the micro-batch (no gradients or optimizer state)
@@ -75,9 +75,6 @@ class Trainer:
         self.progress = Progress()
         self.generator = torch.Generator().manual_seed(experiment.seed * 1000 + self.rank)
         self.inject = OomInjector.from_environment(self.rank)
-        weight = class_weights(train.labels, num_classes) if experiment.sampler == "class-weights" else None
-        self.class_weight_host = weight.numpy() if weight is not None else None
-        self.loss_weight = weight.to(placement.device) if weight is not None else None
         self.optimizer = self._optimizer()
         self._step_in_progress = (0, 0)  # (optimizer step, micro-batch) for the injection seam
         self.optimizer.register_step_pre_hook(lambda *_: self.inject.check("step", *self._step_in_progress))
@@ -111,7 +108,8 @@ class Trainer:
             return torch.optim.lr_scheduler.OneCycleLR(self.optimizer, max_lr=self.exp.lr, total_steps=total,
                                                        pct_start=0.15, anneal_strategy="cos")
         if self.exp.scheduler == "plateau":
-            return torch.optim.lr_scheduler.ReduceLROnPlateau(self.optimizer, mode="max", factor=0.5, patience=2)
+            return torch.optim.lr_scheduler.ReduceLROnPlateau(self.optimizer, mode=self.task.scheduler_mode,
+                                                              factor=0.5, patience=2)
         return None
 
     def restore_scheduler(self, state: dict | None) -> None:
@@ -156,32 +154,23 @@ class Trainer:
         return x.contiguous(memory_format=torch.channels_last if self.placement.channels_last
                             else torch.contiguous_format)
 
-    def _batch_weight(self, labels: np.ndarray) -> float:
-        """The denominator of the whole batch's mean loss: its size, or the sum of its class weights, so a
-        batch re-split into micro-batches has exactly the loss (and gradients) it has in one piece."""
-        if self.class_weight_host is None:
-            return float(len(labels))
-        return float(self.class_weight_host[labels].sum())
-
     def _accumulate(self, rows: np.ndarray, labels: np.ndarray, micro: int, step: int,
                     images: torch.Tensor | None = None) -> torch.Tensor:
         """Forward/backward over `rows` in micro-batches of `micro`, gradients summed as one batch.
         Returns the batch's mean loss as a device tensor: no synchronisation here."""
-        denominator = self._batch_weight(labels)
+        denominator = self.task.batch_weight(labels)
         loss_sum = torch.zeros((), device=self.placement.device)
         chunks = range(0, len(rows), micro)
         for n, start in enumerate(chunks):
             self.inject.check("forward", step, micro)
             x = self._inputs(rows[start:start + micro], training=True,
                              images=images[start:start + micro] if images is not None else None)
-            y = torch.from_numpy(labels[start:start + micro]).long().to(self.placement.device, non_blocking=True)
+            y = self.task.targets(labels[start:start + micro], self.placement.device)
             last = n == len(chunks) - 1
             sync = contextlib.nullcontext() if last or self.net is self.model else self.net.no_sync()
             with sync:
                 with self.placement.autocast():
-                    logits = self.net(x)
-                    loss = F.cross_entropy(logits.float(), y, weight=self.loss_weight,
-                                           label_smoothing=self.exp.label_smoothing, reduction="sum")
+                    loss = self.task.loss_sum(self.net(x), y)
                 if last:
                     self.inject.check("backward", step, micro)
                 self.scaler.scale(loss / denominator).backward()
@@ -308,8 +297,8 @@ class Trainer:
 
     @torch.no_grad()
     def predict(self, split: Split) -> tuple[float, np.ndarray]:
-        """Mean loss and class probabilities over a split (in its order). The batch starts at twice the
-        micro-batch the probe found; an OOM halves it and carries on from the same galaxy."""
+        """Mean loss and the task's predictions (class probabilities) over a split (in its order). The batch
+        starts at twice the micro-batch the probe found; an OOM halves it and carries on from the same galaxy."""
         self.optimizer.zero_grad(set_to_none=True)  # the last step's gradients are not needed to predict
         self.model.eval()
         batch = self.eval_batch or max(1, 2 * self.micro_batch)
@@ -323,11 +312,11 @@ class Trainer:
             try:
                 self.inject.check("eval", 0, len(rows))
                 x = self._inputs(rows, training=False)
-                y = torch.from_numpy(split.labels[start:start + batch]).long().to(self.placement.device)
+                y = self.task.targets(split.labels[start:start + batch], self.placement.device)
                 with self.placement.autocast():
                     logits = self.model(x).float()
-                loss_sum += F.cross_entropy(logits, y, reduction="sum")
-                probabilities.append(torch.softmax(logits, 1).cpu().numpy())
+                loss_sum += self.task.eval_loss_sum(logits, y)
+                probabilities.append(self.task.predictions(logits).cpu().numpy())
             except Exception as exc:  # noqa: BLE001 - only out-of-memory errors are handled
                 if not is_out_of_memory(exc):
                     raise
@@ -342,7 +331,7 @@ class Trainer:
             self.emit("warning", message=f"evaluation ran out of memory; continuing with batches of {batch}")
         self.eval_batch = batch
         if not probabilities:
-            return float("nan"), np.zeros((0, self.num_classes), dtype=np.float32)
+            return float("nan"), np.zeros((0, self.task.outputs), dtype=np.float32)
         return float(loss_sum) / len(split.indices), np.concatenate(probabilities)
 
     # ------------------------------------------------------------------ the probe's trial

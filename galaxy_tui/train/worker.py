@@ -44,6 +44,7 @@ from galaxy_tui.train.manifest import build_manifest, write_manifest
 from galaxy_tui.train.models import build_model
 from galaxy_tui.train.probe_search import ProbeError, TrialOutcome, search_micro_batch
 from galaxy_tui.train.reporting import GpuLogger, HostLogger, Reporter
+from galaxy_tui.train.tasks import ClassificationTask
 
 _LOGGED = frozenset({"started", "data", "probe_trial", "probe_done", "resumed", "epoch", "oom", "checkpoint",
                      "warning", "stopped", "eval", "finished", "early_stop", "telemetry"})
@@ -170,7 +171,8 @@ class Worker:
         steps = max(1, len(splits["train"].indices) // self.exp.effective_batch)
         if self.exp.max_steps_per_epoch:
             steps = min(steps, self.exp.max_steps_per_epoch)
-        trainer = Trainer(self.exp, model, self.placement, images, splits["train"], len(classes), self.emit,
+        task = ClassificationTask(len(classes), self.exp, splits["train"].labels)
+        trainer = Trainer(self.exp, model, self.placement, images, splits["train"], task, self.emit,
                           steps, self.collectives)
         checkpoints = self.run_dir / "checkpoints"
         config_hash = self.config["run"]["config_hash"]
@@ -267,7 +269,10 @@ class Worker:
             torch.manual_seed(self.exp.seed + self.rank + 7919 * int(state["step"]))
             trainer.generator.manual_seed(self.exp.seed * 1000 + self.rank + 7919 * int(state["step"]))
         p.epoch, p.step, p.step_in_epoch = int(state["epoch"]), int(state["step"]), int(state["step_in_epoch"])
-        p.best_metric, p.best_epoch = float(state["best_metric"]), int(state["best_epoch"])
+        # a checkpoint from before tasks said "no best yet" with -1.0
+        best = state["best_metric"]
+        p.best_metric = None if best is None or best == -1.0 else float(best)
+        p.best_epoch = int(state["best_epoch"])
         p.stale_epochs = int(state["stale_epochs"])
         p.energy_j = state.get("energy_j")
         trainer.micro_batch = int(state["micro_batch"])
@@ -303,19 +308,20 @@ class Worker:
                 self.emit("stopped", epoch=p.epoch, step=p.step)
                 self.state("stopped", step=p.step, message="stopped on request; resume continues from here")
                 return False
-            train_loss, val_loss, val_acc = self._validate(trainer, splits["val"], train_loss)
+            train_loss, val_loss, score = self._validate(trainer, splits["val"], train_loss)
             p.epoch, p.step_in_epoch = epoch, 0
-            improved = val_acc > p.best_metric
+            improved = trainer.task.improved(score, p.best_metric)
             if improved:
-                p.best_metric, p.best_epoch, p.stale_epochs = val_acc, epoch, 0
+                p.best_metric, p.best_epoch, p.stale_epochs = score, epoch, 0
             else:
                 p.stale_epochs += 1
             if trainer.scheduler is not None and not isinstance(trainer.scheduler, torch.optim.lr_scheduler.OneCycleLR):
-                trainer.scheduler.step(val_acc)
+                trainer.scheduler.step(score)
             lr = trainer.optimizer.param_groups[0]["lr"]
-            self._log_rank(f"epoch {epoch} val_loss={val_loss!r} val_acc={val_acc!r} improved={improved} lr={lr!r}")
+            metric = trainer.task.metric
+            self._log_rank(f"epoch {epoch} val_loss={val_loss!r} {metric}={score!r} improved={improved} lr={lr!r}")
             self.emit("epoch", epoch=epoch, train_loss=round(train_loss, 5), val_loss=round(val_loss, 5),
-                      val_acc=round(val_acc, 5), seconds=round(time.perf_counter() - started, 2), lr=lr, step=p.step,
+                      **{metric: round(score, 5)}, seconds=round(time.perf_counter() - started, 2), lr=lr, step=p.step,
                       energy_j=None if epoch_energy is None else round(epoch_energy, 1),
                       images_per_j=None if not epoch_energy else round(images / epoch_energy, 3),
                       energy_note=self.energy_source)
@@ -351,16 +357,17 @@ class Worker:
         return self.gpu_logger.energy()
 
     def _validate(self, trainer: Trainer, val: Split, train_loss: float) -> tuple[float, float, float]:
-        """Validation figures measured once, on rank 0, and given to every rank: each rank's BatchNorm
-        statistics differ after a step, and ranks deciding apart (best, early stop, LR) would part ways."""
+        """(train loss, val loss, the task's val score), measured once, on rank 0, and given to every rank:
+        each rank's BatchNorm statistics differ after a step, and ranks deciding apart (best, early stop,
+        LR) would part ways."""
         if self.rank == 0:
-            val_loss, probabilities = trainer.predict(val)
-            val_acc = float((probabilities.argmax(1) == val.labels).mean()) if len(probabilities) else 0.0
+            val_loss, predictions = trainer.predict(val)
+            score = trainer.task.score(predictions, val.labels)
         else:
-            val_loss = val_acc = 0.0
+            val_loss = score = 0.0
         (train_loss,) = self.collectives.mean([train_loss])
-        val_loss, val_acc = self.collectives.from_rank0([val_loss, val_acc])
-        return train_loss, val_loss, val_acc
+        val_loss, score = self.collectives.from_rank0([val_loss, score])
+        return train_loss, val_loss, score
 
     def _stop_agreed(self) -> bool:
         return self.collectives.any(self.stop.requested)
