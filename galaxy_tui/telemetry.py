@@ -65,7 +65,10 @@ class Reading:
 
 
 class NvmlTelemetry:
-    """`sample()` reads every GPU once. Pass `nvml` to use another module of the same shape (tests)."""
+    """`sample()` reads every GPU once. Pass `nvml` to use another module of the same shape (tests).
+
+    NVML starts on the first sample, in the sampler's thread, not when this is made: on a box with many
+    GPUs and no persistence daemon nvmlInit can take seconds, and the app's first paint must not wait."""
 
     def __init__(self, nvml: ModuleType | Any | None = None):
         self._nvml = nvml
@@ -73,7 +76,12 @@ class NvmlTelemetry:
         self._uuids: dict[int, str] = {}  # kept so a GPU that is lost is still known by its id
         self._reason = ""
         self._ready = False
-        self._init()
+        self._started = False
+
+    def _start(self) -> None:
+        if not self._started:
+            self._started = True
+            self._init()
 
     def _init(self) -> None:
         try:
@@ -96,6 +104,7 @@ class NvmlTelemetry:
 
     @property
     def available(self) -> bool:
+        self._start()
         return self._ready
 
     def _field(self, read: Callable[[], Any]) -> Any:
@@ -140,6 +149,7 @@ class NvmlTelemetry:
         return self._uuids.get(index, "")
 
     def sample(self) -> Reading:
+        self._start()
         if not self._ready:
             return Reading(False, self._reason)
         return Reading(True, "", tuple(self._one(i, h) for i, h in enumerate(self._handles)))

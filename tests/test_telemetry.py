@@ -137,6 +137,30 @@ def test_sampler_keeps_the_latest_reading() -> None:
     assert sampler.latest.available and sampler.history
 
 
+def test_a_slow_nvml_start_happens_in_the_samplers_thread_not_the_apps() -> None:
+    """Simulates a GPU box where nvmlInit takes a while (no persistence daemon): making the telemetry
+    returns at once; NVML starts in the sampler's thread."""
+    import threading
+    import time
+
+    class SlowStart(FakeNvml):
+        def nvmlInit(self) -> None:
+            self.started_in = threading.current_thread().name
+            time.sleep(0.5)
+            super().nvmlInit()
+
+    nvml = SlowStart()
+    began = time.monotonic()
+    sampler = TelemetrySampler(NvmlTelemetry(nvml))
+    assert time.monotonic() - began < 0.2 and not hasattr(nvml, "started_in")
+    sampler.start()
+    deadline = time.monotonic() + 5
+    while not sampler.latest.available and time.monotonic() < deadline:
+        time.sleep(0.01)
+    sampler.stop()
+    assert sampler.latest.available and nvml.started_in == "telemetry"
+
+
 def test_worker_gpu_logger_emits_gpu_events(tmp_path) -> None:  # noqa: ANN001
     """Simulated NVML with two GPUs: the worker's logger writes a `gpu` event per GPU per sample."""
     import time
