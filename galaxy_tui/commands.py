@@ -7,7 +7,6 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
-from rich.text import Text
 
 from galaxy_tui.data.labels import empty_class_warning
 from galaxy_tui.data.sources import load_dataset
@@ -149,7 +148,7 @@ def export_metrics_csv(workspace: Path, run_ids: list[str], output: Path | None)
 
 
 def diff_runs(workspace: Path, first: str, second: str) -> int:
-    from galaxy_tui.bookkeeping.config_diff import run_changes, shown
+    from galaxy_tui.bookkeeping.config_diff import changes_table, run_changes
     from galaxy_tui.runs import get_run
     registry = registry_for_reading(workspace)
     a, b = get_run(registry, first), get_run(registry, second)
@@ -157,12 +156,7 @@ def diff_runs(workspace: Path, first: str, second: str) -> int:
     if not changes:
         Console().print(f"{a.id} and {b.id} have the same configuration")
         return 0
-    table = Table(title=f"What changed from {a.id} to {b.id}")
-    for column in ("key", a.id, b.id):
-        table.add_column(column, overflow="fold")
-    for change in changes:
-        table.add_row(change.key, Text(shown(change.before), style="red"), Text(shown(change.after), style="green"))
-    Console().print(table)
+    Console().print(changes_table(changes, a.id, b.id, title=f"What changed from {a.id} to {b.id}"))
     return 0
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from fixture_runs import fixture_workspace
-from galaxy_tui.app.curves import ema, robust_ylim
+from galaxy_tui.app.curves import RunningEma, ema, robust_ylim
 from galaxy_tui.app.main import GalaxyApp
 from pilot_helpers import NoGpu, region_text, screen_text, until
 
@@ -18,6 +18,14 @@ def test_the_ema_is_debiased_and_follows_a_constant_at_once() -> None:
     assert ema([2.0, 2.0, 2.0]) == pytest.approx([2.0, 2.0, 2.0])  # not pulled towards 0 at the start
     noisy = 1 + np.random.default_rng(0).normal(0, 0.5, 400)
     assert np.std(ema(list(noisy))[100:]) < np.std(noisy[100:]) / 3
+
+
+def test_the_running_ema_extended_piece_by_piece_equals_the_whole() -> None:
+    values = list(np.random.default_rng(1).normal(1, 0.3, 500))
+    running = RunningEma()
+    for start in range(0, 500, 37):  # as steps arrive between repaints
+        running.extend(values[start:start + 37])
+    assert running.values == pytest.approx(ema(values))
 
 
 def test_a_first_epoch_spike_does_not_flatten_the_rest() -> None:

@@ -9,13 +9,26 @@ import numpy as np
 SMOOTHING = 0.9  # the EMA weight of the past
 
 
+class RunningEma:
+    """Exponential moving average, debiased (the first points are not pulled towards zero), of a series
+    that only grows: a day's run has ~170,000 step points and its curve is redrawn at each new one, so
+    each new point costs one update, not a pass over the whole run."""
+
+    def __init__(self, weight: float = SMOOTHING):
+        self.weight = weight
+        self.values: list[float] = []
+        self._running = 0.0
+
+    def extend(self, points: Sequence[float]) -> list[float]:
+        w = self.weight
+        for value in points:
+            self._running = w * self._running + (1 - w) * value
+            self.values.append(self._running / (1 - w ** (len(self.values) + 1)))
+        return self.values
+
+
 def ema(values: Sequence[float], weight: float = SMOOTHING) -> list[float]:
-    """Exponential moving average, debiased (the first points are not pulled towards zero)."""
-    smoothed, running = [], 0.0
-    for n, value in enumerate(values, start=1):
-        running = weight * running + (1 - weight) * value
-        smoothed.append(running / (1 - weight ** n))
-    return smoothed
+    return RunningEma(weight).extend(values)
 
 
 def robust_ylim(series: Sequence[Sequence[float]], log: bool = False) -> tuple[float, float] | None:

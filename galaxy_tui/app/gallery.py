@@ -79,15 +79,19 @@ class GalaxyTile(Vertical, can_focus=True):
         yield Static(Text(self.caption, no_wrap=True, overflow="ellipsis"), classes="gallery-caption")
 
 
+def vote_line(smooth: float, disk: float, edgeon: float, spiral: float, volunteers: float) -> str:
+    """The volunteers' answers behind a label, as the enlarged views show them."""
+    line = f"votes: smooth {smooth:.2f}  disk {disk:.2f}  edge-on {edgeon:.2f}  spiral {spiral:.2f}"
+    return line + (f"  ({int(volunteers)} volunteers)" if np.isfinite(volunteers) else "")
+
+
 def vote_caption(dataset: Dataset, row: int, class_name: str) -> str:
     frame = dataset.frame
     caption = f"{frame['id'].iloc[row]}\n{readable_class(class_name)}"
     if dataset.has_votes:
         votes = dataset.votes
-        total = frame["total_classifications"].iloc[row]
-        caption += (f"\nvotes: smooth {votes.smooth[row]:.2f}  disk {votes.disk[row]:.2f}  "
-                    f"edge-on {votes.edgeon_yes[row]:.2f}  spiral {votes.spiral[row]:.2f}"
-                    + (f"  ({int(total)} volunteers)" if np.isfinite(total) else ""))
+        caption += "\n" + vote_line(votes.smooth[row], votes.disk[row], votes.edgeon_yes[row], votes.spiral[row],
+                                    float(frame["total_classifications"].iloc[row]))
     return caption
 
 

@@ -56,6 +56,14 @@ def size_square(widget: Widget, columns: int, max_rows: int = 999) -> None:
     widget.styles.height = min(max_rows, columns // 2)
 
 
+def step_focus(items: list[Widget], focused: Widget | None, delta: int) -> None:
+    """Move the focus `delta` places along `items` (from the first when none of them has it), stopping
+    at either end."""
+    if items:
+        index = items.index(focused) if focused in items else 0
+        items[max(0, min(len(items) - 1, index + delta))].focus()
+
+
 def readable_class(name: str) -> str:
     """A class name that wraps between words ("spiral_clockwise" -> "spiral clockwise")."""
     return name.replace("_", " ")
@@ -136,10 +144,7 @@ class ThumbnailStrip(Vertical):
         return [thumb for thumb in self.query(Thumbnail) if thumb.display]
 
     def action_move(self, delta: int) -> None:
-        thumbs = self.visible()
-        if thumbs:
-            index = thumbs.index(self.app.focused) if self.app.focused in thumbs else 0
-            thumbs[max(0, min(len(thumbs) - 1, index + delta))].focus()
+        step_focus(self.visible(), self.app.focused, delta)
 
     def action_move_row(self, delta: int) -> None:
         """To the class above or below (classes without galaxies skipped), keeping the column."""

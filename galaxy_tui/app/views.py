@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rich.table import Table
 from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
@@ -13,7 +12,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Input, Label, Log, Static
 
-from galaxy_tui.bookkeeping.config_diff import Change, run_changes, shown
+from galaxy_tui.bookkeeping.config_diff import Change, changes_table, run_changes
 from galaxy_tui.errors import GalaxyError
 
 
@@ -32,14 +31,8 @@ class ConfigDiffScreen(ModalScreen[None]):
             yield Label("What changed from run A to run B", classes="question")
             yield Static(Text.assemble(("A ", "bold red"), self.first, "\n", ("B ", "bold green"), self.second))
             if self.changes:
-                table = Table(box=None, padding=(0, 1), expand=True, header_style="bold")
-                table.add_column("key", no_wrap=True)
-                table.add_column("A", ratio=1, overflow="fold")
-                table.add_column("B", ratio=1, overflow="fold")
-                for change in self.changes:
-                    table.add_row(change.key, Text(shown(change.before), style="red"),
-                                  Text(shown(change.after), style="green"))
-                yield Static(table)
+                yield Static(changes_table(self.changes, "A", "B", box=None, padding=(0, 1), expand=True,
+                                           header_style="bold"))
             else:
                 yield Static("the two runs have the same configuration")
             yield Static("Escape closes", classes="hint")

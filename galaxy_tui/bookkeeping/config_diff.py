@@ -6,6 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rich.table import Table
+from rich.text import Text
+
 from galaxy_tui.runs import read_config
 
 # Where the run happened, not what it was: different for every run, so never a "change".
@@ -45,3 +48,15 @@ def run_changes(first_dir: Path, second_dir: Path) -> list[Change]:
 
 def shown(value: Any) -> str:
     return "(not set)" if value is MISSING else repr(value) if isinstance(value, str) else str(value)
+
+
+def changes_table(changes: list[Change], first: str, second: str, **options: Any) -> Table:
+    """The changed keys, the first run's values in red, the second's in green (`first`/`second`: column
+    headings; `options` go to rich's Table)."""
+    table = Table(**options)
+    table.add_column("key", no_wrap=True)
+    table.add_column(first, ratio=1, overflow="fold")
+    table.add_column(second, ratio=1, overflow="fold")
+    for change in changes:
+        table.add_row(change.key, Text(shown(change.before), style="red"), Text(shown(change.after), style="green"))
+    return table

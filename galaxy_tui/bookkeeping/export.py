@@ -20,9 +20,9 @@ COLUMNS = ("run", "experiment", "state", "tags", "epoch", "step", "train_loss", 
            "best_epoch")
 
 
-def _lr_at(model: RunModel, step: int) -> float | None:
-    """The learning rate of the last optimizer step up to `step`."""
-    index = bisect.bisect_right([s for s, _ in model.lrs], step) - 1
+def _lr_at(model: RunModel, lr_steps: list[int], step: int) -> float | None:
+    """The learning rate of the last optimizer step up to `step` (`lr_steps`: model.lrs' steps)."""
+    index = bisect.bisect_right(lr_steps, step) - 1
     return model.lrs[index][1] if index >= 0 else None
 
 
@@ -37,9 +37,10 @@ def metrics_rows(run_dir: Path) -> list[dict[str, Any]]:
               "best_epoch": final.get("best_epoch")}
     if not model.epochs:
         return [common]
+    lr_steps = [s for s, _ in model.lrs]
     return [{**common, "epoch": e.get("epoch"), "step": e.get("step"), "train_loss": e.get("train_loss"),
              "val_loss": e.get("val_loss"), "val_acc": e.get("val_acc"), "epoch_seconds": e.get("seconds"),
-             "lr": _lr_at(model, int(e.get("step") or 0)) if e.get("step") is not None else None}
+             "lr": _lr_at(model, lr_steps, int(e["step"])) if e.get("step") is not None else None}
             for e in model.epochs]
 
 

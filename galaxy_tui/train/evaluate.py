@@ -58,14 +58,13 @@ def write_results(results: Path, classes: tuple[str, ...], ids: np.ndarray, trut
         "macro_f1": round(report["macro avg"]["f1-score"], 4), "classes": list(classes),
         "per_class": per_class, "confusion": matrix.tolist(), **extra,
     }
-    _write_mistakes(results / "mistakes", frame, truth, predicted, confidence, images, rows, mistakes,
-                    volunteers is not None)
+    _write_mistakes(results / "mistakes", frame, truth, predicted, confidence, images, rows, mistakes)
     atomic_write_json(results / "metrics.json", metrics)
     return metrics
 
 
 def _write_mistakes(folder: Path, frame: pd.DataFrame, truth: np.ndarray, predicted: np.ndarray,
-                    confidence: np.ndarray, images: np.ndarray, rows: np.ndarray, count: int, votes: bool) -> None:
+                    confidence: np.ndarray, images: np.ndarray, rows: np.ndarray, count: int) -> None:
     """The `count` most confident mistakes and, where there are votes, also the `count` the volunteers
     were most split on, each once, most confident first."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -73,7 +72,7 @@ def _write_mistakes(folder: Path, frame: pd.DataFrame, truth: np.ndarray, predic
         old.unlink()
     wrong = np.flatnonzero(truth != predicted)
     chosen = wrong[np.argsort(-confidence[wrong], kind="stable")][:count]
-    if votes:
+    if "votes_agreement" in frame.columns:
         disputed = wrong[np.argsort(frame["votes_agreement"].to_numpy()[wrong], kind="stable")][:count]
         chosen = np.concatenate([chosen, np.setdiff1d(disputed, chosen)])
         chosen = chosen[np.argsort(-confidence[chosen], kind="stable")]

@@ -60,6 +60,7 @@ class DatasetsPane(Widget):
         self.labelling = Labelling()
         self.experiment: str | None = None
         self._pending_save: tuple[str, Labelling] | None = None
+        self._memo: dict[tuple[str, Labelling], tuple[int, dict[str, int]] | None] = {}
         self._save_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
@@ -83,6 +84,7 @@ class DatasetsPane(Widget):
     def reload(self) -> None:
         table = self.query_one("#datasets-table", DataTable)
         table.clear()
+        self._memo.clear()  # the registry changed: its tables may name other files
         registry = self.app.registry  # type: ignore[attr-defined]
         if registry is None:
             self.query_one("#dataset-info", Static).update(Text(self.app.registry_error or "", style="red"))  # type: ignore[attr-defined]
@@ -222,7 +224,10 @@ class DatasetsPane(Widget):
         registry = self.app.registry  # type: ignore[attr-defined]
         if registry is None or name not in registry.datasets:
             return None
-        return remembered_counts(registry.cache_dir, registry.dataset(name), self.labelling)
+        key = (name, self.labelling)
+        if key not in self._memo:  # the start-up asks twice (the list's row count, the counts): read once
+            self._memo[key] = remembered_counts(registry.cache_dir, registry.dataset(name), self.labelling)
+        return self._memo[key]
 
     def _remember(self, name: str) -> None:
         registry, dataset = self.app.registry, self.loaded.get(name)  # type: ignore[attr-defined]

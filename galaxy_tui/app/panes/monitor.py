@@ -13,7 +13,7 @@ from textual.widgets import DataTable, Static
 from textual_plotext import PlotextPlot
 
 from galaxy_tui.app.commands import bindings_for
-from galaxy_tui.app.curves import SMOOTHING, ema, robust_ylim
+from galaxy_tui.app.curves import SMOOTHING, RunningEma, robust_ylim
 from galaxy_tui.app.dialogs import confirm
 from galaxy_tui.app.fields import pack_fields
 from galaxy_tui.app.gauges import GaugeGrid, GaugeRow
@@ -177,6 +177,7 @@ class MonitorPane(Widget, can_focus=True):
         self._probe_rows = 0
         self.log_scale = False
         self.smoothed = False
+        self._ema: tuple[tuple[str, int], RunningEma] | None = None  # (run, its steps list) the EMA follows
 
     def compose(self) -> ComposeResult:
         yield Static("no run selected: launch one in pane 2 (l), or pick one in the runs list (r)",
@@ -244,7 +245,8 @@ class MonitorPane(Widget, can_focus=True):
         ys: list[float] = []
         if model.steps:
             losses = [v for _, v in model.steps]
-            xs, ys = downsample([s for s, _ in model.steps], ema(losses) if self.smoothed else losses, width)
+            xs, ys = downsample([s for s, _ in model.steps], self._smoothed(record, losses) if self.smoothed
+                                else losses, width)
             plt.plot(xs, ys, label="train", marker="braille", yside="left")
         steps, val_loss = model.epoch_series("step", "val_loss")
         if steps:
@@ -267,6 +269,15 @@ class MonitorPane(Widget, can_focus=True):
             acc_widget.plt.plot(epochs, val_acc, marker="dot", label="val acc")
             acc_widget.plt.ylim(0, 1)
         acc_widget.refresh()
+
+    def _smoothed(self, record: RunRecord, losses: list[float]) -> list[float]:
+        """The EMA, extended by the steps that arrived since the last repaint. A resume replaces the run's
+        list of steps (it drops those past the checkpoint): a new list starts the average again."""
+        key = (record.info.id, id(record.model.steps))
+        if self._ema is None or self._ema[0] != key:
+            self._ema = (key, RunningEma())
+        running = self._ema[1]
+        return running.extend(losses[len(running.values):])
 
     def _probe(self, record: RunRecord) -> None:
         table = self.query_one("#probe-table", DataTable)

@@ -20,10 +20,10 @@ from textual_plotext import PlotextPlot
 
 from galaxy_tui.app.commands import bindings_for
 from galaxy_tui.app.fields import pack_fields
-from galaxy_tui.app.gallery import Galaxy, GalaxyView
+from galaxy_tui.app.gallery import Galaxy, GalaxyView, vote_line
 from galaxy_tui.app.store import RunRecord
 from galaxy_tui.app.threads import deliver
-from galaxy_tui.app.thumbs import for_screen, readable_class, size_square
+from galaxy_tui.app.thumbs import for_screen, readable_class, size_square, step_focus
 from galaxy_tui.app.views import show_config_diff
 from galaxy_tui.run_model import RunModel
 
@@ -84,13 +84,12 @@ def _number(row: dict[str, str], column: str) -> float:
 
 def volunteer_line(row: dict[str, str]) -> str:
     """The vote fractions behind a mistake's true label, for the enlarged view ("" without votes)."""
-    if not math.isfinite(_number(row, "votes_agreement")):
+    agreement = _number(row, "votes_agreement")
+    if not math.isfinite(agreement):
         return ""
-    names = (("smooth", "smooth"), ("disk", "disk"), ("edgeon_yes", "edge-on"), ("spiral", "spiral"))
-    line = "volunteers: " + "  ".join(f"{label} {_number(row, 'votes_' + column):.2f}" for column, label in names)
-    line += f"  · agreement {_number(row, 'votes_agreement'):.2f}"
-    total = _number(row, "votes_total_classifications")
-    return line + (f" of {int(total)}" if math.isfinite(total) else "")
+    fractions = (_number(row, f"votes_{column}") for column in
+                 ("smooth", "disk", "edgeon_yes", "spiral", "total_classifications"))
+    return vote_line(*fractions) + f"  · agreement {agreement:.2f}"
 
 
 def ordered_mistakes(listing: list[dict[str, str]], order: str) -> list[dict[str, str]]:
@@ -128,12 +127,7 @@ class MistakesGrid(Grid):
             size_square(image, columns, max_rows=24)
 
     def action_move(self, delta: int) -> None:
-        cells = list(self.query(MistakeCell))
-        if not cells:
-            return
-        focused = self.app.focused
-        index = cells.index(focused) if focused in cells else 0
-        cells[max(0, min(len(cells) - 1, index + delta))].focus()
+        step_focus(list(self.query(MistakeCell)), self.app.focused, delta)
 
 
 class ResultsPane(Widget, can_focus=True):
@@ -259,14 +253,13 @@ class ResultsPane(Widget, can_focus=True):
 
     def _overlay(self) -> None:
         """The validation curves of the runs marked in the runs list, else of the first rows as sorted."""
-        marked = self.app.store.marked  # type: ignore[attr-defined]
-        table = self.query_one("#compare-table", DataTable)
+        store = self.app.store  # type: ignore[attr-defined]
+        marked, table = store.marked, self.query_one("#compare-table", DataTable)
         if marked:
             chosen, title = marked[:OVERLAY_RUNS], "val accuracy by epoch: the marked runs"
         else:
             chosen = [str(key.value) for key in list(table.rows)[:OVERLAY_RUNS]]
             title = f"val accuracy by epoch: the first {len(chosen)} as sorted (space in the runs list marks runs)"
-        store = self.app.store  # type: ignore[attr-defined]
         folders = [(run_id, store.records[run_id].info.dir) for run_id in chosen if run_id in store.records]
         if (folders, title) != self._overlaid:
             self._overlaid = (folders, title)
