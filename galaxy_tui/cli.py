@@ -40,6 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     stop.add_argument("run")
     show = commands.add_parser("show", help="print a run's summary, confusion matrix and curves")
     show.add_argument("run")
+    show.add_argument("--answer", help="vote-fraction runs: the answer to plot predicted vs true (a column of "
+                                       "predictions.csv without true_/pred_, e.g. Class1.1); default the first")
     export = commands.add_parser("export-metrics", help="runs' curves and final metrics as one CSV")
     export.add_argument("runs", nargs="+", metavar="RUN")
     export.add_argument("-o", "--output", type=Path, help="write the CSV here (default: standard output)")
@@ -71,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
             return stop(workspace, args.run)
         if args.command == "show":
             from galaxy_tui.commands import show
-            return show(workspace, args.run)
+            return show(workspace, args.run, args.answer)
         if args.command == "export-metrics":
             from galaxy_tui.commands import export_metrics_csv
             return export_metrics_csv(workspace, args.runs, args.output)

@@ -12,6 +12,7 @@ from galaxy_tui.data.labels import empty_class_warning
 from galaxy_tui.data.sources import load_dataset
 from galaxy_tui.errors import GalaxyError
 from galaxy_tui.registry import Labelling, ensure_registry, registry_for_reading
+from galaxy_tui.scores import score_named
 
 
 def _labelling(threshold: float | None, min_classifications: int | None, max_artifact: float | None) -> Labelling:
@@ -114,9 +115,9 @@ def list_runs(workspace: Path, filter_text: str = "") -> int:
         wanted = parse_filter(filter_text)
         runs = [run for run in runs if wanted(run_facts(run, read_json(run.dir / "results" / "metrics.json"),
                                                         notes[run.id].tags, notes[run.id].note))]
-    columns = ("run", "experiment", "state", "attempt", "epoch", "best val acc", "started", "tags")
+    columns = ("run", "experiment", "state", "attempt", "epoch", "best val", "started", "tags")
     rows = [(run.id, run.experiment, run.state, str(run.attempt), f"{run.epoch}/{run.epochs}",
-             "-" if run.best_metric is None else f"{run.best_metric:.4f}",
+             "-" if run.best_metric is None else f"{score_named(run.metric).short} {run.best_metric:.4f}",
              time.strftime("%Y-%m-%d %H:%M", time.localtime(run.started)) if run.started else "-",
              " ".join(notes[run.id].tags)) for run in runs]
     if not sys.stdout.isatty():  # for scripts: whole ids, one run a line, tab-separated
@@ -172,8 +173,8 @@ def stop(workspace: Path, run_id: str) -> int:
     return 0
 
 
-def show(workspace: Path, run_id: str) -> int:
+def show(workspace: Path, run_id: str, answer: str | None = None) -> int:
     from galaxy_tui.report import print_report
     from galaxy_tui.runs import get_run
-    print_report(get_run(registry_for_reading(workspace), run_id), Console())
+    print_report(get_run(registry_for_reading(workspace), run_id), Console(), answer)
     return 0

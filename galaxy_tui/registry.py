@@ -49,6 +49,10 @@ PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 SAMPLERS = ("weighted", "class-weights", "none")
 SCHEDULERS = ("cosine", "plateau", "none")
 OPTIMIZERS = ("adamw", "sgd")
+TASKS = ("classification", "vote-fractions")
+LOSSES = {"classification": ("cross-entropy",), "vote-fractions": ("mse", "question-ce", "dirichlet-multinomial")}
+VOTE_KINDS = ("synthetic", "gz2-hart16", "kaggle-gz2")
+COUNTLESS_KINDS = ("kaggle-gz2",)  # vote fractions without the volunteers' counts
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,9 @@ class DatasetSpec:
 class Experiment:
     name: str
     dataset: str
+    task: str = "classification"
+    loss: str = "cross-entropy"
+    questions: tuple[str, ...] = ()   # vote-fractions: the decision tree's questions to predict (empty: all)
     labels: Labelling = Labelling()
     model: str = "tiny-cnn"
     pretrained: bool = False
@@ -106,6 +113,9 @@ class Experiment:
         """The experiment as a TOML table (as written to a run's frozen config)."""
         return {
             "dataset": self.dataset,
+            "task": self.task,
+            "loss": self.loss,
+            "questions": list(self.questions),
             "labels": {
                 "threshold": self.labels.threshold,
                 "min_classifications": self.labels.min_classifications,
@@ -317,9 +327,13 @@ def _parse_experiment(path: Path, name: str, data: Any, datasets: dict[str, Data
     smoothing = t.get("label_smoothing", float, 0.05)
     if not 0.0 <= smoothing < 1.0:
         t.fail("label_smoothing", f"= {smoothing} must be within [0, 1)")
+    task, loss, questions, sampler = _parse_task(t, datasets[dataset].kind)
     return Experiment(
         name=name,
         dataset=dataset,
+        task=task,
+        loss=loss,
+        questions=questions,
         labels=_parse_labelling(t.sub("labels")),
         model=model,
         pretrained=t.get("pretrained", bool, False),
@@ -329,7 +343,7 @@ def _parse_experiment(path: Path, name: str, data: Any, datasets: dict[str, Data
         lr=opt.number("lr", float, 3e-4, above=0.0),
         weight_decay=opt.number("weight_decay", float, 1e-2, low=0.0),
         momentum=opt.number("momentum", float, 0.9, low=0.0, high=1.0),
-        sampler=t.choice("sampler", SAMPLERS, "weighted"),
+        sampler=sampler,
         micro_batch=micro,
         effective_batch=t.positive("effective_batch", int, 64),
         precision=t.choice("precision", PRECISIONS, "auto"),
@@ -348,6 +362,29 @@ def _parse_experiment(path: Path, name: str, data: Any, datasets: dict[str, Data
         mistakes=t.number("mistakes", int, 24, low=0),
         max_steps_per_epoch=t.number("max_steps_per_epoch", int, 0, low=0),
     )
+
+
+def _parse_task(t: _Table, kind: str) -> tuple[str, str, tuple[str, ...], str]:
+    """task, loss, questions and sampler, which depend on each other and on the dataset's kind."""
+    task = t.choice("task", TASKS, "classification")
+    loss = t.choice("loss", LOSSES[task], LOSSES[task][0])
+    questions = t.get("questions", list, [])
+    if not all(isinstance(q, str) and q for q in questions) or len(set(questions)) != len(questions):
+        t.fail("questions", f"= {questions!r} must be a list of distinct question names")
+    if task == "classification":
+        if questions:
+            t.fail("questions", "applies to task = \"vote-fractions\" only")
+        return task, loss, (), t.choice("sampler", SAMPLERS, "weighted")
+    if kind not in VOTE_KINDS:
+        t.fail("task", f"= \"vote-fractions\" needs volunteers' vote fractions, and a {kind} dataset has fixed "
+                       f"labels; use a {', '.join(VOTE_KINDS)} dataset, or task = \"classification\"")
+    if loss == "dirichlet-multinomial" and kind in COUNTLESS_KINDS:
+        t.fail("loss", f"= \"dirichlet-multinomial\" needs the volunteers' vote counts, and a {kind} dataset has "
+                       f"fractions only; use loss = \"mse\" or \"question-ce\"")
+    sampler = t.choice("sampler", SAMPLERS, "none")
+    if sampler != "none":
+        t.fail("sampler", f"= {sampler!r} balances classes, and a vote-fraction run has none; use \"none\"")
+    return task, loss, tuple(questions), sampler
 
 
 def _parse_dataset(path: Path, name: str, data: Any, warnings: list[str] | None = None) -> DatasetSpec:

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import plotext
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from galaxy_tui.analysis.fraction_figures import (
+    FractionPredictions,
+    draw_residuals,
+    draw_scatter,
+    headline,
+    is_fraction_run,
+    question_table,
+)
 from galaxy_tui.atomic import read_json
+from galaxy_tui.errors import GalaxyError
 from galaxy_tui.events import read_events_counted
 from galaxy_tui.run_model import RunModel, batch_split, format_joules
 from galaxy_tui.runs import RunInfo
@@ -39,7 +50,8 @@ def loss_plot(model: RunModel, width: int = 80, height: int = 16) -> str:
     return plotext.build()
 
 
-def print_report(run: RunInfo, console: Console) -> None:
+def print_report(run: RunInfo, console: Console, answer: str | None = None) -> None:
+    """`answer`: for a vote-fraction run, the answer whose predictions are plotted against the truth."""
     style = "green" if run.state == "finished" else "red" if run.state in ("failed", "killed", "lost") else "cyan"
     console.print(f"[bold]{run.id}[/bold]  experiment {run.experiment}  state [{style}]{run.state}[/]  "
                   f"attempt {run.attempt}  epoch {run.epoch}/{run.epochs}")
@@ -57,7 +69,9 @@ def print_report(run: RunInfo, console: Console) -> None:
                       f"  ({len(model.probe_trials)} probe trials, {len(model.ooms)} OOM spikes)")
     _print_manifest(run, console)
     metrics = read_json(run.dir / "results" / "metrics.json")
-    if metrics:
+    if is_fraction_run(metrics):
+        _print_fractions(run, metrics, console, answer)
+    elif metrics:
         split = str(metrics.get("split", "test"))
         console.print(f"{split} accuracy [bold]{metrics['accuracy']:.4f}[/bold]  {split} loss {metrics['loss']:.4f}  "
                       f"macro F1 {metrics['macro_f1']:.4f}  best val acc {metrics.get('best_val_acc', 0):.4f} "
@@ -71,14 +85,49 @@ def print_report(run: RunInfo, console: Console) -> None:
         console.print(per_class)
         console.print(confusion_table(metrics["classes"], metrics["confusion"]))
         console.print(f"mistakes: {run.dir / 'results' / 'mistakes'}")
-        if metrics.get("energy_j") is not None:
-            rate = f", {metrics['images_per_j']:.1f} images per joule" if metrics.get("images_per_j") else ""
-            console.print(f"training energy {format_joules(float(metrics['energy_j']))}{rate} "
-                          f"({metrics.get('energy_note', '')})")
-        elif metrics.get("energy_note"):
-            console.print(f"[dim]training energy N/A: {metrics['energy_note']}[/dim]")
+    if metrics:
+        _print_energy(metrics, console)
     if model.steps or model.epochs:
         console.print(Text.from_ansi(loss_plot(model, min(console.width, 100))))
+
+
+def _print_energy(metrics: dict[str, Any], console: Console) -> None:
+    if metrics.get("energy_j") is not None:
+        rate = f", {metrics['images_per_j']:.1f} images per joule" if metrics.get("images_per_j") else ""
+        console.print(f"training energy {format_joules(float(metrics['energy_j']))}{rate} "
+                      f"({metrics.get('energy_note', '')})")
+    elif metrics.get("energy_note"):
+        console.print(f"[dim]training energy N/A: {metrics['energy_note']}[/dim]")
+
+
+def _print_fractions(run: RunInfo, metrics: dict[str, Any], console: Console, answer: str | None = None) -> None:
+    """A vote-fraction run: RMSE and MAE beside the mean baseline, per question, the labelling rule applied to
+    the predicted answers, predicted vs true for one answer, the residuals and where the worst galaxies are."""
+    predictions = FractionPredictions.read(run.dir / "results" / "predictions.csv")
+    if predictions is not None and answer is not None and answer not in predictions.answers:
+        raise GalaxyError(f"--answer {answer!r}: this run predicts {', '.join(predictions.answers)}.")
+    console.print(headline(metrics))
+    console.print(question_table(metrics))
+    derived = metrics.get("derived")
+    if derived:
+        accuracy = derived.get("accuracy_on_sure")
+        console.print(f"the labelling rule at threshold {derived.get('threshold')} on the predicted answers: "
+                      f"{'-' if accuracy is None else f'{accuracy:.4f}'} agree with the volunteers on the "
+                      f"{derived.get('sure_galaxies')} galaxies they were sure of")
+        console.print(confusion_table(derived["classes"], derived["confusion"]))
+    else:
+        console.print("[dim]no derived classification: the chosen questions leave out one the labelling rule "
+                      "reads[/dim]")
+    if predictions is not None and predictions.answers:
+        width = min(console.width, 100)
+        for draw in (lambda plt: draw_scatter(plt, predictions, answer or predictions.answers[0]),
+                     lambda plt: draw_residuals(plt, predictions)):
+            plotext.clear_figure()
+            plotext.plotsize(width, 18)
+            plotext.theme("clear")
+            draw(plotext)
+            console.print(Text.from_ansi(plotext.build()))
+    console.print(f"worst residuals: {run.dir / 'results' / 'residuals'}")
 
 
 def _print_manifest(run: RunInfo, console: Console) -> None:

@@ -29,6 +29,7 @@ from galaxy_tui.errors import GalaxyError
 from galaxy_tui.events import FINAL_STATES, LIVE_STATES, append_event
 from galaxy_tui.procinfo import boot_id, is_alive
 from galaxy_tui.registry import Registry
+from galaxy_tui.scores import score_named
 
 CHOICES = ("resume", "restart", "skip")
 _QUEUED_GRACE_S = 30.0
@@ -53,6 +54,14 @@ class RunInfo:
     updated: float = 0.0
     message: str = ""
     pid: int | None = None
+    metric: str = "val_acc"   # what best_metric measures (scores.SCORES)
+
+    @property
+    def best_text(self) -> str:
+        """The best validation score for a narrow column: "0.912", or "0.085↓" where lower is better."""
+        if self.best_metric is None:
+            return "-"
+        return f"{self.best_metric:.3f}" + ("" if score_named(self.metric).higher_is_better else "↓")
 
     @property
     def is_live(self) -> bool:
@@ -148,6 +157,7 @@ def run_info(run_dir: Path) -> RunInfo:
         best_metric=float(best) if "best_metric" in status and best >= 0 else None,
         started=float(_number(status, "started", 0)), updated=float(_number(status, "updated", 0)),
         message=str(status.get("message") or ""), pid=pid if isinstance(pid, int) else None,
+        metric=score_named(status.get("metric") if isinstance(status.get("metric"), str) else None).key,
     )
 
 

@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from galaxy_tui.events import Event, EventTail
 from galaxy_tui.run_model import RunModel, batch_split
 from galaxy_tui.runs import run_info
+from galaxy_tui.scores import score_of_epochs
 
 
 def _figure(value: float | None) -> str:
@@ -26,8 +27,10 @@ def event_line(event: Event) -> str | None:
     if kind == "probe_done":
         return f"  micro-batch {batch_split(event['micro_batch'], event['accumulation'], event['effective_batch'])}"
     if kind == "epoch":
+        score = score_of_epochs([event])
         return (f"  epoch {event['epoch']}: train loss {_figure(event['train_loss'])}  val loss "
-                f"{_figure(event['val_loss'])}  val acc {_figure(event['val_acc'])}  ({event['seconds']:.1f}s)")
+                f"{_figure(event['val_loss'])}  {score.label} {_figure(event.get(score.key))}  "
+                f"({event['seconds']:.1f}s)")
     if kind == "oom":
         return (f"  [yellow]OOM spike at step {event['step']}: micro-batch {event['micro_batch_before']} -> "
                 f"{event['micro_batch_after']}[/yellow]")

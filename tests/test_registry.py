@@ -142,12 +142,12 @@ def test_new_files_get_the_umask_mode_not_0600(tmp_path: Path) -> None:
 
 
 def test_an_unknown_key_is_kept_but_named_with_the_likely_intended_one(tmp_path: Path) -> None:
-    typo = "[experiments.e1]\nepoch = 3\ntask = \"vote-fractions\"\n"
+    typo = "[experiments.e1]\nepoch = 3\nteacher = \"run-1\"\n"
     path = write(tmp_path, GOOD.replace("[experiments.e1]\n", typo))
     registry = load_registry(path)
     assert any("'epoch' is not a key this version knows" in w and "did you mean 'epochs'" in w
                for w in registry.warnings), registry.warnings
-    assert any("'task'" in w for w in registry.warnings)
+    assert any("'teacher'" in w for w in registry.warnings)
     update_registry(path, lambda raw: None)
     assert "epoch = 3" in path.read_text()  # kept
 

@@ -19,11 +19,13 @@ from textual.widgets import Button, Input, Label, Select, Static
 from galaxy_tui.errors import GalaxyError
 from galaxy_tui.model_names import MODEL_NAMES
 from galaxy_tui.registry import (
+    LOSSES,
     NAME,
     OPTIMIZERS,
     PRECISIONS,
     SAMPLERS,
     SCHEDULERS,
+    TASKS,
     Experiment,
     FieldError,
     Registry,
@@ -38,7 +40,7 @@ BOOL = (("yes", "yes"), ("no", "no"))  # Select takes a False value for "nothing
 class FormField:
     key: str            # the key in the experiment's table, dotted below it: "optimizer.lr"
     label: str
-    kind: str           # int, float, choice, bool, split, micro
+    kind: str           # int, float, choice, bool, split, micro, names
     choices: tuple[str, ...] = ()
 
     @property
@@ -48,6 +50,9 @@ class FormField:
 
 FIELDS: tuple[FormField, ...] = (
     FormField("dataset", "dataset", "choice"),
+    FormField("task", "task", "choice", TASKS),
+    FormField("loss", "loss", "choice", tuple(dict.fromkeys(loss for losses in LOSSES.values() for loss in losses))),
+    FormField("questions", "questions (blank: all)", "names"),
     FormField("model", "model", "choice", MODEL_NAMES),
     FormField("pretrained", "pretrained weights", "bool"),
     FormField("image_size", "image size", "int"),
@@ -94,6 +99,8 @@ DEFAULTS = {field.key: current_value(Experiment(name="", dataset=""), field) for
 def shown(field: FormField, value: Any) -> str:
     if field.kind == "split":
         return ", ".join(f"{v:g}" for v in value)
+    if field.kind == "names":
+        return ", ".join(value)
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
@@ -119,6 +126,8 @@ def _parse(field: FormField, text: str) -> Any:
         if len(parts) != 3:
             raise GalaxyError(f"{text.strip()!r}: give three fractions, train, val, test (e.g. 0.8, 0.1, 0.1)")
         return [number(float, "a number", part) for part in parts]
+    if field.kind == "names":
+        return [part.strip() for part in text.split(",") if part.strip()]
     return text
 
 

@@ -86,7 +86,7 @@ class RunsPanel(Vertical):
             if record.notes.tags:  # on a second line: the list is narrow beside a pane
                 name.append("\n   " + " ".join(f"#{t}" for t in record.notes.tags), style="cyan")
             table.add_row(name, Text(info.state, style=STATE_STYLES.get(info.state, "")),
-                          f"{info.epoch}/{info.epochs}", "-" if info.best_metric is None else f"{info.best_metric:.3f}",
+                          f"{info.epoch}/{info.epochs}", info.best_text,
                           key=info.id, height=2 if record.notes.tags else 1)
         self._show_filter_status(len(records), len(every))
         ids = [r.info.id for r in records]

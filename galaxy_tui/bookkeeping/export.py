@@ -15,9 +15,9 @@ from galaxy_tui.bookkeeping.notes import read_notes
 from galaxy_tui.run_model import RunModel
 from galaxy_tui.runs import run_info
 
-COLUMNS = ("run", "experiment", "state", "tags", "epoch", "step", "train_loss", "val_loss", "val_acc", "lr",
-           "epoch_seconds", "test_split", "test_accuracy", "test_loss", "test_macro_f1", "best_val_acc",
-           "best_epoch")
+COLUMNS = ("run", "experiment", "state", "tags", "epoch", "step", "train_loss", "val_loss", "val_acc", "val_rmse",
+           "lr", "epoch_seconds", "test_split", "test_accuracy", "test_loss", "test_macro_f1", "test_rmse",
+           "test_baseline_rmse", "best_val_acc", "best_val_rmse", "best_epoch")
 
 
 def _lr_at(model: RunModel, lr_steps: list[int], step: int) -> float | None:
@@ -33,13 +33,16 @@ def metrics_rows(run_dir: Path) -> list[dict[str, Any]]:
     common = {"run": info.id, "experiment": info.experiment, "state": info.state,
               "tags": " ".join(read_notes(run_dir).tags), "test_split": final.get("split"),
               "test_accuracy": final.get("accuracy"), "test_loss": final.get("loss"),
-              "test_macro_f1": final.get("macro_f1"), "best_val_acc": final.get("best_val_acc", info.best_metric),
+              "test_macro_f1": final.get("macro_f1"), "test_rmse": final.get("rmse"),
+              "test_baseline_rmse": (final.get("baseline") or {}).get("rmse"),
+              f"best_{info.metric}": final.get(f"best_{info.metric}", info.best_metric),
               "best_epoch": final.get("best_epoch")}
     if not model.epochs:
         return [common]
     lr_steps = [s for s, _ in model.lrs]
     return [{**common, "epoch": e.get("epoch"), "step": e.get("step"), "train_loss": e.get("train_loss"),
-             "val_loss": e.get("val_loss"), "val_acc": e.get("val_acc"), "epoch_seconds": e.get("seconds"),
+             "val_loss": e.get("val_loss"), "val_acc": e.get("val_acc"), "val_rmse": e.get("val_rmse"),
+             "epoch_seconds": e.get("seconds"),
              "lr": _lr_at(model, lr_steps, int(e["step"])) if e.get("step") is not None else None}
             for e in model.epochs]
 

@@ -20,7 +20,8 @@ from typing import Any
 from galaxy_tui.errors import GalaxyError
 from galaxy_tui.runs import RunInfo
 
-FIGURES = {"acc": "test accuracy", "f1": "test macro F1", "loss": "test loss", "best": "best validation metric",
+FIGURES = {"acc": "test accuracy", "f1": "test macro F1", "rmse": "test RMSE (vote fractions)", "loss": "test loss",
+           "best": "best validation metric",
            "epoch": "epochs done", "minutes": "training minutes"}
 _COMPARISONS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge, "<=": operator.le, "!=": operator.ne, ">": operator.gt, "<": operator.lt, "=": operator.eq}
@@ -45,7 +46,7 @@ def run_facts(info: RunInfo, metrics: dict[str, Any] | None, tags: tuple[str, ..
     figures = {"epoch": float(info.epoch)}
     if info.best_metric is not None:
         figures["best"] = info.best_metric
-    for name, key in (("acc", "accuracy"), ("f1", "macro_f1"), ("loss", "loss")):
+    for name, key in (("acc", "accuracy"), ("f1", "macro_f1"), ("rmse", "rmse"), ("loss", "loss")):
         if isinstance(metrics.get(key), (int, float)):
             figures[name] = float(metrics[key])
     if isinstance(metrics.get("seconds"), (int, float)):

@@ -15,6 +15,7 @@ import pandas as pd
 
 from galaxy_tui.data.column_cache import cached_columns
 from galaxy_tui.data.labels import VoteArrays, class_counts, label_votes
+from galaxy_tui.data.vote_tree import VoteTree
 from galaxy_tui.errors import GalaxyError
 from galaxy_tui.registry import Labelling
 
@@ -28,6 +29,9 @@ class Dataset:
     frame columns: `id` (str), `ref` (what `read_image` takes), and either `label` (fixed classes)
     or the vote columns of `labels.VOTE_COLUMNS`; optionally `split` ("train"/"test") when the
     source has its own split, plus any raw targets the source keeps.
+
+    `tree` is the decision tree whose answers a vote-fraction run predicts; its columns are in the frame,
+    or `answer_source` computes them for the rows asked (see `answers`).
     """
 
     name: str
@@ -38,6 +42,8 @@ class Dataset:
     fingerprint: str
     problems: list[str] = field(default_factory=list)
     location: str = ""
+    tree: VoteTree | None = None
+    answer_source: Callable[[pd.DataFrame], pd.DataFrame] | None = None
 
     def __post_init__(self) -> None:
         """One row per galaxy: a repeated id (a.jpg beside a.png, a mapping listing an object twice) could
@@ -66,6 +72,16 @@ class Dataset:
     def counts(self, labelling: Labelling) -> dict[str, int]:
         return class_counts(self.labels(labelling), self.classes)
 
+    def answers(self, rows: pd.DataFrame, tree: VoteTree) -> tuple[np.ndarray, np.ndarray | None]:
+        """For these catalogue rows: the tree's answers (n, outputs) as float32, NaN where the catalogue has
+        none, and their vote counts where it has them (else None)."""
+        source = self.answer_source(rows) if self.answer_source is not None else rows
+        fractions = source[tree.columns].to_numpy(dtype=np.float32, na_value=np.nan)
+        if not tree.has_counts:
+            return fractions, None
+        counts = source[[c for q in tree.questions for c in q.count_columns]]
+        return fractions, np.nan_to_num(counts.to_numpy(dtype=np.float32, na_value=np.nan), nan=0.0)
+
 
 def require_file(path: Path, what: str) -> Path:
     if not path.exists():
@@ -91,6 +107,16 @@ def read_csv(path: Path, what: str, required: Iterable[str], numeric: Iterable[s
     require_file(path, what)
     required = list(required)
     return cached_columns(path, required, cache_dir, lambda: _parse_csv(path, what, required, numeric))
+
+
+def csv_header(path: Path, what: str) -> set[str]:
+    """The column names of a CSV (stripped), read from its first line only."""
+    require_file(path, what)
+    try:
+        return {str(c).strip() for c in pd.read_csv(path, nrows=0).columns}
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
+        raise GalaxyError(f"{what} {path} could not be read as CSV ({type(exc).__name__}: {exc}); is it a "
+                          f"UTF-8 text table?") from None
 
 
 def _parse_csv(path: Path, what: str, required: list[str], numeric: Iterable[str]) -> pd.DataFrame:

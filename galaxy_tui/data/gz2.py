@@ -9,6 +9,7 @@ import pandas as pd
 
 from galaxy_tui.data.catalog import (
     Dataset,
+    csv_header,
     ensure_not_empty,
     file_signature,
     fingerprint_of,
@@ -18,6 +19,7 @@ from galaxy_tui.data.catalog import (
 )
 from galaxy_tui.data.images import read_image_file
 from galaxy_tui.data.labels import VOTE_CLASSES
+from galaxy_tui.data.vote_tree import hart16_tree
 from galaxy_tui.errors import GalaxyError
 
 FRACTION_FAMILIES = ("debiased", "weighted_fraction", "fraction")
@@ -61,13 +63,12 @@ def load_gz2_hart16(name: str, catalog: Path, mapping: Path, images: Path, famil
                     cache_dir: Path | None = None) -> Dataset:
     if family not in FRACTION_FAMILIES:
         raise GalaxyError(f"[datasets.{name}] fractions = {family!r} is not one of {', '.join(FRACTION_FAMILIES)}.")
-    columns = {ours: f"{theirs}_{family}" for ours, theirs in HART16_ANSWERS.items()}
-    table = read_csv(catalog, "GZ2 Hart16 catalogue", ["dr7objid", "total_classifications", *columns.values()],
-                     numeric=["total_classifications", *columns.values()], cache_dir=cache_dir)
+    rule = {ours: f"{theirs}_{family}" for ours, theirs in HART16_ANSWERS.items()}
+    tree, tree_columns = hart16_tree(family, csv_header(catalog, "GZ2 Hart16 catalogue"))
+    wanted = list(dict.fromkeys(["total_classifications", *rule.values(), *tree_columns]))
+    table = read_csv(catalog, "GZ2 Hart16 catalogue", ["dr7objid", *wanted], numeric=wanted, cache_dir=cache_dir)
     links = read_csv(mapping, "GZ2 filename mapping", ["objid", "asset_id"], cache_dir=cache_dir)
-    frame = table[["dr7objid", "total_classifications", *columns.values()]].rename(
-        columns={v: k for k, v in columns.items()})
-    frame = frame.merge(links[["objid", "asset_id"]], left_on="dr7objid", right_on="objid", how="inner")
+    frame = table.merge(links[["objid", "asset_id"]], left_on="dr7objid", right_on="objid", how="inner")
     problems = []
     unmapped = len(table) - len(frame)
     if unmapped:
@@ -75,10 +76,12 @@ def load_gz2_hart16(name: str, catalog: Path, mapping: Path, images: Path, famil
     frame = pd.DataFrame({
         "id": frame["dr7objid"].astype(str),
         "ref": frame["asset_id"].astype(str) + ".jpg",
-        **{column: frame[column] for column in (*HART16_ANSWERS, "total_classifications")},
+        **{ours: frame[theirs] for ours, theirs in rule.items()},
+        "total_classifications": frame["total_classifications"],
+        **{ours: frame[theirs] for theirs, ours in tree_columns.items()},
     })
     frame, missing, signature = attach_images(frame, images, str(catalog))
     ensure_not_empty(frame, str(catalog))
     return Dataset(name, "gz2-hart16", frame, VOTE_CLASSES, FolderImages(images),
                    fingerprint_of("gz2-hart16", family, file_signature(catalog), signature),
-                   problems + missing, location=str(catalog))
+                   problems + missing, location=str(catalog), tree=tree)

@@ -39,15 +39,20 @@ class VoteArrays:
         return cls(*(frame[column].to_numpy(dtype=np.float32, na_value=np.nan) for column in VOTE_COLUMNS))
 
 
+def usable_votes(votes: VoteArrays, labelling: Labelling) -> np.ndarray:
+    """Galaxies with enough volunteers and not called an artefact: what a vote-fraction run trains on, and
+    what the labelling rule looks at. NaN in total_classifications (no counts) passes the count cut."""
+    enough_votes = ~(votes.total_classifications < labelling.min_classifications)
+    return enough_votes & (votes.artifact < labelling.max_artifact)
+
+
 def label_votes(votes: VoteArrays, labelling: Labelling) -> np.ndarray:
     """Class index per row (ELLIPTICAL, SPIRAL, EDGE_ON) or UNLABELLED.
 
     NaN in total_classifications (a catalogue without counts) passes the count cut; NaN fractions fail.
     """
     t = np.float32(labelling.threshold)
-    enough_votes = ~(votes.total_classifications < labelling.min_classifications)
-    not_artifact = votes.artifact < labelling.max_artifact
-    usable = enough_votes & not_artifact
+    usable = usable_votes(votes, labelling)
     disk = votes.disk >= t
     labels = np.full(votes.smooth.shape, UNLABELLED, dtype=np.int8)
     labels[usable & (votes.smooth >= t)] = ELLIPTICAL

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from galaxy_tui.data.labels import class_counts, empty_class_warning
+from galaxy_tui.data.labels import class_counts, empty_class_warning, usable_votes
+from galaxy_tui.data.vote_tree import VoteTree
 from galaxy_tui.errors import GalaxyError
 
 if TYPE_CHECKING:
@@ -85,32 +86,65 @@ def read_split(path: Path) -> pd.DataFrame:
 
 @dataclass
 class LabelledSplit:
-    frame: pd.DataFrame        # the galaxies the labelling keeps
-    labels: np.ndarray         # their class index
+    frame: pd.DataFrame        # the galaxies the experiment uses
+    labels: np.ndarray         # their class index (vote fractions: by the rule at the threshold, -1 when unsure)
     assignment: np.ndarray     # 'train' / 'val' / 'test' per row
     counts: dict[str, int]
+    tree: VoteTree | None = None  # vote fractions: the questions to predict
+
+
+def experiment_tree(dataset: Dataset, experiment: Experiment) -> VoteTree:
+    """The questions a vote-fraction experiment predicts, checked against what the catalogue has (a
+    GalaxyError says what is missing and what to do)."""
+    where = f"experiment {experiment.name!r} on dataset {dataset.name!r}"
+    if dataset.tree is None or not dataset.tree.questions:
+        raise GalaxyError(f"{where}: the catalogue has no decision-tree answers to predict; use task = "
+                          f"\"classification\".")
+    tree = dataset.tree.select(experiment.questions, where)
+    if experiment.loss == "dirichlet-multinomial" and not tree.has_counts:
+        without = [q.key for q in tree.questions if not q.count_columns]
+        raise GalaxyError(f"{where}: loss = \"dirichlet-multinomial\" needs the volunteers' vote counts, and the "
+                          f"catalogue has no _count columns for {', '.join(without)}; use loss = \"mse\" or "
+                          f"\"question-ce\", or choose questions that have counts.")
+    return tree
 
 
 def labelled_split(dataset: Dataset, experiment: Experiment, saved: Path | None = None) -> LabelledSplit:
     """The galaxies an experiment trains and reports on, split — or a GalaxyError saying why it cannot:
     a class with no galaxies at this labelling, a part of the split left empty, or a saved split.csv
-    that no longer fits the dataset. The launcher calls it before creating a run; the worker again."""
+    that no longer fits the dataset. The launcher calls it before creating a run; the worker again.
+
+    A classification keeps the galaxies the labelling rule gives a class; a vote-fraction run keeps every
+    galaxy with enough votes that is not an artefact, stratified by the rule's class (unsure ones apart)."""
     labels = dataset.labels(experiment.labels)
     counts = class_counts(labels, dataset.classes)
-    warning = empty_class_warning(counts, dataset.name)
-    if warning:
-        raise GalaxyError(warning)
-    keep = np.flatnonzero(labels >= 0)
+    fractions = experiment.task == "vote-fractions"
+    tree = experiment_tree(dataset, experiment) if fractions else None
+    if fractions:
+        keep = np.flatnonzero(usable_votes(dataset.votes, experiment.labels))
+        if not len(keep):
+            raise GalaxyError(f"{dataset.name}: no galaxy has at least {experiment.labels.min_classifications} "
+                              f"votes and an artefact share below {experiment.labels.max_artifact:g}; lower "
+                              f"min_classifications or raise max_artifact.")
+        counts = {"galaxies": len(keep), **counts}
+    else:
+        warning = empty_class_warning(counts, dataset.name)
+        if warning:
+            raise GalaxyError(warning)
+        keep = np.flatnonzero(labels >= 0)
     frame = dataset.frame.iloc[keep].reset_index(drop=True)
     labels = labels[keep].astype(np.int64)
+    strata, stratum_names = (labels + 1, ("unsure", *dataset.classes)) if fractions else (labels, dataset.classes)
     if saved is not None and saved.exists():
         assignment = frame["id"].map(read_split(saved).set_index("id")["split"]).to_numpy()
         if pd.isna(assignment).any():
             raise GalaxyError(f"{saved} does not match the dataset any more; use --restart.")
     else:
         fixed = frame["split"].to_numpy() if "split" in frame.columns else None
-        assignment = stratified_split(labels, experiment.split, experiment.seed, fixed)
-    problem = split_problem(labels, assignment, dataset.classes, experiment.split, dataset.name)
+        assignment = stratified_split(strata, experiment.split, experiment.seed, fixed)
+    if fractions:  # a part needs galaxies, not every class
+        strata, stratum_names = np.zeros_like(strata), ("galaxies",)
+    problem = split_problem(strata, assignment, stratum_names, experiment.split, dataset.name)
     if problem:
         raise GalaxyError(problem)
-    return LabelledSplit(frame, labels, assignment, counts)
+    return LabelledSplit(frame, labels, assignment, counts, tree)

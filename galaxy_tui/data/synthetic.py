@@ -10,11 +10,14 @@ the seed: the catalogue from one generator, each image from its own (seed, index
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
 from galaxy_tui.data.catalog import Dataset, fingerprint_of
 from galaxy_tui.data.labels import VOTE_CLASSES
+from galaxy_tui.data.vote_tree import Question, VoteTree
 
 TYPES = ("elliptical", "spiral", "edge_on", "artifact")
 TYPE_WEIGHTS = (0.34, 0.34, 0.27, 0.05)
@@ -82,39 +85,71 @@ def _sersic(r: np.ndarray, r_e: float, n: float) -> np.ndarray:
     return np.exp(-b * ((r / r_e + 1e-6) ** (1.0 / n) - 1.0))
 
 
-def render_galaxy(kind: int, size_frac: float, brightness: float, n: int, rng: np.random.Generator) -> np.ndarray:
-    """One n x n RGB image (uint8) of a galaxy of the given type on a noisy sky."""
-    flux = np.zeros((n, n, 3), dtype=np.float32)
+@dataclass(frozen=True)
+class Shape:
+    """A galaxy's geometry, drawn from its own generator before anything else: the catalogue reads the
+    axis ratio and the arm count (what the volunteers answer), the renderer draws from the same values."""
+
+    centre: tuple[float, float]
+    angle: float
+    q: float = 1.0             # axis ratio (elliptical, spiral) or thickness (edge-on)
+    sersic_n: float = 4.0
+    pitch: float = 0.0
+    arms: int = 0
+    winding: int = 1
+    contrast: float = 1.0
+    dust_lane: bool = False
+    bulge: bool = False
+
+
+def draw_shape(kind: int, n: int, rng: np.random.Generator) -> Shape:
     centre = (n / 2 + rng.normal(0, n * 0.025), n / 2 + rng.normal(0, n * 0.025))
     angle = rng.uniform(0, np.pi)
+    name = TYPES[kind]
+    if name == "elliptical":
+        return Shape(centre, angle, q=rng.uniform(0.4, 1.0), sersic_n=rng.uniform(3.0, 5.0))
+    if name == "spiral":
+        q = rng.uniform(0.3, 1.0)  # down to steep inclinations, where arms fade into a lens shape
+        pitch = np.deg2rad(rng.uniform(12, 28))
+        arms = int(rng.choice([2, 2, 3]))
+        winding = int(rng.choice([-1, 1]))
+        return Shape(centre, angle, q=q, pitch=pitch, arms=arms, winding=winding,
+                     contrast=rng.uniform(0.5, 1.6))  # flocculent to grand design
+    if name == "edge_on":
+        q = rng.uniform(0.07, 0.16)
+        dust = bool(rng.random() < 0.5)
+        return Shape(centre, angle, q=q, dust_lane=dust, bulge=bool(rng.random() < 0.6))
+    return Shape(centre, angle)
+
+
+def render_galaxy(kind: int, size_frac: float, brightness: float, n: int, rng: np.random.Generator) -> np.ndarray:
+    """One n x n RGB image (uint8) of a galaxy of the given type on a noisy sky."""
+    shape = draw_shape(kind, n, rng)
+    flux = np.zeros((n, n, 3), dtype=np.float32)
+    centre, angle = shape.centre, shape.angle
     r_scale = size_frac * n
     name = TYPES[kind]
     if name == "elliptical":
-        x, y = _frame_coordinates(n, centre, angle, rng.uniform(0.4, 1.0))
-        flux += _sersic(np.hypot(x, y), r_scale, rng.uniform(3.0, 5.0))[..., None] * _COLOURS["old"] * 1.6
+        x, y = _frame_coordinates(n, centre, angle, shape.q)
+        flux += _sersic(np.hypot(x, y), r_scale, shape.sersic_n)[..., None] * _COLOURS["old"] * 1.6
     elif name == "spiral":
-        q = rng.uniform(0.3, 1.0)  # down to steep inclinations, where arms fade into a lens shape
-        x, y = _frame_coordinates(n, centre, angle, q)
+        x, y = _frame_coordinates(n, centre, angle, shape.q)
         r, theta = np.hypot(x, y), np.arctan2(y, x)
         r_d = r_scale * 1.1
-        pitch = np.deg2rad(rng.uniform(12, 28))
-        arms = rng.choice([2, 2, 3])
-        phase = arms * (theta - np.log(r / r_d + 1e-3) / np.tan(pitch)) * rng.choice([-1, 1])
+        phase = shape.arms * (theta - np.log(r / r_d + 1e-3) / np.tan(shape.pitch)) * shape.winding
         arm_pattern = (0.5 * (1 + np.cos(phase))) ** 3
         disc = np.exp(-r / r_d)
-        contrast = rng.uniform(0.5, 1.6)  # flocculent to grand design
-        flux += (disc * (0.25 + contrast * arm_pattern) * (r > 0.35 * r_d))[..., None] * _COLOURS["young"]
+        flux += (disc * (0.25 + shape.contrast * arm_pattern) * (r > 0.35 * r_d))[..., None] * _COLOURS["young"]
         flux += _sersic(r, 0.35 * r_d, 2.0)[..., None] * _COLOURS["old"] * 1.2
     elif name == "edge_on":
-        q = rng.uniform(0.07, 0.16)
         x, y = _frame_coordinates(n, centre, angle, 1.0)
         r_d = r_scale * 1.25
-        height = max(q * r_d, 0.5)
+        height = max(shape.q * r_d, 0.5)
         disc = np.exp(-np.abs(x) / r_d) / np.cosh(y / height) ** 2
-        if rng.random() < 0.5:
+        if shape.dust_lane:
             disc = disc * (1 - 0.6 * np.exp(-(y / (0.35 * height)) ** 2))
         flux += disc[..., None] * _COLOURS["mixed"] * 1.3
-        if rng.random() < 0.6:
+        if shape.bulge:
             flux += _sersic(np.hypot(x, y / 0.7), 0.3 * r_d, 2.0)[..., None] * _COLOURS["old"] * 0.8
     else:  # artifact: a bright saturated star with diffraction spikes
         x, y = _frame_coordinates(n, centre, angle, 1.0)
@@ -138,6 +173,67 @@ def render_galaxy(kind: int, size_frac: float, brightness: float, n: int, rng: n
     flux += rng.normal(0, 1, flux.shape).astype(np.float32) * np.sqrt(np.clip(flux, 0, None)) * 0.04
     display = np.arcsinh(np.clip(flux, 0, None) / 0.08) / np.arcsinh(1.0 / 0.08)
     return (np.clip(display, 0, 1) * 255).astype(np.uint8)
+
+
+def _question(key: str, text: str, answers: dict[str, str], parent: tuple[str, int] | None) -> Question:
+    return Question(key, text, tuple(answers), tuple(answers.values()), parent,
+                    tuple(f"{column}_count" for column in answers.values()))
+
+
+# What the volunteers are asked of the demo's galaxies: only what its images show.
+SYNTHETIC_TREE = VoteTree((
+    _question("smooth_or_features", "smooth or features",
+              {"smooth": "smooth", "features": "disk", "artifact": "artifact"}, None),
+    _question("edge_on", "edge-on", {"yes": "edgeon_yes", "no": "edgeon_no"}, ("smooth_or_features", 1)),
+    _question("spiral", "spiral arms", {"yes": "spiral", "no": "spiral_no"}, ("edge_on", 1)),
+    _question("arms", "how many arms", {"two": "arms_two", "three": "arms_three"}, ("spiral", 0)),
+    _question("rounded", "how rounded", {"round": "rounded_round", "in between": "rounded_in_between",
+                                         "cigar-shaped": "rounded_cigar"}, ("smooth_or_features", 0)),
+), rule=(("smooth", "smooth_or_features", 0), ("disk", "smooth_or_features", 1),
+         ("artifact", "smooth_or_features", 2), ("edgeon_yes", "edge_on", 0), ("edgeon_no", "edge_on", 1),
+         ("spiral", "spiral", 0)))
+
+# How rounded volunteers call a galaxy that is not an elliptical (whose axis ratio decides).
+_ROUNDED_BY_TYPE = {"spiral": (0.3, 0.5, 0.2), "edge_on": (0.1, 0.3, 0.6), "artifact": (0.6, 0.3, 0.1)}
+
+
+def synthetic_answers(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """Every answer of SYNTHETIC_TREE (fraction and vote count) for these catalogue rows. The arm count and
+    the axis ratio come from each galaxy's drawn shape, so they are computed here, for the rows asked only."""
+    kinds = frame["_kind"].to_numpy()
+    answers = {column: frame[column].to_numpy(dtype=np.float64)
+               for column in ("smooth", "disk", "artifact", "edgeon_yes", "edgeon_no", "spiral")}
+    answers["spiral_no"] = 1.0 - answers["spiral"]
+    two, rounded = np.empty(len(frame)), np.empty((len(frame), 3))
+    for row, (index, kind) in enumerate(zip(frame["ref"].to_numpy(), kinds)):
+        shape = draw_shape(int(kind), 64, np.random.default_rng([seed, int(index)]))
+        noise = np.random.default_rng([seed, int(index), 1]).normal(0, 0.04, 4)
+        name = TYPES[int(kind)]
+        if name == "spiral":  # arms are easier to count face-on and in a clear image
+            seen = 0.5 + 0.45 * np.clip(2 * answers["spiral"][row] - 1, 0, 1) * shape.q
+            two[row] = seen if shape.arms == 2 else 1 - seen
+        else:
+            two[row] = 0.5
+        if name == "elliptical":
+            clarity = np.clip(2 * answers["smooth"][row] - 1, 0, 1)
+            closeness = np.exp(-0.5 * ((shape.q - np.array([0.9, 0.7, 0.5])) / 0.1) ** 2)
+            rounded[row] = clarity * closeness / closeness.sum() + (1 - clarity) / 3
+        else:
+            rounded[row] = _ROUNDED_BY_TYPE[name]
+        two[row] += noise[0]
+        rounded[row] = np.clip(rounded[row] + noise[1:], 0.01, None)
+    answers["arms_two"] = np.clip(two, 0, 1)
+    answers["arms_three"] = 1 - answers["arms_two"]
+    rounded /= rounded.sum(axis=1, keepdims=True)
+    for i, column in enumerate(("rounded_round", "rounded_in_between", "rounded_cigar")):
+        answers[column] = rounded[:, i]
+    result = pd.DataFrame(answers, index=frame.index).astype(np.float32)
+    targets = result[SYNTHETIC_TREE.columns].to_numpy(dtype=np.float64)
+    reached = SYNTHETIC_TREE.reach(targets) * frame["total_classifications"].to_numpy()[:, None]
+    for i, question in enumerate(SYNTHETIC_TREE.questions):
+        for column, count in zip(question.columns, question.count_columns):
+            result[count] = np.round(reached[:, i] * result[column].to_numpy()).astype(np.float32)
+    return result
 
 
 class SyntheticImages:
@@ -164,6 +260,8 @@ def load_synthetic(name: str, count: int = 3000, size: int = 64, seed: int = 0) 
         read_image=SyntheticImages(frame, size, seed),
         fingerprint=fingerprint_of("synthetic-v2", count, size, seed),
         location=f"built-in ({count} galaxies, {size}px, seed {seed})",
+        tree=SYNTHETIC_TREE,
+        answer_source=lambda rows: synthetic_answers(rows, seed),
     )
 
 

@@ -17,6 +17,11 @@ from galaxy_tui.data.thumbnails import thumbnail
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
+def safe_file_name(text: str) -> str:
+    """A galaxy id as a piece of a file name."""
+    return _UNSAFE.sub("_", text)
+
+
 VOLUNTEER_COLUMNS = ("smooth", "disk", "edgeon_yes", "spiral", "total_classifications")
 
 
@@ -81,7 +86,7 @@ def _write_mistakes(folder: Path, frame: pd.DataFrame, truth: np.ndarray, predic
     listing["confidence"] = confidence[chosen].round(4)
     files = []
     for rank, i in enumerate(chosen, start=1):
-        files.append(f"{rank:03d}_{_UNSAFE.sub('_', str(frame['id'].iloc[i]))}.png")
+        files.append(f"{rank:03d}_{safe_file_name(str(frame['id'].iloc[i]))}.png")
         thumbnail(np.asarray(images[rows[i]]), size=128, crop=0.6).save(folder / files[-1])  # galaxies sit centrally
     listing.insert(0, "file", files)
     listing.to_csv(folder / "mistakes.csv", index=False)

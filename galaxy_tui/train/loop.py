@@ -23,7 +23,7 @@ from galaxy_tui.train.distributed import Collectives, Topology
 from galaxy_tui.train.feed import Inline, Prefetcher, read_rows
 from galaxy_tui.train.oom import OomInjector, is_out_of_memory, release_memory
 from galaxy_tui.train.probe_search import TrialOutcome
-from galaxy_tui.train.tasks import ClassificationTask
+from galaxy_tui.train.tasks import Task
 
 Emit = Callable[..., None]
 STEP_EVENT_INTERVAL_S = 0.5
@@ -52,7 +52,7 @@ class Progress:
 
 class Trainer:
     def __init__(self, experiment: Experiment, model: nn.Module, placement: Placement, images: np.ndarray,
-                 train: Split, task: ClassificationTask, emit: Emit, steps_per_epoch: int,
+                 train: Split, task: Task, emit: Emit, steps_per_epoch: int,
                  collectives: Collectives | None = None):
         self.exp = experiment
         self.model = model

@@ -8,11 +8,28 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from galaxy_tui.data.vote_tree import VoteTree
 from galaxy_tui.registry import Experiment
 from galaxy_tui.train.batches import class_weights
 
 
-class ClassificationTask:
+class _Judged:
+    """The direction of "best" for a task's validation score."""
+
+    higher_is_better = True
+
+    def improved(self, value: float, best: float | None) -> bool:
+        if value != value:  # NaN (nothing to validate on) is never a best
+            return False
+        return best is None or (value > best if self.higher_is_better else value < best)
+
+    @property
+    def scheduler_mode(self) -> str:
+        """For ReduceLROnPlateau: the score should go up ("max") or down ("min")."""
+        return "max" if self.higher_is_better else "min"
+
+
+class ClassificationTask(_Judged):
     """One class per galaxy: cross-entropy (class weights and label smoothing as configured), softmax
     probabilities, validation accuracy (higher is better)."""
 
@@ -59,12 +76,136 @@ class ClassificationTask:
     def score(self, predictions: np.ndarray, labels: np.ndarray) -> float:
         return float((predictions.argmax(1) == labels).mean()) if len(predictions) else 0.0
 
-    def improved(self, value: float, best: float | None) -> bool:
-        if value != value:  # NaN (nothing to validate on) is never a best
-            return False
-        return best is None or (value > best if self.higher_is_better else value < best)
 
-    @property
-    def scheduler_mode(self) -> str:
-        """For ReduceLROnPlateau: the score should go up ("max") or down ("min")."""
-        return "max" if self.higher_is_better else "min"
+class VoteFractionTask(_Judged):
+    """The volunteers' answers down the decision tree. The head has one output per answer: a softmax per
+    question (for the Dirichlet-multinomial loss, concentrations whose means are the fractions); for a
+    cumulative tree (Kaggle's) each question's fractions are scaled by the predicted value of the answer
+    that leads to it, so every sum constraint holds by construction. Targets are the catalogue's answers
+    (NaN where it has none), followed by the vote counts when the loss needs them. Validation RMSE,
+    lower is better."""
+
+    metric = "val_rmse"
+    higher_is_better = False
+
+    def __init__(self, tree: VoteTree, loss: str):
+        self.tree = tree
+        self.loss = loss
+        self.outputs = tree.outputs
+        self.slices = tree.slices
+        self.parents = [tree.parent_output(q) for q in tree.questions]
+        self.parent_questions = [None if q.parent is None else tree.index(q.parent[0]) for q in tree.questions]
+        self.needs_counts = loss == "dirichlet-multinomial"
+
+    def target_table(self, fractions: np.ndarray, counts: np.ndarray | None) -> np.ndarray:
+        """One float32 row per galaxy, as `targets` and the losses read it."""
+        if not self.needs_counts:
+            return fractions.astype(np.float32)
+        if counts is None:
+            raise ValueError("the Dirichlet-multinomial loss needs vote counts")
+        return np.concatenate([fractions, counts], axis=1).astype(np.float32)
+
+    def batch_weight(self, labels: np.ndarray) -> float:
+        return float(len(labels))
+
+    def targets(self, labels: np.ndarray, device: torch.device) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(labels)).to(device, non_blocking=True)
+
+    def _concentrations(self, logits: torch.Tensor) -> torch.Tensor:
+        return 1.0 + 99.0 * torch.sigmoid(logits.float())  # Zoobot's range: 1 (flat) to 100 (sure)
+
+    def _per_question(self, logits: torch.Tensor) -> torch.Tensor:
+        """Each question's answer fractions, summing to 1 per question."""
+        if self.needs_counts:
+            alpha = self._concentrations(logits)
+            return torch.cat([alpha[:, s:e] / alpha[:, s:e].sum(1, keepdim=True) for s, e in self.slices], 1)
+        return torch.cat([torch.softmax(logits[:, s:e].float(), 1) for s, e in self.slices], 1)
+
+    def _to_outputs(self, per_question: torch.Tensor) -> torch.Tensor:
+        if not self.tree.cumulative:
+            return per_question
+        pieces: list[torch.Tensor] = []
+        for (s, e), parent in zip(self.slices, self.parents):
+            piece = per_question[:, s:e]
+            if parent is not None:  # parents come first, so the parent's output is already in `pieces`
+                parent_piece, offset = self._piece_of(parent, pieces)
+                piece = piece * parent_piece[:, offset:offset + 1]
+            pieces.append(piece)
+        return torch.cat(pieces, 1)
+
+    def _piece_of(self, output: int, pieces: list[torch.Tensor]) -> tuple[torch.Tensor, int]:
+        for i, (s, e) in enumerate(self.slices[:len(pieces)]):
+            if s <= output < e:
+                return pieces[i], output - s
+        raise AssertionError("a question's parent must come before it")
+
+    def predictions(self, logits: torch.Tensor) -> torch.Tensor:
+        return self._to_outputs(self._per_question(logits))
+
+    def _squared_errors(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Per galaxy: the mean squared error over the answers it has."""
+        truth = targets[:, :self.outputs]
+        known = torch.isfinite(truth)
+        error = torch.where(known, self.predictions(logits) - torch.nan_to_num(truth), 0.0)
+        return (error ** 2).sum(1) / known.sum(1).clamp(min=1)
+
+    def _question_ce(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Cross-entropy per question against the volunteers' fractions, weighted by the share of volunteers
+        who reached the question (a question few were asked teaches little)."""
+        truth = torch.nan_to_num(targets[:, :self.outputs])
+        reach: list[torch.Tensor] = []
+        total = torch.zeros(len(logits), device=logits.device)
+        for i, ((s, e), parent_q) in enumerate(zip(self.slices, self.parent_questions)):
+            answers = truth[:, s:e]
+            asked = answers.sum(1)
+            if self.tree.cumulative:
+                weight = asked  # a cumulative question sums to the share that reached it
+            else:
+                parent = self.parents[i]
+                weight = torch.ones_like(asked) if parent is None else reach[parent_q] * truth[:, parent]
+            reach.append(weight)
+            share = answers / asked.clamp(min=1e-8).unsqueeze(1)
+            log_p = torch.log_softmax(logits[:, s:e].float(), 1)
+            total = total + weight * -(share * log_p).sum(1)
+        return total
+
+    def _dirichlet_multinomial(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Zoobot's loss: the negative log-likelihood of each question's vote counts under a Dirichlet-
+        multinomial with the predicted concentrations (a question nobody answered adds nothing)."""
+        counts = targets[:, self.outputs:]
+        alpha = self._concentrations(logits)
+        total = torch.zeros(len(logits), device=logits.device)
+        for s, e in self.slices:
+            k, a = counts[:, s:e], alpha[:, s:e]
+            n, a_sum = k.sum(1), a.sum(1)
+            log_likelihood = (torch.lgamma(n + 1) + torch.lgamma(a_sum) - torch.lgamma(n + a_sum)
+                              + (torch.lgamma(k + a) - torch.lgamma(a) - torch.lgamma(k + 1)).sum(1))
+            total = total - log_likelihood
+        return total
+
+    def loss_sum(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """The training loss, summed over the micro-batch."""
+        if self.loss == "question-ce":
+            return self._question_ce(logits, targets).sum()
+        if self.loss == "dirichlet-multinomial":
+            return self._dirichlet_multinomial(logits, targets).sum()
+        return self._squared_errors(logits, targets).sum()
+
+    def eval_loss_sum(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """The reported loss: the mean squared error whatever the training loss, so runs compare."""
+        return self._squared_errors(logits, targets).sum()
+
+    def score(self, predictions: np.ndarray, labels: np.ndarray) -> float:
+        return fraction_rmse(predictions, labels[:, :self.outputs])
+
+
+def fraction_rmse(predicted: np.ndarray, truth: np.ndarray) -> float:
+    """RMSE over every answer the catalogue has (NaN answers left out); NaN when there is none."""
+    known = np.isfinite(truth)
+    if not known.any():
+        return float("nan")
+    return float(np.sqrt(np.mean((predicted[known] - truth[known]) ** 2)))
+
+
+Task = ClassificationTask | VoteFractionTask
+

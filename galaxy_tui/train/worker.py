@@ -39,12 +39,13 @@ from galaxy_tui.train.device import (
 )
 from galaxy_tui.train.distributed import Collectives, PeerFailures, Topology, backend_for
 from galaxy_tui.train.evaluate import volunteer_table, write_results
+from galaxy_tui.train.fraction_results import Measured, derived_classification, write_fraction_results
 from galaxy_tui.train.loop import RunFailed, Split, Trainer
 from galaxy_tui.train.manifest import build_manifest, write_manifest
 from galaxy_tui.train.models import build_model
 from galaxy_tui.train.probe_search import ProbeError, TrialOutcome, search_micro_batch
 from galaxy_tui.train.reporting import GpuLogger, HostLogger, Reporter
-from galaxy_tui.train.tasks import ClassificationTask
+from galaxy_tui.train.tasks import ClassificationTask, Task, VoteFractionTask
 
 _LOGGED = frozenset({"started", "data", "probe_trial", "probe_done", "resumed", "epoch", "oom", "checkpoint",
                      "warning", "stopped", "eval", "finished", "early_stop", "telemetry"})
@@ -105,7 +106,7 @@ class Worker:
         self.reporter.update(state=state, **fields)
 
     # ------------------------------------------------------------------ data
-    def _data(self) -> tuple[np.ndarray, tuple[str, ...], dict[str, Split], np.ndarray]:
+    def _data(self) -> tuple[np.ndarray, tuple[str, ...], dict[str, Split], Task]:
         self.state("preparing")
         dataset = load_dataset(self.spec, Path(self.config["run"]["cache_dir"]))
         for problem in dataset.problems:
@@ -132,35 +133,47 @@ class Worker:
             self.peers.images_ready()
         if prepared.unreadable:
             self.emit("warning", message=f"{prepared.unreadable} image(s) could not be read and were skipped")
+        self.ids = frame["id"].to_numpy()
+        self.rule_labels = labels
+        if self.exp.task == "vote-fractions":
+            assert chosen.tree is not None
+            task: Task = VoteFractionTask(chosen.tree, self.exp.loss)
+            targets = task.target_table(*dataset.answers(frame, task.tree))
+            self.volunteers = None
+        else:
+            targets = labels
+            self.volunteers = volunteer_table(frame, labels) if dataset.has_votes else None
         splits = {}
         for name in ("train", "val", "test"):
             rows = np.flatnonzero((assignment == name) & prepared.valid)
-            splits[name] = Split(rows, labels[rows])
-        self.ids = frame["id"].to_numpy()
-        self.volunteers = volunteer_table(frame, labels) if dataset.has_votes else None
+            splits[name] = Split(rows, targets[rows])
+        if self.exp.task != "vote-fractions":
+            task = ClassificationTask(len(dataset.classes), self.exp, splits["train"].labels)
         if self.rank == 0:
             record, diff = build_manifest(int(self.reporter.get("attempt", 1)), self.exp.seed, self.placement.device,
                                           {"name": dataset.name, "kind": dataset.kind, "location": dataset.location,
                                            "fingerprint": dataset.fingerprint}, frame)
             write_manifest(self.run_dir, record, diff)
+        self.classes = dataset.classes
         self.emit("data", classes=list(dataset.classes), counts=counts,
                   split={k: int(len(v.indices)) for k, v in splits.items()})
-        return prepared.images, dataset.classes, splits, labels
+        return prepared.images, dataset.classes, splits, task
 
     # ------------------------------------------------------------------ the run
     def run(self) -> int:
         _seed_everything(self.exp.seed)
         attempt = int(self.reporter.get("attempt", 1))
         self.peers.watch(self._peer_failed)
-        self.state("preparing", pid=os.getpid(), epochs=self.exp.epochs, attempt=attempt, mode=self.mode)
+        self.state("preparing", pid=os.getpid(), epochs=self.exp.epochs, attempt=attempt, mode=self.mode,
+                   metric="val_rmse" if self.exp.task == "vote-fractions" else "val_acc")
         self.emit("started", run=self.run_dir.name, experiment=self.config["run"]["experiment"], attempt=attempt,
                   mode=self.mode, device=str(self.placement.device), precision=self.placement.precision,
                   torch=torch.__version__, host=socket.gethostname(), world=self.world, gpus=self.gpu_uuids)
-        images, classes, splits, _ = self._data()
+        images, classes, splits, task = self._data()
         if self.collectives.distributed:
             self.collectives.start()
             self.emit("distributed", backend=self.collectives.backend, world=self.world)
-        model = build_model(self.exp.model, len(classes), self.exp.pretrained).to(self.placement.device)
+        model = build_model(self.exp.model, task.outputs, self.exp.pretrained).to(self.placement.device)
         if self.placement.channels_last:
             model = model.to(memory_format=torch.channels_last)
         # Same initial weights everywhere (seeded above), then a stream of random numbers per rank, so
@@ -171,7 +184,6 @@ class Worker:
         steps = max(1, len(splits["train"].indices) // self.exp.effective_batch)
         if self.exp.max_steps_per_epoch:
             steps = min(steps, self.exp.max_steps_per_epoch)
-        task = ClassificationTask(len(classes), self.exp, splits["train"].labels)
         trainer = Trainer(self.exp, model, self.placement, images, splits["train"], task, self.emit,
                           steps, self.collectives)
         checkpoints = self.run_dir / "checkpoints"
@@ -383,24 +395,45 @@ class Worker:
         trainer.model.load_state_dict(best["model"])
         measured = "test" if len(splits["test"].indices) else "validation"  # never call validation "test"
         test = splits["test"] if measured == "test" else splits["val"]
-        loss, probabilities = trainer.predict(test)
-        metrics = write_results(
-            self.run_dir / "results", classes, self.ids[test.indices], test.labels, probabilities, loss,
-            images, test.indices, self.exp.mistakes,
-            {"best_epoch": int(best["best_epoch"]), "best_val_acc": round(float(best["best_metric"]), 5),
-             "epochs_trained": int(best["epoch"]), "micro_batch": trainer.micro_batch,
-             "model": self.exp.model, "threshold": self.exp.labels.threshold,
-             **self._run_energy(trainer, config_hash),
-             "seconds": round(time.time() - float(self.reporter.get("started", self.started)), 1)}, measured,
-            self.volunteers.iloc[test.indices] if self.volunteers is not None else None)
+        loss, predictions = trainer.predict(test)
+        best_metric = float(best["best_metric"])
+        extra = {"best_epoch": int(best["best_epoch"]), f"best_{trainer.task.metric}": round(best_metric, 5),
+                 "epochs_trained": int(best["epoch"]), "micro_batch": trainer.micro_batch, "model": self.exp.model,
+                 "threshold": self.exp.labels.threshold, **self._run_energy(trainer, config_hash),
+                 "seconds": round(time.time() - float(self.reporter.get("started", self.started)), 1)}
         if measured == "validation":
             self.emit("warning", message="this dataset has no test part: the results are measured on the validation "
                                          "galaxies (which chose the best checkpoint), so they are optimistic")
-        self.emit("eval", split=measured, loss=metrics["loss"], accuracy=metrics["accuracy"],
-                  per_class=metrics["per_class"])
-        self.emit("finished", accuracy=metrics["accuracy"], loss=metrics["loss"], best_val_acc=best["best_metric"])
-        self.state("finished", best_metric=float(best["best_metric"]), test_accuracy=metrics["accuracy"], message="")
+        if isinstance(trainer.task, VoteFractionTask):
+            headline = self._fraction_results(trainer.task, splits, test, predictions, loss, images, measured, extra)
+        else:
+            metrics = write_results(
+                self.run_dir / "results", classes, self.ids[test.indices], test.labels, predictions, loss,
+                images, test.indices, self.exp.mistakes, extra, measured,
+                self.volunteers.iloc[test.indices] if self.volunteers is not None else None)
+            self.emit("eval", split=measured, loss=metrics["loss"], accuracy=metrics["accuracy"],
+                      per_class=metrics["per_class"])
+            headline = {"accuracy": metrics["accuracy"], "loss": metrics["loss"]}
+        self.emit("finished", **headline, **{f"best_{trainer.task.metric}": best_metric})
+        test_figure = {f"test_{k}": v for k, v in headline.items() if k != "loss"}
+        self.state("finished", best_metric=best_metric, **test_figure, message="")
         return 0
+
+    def _fraction_results(self, task: VoteFractionTask, splits: dict[str, Split], test: Split,
+                          predictions: np.ndarray, loss: float, images: np.ndarray, measured: str,
+                          extra: dict[str, Any]) -> dict[str, Any]:
+        truth = test.labels[:, :task.outputs]
+        with np.errstate(all="ignore"):
+            baseline = np.nan_to_num(np.nanmean(splits["train"].labels[:, :task.outputs], axis=0))
+        derived = derived_classification(task.tree, self.classes, self.rule_labels[test.indices], predictions,
+                                         self.exp.labels)
+        metrics = write_fraction_results(
+            self.run_dir / "results", task.tree, Measured(self.ids[test.indices], truth, predictions), baseline,
+            loss, images, test.indices, self.exp.mistakes, {**extra, "loss_function": self.exp.loss}, measured,
+            derived)
+        self.emit("eval", split=measured, loss=metrics["loss"], rmse=metrics["rmse"], mae=metrics["mae"],
+                  baseline_rmse=metrics["baseline"]["rmse"])
+        return {"rmse": metrics["rmse"], "loss": metrics["loss"]}
 
     def stopped_early(self) -> None:
         """A stop in a phase with no training step to finish: say what it means for the run."""
