@@ -468,6 +468,18 @@ micro_batch = "auto"
 effective_batch = 64
 precision = "auto"
 scheduler = "cosine"
+
+# The same galaxies, predicting the volunteers' answers down the decision tree instead of one class.
+[experiments.demo-fractions]
+dataset = "demo"
+task = "vote-fractions"
+loss = "mse"
+model = "tiny-cnn"
+image_size = 64
+epochs = 20
+optimizer = { name = "adamw", lr = 3e-3, weight_decay = 1e-2 }
+effective_batch = 64
+scheduler = "cosine"
 """
 
 

@@ -24,8 +24,9 @@ from galaxy_tui.run_model import RunModel, batch_split, format_joules
 from galaxy_tui.runs import RunInfo
 
 
-def confusion_table(classes: list[str], matrix: list[list[int]]) -> Table:
-    table = Table(title="confusion matrix (rows: true, columns: predicted)")
+def confusion_table(classes: list[str], matrix: list[list[int]],
+                    title: str = "confusion matrix (rows: true, columns: predicted)") -> Table:
+    table = Table(title=title)
     table.add_column("")
     for name in classes:
         table.add_column(name[:12], justify="right")
@@ -110,11 +111,9 @@ def _print_fractions(run: RunInfo, metrics: dict[str, Any], console: Console, an
     console.print(question_table(metrics))
     derived = metrics.get("derived")
     if derived:
-        accuracy = derived.get("accuracy_on_sure")
-        console.print(f"the labelling rule at threshold {derived.get('threshold')} on the predicted answers: "
-                      f"{'-' if accuracy is None else f'{accuracy:.4f}'} agree with the volunteers on the "
-                      f"{derived.get('sure_galaxies')} galaxies they were sure of")
-        console.print(confusion_table(derived["classes"], derived["confusion"]))
+        console.print(confusion_table(derived["classes"], derived["confusion"],
+                                      f"labelling rule at {derived.get('threshold')}: volunteers' answers (rows) vs "
+                                      f"predicted answers (columns)"))
     else:
         console.print("[dim]no derived classification: the chosen questions leave out one the labelling rule "
                       "reads[/dim]")

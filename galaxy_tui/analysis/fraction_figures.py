@@ -36,6 +36,11 @@ def headline(metrics: dict[str, Any]) -> Text:
     text.append(f" (mean baseline {_figure(base)}{ratio})  MAE {_figure(metrics.get('mae'))} "
                 f"(baseline {_figure(baseline.get('mae'))})  best val RMSE {_figure(metrics.get('best_val_rmse'))} "
                 f"(epoch {metrics.get('best_epoch')})  loss: {metrics.get('loss_function', 'mse')}")
+    derived = metrics.get("derived") or {}
+    if derived.get("accuracy_on_sure") is not None:
+        text.append(f"\nthe labelling rule at threshold {derived.get('threshold')} on the predicted answers agrees "
+                    f"with the volunteers on {derived['accuracy_on_sure']:.3f} of the {derived.get('sure_galaxies')} "
+                    f"galaxies they were sure of")
     return text
 
 
@@ -111,7 +116,7 @@ def draw_scatter(plt: Any, predictions: FractionPredictions, answer: str) -> Non
     plt.plot([0, top], [0, top], color="gray", label="predicted = true")
     plt.xlabel(f"true {answer}")
     plt.ylabel("predicted")
-    plt.title(f"{answer}: predicted vs true ({len(pairs)} galaxies)")
+    plt.title(f"{answer}: predicted vs true")
 
 
 def draw_residuals(plt: Any, predictions: FractionPredictions, bins: int = 30) -> None:

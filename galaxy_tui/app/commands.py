@@ -63,8 +63,12 @@ COMMANDS: tuple[Command, ...] = (
             "previous match, End follows the file", "worker_log", "monitor"),
     Command("Summary", "s", "Results: test metrics, confusion matrix, per-class scores", "results_tab('tab-summary')",
             "results"),
-    Command("Mistakes", "m", "Results: the most confident mistakes (arrows move, Enter opens)",
-            "results_tab('tab-mistakes')", "results"),
+    Command("Mistakes", "m", "Results: the most confident mistakes, or a vote-fraction run's worst residuals "
+            "(arrows move, Enter opens)", "results_tab('tab-mistakes')", "results"),
+    Command("Answers", "a", "Results of a vote-fraction run: predicted vs true for one answer and the residuals; "
+            "again: the next answer", "answers(1)", "results"),
+    Command("Previous answer", "A", "Results of a vote-fraction run: the previous answer", "answers(-1)", "results",
+            show=False),
     Command("Compare", "c", "Results: compare finished runs", "results_tab('tab-compare')", "results"),
     Command("Diff", "d", "Compare: what changed from the marked run (else the one shown) to the run under the "
             "cursor", "diff", "results"),

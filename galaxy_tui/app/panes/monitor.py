@@ -22,6 +22,7 @@ from galaxy_tui.app.views import LogScreen
 from galaxy_tui.errors import GalaxyError
 from galaxy_tui.run_model import batch_split
 from galaxy_tui.runs import stop_run
+from galaxy_tui.scores import score_named, score_of_epochs
 from galaxy_tui.telemetry import Reading, for_run
 
 STATE_STYLES = {"finished": "bold green", "failed": "bold red", "killed": "bold red", "lost": "bold magenta",
@@ -196,8 +197,7 @@ class MonitorPane(Widget, can_focus=True):
 
     def on_mount(self) -> None:
         self.query_one("#probe-table", DataTable).add_columns("#", "phase", "micro", "peak", "budget", "fits", "s")
-        for plot_id, title, x_unit in (("#loss-plot", "loss", "optimizer step"),
-                                       ("#acc-plot", "val accuracy", "epoch")):
+        for plot_id, title, x_unit in (("#loss-plot", "loss", "optimizer step"), ("#acc-plot", "", "epoch")):
             self.query_one(plot_id, PlotextPlot).plt.title(title)
             self.query_one(plot_id, PlotextPlot).plt.xlabel(x_unit)
         self.set_interval(0.25, self.repaint)
@@ -264,10 +264,12 @@ class MonitorPane(Widget, can_focus=True):
         loss_widget.refresh()
         acc_widget = self.query_one("#acc-plot", PlotextPlot)
         acc_widget.plt.clear_data()
-        epochs, val_acc = model.epoch_series("epoch", "val_acc")
+        score = score_named(record.info.metric) if not model.epochs else score_of_epochs(model.epochs)
+        acc_widget.plt.title(score.label + ("" if score.higher_is_better else " (lower is better)"))
+        epochs, values = model.epoch_series("epoch", score.key)
         if epochs:
-            acc_widget.plt.plot(epochs, val_acc, marker="dot", label="val acc")
-            acc_widget.plt.ylim(0, 1)
+            acc_widget.plt.plot(epochs, values, marker="dot", label=score.label)
+            acc_widget.plt.ylim(0, 1 if score.higher_is_better else max(values) * 1.1 or 1)
         acc_widget.refresh()
 
     def _smoothed(self, record: RunRecord, losses: list[float]) -> list[float]:

@@ -12,12 +12,20 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Grid, Vertical, VerticalScroll
+from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.widget import Widget
 from textual.widgets import DataTable, Label, Static, TabbedContent, TabPane
 from textual_image.widget import Image as ImageWidget
 from textual_plotext import PlotextPlot
 
+from galaxy_tui.analysis.fraction_figures import (
+    FractionPredictions,
+    draw_residuals,
+    draw_scatter,
+    headline,
+    is_fraction_run,
+    question_table,
+)
 from galaxy_tui.app.commands import bindings_for
 from galaxy_tui.app.fields import pack_fields
 from galaxy_tui.app.gallery import Galaxy, GalaxyView, vote_line
@@ -26,19 +34,20 @@ from galaxy_tui.app.threads import deliver
 from galaxy_tui.app.thumbs import for_screen, readable_class, size_square, step_focus
 from galaxy_tui.app.views import show_config_diff
 from galaxy_tui.run_model import RunModel
+from galaxy_tui.scores import score_of_epochs
 
 # A 256-colour-safe ramp from "none" to "all of the row".
 HEAT = ("grey11", "grey23", "navy_blue", "dark_blue", "blue3", "blue1", "dodger_blue2", "dodger_blue1",
         "deep_sky_blue1", "turquoise2")
-COMPARE_COLUMNS = ("run", "experiment", "model", "thr", "best val", "test acc", "minutes", "tags", "note")
+COMPARE_COLUMNS = ("run", "experiment", "model", "thr", "best val", "test", "minutes", "tags", "note")
 DESCENDING_FROM = 4  # figures sort best first; names ascending
 GRID_COLUMNS = 4
 OVERLAY_RUNS = 6
 
 
-def heatmap(classes: list[str], matrix: list[list[int]], normalised: bool) -> Table:
-    table = Table(title="confusion matrix: rows true, columns predicted" + (" (row share)" if normalised else ""),
-                  show_lines=False, pad_edge=False)
+def heatmap(classes: list[str], matrix: list[list[int]], normalised: bool,
+            title: str = "confusion matrix: rows true, columns predicted") -> Table:
+    table = Table(title=title + (" (row share)" if normalised else ""), show_lines=False, pad_edge=False)
     table.add_column("true \\ pred", no_wrap=True)
     for name in classes:
         table.add_column(name[:10], justify="right", no_wrap=True)
@@ -52,6 +61,13 @@ def heatmap(classes: list[str], matrix: list[list[int]], normalised: bool) -> Ta
             cells.append(Text(f" {label} ", style=style))
         table.add_row(f"{name[:12]} ({sum(row)})", *cells)
     return table
+
+
+def test_figure(metrics: dict) -> str:
+    """The headline test figure: accuracy, or RMSE for a vote-fraction run."""
+    if is_fraction_run(metrics):
+        return f"rmse {metrics['rmse']:.4f}" if isinstance(metrics.get("rmse"), (int, float)) else "-"
+    return f"{metrics['accuracy']:.4f}" if isinstance(metrics.get("accuracy"), (int, float)) else "-"
 
 
 def per_class_table(per_class: dict[str, dict]) -> Table:
@@ -92,6 +108,22 @@ def volunteer_line(row: dict[str, str]) -> str:
     return vote_line(*fractions) + f"  · agreement {agreement:.2f}"
 
 
+def residual_caption(row: dict[str, str], answers: list[str]) -> str:
+    """A worst-residual tile: the galaxy, its RMSE, its most wrong answer (of those listed) true -> predicted."""
+    def miss(answer: str) -> float:
+        error = abs(_number(row, f"true_{answer}") - _number(row, f"pred_{answer}"))
+        return error if math.isfinite(error) else -1.0
+
+    worst = max(answers, key=miss) if answers else ""
+    return f"{row.get('id', '')}\nrmse {_number(row, 'rmse'):.3f}\n{worst} " \
+           f"{_number(row, f'true_{worst}'):.2f}→{_number(row, f'pred_{worst}'):.2f}"
+
+
+def residual_details(row: dict[str, str], answers: list[str]) -> str:
+    """Every answer of the listing, true -> predicted, for the enlarged view."""
+    return "  ".join(f"{a} {_number(row, f'true_{a}'):.2f}→{_number(row, f'pred_{a}'):.2f}" for a in answers)
+
+
 def ordered_mistakes(listing: list[dict[str, str]], order: str) -> list[dict[str, str]]:
     if order == "disagreement":  # the least agreement first; galaxies without votes last
         return sorted(listing, key=lambda row: agreement if math.isfinite(agreement := _number(row, "votes_agreement"))
@@ -100,11 +132,13 @@ def ordered_mistakes(listing: list[dict[str, str]], order: str) -> list[dict[str
 
 
 class MistakeCell(Vertical):
+    """A tile of the Mistakes tab: a mistake, or a vote-fraction run's galaxy with a large residual."""
+
     can_focus = True
 
-    def __init__(self, path: Path, row: dict[str, str]):
+    def __init__(self, path: Path, row: dict[str, str], caption: str, details: str):
         super().__init__(classes="mistake")
-        self.path, self.row, self.caption = path, row, mistake_caption(row)
+        self.path, self.row, self.caption, self.details = path, row, caption, details
 
     def compose(self) -> ComposeResult:
         yield ImageWidget(for_screen(PILImage.open(self.path), self.app.grey_galaxies),  # type: ignore[attr-defined]
@@ -142,6 +176,8 @@ class ResultsPane(Widget, can_focus=True):
         self._overlaid: tuple[list, str] | None = None
         self.mistake_order = "confidence"
         self._has_votes = False
+        self.answer_index = 0
+        self._predictions: FractionPredictions | None = None
 
     def compose(self) -> ComposeResult:
         with TabbedContent(id="results-tabs"):
@@ -153,6 +189,11 @@ class ResultsPane(Widget, can_focus=True):
             with TabPane("Mistakes", id="tab-mistakes"):
                 yield Static("", id="mistakes-order")
                 yield MistakesGrid(id="mistakes-grid")
+            with TabPane("Answers", id="tab-answers"):
+                yield Static("", id="answers-heading")
+                with Horizontal(id="answers-plots"):
+                    yield PlotextPlot(id="answer-scatter")
+                    yield PlotextPlot(id="residual-plot")
             with TabPane("Compare", id="tab-compare"):
                 yield DataTable(id="compare-table", cursor_type="row", zebra_stripes=True)
                 yield PlotextPlot(id="compare-plot")
@@ -187,11 +228,17 @@ class ResultsPane(Widget, can_focus=True):
         m = record.metrics
         self._show_summary(record)
         self._confusion(m)
-        self.query_one("#results-per-class", Static).update(per_class_table(m["per_class"]))
+        self.query_one("#results-per-class", Static).update(
+            question_table(m) if is_fraction_run(m) else per_class_table(m["per_class"]))
         self.call_later(self._mount_mistakes, record)
+        self._predictions = None
+        self._load_predictions(record.info.dir / "results" / "predictions.csv" if is_fraction_run(m) else None)
 
     def _show_summary(self, record: RunRecord) -> None:
         summary, m = self.query_one("#results-summary", Static), record.metrics or {}
+        if is_fraction_run(m):
+            summary.update(Text.assemble((record.info.id, "bold"), "  ", headline(m)))
+            return
         if "accuracy" not in m:
             return
         split = m.get("split", "test")
@@ -204,14 +251,26 @@ class ResultsPane(Widget, can_focus=True):
             max(20, (summary.content_size.width or self.size.width) - 2)))
 
     def _confusion(self, metrics: dict) -> None:
-        self.query_one("#results-confusion", Static).update(
-            heatmap(metrics["classes"], metrics["confusion"], self.normalised))
+        widget = self.query_one("#results-confusion", Static)
+        if not is_fraction_run(metrics):
+            widget.update(heatmap(metrics["classes"], metrics["confusion"], self.normalised))
+            return
+        derived = metrics.get("derived")
+        if not derived:
+            widget.update(Text("no derived classification: the chosen questions leave out one the labelling rule "
+                               "reads", style="dim"))
+            return
+        widget.update(heatmap(derived["classes"], derived["confusion"], self.normalised,
+                              f"rule at {derived.get('threshold')}: rows volunteers, columns model"))
 
     async def _mount_mistakes(self, record: RunRecord | None) -> None:
         grid = self.query_one("#mistakes-grid", MistakesGrid)
         await grid.remove_children()
         heading = self.query_one("#mistakes-order", Static)
         heading.update("")
+        if record is not None and is_fraction_run(record.metrics):
+            await self._mount_residuals(grid, heading, record.info.dir / "results" / "residuals")
+            return
         folder = record.info.dir / "results" / "mistakes" if record else None
         if folder is None or not (folder / "mistakes.csv").exists():
             await grid.mount(Label("no mistakes to show"))
@@ -228,9 +287,49 @@ class ResultsPane(Widget, can_focus=True):
             (f"{len(listing)} mistakes", "bold"), f" · sorted by {MISTAKE_ORDERS[self.mistake_order]} · ",
             (f"o: by {other}" if self._has_votes else "no vote fractions: by confidence only", "dim"),
             (" · arrows move · Enter opens", "dim")))
-        await grid.mount_all([MistakeCell(folder / row["file"], row)
+        await grid.mount_all([MistakeCell(folder / row["file"], row, mistake_caption(row), volunteer_line(row))
                               for row in ordered_mistakes(listing, self.mistake_order)])
         grid.fit_images()
+
+    async def _mount_residuals(self, grid: MistakesGrid, heading: Static, folder: Path) -> None:
+        if not (folder / "residuals.csv").exists():
+            await grid.mount(Label("no residuals to show"))
+            return
+        with open(folder / "residuals.csv", newline="") as handle:
+            listing = list(csv.DictReader(handle))
+        answers = [c[len("true_"):] for c in (listing[0] if listing else {}) if c.startswith("true_")]
+        heading.update(Text.assemble((f"{len(listing)} galaxies with the largest residuals", "bold"),
+                                     " · worst first · ", ("arrows move · Enter opens", "dim")))
+        await grid.mount_all([MistakeCell(folder / row["file"], row, residual_caption(row, answers),
+                                          residual_details(row, answers)) for row in listing])
+        grid.fit_images()
+
+    @work(thread=True, exclusive=True, group="predictions")
+    def _load_predictions(self, path: Path | None) -> None:
+        deliver(self.app, self._show_answers, None if path is None else FractionPredictions.read(path))
+
+    def _show_answers(self, predictions: FractionPredictions | None) -> None:
+        self._predictions = predictions
+        heading = self.query_one("#answers-heading", Static)
+        scatter, residuals = self.query_one("#answer-scatter", PlotextPlot), self.query_one("#residual-plot",
+                                                                                              PlotextPlot)
+        for widget in (scatter, residuals):
+            widget.plt.clear_data()
+            widget.plt.clear_figure()
+        if predictions is None or not predictions.answers:
+            heading.update(Text("predicted vs true answers are shown for vote-fraction runs (task = "
+                                "\"vote-fractions\")", style="dim"))
+        else:
+            self.answer_index %= len(predictions.answers)
+            answer = predictions.answers[self.answer_index]
+            heading.update(Text.assemble(("answer ", "bold"), (answer, "bold green"),
+                                         f" ({self.answer_index + 1} of {len(predictions.answers)}, "
+                                         f"{len(predictions.ids)} galaxies)",
+                                         ("  a: next answer · A: previous", "dim")))
+            draw_scatter(scatter.plt, predictions, answer)
+            draw_residuals(residuals.plt, predictions)
+        scatter.refresh()
+        residuals.refresh()
 
     def _compare(self, records: list[RunRecord]) -> None:
         table = self.query_one("#compare-table", DataTable)
@@ -240,8 +339,7 @@ class ResultsPane(Widget, can_focus=True):
             if not m:
                 continue
             table.add_row(record.info.id, record.info.experiment, m.get("model", ""), f"{m.get('threshold', 0):g}",
-                          f"{m.get('best_val_acc', 0):.4f}",
-                          f"{m['accuracy']:.4f}" + (" (val)" if m.get("split") == "validation" else ""),
+                          record.info.best_text, test_figure(m) + (" (val)" if m.get("split") == "validation" else ""),
                           f"{m.get('seconds', 0) / 60:.1f}", " ".join(f"#{t}" for t in record.notes.tags),
                           record.notes.note, key=record.info.id)
         descending = DESCENDING_FROM <= self.sort_column < COMPARE_COLUMNS.index("tags")
@@ -256,10 +354,10 @@ class ResultsPane(Widget, can_focus=True):
         store = self.app.store  # type: ignore[attr-defined]
         marked, table = store.marked, self.query_one("#compare-table", DataTable)
         if marked:
-            chosen, title = marked[:OVERLAY_RUNS], "val accuracy by epoch: the marked runs"
+            chosen, title = marked[:OVERLAY_RUNS], "validation score by epoch: the marked runs"
         else:
             chosen = [str(key.value) for key in list(table.rows)[:OVERLAY_RUNS]]
-            title = f"val accuracy by epoch: the first {len(chosen)} as sorted (space in the runs list marks runs)"
+            title = f"validation score by epoch: the first {len(chosen)} as sorted (space in the runs list marks runs)"
         folders = [(run_id, store.records[run_id].info.dir) for run_id in chosen if run_id in store.records]
         if (folders, title) != self._overlaid:
             self._overlaid = (folders, title)
@@ -267,7 +365,11 @@ class ResultsPane(Widget, can_focus=True):
 
     @work(thread=True, exclusive=True, group="overlay")
     def _read_curves(self, folders: list[tuple[str, Path]], title: str) -> None:
-        curves = [(run_id, *RunModel.of_run(folder).epoch_series("epoch", "val_acc")) for run_id, folder in folders]
+        curves = []
+        for run_id, folder in folders:
+            model = RunModel.of_run(folder)
+            score = score_of_epochs(model.epochs)
+            curves.append((f"{run_id} ({score.short})", *model.epoch_series("epoch", score.key)))
         deliver(self.app, self._draw_overlay, curves, title)
 
     def _draw_overlay(self, curves: list[tuple[str, list[float], list[float]]], title: str) -> None:
@@ -305,6 +407,14 @@ class ResultsPane(Widget, can_focus=True):
             self.query_one("#compare-table", DataTable).focus()
         else:
             self.focus()
+
+    def action_answers(self, step: int) -> None:
+        """Show the Answers tab; when it is already shown, step to another answer."""
+        tabs = self.query_one("#results-tabs", TabbedContent)
+        if tabs.active == "tab-answers" and self._predictions is not None:
+            self.answer_index += step
+            self._show_answers(self._predictions)
+        tabs.active = "tab-answers"
 
     def action_toggle_normalised(self) -> None:
         self.normalised = not self.normalised
@@ -352,5 +462,5 @@ class ResultsPane(Widget, can_focus=True):
         if isinstance(focused, MistakeCell):
             cells = list(self.query(MistakeCell))
             galaxies = [Galaxy(lambda path=cell.path: PILImage.open(path),
-                               "\n".join(filter(None, (cell.caption, volunteer_line(cell.row))))) for cell in cells]
+                               "\n".join(filter(None, (cell.caption, cell.details)))) for cell in cells]
             self.app.push_screen(GalaxyView(galaxies, cells.index(focused)))
