@@ -47,7 +47,7 @@ async def test_the_experiment_form_fits_at_80x24_and_shows_its_error(tmp_path: P
         epochs = app.screen.query_one("#f-epochs")
         epochs.value = "many"
         await pilot.press("ctrl+s")
-        await until(pilot, lambda: "not a int" in screen_text(app) or "is not a" in screen_text(app))
+        await until(pilot, lambda: "is not a whole number" in text_of(app, "#error-f-epochs"))
         assert isinstance(app.screen, ExperimentForm)  # not saved, not closed
         assert load_registry(registry.path).experiments["tiny"].epochs == 2
 

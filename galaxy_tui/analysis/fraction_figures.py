@@ -39,7 +39,7 @@ def headline(metrics: dict[str, Any]) -> Text:
     derived = metrics.get("derived") or {}
     if derived.get("accuracy_on_sure") is not None:
         text.append(f"\nthe labelling rule at threshold {derived.get('threshold')} on the predicted answers agrees "
-                    f"with the volunteers on {derived['accuracy_on_sure']:.3f} of the {derived.get('sure_galaxies')} "
+                    f"with the volunteers on {derived['accuracy_on_sure']:.1%} of the {derived.get('sure_galaxies')} "
                     f"galaxies they were sure of")
     return text
 

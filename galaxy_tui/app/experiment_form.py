@@ -42,6 +42,8 @@ class FormField:
     label: str
     kind: str           # int, float, choice, bool, split, micro, names
     choices: tuple[str, ...] = ()
+    wide: bool = False  # the control takes the rest of the row: its values are too long for half of it
+    hint: str = ""      # shown in an empty input
 
     @property
     def widget_id(self) -> str:
@@ -50,10 +52,12 @@ class FormField:
 
 FIELDS: tuple[FormField, ...] = (
     FormField("dataset", "dataset", "choice"),
-    FormField("task", "task", "choice", TASKS),
-    FormField("loss", "loss", "choice", tuple(dict.fromkeys(loss for losses in LOSSES.values() for loss in losses))),
-    FormField("questions", "questions (blank: all)", "names"),
-    FormField("model", "model", "choice", MODEL_NAMES),
+    FormField("task", "task", "choice", TASKS, wide=True),
+    FormField("loss", "loss", "choice", tuple(dict.fromkeys(loss for losses in LOSSES.values() for loss in losses)),
+              wide=True),
+    FormField("questions", "questions", "names", wide=True,
+              hint="blank: every question (vote fractions)"),
+    FormField("model", "model", "choice", MODEL_NAMES, wide=True),
     FormField("pretrained", "pretrained weights", "bool"),
     FormField("image_size", "image size", "int"),
     FormField("epochs", "epochs", "int"),
@@ -196,7 +200,7 @@ class ExperimentForm(ModalScreen[str | None]):
                     yield Static("", id="error-name", classes="field-error")
                 for field in FIELDS:
                     yield Label(field.label)
-                    with Vertical(classes="form-cell"):
+                    with Vertical(classes="form-cell wide-cell" if field.wide else "form-cell"):
                         yield self._control(field)
                         yield Static("", id=f"error-{field.widget_id}", classes="field-error")
             yield Static("", id="form-error")
@@ -212,7 +216,7 @@ class ExperimentForm(ModalScreen[str | None]):
             choices = tuple(self.registry.datasets) if field.key == "dataset" else field.choices
             return Select([(c, c) for c in choices], value=value if value in choices else Select.BLANK,
                           id=field.widget_id, allow_blank=not choices or value not in choices, compact=True)
-        return Input(shown(field, value), id=field.widget_id, compact=True)
+        return Input(shown(field, value), id=field.widget_id, placeholder=field.hint, compact=True)
 
     def on_mount(self) -> None:
         self.query(".field-error").set(display=False)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -109,28 +110,36 @@ def read_csv(path: Path, what: str, required: Iterable[str], numeric: Iterable[s
     return cached_columns(path, required, cache_dir, lambda: _parse_csv(path, what, required, numeric))
 
 
-def csv_header(path: Path, what: str) -> set[str]:
-    """The column names of a CSV (stripped), read from its first line only."""
-    require_file(path, what)
+@contextlib.contextmanager
+def _readable_csv(path: Path, what: str) -> Iterator[None]:
+    """pandas' reading errors as one message that says what to check."""
     try:
-        return {str(c).strip() for c in pd.read_csv(path, nrows=0).columns}
+        yield
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
         raise GalaxyError(f"{what} {path} could not be read as CSV ({type(exc).__name__}: {exc}); is it a "
                           f"UTF-8 text table?") from None
 
 
+def _header(path: Path) -> list[str]:
+    return [str(c) for c in pd.read_csv(path, nrows=0).columns]
+
+
+def csv_header(path: Path, what: str) -> set[str]:
+    """The column names of a CSV (stripped), read from its first line only."""
+    require_file(path, what)
+    with _readable_csv(path, what):
+        return {c.strip() for c in _header(path)}
+
+
 def _parse_csv(path: Path, what: str, required: list[str], numeric: Iterable[str]) -> pd.DataFrame:
-    try:
-        header = [str(c) for c in pd.read_csv(path, nrows=0).columns]
+    with _readable_csv(path, what):
+        header = _header(path)
         by_name = {c.strip(): c for c in header}
         missing = [c for c in required if c not in by_name]
         if missing:
             raise GalaxyError(f"{what} {path} is missing column(s) {', '.join(missing)}; it has "
                               f"{', '.join(header[:12])}{' ...' if len(header) > 12 else ''}.")
         frame = pd.read_csv(path, usecols=[by_name[c] for c in required])
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
-        raise GalaxyError(f"{what} {path} could not be read as CSV ({type(exc).__name__}: {exc}); is it a "
-                          f"UTF-8 text table?") from None
     frame = frame.rename(columns=lambda c: str(c).strip())[required]
     for column in numeric:
         frame[column] = _numbers(frame[column], path, what, column)

@@ -182,7 +182,7 @@ class ResultsPane(Widget, can_focus=True):
     def compose(self) -> ComposeResult:
         with TabbedContent(id="results-tabs"):
             with TabPane("Summary", id="tab-summary"):
-                with VerticalScroll():
+                with VerticalScroll(id="summary-scroll"):  # focused on `s`: arrows and PgDn scroll it
                     yield Static("no finished run selected", id="results-summary")
                     yield Static("", id="results-confusion")
                     yield Static("", id="results-per-class")
@@ -406,7 +406,7 @@ class ResultsPane(Widget, can_focus=True):
         elif tab == "tab-compare":
             self.query_one("#compare-table", DataTable).focus()
         else:
-            self.focus()
+            self.query_one("#summary-scroll", VerticalScroll).focus()
 
     def action_answers(self, step: int) -> None:
         """Show the Answers tab; when it is already shown, step to another answer."""
@@ -415,6 +415,11 @@ class ResultsPane(Widget, can_focus=True):
             self.answer_index += step
             self._show_answers(self._predictions)
         tabs.active = "tab-answers"
+
+    def on_focus(self) -> None:
+        """Arriving on the pane, the arrows scroll the summary (a vote-fraction run's is taller than a screen)."""
+        if self.query_one("#results-tabs", TabbedContent).active == "tab-summary":
+            self.query_one("#summary-scroll", VerticalScroll).focus()
 
     def action_toggle_normalised(self) -> None:
         self.normalised = not self.normalised
