@@ -95,8 +95,9 @@ def test_first_start_writes_a_default_with_the_demo(tmp_path: Path) -> None:
     registry = ensure_registry(tmp_path / "ws")
     assert (tmp_path / "ws" / "experiments.toml").exists()
     assert registry.dataset("demo").kind == "synthetic"
-    (name,) = registry.experiments
-    assert registry.experiments[name].dataset == "demo"
+    assert {name: e.task for name, e in registry.experiments.items()} == \
+        {"demo-tiny": "classification", "demo-fractions": "vote-fractions"}
+    assert all(e.dataset == "demo" for e in registry.experiments.values())
 
 
 def _add_experiments(path: str, prefix: str, count: int) -> None:

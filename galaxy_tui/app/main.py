@@ -33,6 +33,8 @@ from galaxy_tui.telemetry import NvmlTelemetry, TelemetrySampler
 
 MIN_WIDTH, MIN_HEIGHT = 80, 24
 SIDE_BY_SIDE_WIDTH = 136  # from here a 56-column runs list and an 80-column pane are both readable
+RUNS_LIST_WIDTH = 56
+RUNS_LIST_FIXED = 36  # the runs list's columns but the id: markers, state, epoch, best, padding, border
 PANES = ("datasets", "experiments", "monitor", "results")
 
 
@@ -100,6 +102,7 @@ class GalaxyApp(App[None]):
         self.reader = StoreReader(self.store, self._deliver_scan, self._deliver_events) if read_runs else None
         self._scanned = False
         self._wide, self._runs_open = False, False
+        self._screen_width = 0
         self.grey_galaxies = False  # set from the terminal's colours once it is known (on_mount)
         self.workspace_label = str(workspace)
         self.show_live_count(0)
@@ -184,6 +187,7 @@ class GalaxyApp(App[None]):
         self.query_one("#too-small").display = small
         self.query_one("#body").display = not small
         self._wide = size.width >= SIDE_BY_SIDE_WIDTH
+        self._screen_width = size.width
         self._lay_out_runs()
 
     def _lay_out_runs(self) -> None:
@@ -191,6 +195,11 @@ class GalaxyApp(App[None]):
         read, it takes the pane's place while open (r)."""
         panel = self.query_one("#runs-panel")
         panel.set_class(not self._wide, "instead")
+        if self._wide:  # as wide as its longest run id needs, leaving the pane its 80 columns
+            longest = max((len(run_id) for run_id in self.store.records), default=0)
+            panel.styles.width = max(RUNS_LIST_WIDTH, min(longest + RUNS_LIST_FIXED, self._screen_width - 81))
+        else:
+            panel.styles.width = None
         panel.display = self._wide or self._runs_open
         self.query_one("#panes").display = self._wide or not self._runs_open
 
@@ -208,6 +217,7 @@ class GalaxyApp(App[None]):
     def _apply_scan(self, infos: list, notes: dict) -> None:
         self.store.apply_scan(infos, notes)
         self.show_live_count(self.store.live_count)
+        self._lay_out_runs()
         if not self._scanned:  # the first pane: a live run's Monitor (reopened while it runs), else Datasets
             self._scanned = True
             if self.focused is None:  # no key has chosen a pane meanwhile

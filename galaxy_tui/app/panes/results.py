@@ -415,6 +415,7 @@ class ResultsPane(Widget, can_focus=True):
             self.answer_index += step
             self._show_answers(self._predictions)
         tabs.active = "tab-answers"
+        self.focus()  # the summary's scroll, if it had the focus, is hidden now
 
     def on_focus(self) -> None:
         """Arriving on the pane, the arrows scroll the summary (a vote-fraction run's is taller than a screen)."""
