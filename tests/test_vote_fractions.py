@@ -311,7 +311,7 @@ async def test_the_results_pane_shows_a_fraction_run(demo_fraction_run: Path) ->
         await pilot.press("4")
         await until(pilot, lambda: "test RMSE" in text_of(app, "#results-summary"))
         assert "mean baseline" in text_of(app, "#results-summary")
-        assert "RMSE per question" in text_of(app, "#results-per-class")
+        await until(pilot, lambda: "RMSE per question" in text_of(app, "#results-per-class"))  # after the headline
         assert "rows volunteers, columns model" in text_of(app, "#results-confusion")
         await pilot.press("a")
         await until(pilot, lambda: "answer smooth (1 of 12," in text_of(app, "#answers-heading"))
