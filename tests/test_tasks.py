@@ -21,8 +21,9 @@ def test_classification_scores_accuracy_and_best_goes_up() -> None:
 
 
 def test_a_task_whose_score_goes_down_reverses_best_and_the_plateau_mode() -> None:
-    task = ClassificationTask(3, Experiment(name="t", dataset="d"), np.array([0, 1, 2]))
-    task.higher_is_better = False  # as an error metric (RMSE) is judged
+    from galaxy_tui.data.synthetic import SYNTHETIC_TREE
+    from galaxy_tui.train.tasks import VoteFractionTask
+    task = VoteFractionTask(SYNTHETIC_TREE, "mse")  # judged by RMSE
     assert task.improved(0.2, 0.3) and not task.improved(0.3, 0.2) and task.scheduler_mode == "min"
 
 

@@ -92,13 +92,14 @@ class FractionPredictions:
         answers = [c[len("true_"):] for c in rows[0] if c.startswith("true_") and f"pred_{c[5:]}" in rows[0]]
 
         def numbers(column: str) -> list[float]:
-            return [_number(row.get(column)) for row in rows]
+            return [csv_number(row.get(column)) for row in rows]
 
         return cls([row.get("id", "") for row in rows], {a: numbers(f"true_{a}") for a in answers},
                    {a: numbers(f"pred_{a}") for a in answers}, numbers("rmse"))
 
 
-def _number(text: str | None) -> float:
+def csv_number(text: str | None) -> float:
+    """A CSV cell as a number; NaN when it is empty or not one."""
     try:
         return float(text) if text not in (None, "") else math.nan
     except ValueError:

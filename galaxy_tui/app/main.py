@@ -103,6 +103,7 @@ class GalaxyApp(App[None]):
         self._scanned = False
         self._wide, self._runs_open = False, False
         self._screen_width = 0
+        self._runs_width: int | None = None
         self.grey_galaxies = False  # set from the terminal's colours once it is known (on_mount)
         self.workspace_label = str(workspace)
         self.show_live_count(0)
@@ -195,11 +196,13 @@ class GalaxyApp(App[None]):
         read, it takes the pane's place while open (r)."""
         panel = self.query_one("#runs-panel")
         panel.set_class(not self._wide, "instead")
+        width = None  # narrow: the list takes the pane's place (the `instead` class)
         if self._wide:  # as wide as its longest run id needs, leaving the pane its 80 columns
             longest = max((len(run_id) for run_id in self.store.records), default=0)
-            panel.styles.width = max(RUNS_LIST_WIDTH, min(longest + RUNS_LIST_FIXED, self._screen_width - 81))
-        else:
-            panel.styles.width = None
+            width = max(RUNS_LIST_WIDTH, min(longest + RUNS_LIST_FIXED, self._screen_width - 81))
+        if width != self._runs_width:  # every scan lays the list out: only a new width costs a layout
+            self._runs_width = width
+            panel.styles.width = width
         panel.display = self._wide or self._runs_open
         self.query_one("#panes").display = self._wide or not self._runs_open
 

@@ -130,6 +130,15 @@ class VoteTree:
                 for name, question, answer in self.rule}
 
 
+def answer_errors(predicted: np.ndarray, truth: np.ndarray) -> tuple[float, float] | None:
+    """(RMSE, MAE) over the answers the catalogue has (NaN answers left out); None when it has none."""
+    known = np.isfinite(truth)
+    if not known.any():
+        return None
+    difference = predicted[known] - truth[known]
+    return float(np.sqrt(np.mean(difference ** 2))), float(np.mean(np.abs(difference)))
+
+
 QuestionSpec = tuple[str, str, tuple[str, ...], tuple[str, int] | None]
 
 

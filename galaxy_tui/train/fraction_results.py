@@ -16,7 +16,7 @@ from sklearn.metrics import confusion_matrix
 from galaxy_tui.atomic import atomic_write_json
 from galaxy_tui.data.labels import UNLABELLED, VoteArrays, label_votes
 from galaxy_tui.data.thumbnails import thumbnail
-from galaxy_tui.data.vote_tree import VoteTree
+from galaxy_tui.data.vote_tree import VoteTree, answer_errors
 from galaxy_tui.registry import Labelling
 from galaxy_tui.train.evaluate import safe_file_name
 
@@ -33,12 +33,9 @@ class Measured:
 
 
 def errors(predicted: np.ndarray, truth: np.ndarray) -> tuple[float | None, float | None]:
-    """(RMSE, MAE) over the answers the catalogue has; None when it has none."""
-    known = np.isfinite(truth)
-    if not known.any():
-        return None, None
-    difference = predicted[known] - truth[known]
-    return round(float(np.sqrt(np.mean(difference ** 2))), 6), round(float(np.mean(np.abs(difference))), 6)
+    """(RMSE, MAE) over the answers the catalogue has, as metrics.json keeps them; None when it has none."""
+    measured = answer_errors(predicted, truth)
+    return (None, None) if measured is None else (round(measured[0], 6), round(measured[1], 6))
 
 
 def question_figures(tree: VoteTree, measured: Measured, baseline: np.ndarray) -> list[dict[str, Any]]:

@@ -8,15 +8,24 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from galaxy_tui.data.vote_tree import VoteTree
+from galaxy_tui.data.vote_tree import VoteTree, answer_errors
 from galaxy_tui.registry import Experiment
+from galaxy_tui.scores import BY_KEY, Score
 from galaxy_tui.train.batches import class_weights
 
 
 class _Judged:
-    """The direction of "best" for a task's validation score."""
+    """A task's validation score (scores.SCORES: its name in events and which way is better)."""
 
-    higher_is_better = True
+    judged_by: Score
+
+    @property
+    def metric(self) -> str:
+        return self.judged_by.key
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.judged_by.higher_is_better
 
     def improved(self, value: float, best: float | None) -> bool:
         if value != value:  # NaN (nothing to validate on) is never a best
@@ -33,8 +42,7 @@ class ClassificationTask(_Judged):
     """One class per galaxy: cross-entropy (class weights and label smoothing as configured), softmax
     probabilities, validation accuracy (higher is better)."""
 
-    metric = "val_acc"
-    higher_is_better = True
+    judged_by = BY_KEY["val_acc"]
 
     def __init__(self, num_classes: int, experiment: Experiment, train_labels: np.ndarray):
         self.outputs = num_classes
@@ -85,8 +93,7 @@ class VoteFractionTask(_Judged):
     (NaN where it has none), followed by the vote counts when the loss needs them. Validation RMSE,
     lower is better."""
 
-    metric = "val_rmse"
-    higher_is_better = False
+    judged_by = BY_KEY["val_rmse"]
 
     def __init__(self, tree: VoteTree, loss: str):
         self.tree = tree
@@ -94,7 +101,9 @@ class VoteFractionTask(_Judged):
         self.outputs = tree.outputs
         self.slices = tree.slices
         self.parents = [tree.parent_output(q) for q in tree.questions]
-        self.parent_questions = [None if q.parent is None else tree.index(q.parent[0]) for q in tree.questions]
+        # (question index, answer) that leads to each question
+        self.parent_answers = [None if q.parent is None else (tree.index(q.parent[0]), q.parent[1])
+                               for q in tree.questions]
         self.needs_counts = loss == "dirichlet-multinomial"
 
     def target_table(self, fractions: np.ndarray, counts: np.ndarray | None) -> np.ndarray:
@@ -125,19 +134,13 @@ class VoteFractionTask(_Judged):
         if not self.tree.cumulative:
             return per_question
         pieces: list[torch.Tensor] = []
-        for (s, e), parent in zip(self.slices, self.parents):
+        for (s, e), parent in zip(self.slices, self.parent_answers):
             piece = per_question[:, s:e]
-            if parent is not None:  # parents come first, so the parent's output is already in `pieces`
-                parent_piece, offset = self._piece_of(parent, pieces)
-                piece = piece * parent_piece[:, offset:offset + 1]
+            if parent is not None:  # parents come first, so the parent's outputs are already in `pieces`
+                question, answer = parent
+                piece = piece * pieces[question][:, answer:answer + 1]
             pieces.append(piece)
         return torch.cat(pieces, 1)
-
-    def _piece_of(self, output: int, pieces: list[torch.Tensor]) -> tuple[torch.Tensor, int]:
-        for i, (s, e) in enumerate(self.slices[:len(pieces)]):
-            if s <= output < e:
-                return pieces[i], output - s
-        raise AssertionError("a question's parent must come before it")
 
     def predictions(self, logits: torch.Tensor) -> torch.Tensor:
         return self._to_outputs(self._per_question(logits))
@@ -155,14 +158,13 @@ class VoteFractionTask(_Judged):
         truth = torch.nan_to_num(targets[:, :self.outputs])
         reach: list[torch.Tensor] = []
         total = torch.zeros(len(logits), device=logits.device)
-        for i, ((s, e), parent_q) in enumerate(zip(self.slices, self.parent_questions)):
+        for (s, e), parent, parent_output in zip(self.slices, self.parent_answers, self.parents):
             answers = truth[:, s:e]
             asked = answers.sum(1)
             if self.tree.cumulative:
                 weight = asked  # a cumulative question sums to the share that reached it
             else:
-                parent = self.parents[i]
-                weight = torch.ones_like(asked) if parent is None else reach[parent_q] * truth[:, parent]
+                weight = torch.ones_like(asked) if parent is None else reach[parent[0]] * truth[:, parent_output]
             reach.append(weight)
             share = answers / asked.clamp(min=1e-8).unsqueeze(1)
             log_p = torch.log_softmax(logits[:, s:e].float(), 1)
@@ -196,15 +198,9 @@ class VoteFractionTask(_Judged):
         return self._squared_errors(logits, targets).sum()
 
     def score(self, predictions: np.ndarray, labels: np.ndarray) -> float:
-        return fraction_rmse(predictions, labels[:, :self.outputs])
-
-
-def fraction_rmse(predicted: np.ndarray, truth: np.ndarray) -> float:
-    """RMSE over every answer the catalogue has (NaN answers left out); NaN when there is none."""
-    known = np.isfinite(truth)
-    if not known.any():
-        return float("nan")
-    return float(np.sqrt(np.mean((predicted[known] - truth[known]) ** 2)))
+        """RMSE over the answers the catalogue has; NaN when it has none."""
+        measured = answer_errors(predictions, labels[:, :self.outputs])
+        return float("nan") if measured is None else measured[0]
 
 
 Task = ClassificationTask | VoteFractionTask

@@ -135,20 +135,18 @@ class Worker:
             self.emit("warning", message=f"{prepared.unreadable} image(s) could not be read and were skipped")
         self.ids = frame["id"].to_numpy()
         self.rule_labels = labels
-        if self.exp.task == "vote-fractions":
-            assert chosen.tree is not None
-            task: Task = VoteFractionTask(chosen.tree, self.exp.loss)
+        rows = {name: np.flatnonzero((assignment == name) & prepared.valid) for name in ("train", "val", "test")}
+        task: Task
+        if chosen.tree is not None:  # vote fractions
+            task = VoteFractionTask(chosen.tree, self.exp.loss)
             targets = task.target_table(*dataset.answers(frame, task.tree))
             self.volunteers = None
         else:
+            task = ClassificationTask(len(dataset.classes), self.exp, labels[rows["train"]])
             targets = labels
             self.volunteers = volunteer_table(frame, labels) if dataset.has_votes else None
-        splits = {}
-        for name in ("train", "val", "test"):
-            rows = np.flatnonzero((assignment == name) & prepared.valid)
-            splits[name] = Split(rows, targets[rows])
-        if self.exp.task != "vote-fractions":
-            task = ClassificationTask(len(dataset.classes), self.exp, splits["train"].labels)
+        splits = {name: Split(indices, targets[indices]) for name, indices in rows.items()}
+        self.reporter.update(metric=task.metric)  # what the runs list's "best" measures
         if self.rank == 0:
             record, diff = build_manifest(int(self.reporter.get("attempt", 1)), self.exp.seed, self.placement.device,
                                           {"name": dataset.name, "kind": dataset.kind, "location": dataset.location,
@@ -164,8 +162,7 @@ class Worker:
         _seed_everything(self.exp.seed)
         attempt = int(self.reporter.get("attempt", 1))
         self.peers.watch(self._peer_failed)
-        self.state("preparing", pid=os.getpid(), epochs=self.exp.epochs, attempt=attempt, mode=self.mode,
-                   metric="val_rmse" if self.exp.task == "vote-fractions" else "val_acc")
+        self.state("preparing", pid=os.getpid(), epochs=self.exp.epochs, attempt=attempt, mode=self.mode)
         self.emit("started", run=self.run_dir.name, experiment=self.config["run"]["experiment"], attempt=attempt,
                   mode=self.mode, device=str(self.placement.device), precision=self.placement.precision,
                   torch=torch.__version__, host=socket.gethostname(), world=self.world, gpus=self.gpu_uuids)

@@ -20,6 +20,7 @@ from textual_plotext import PlotextPlot
 
 from galaxy_tui.analysis.fraction_figures import (
     FractionPredictions,
+    csv_number,
     draw_residuals,
     draw_scatter,
     headline,
@@ -92,10 +93,7 @@ def mistake_caption(row: dict[str, str]) -> str:
 
 
 def _number(row: dict[str, str], column: str) -> float:
-    try:
-        return float(row.get(column) or "nan")
-    except ValueError:
-        return float("nan")
+    return csv_number(row.get(column))
 
 
 def volunteer_line(row: dict[str, str]) -> str:
