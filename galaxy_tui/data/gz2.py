@@ -65,7 +65,7 @@ def load_gz2_hart16(name: str, catalog: Path, mapping: Path, images: Path, famil
         raise GalaxyError(f"[datasets.{name}] fractions = {family!r} is not one of {', '.join(FRACTION_FAMILIES)}.")
     rule = {ours: f"{theirs}_{family}" for ours, theirs in HART16_ANSWERS.items()}
     tree, tree_columns = hart16_tree(family, csv_header(catalog, "GZ2 Hart16 catalogue"))
-    wanted = list(dict.fromkeys(["total_classifications", *rule.values(), *tree_columns]))
+    wanted = ["total_classifications", *rule.values()]
     table = read_csv(catalog, "GZ2 Hart16 catalogue", ["dr7objid", *wanted], numeric=wanted, cache_dir=cache_dir)
     links = read_csv(mapping, "GZ2 filename mapping", ["objid", "asset_id"], cache_dir=cache_dir)
     frame = table.merge(links[["objid", "asset_id"]], left_on="dr7objid", right_on="objid", how="inner")
@@ -78,10 +78,20 @@ def load_gz2_hart16(name: str, catalog: Path, mapping: Path, images: Path, famil
         "ref": frame["asset_id"].astype(str) + ".jpg",
         **{ours: frame[theirs] for ours, theirs in rule.items()},
         "total_classifications": frame["total_classifications"],
-        **{ours: frame[theirs] for theirs, ours in tree_columns.items()},
     })
     frame, missing, signature = attach_images(frame, images, str(catalog))
     ensure_not_empty(frame, str(catalog))
     return Dataset(name, "gz2-hart16", frame, VOTE_CLASSES, FolderImages(images),
                    fingerprint_of("gz2-hart16", family, file_signature(catalog), signature),
-                   problems + missing, location=str(catalog), tree=tree)
+                   problems + missing, location=str(catalog), tree=tree,
+                   answer_source=lambda rows: _tree_answers(catalog, tree_columns, rows, cache_dir))
+
+
+def _tree_answers(catalog: Path, columns: dict[str, str], rows: pd.DataFrame, cache_dir: Path | None) -> pd.DataFrame:
+    """The decision tree's answers (and counts) of these rows, read only when a vote-fraction run asks: a
+    classification needs six of the catalogue's columns, the tree up to 74 more."""
+    table = read_csv(catalog, "GZ2 Hart16 catalogue", ["dr7objid", *columns], numeric=list(columns),
+                     cache_dir=cache_dir)
+    table = table.set_index(table["dr7objid"].astype(str)).rename(columns=columns)
+    table = table[~table.index.duplicated(keep="first")]  # the dataset kept each galaxy's first row
+    return table.reindex(rows["id"].to_numpy())[list(columns.values())].reset_index(drop=True)
