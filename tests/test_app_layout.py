@@ -110,6 +110,21 @@ async def test_first_paint_shows_no_widget_ids(tmp_path: Path) -> None:
         assert "ThumbnailStrip" not in screen_text(app)
 
 
+async def test_a_pane_chosen_before_the_first_scan_stays_chosen(tmp_path: Path) -> None:
+    """The race CI met under load: a key chose the Monitor, its focus was still pending (Textual moves focus
+    later) when the first scan arrived, and the scan put Datasets back. Reproduced without timing: the scan is
+    applied in the same tick as the key's action, before focus can move."""
+    from fixture_runs import FrozenTelemetry, fixture_workspace
+    app = GalaxyApp(fixture_workspace(tmp_path / "ws"))
+    app.telemetry = FrozenTelemetry()  # type: ignore[assignment]
+    app.reader.start = lambda: None  # type: ignore[union-attr, method-assign]  # the scan comes when the test says
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.action_show_pane("monitor")
+        app._apply_scan([], {})
+        await pilot.pause()
+        assert app.active_pane == "monitor"
+
+
 async def test_the_monitor_keeps_the_live_run_while_results_browse(tmp_path: Path) -> None:
     from fixture_runs import FrozenTelemetry, add_live_run, fixture_workspace
     workspace = fixture_workspace(tmp_path / "ws")
@@ -280,6 +295,24 @@ async def test_dataset_thumbnails_grow_with_the_pane(tmp_path: Path) -> None:
         await until(pilot, lambda: app.query(".thumb-image").first().size.width > small.width)
         grown = app.query(".thumb-image").first().size
         assert grown.height == grown.width // 2  # square galaxies: two pixel rows per cell
+
+
+async def test_a_resize_while_thumbnail_rows_mount_does_not_crash(tmp_path: Path) -> None:
+    """What crashed the app under load: fitting the thumbnails (after a resize) while a new row was in the DOM
+    without its children yet. Simulated by mounting an empty row, as mount_all leaves it for a moment."""
+    from textual.containers import Horizontal
+
+    from galaxy_tui.app.thumbs import ThumbnailStrip
+    tiny_workspace(tmp_path)
+    app = GalaxyApp(tmp_path, telemetry=NoGpu())
+    async with app.run_test(size=(100, 30)) as pilot:
+        strip = app.query_one(ThumbnailStrip)
+        await until(pilot, lambda: strip.shown == "tiny")
+        await strip.mount(Horizontal(classes="thumb-row"))
+        strip.fit_images()
+        await pilot.resize_terminal(160, 48)
+        await pilot.pause()
+        assert app.is_running and app.query(".thumb-image").first().size.width > 0
 
 
 async def test_enter_on_a_dataset_sample_opens_it_large_and_the_arrows_step(tmp_path: Path) -> None:

@@ -100,7 +100,7 @@ class GalaxyApp(App[None]):
         self.store = RunStore(runs_dir)
         self.telemetry = TelemetrySampler(telemetry or NvmlTelemetry())
         self.reader = StoreReader(self.store, self._deliver_scan, self._deliver_events) if read_runs else None
-        self._scanned = False
+        self._pane_chosen = False  # by a key, or by the first scan
         self._wide, self._runs_open = False, False
         self._screen_width = 0
         self._runs_width: int | None = None
@@ -221,10 +221,8 @@ class GalaxyApp(App[None]):
         self.store.apply_scan(infos, notes)
         self.show_live_count(self.store.live_count)
         self._lay_out_runs()
-        if not self._scanned:  # the first pane: a live run's Monitor (reopened while it runs), else Datasets
-            self._scanned = True
-            if self.focused is None:  # no key has chosen a pane meanwhile
-                self.action_show_pane("monitor" if self.store.live_count else "datasets")
+        if not self._pane_chosen:  # the first pane: a live run's Monitor (reopened while it runs), else Datasets
+            self.action_show_pane("monitor" if self.store.live_count else "datasets")
 
     def select_run(self, run_id: str) -> None:
         """A run chosen in the runs list: the Monitor's on the Monitor, the Results' on Results; from
@@ -263,6 +261,7 @@ class GalaxyApp(App[None]):
             self._runs_open = False
             self._lay_out_runs()
         if pane in PANES:
+            self._pane_chosen = True  # focus moves later: a scan arriving meanwhile must not undo the choice
             self.query_one("#panes", TabbedContent).active = pane
             focus = {"datasets": "#datasets-table", "experiments": "#experiments-table",
                      "monitor": "#monitor-pane", "results": "#results-pane"}[pane]

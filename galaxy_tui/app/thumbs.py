@@ -134,11 +134,16 @@ class ThumbnailStrip(Vertical):
         room = self.size.width - 15
         shown = max(1, min(PER_CLASS, room // 15))
         width = max(14, min(32, room // shown - 1))
+        # queries, not query_one: a resize can land while new rows are still mounting their children
+        # (_mount_rows fits them again once mounted)
         for row in self.query(".thumb-row"):
-            row.styles.height = row.query_one(".thumb-class").styles.height = width // 2
+            row.styles.height = width // 2
+            for name in row.query(".thumb-class"):
+                name.styles.height = width // 2
             for k, thumb in enumerate(row.query(Thumbnail)):
                 thumb.display = k < shown
-                size_square(thumb.query_one(".thumb-image"), width)
+                for image in thumb.query(".thumb-image"):
+                    size_square(image, width)
 
     def visible(self) -> list[Thumbnail]:
         return [thumb for thumb in self.query(Thumbnail) if thumb.display]
