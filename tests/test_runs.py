@@ -19,7 +19,7 @@ from galaxy_tui.errors import GalaxyError
 from galaxy_tui.events import read_events
 from galaxy_tui.registry import load_registry, update_registry
 from galaxy_tui.runs import find_runs, get_run, launch, run_info, stop_run
-from workspace_fixture import tiny_workspace, wait_final, wait_for
+from workspace_fixture import rank_lines, tiny_workspace, wait_final, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -206,17 +206,6 @@ def test_failed_run_reports_its_message(tmp_path: Path) -> None:
     assert failed["traceback"] is None  # a user error, not a bug
 
 
-def _rank_lines(run_dir: Path, word: str) -> dict[int, list[str]]:
-    """What each rank logged about `word` (ranks/<attempt>/.../<rank>/stdout.log), without the rank prefix."""
-    lines: dict[int, list[str]] = {}
-    for log in (run_dir / "ranks").rglob("stdout.log"):
-        for line in log.read_text().splitlines():
-            head, _, rest = line.partition(": ")
-            if head.startswith("rank ") and rest.startswith(word):
-                lines.setdefault(int(head.split()[1]), []).append(rest)
-    return lines
-
-
 def test_two_processes_with_ddp_on_cpu(tmp_path: Path) -> None:
     """devices = 2 runs the worker under torchrun with the gloo backend (CPU) — the same bookkeeping NCCL
     runs on GPUs. One epoch, so evaluation follows training at once (ranks > 0 must not read best.pt
@@ -235,9 +224,9 @@ def test_two_processes_with_ddp_on_cpu(tmp_path: Path) -> None:
     probe = next(e for e in events if e["type"] == "probe_done")
     assert probe["effective_batch"] == 32 and probe["micro_batch"] * probe["accumulation"] == 16
     assert len(list((run.dir / "ranks").rglob("stdout.log"))) == 2
-    decisions = _rank_lines(run.dir, "epoch")
+    decisions = rank_lines(run.dir, "epoch")
     assert set(decisions) == {0, 1} and decisions[0] == decisions[1]  # same val figures, best, LR
-    seeds = _rank_lines(run.dir, "seed")
+    seeds = rank_lines(run.dir, "seed")
     assert seeds[0] != seeds[1]  # each rank its own random stream (dropout, augmentation)
     launch_env = json.loads((run.dir / "launch.json").read_text())["env"]
     assert launch_env["TORCH_ELASTIC_SHUTDOWN_TIMEOUT"] == "600"

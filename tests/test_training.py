@@ -15,6 +15,7 @@ import pytest
 import torch
 from torch import nn
 
+from galaxy_tui.data.synthetic import SYNTHETIC_TREE
 from galaxy_tui.errors import GalaxyError
 from galaxy_tui.model_names import MODEL_NAMES
 from galaxy_tui.registry import Experiment
@@ -23,7 +24,7 @@ from galaxy_tui.train.device import choose_placement
 from galaxy_tui.train.loop import RunFailed, Split, Trainer
 from galaxy_tui.train.models import build_model
 from galaxy_tui.train.probe_search import ProbeError, TrialOutcome, search_micro_batch
-from galaxy_tui.train.tasks import ClassificationTask
+from galaxy_tui.train.tasks import ClassificationTask, Task, VoteFractionTask
 
 GIB = 1 << 30
 
@@ -103,33 +104,48 @@ def test_probe_stops_at_the_effective_batch() -> None:
 
 # ------------------------------------------------------------------ OOM spikes mid-run
 
-def _trainer(tmp_path: Path, model: nn.Module, inject: str, monkeypatch: pytest.MonkeyPatch) -> Trainer:
+def _task(name: str, experiment: Experiment, labels: np.ndarray) -> tuple[Task, np.ndarray]:
+    """The task and its per-galaxy targets: 3 classes, or the demo's decision tree (random fractions that sum
+    to 1 per question)."""
+    if name == "classification":
+        return ClassificationTask(3, experiment, labels), labels
+    rng = np.random.default_rng(1)
+    fractions = np.concatenate([rng.dirichlet(np.ones(len(q.answers)), len(labels)) for q in SYNTHETIC_TREE.questions],
+                               axis=1)
+    task = VoteFractionTask(SYNTHETIC_TREE, "mse")
+    return task, task.target_table(fractions, None)
+
+
+def _trainer(tmp_path: Path, model: nn.Module, inject: str, monkeypatch: pytest.MonkeyPatch,
+             task: str = "classification") -> Trainer:
     monkeypatch.setenv("GALAXY_TUI_INJECT_OOM", inject)
     rng = np.random.default_rng(0)
     images = rng.integers(0, 255, (96, 16, 16, 3), dtype=np.uint8)
-    labels = np.arange(96) % 3
     experiment = Experiment(name="t", dataset="d", effective_batch=32, augment=False, grad_clip=0.0,
                             scheduler="none", sampler="none", label_smoothing=0.0)
+    judged, targets = _task(task, experiment, np.arange(96) % 3)
     placement = choose_placement("fp32", False, False)
     events: list[tuple[str, dict]] = []
-    trainer = Trainer(experiment, model, placement, images, Split(np.arange(96), labels),
-                      ClassificationTask(3, experiment, labels), lambda kind, **f: events.append((kind, f)),
-                      steps_per_epoch=3)
+    trainer = Trainer(experiment, model, placement, images, Split(np.arange(96), targets), judged,
+                      lambda kind, **f: events.append((kind, f)), steps_per_epoch=3)
     trainer.events = events  # type: ignore[attr-defined]
     trainer.micro_batch = 16
     return trainer
 
 
-def _linear() -> nn.Module:
+def _linear(outputs: int = 3) -> nn.Module:
     torch.manual_seed(0)
-    return nn.Sequential(nn.Flatten(), nn.Linear(16 * 16 * 3, 3))
+    return nn.Sequential(nn.Flatten(), nn.Linear(16 * 16 * 3, outputs))
 
 
-def test_oom_spike_resplits_the_same_batch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Simulates a CUDA OOM spike (injected torch.cuda.OutOfMemoryError) at optimizer step 2."""
-    clean = _trainer(tmp_path, _linear(), "", monkeypatch)
+@pytest.mark.parametrize("task", ["classification", "vote-fractions"])
+def test_oom_spike_resplits_the_same_batch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, task: str) -> None:
+    """Simulates a CUDA OOM spike (injected torch.cuda.OutOfMemoryError) at optimizer step 2, for either task:
+    the re-split batch gives the same update as the unsplit one."""
+    outputs = 3 if task == "classification" else SYNTHETIC_TREE.outputs
+    clean = _trainer(tmp_path, _linear(outputs), "", monkeypatch, task)
     clean.train_epoch(1, lambda: False)
-    spiked = _trainer(tmp_path, _linear(), "steps=2 below=8", monkeypatch)
+    spiked = _trainer(tmp_path, _linear(outputs), "steps=2 below=8", monkeypatch, task)
     spiked.train_epoch(1, lambda: False)
     ooms = [f for kind, f in spiked.events if kind == "oom"]
     assert ooms == [{"step": 2, "micro_batch_before": 16, "micro_batch_after": 8, "accumulation": 4}]

@@ -22,11 +22,12 @@ from galaxy_tui.data.splits import experiment_tree
 from galaxy_tui.data.synthetic import SYNTHETIC_TREE, load_synthetic
 from galaxy_tui.data.vote_tree import HART16_QUESTIONS, KAGGLE_TREE, VoteTree
 from galaxy_tui.errors import GalaxyError
-from galaxy_tui.registry import Experiment, load_registry
+from galaxy_tui.events import read_events
+from galaxy_tui.registry import Experiment, load_registry, update_registry
 from galaxy_tui.report import print_report
-from galaxy_tui.runs import launch, run_info
+from galaxy_tui.runs import launch, run_info, stop_run
 from galaxy_tui.train.tasks import VoteFractionTask
-from workspace_fixture import tiny_workspace, wait_final
+from workspace_fixture import rank_lines, tiny_workspace, wait_final, wait_for
 
 
 def sum_violations(tree: VoteTree, outputs: np.ndarray) -> float:
@@ -331,3 +332,38 @@ async def test_the_results_pane_shows_a_fraction_run(demo_fraction_run: Path) ->
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, GalaxyView))
         assert cell.row["id"] in screen_text(app)
+
+
+def test_a_two_rank_fraction_run_stopped_and_resumed_keeps_the_lowest_rmse_as_best(tmp_path: Path) -> None:
+    """The task through the lifecycle: devices = 2 (torchrun, gloo on the CPU), stopped after two epochs, resumed
+    to finish. Lower RMSE is better across both attempts: the best checkpoint, best_val_rmse and the ranks'
+    decisions all follow the minimum, and the ranks decide together."""
+    registry = tiny_workspace(tmp_path, epochs=40, extra={"task": "vote-fractions", "devices": 2,
+                                                          "max_steps_per_epoch": 4})
+    run = launch(registry, "tiny")
+    epochs = lambda: [e for e in read_events(run.dir / "events.jsonl") if e["type"] == "epoch"]  # noqa: E731
+    wait_for(lambda: len(epochs()) >= 2, timeout=240)
+    stop_run(registry, run.id)
+    stopped = wait_final(run)
+    assert stopped.state == "stopped", (run.dir / "worker.log").read_text()[-3000:]
+    stopped_at = max(e["epoch"] for e in epochs())
+    update_registry(registry.path, lambda raw: raw["experiments"]["tiny"].update(epochs=stopped_at + 2))
+    resumed = wait_final(launch(load_registry(registry.path), "tiny", "resume"), timeout=240)
+    assert resumed.state == "finished" and resumed.attempt == 2, (run.dir / "worker.log").read_text()[-3000:]
+
+    events = read_events(run.dir / "events.jsonl")
+    assert [e["world"] for e in events if e["type"] == "started"] == [2, 2]
+    scores = {e["epoch"]: e["val_rmse"] for e in events if e["type"] == "epoch"}
+    assert sorted(scores) == list(range(1, stopped_at + 3))  # no epoch lost or repeated across the stop
+    best_epoch = min(scores, key=scores.get)
+    metrics = json.loads((run.dir / "results" / "metrics.json").read_text())
+    assert metrics["best_epoch"] == best_epoch
+    assert metrics["best_val_rmse"] == pytest.approx(scores[best_epoch], abs=1e-5)
+    assert run_info(run.dir).best_metric == pytest.approx(scores[best_epoch], abs=1e-5)
+    best = torch.load(run.dir / "checkpoints" / "best.pt", weights_only=True, map_location="cpu")
+    assert int(best["best_epoch"]) == best_epoch
+    decisions = rank_lines(run.dir, "epoch")
+    assert set(decisions) == {0, 1} and decisions[0] == decisions[1]
+    improved = [line for line in decisions[0] if "improved=True" in line]
+    running_best = np.minimum.accumulate([scores[e] for e in sorted(scores)])
+    assert len(improved) == len(set(running_best.tolist()))  # improved exactly when the RMSE fell below the best

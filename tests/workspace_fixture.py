@@ -43,3 +43,14 @@ def wait_final(run: RunInfo, timeout: float = 180.0) -> RunInfo:
         exits = sum(e["type"] == "exited" for e in read_events(run.dir / "events.jsonl"))
         return info if not info.is_live and exits >= info.attempt else None
     return wait_for(settled, timeout)
+
+
+def rank_lines(run_dir: Path, word: str) -> dict[int, list[str]]:
+    """What each rank logged about `word` (ranks/<attempt>/.../<rank>/stdout.log), without the rank prefix."""
+    lines: dict[int, list[str]] = {}
+    for log in (run_dir / "ranks").rglob("stdout.log"):
+        for line in log.read_text().splitlines():
+            head, _, rest = line.partition(": ")
+            if head.startswith("rank ") and rest.startswith(word):
+                lines.setdefault(int(head.split()[1]), []).append(rest)
+    return lines
