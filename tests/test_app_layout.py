@@ -111,18 +111,37 @@ async def test_first_paint_shows_no_widget_ids(tmp_path: Path) -> None:
 
 
 async def test_a_pane_chosen_before_the_first_scan_stays_chosen(tmp_path: Path) -> None:
-    """The race CI met under load: a key chose the Monitor, its focus was still pending (Textual moves focus
-    later) when the first scan arrived, and the scan put Datasets back. Reproduced without timing: the scan is
-    applied in the same tick as the key's action, before focus can move."""
-    from fixture_runs import FrozenTelemetry, fixture_workspace
-    app = GalaxyApp(fixture_workspace(tmp_path / "ws"))
+    """The race CI met under load: a key chose a pane, its focus was still pending (Textual moves focus later)
+    when the first scan arrived, and the scan chose another. Reproduced without timing: the first scan, which
+    finds a live run (it would show the Monitor), is applied in the same tick as the key's action."""
+    from fixture_runs import FrozenTelemetry, add_live_run, fixture_workspace
+    from galaxy_tui.runs import run_info
+    workspace = fixture_workspace(tmp_path / "ws")
+    live = add_live_run(workspace)
+    app = GalaxyApp(workspace)
     app.telemetry = FrozenTelemetry()  # type: ignore[assignment]
     app.reader.start = lambda: None  # type: ignore[union-attr, method-assign]  # the scan comes when the test says
     async with app.run_test(size=(100, 30)) as pilot:
-        app.action_show_pane("monitor")
-        app._apply_scan([], {})
+        await until(pilot, lambda: app.panes_ready)
+        app.action_show_pane("results")
+        app._apply_scan([run_info(workspace / "runs" / live)], {})
         await pilot.pause()
-        assert app.active_pane == "monitor"
+        assert app.store.live_count == 1 and app.active_pane == "results"
+
+
+async def test_a_pane_key_before_the_later_panes_are_built_lands_on_them(tmp_path: Path) -> None:
+    """Three panes are built just after the first paint: a key pressed before then chooses its pane, which
+    gets the focus once built (nothing raised, nothing lost)."""
+    tiny_workspace(tmp_path)
+    app = GalaxyApp(tmp_path, telemetry=NoGpu())
+    async with app.run_test(size=(100, 30)) as pilot:
+        if not app.panes_ready:  # a slow machine may have built them already
+            app.action_show_pane("results")
+            assert not app.query("#results-pane")
+        await until(pilot, lambda: app.panes_ready)
+        results = app.query_one("#results-pane")
+        await until(pilot, lambda: app.focused is not None and results in app.focused.ancestors_with_self)
+        assert app.active_pane == "results"
 
 
 async def test_the_monitor_keeps_the_live_run_while_results_browse(tmp_path: Path) -> None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 # textual-image asks the terminal about its graphics support once, before Textual takes the terminal over.
 import textual_image.widget  # noqa: F401  isort: skip
@@ -20,9 +21,6 @@ from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, Ta
 from galaxy_tui.app.commands import COMMANDS, Command, bindings_for, commands_for, key_label
 from galaxy_tui.app.dialogs import HelpScreen
 from galaxy_tui.app.panes.datasets import DatasetsPane
-from galaxy_tui.app.panes.experiments import ExperimentsPane
-from galaxy_tui.app.panes.monitor import MonitorPane
-from galaxy_tui.app.panes.results import ResultsPane
 from galaxy_tui.app.runs_panel import RunsPanel
 from galaxy_tui.app.store import RunStore, StoreReader
 from galaxy_tui.app.threads import deliver
@@ -30,6 +28,9 @@ from galaxy_tui.app.thumbs import ThumbnailStrip, grey_by_default
 from galaxy_tui.errors import GalaxyError
 from galaxy_tui.registry import REGISTRY_FILE, Registry, ensure_registry, load_registry, update_registry
 from galaxy_tui.telemetry import NvmlTelemetry, TelemetrySampler
+
+if TYPE_CHECKING:
+    from textual.widget import Widget
 
 MIN_WIDTH, MIN_HEIGHT = 80, 24
 SIDE_BY_SIDE_WIDTH = 136  # from here a 56-column runs list and an 80-column pane are both readable
@@ -73,6 +74,8 @@ class CommandsProvider(Provider):
                 await app.query_one(RunsPanel).run_action(command.action)
                 return
             app.action_show_pane(command.pane)  # type: ignore[attr-defined]
+            while not app.panes_ready:  # type: ignore[attr-defined]  # chosen in the app's first instant
+                await asyncio.sleep(0.02)
             pane = app.query_one(f"#{command.pane}-pane")
             reason = getattr(pane, "disabled_reason", lambda _action: None)(command.action.split("(")[0])
             if reason:  # its key is greyed out in the footer; here the person asked by name: say why
@@ -82,12 +85,21 @@ class CommandsProvider(Provider):
         return run
 
 
+def later_panes() -> dict[str, Widget]:
+    """The panes a first paint does not show, imported and built just after it: their modules (plotext, the
+    experiment form, the results views) and widgets are a good part of a start a person waits through."""
+    from galaxy_tui.app.panes.experiments import ExperimentsPane
+    from galaxy_tui.app.panes.monitor import MonitorPane
+    from galaxy_tui.app.panes.results import ResultsPane
+    return {"experiments": ExperimentsPane(), "monitor": MonitorPane(), "results": ResultsPane()}
+
+
 class GalaxyApp(App[None]):
     CSS_PATH = "galaxy.tcss"
     TITLE = "galaxy-tui"
     BINDINGS = bindings_for(None)
     COMMANDS = App.COMMANDS | {CommandsProvider}
-    AUTO_FOCUS = None  # the first scan of runs chooses the first pane: a focus before it would pull the tabs back
+    AUTO_FOCUS = None  # on_mount focuses the Datasets table (Textual would pick the tabs)
 
     def __init__(self, workspace: Path, telemetry: NvmlTelemetry | object | None = None, read_runs: bool = True):
         super().__init__()
@@ -101,6 +113,8 @@ class GalaxyApp(App[None]):
         self.telemetry = TelemetrySampler(telemetry or NvmlTelemetry())
         self.reader = StoreReader(self.store, self._deliver_scan, self._deliver_events) if read_runs else None
         self._pane_chosen = False  # by a key, or by the first scan
+        self.panes_ready = False  # all four built (three are built after the first paint)
+        self._waiting_pane: str | None = None
         self._wide, self._runs_open = False, False
         self._screen_width = 0
         self._runs_width: int | None = None
@@ -142,8 +156,8 @@ class GalaxyApp(App[None]):
         elif had_error:
             self.notify("experiments.toml is valid again")
         self._notify_unknown_keys()
-        for pane in (*self.query(DatasetsPane), *self.query(ExperimentsPane)):  # none while the app closes
-            pane.reload()
+        for pane in self.query("#datasets-pane, #experiments-pane"):  # none while the app closes or starts
+            pane.reload()  # type: ignore[attr-defined]
 
     # ------------------------------------------------------------------ layout
     def compose(self) -> ComposeResult:
@@ -152,12 +166,9 @@ class GalaxyApp(App[None]):
             with TabbedContent(id="panes", initial="datasets"):
                 with TabPane("1 Datasets", id="datasets"):
                     yield DatasetsPane()
-                with TabPane("2 Experiments", id="experiments"):
-                    yield ExperimentsPane()
-                with TabPane("3 Monitor", id="monitor"):
-                    yield MonitorPane()
-                with TabPane("4 Results", id="results"):
-                    yield ResultsPane()
+                yield TabPane("2 Experiments", id="experiments")  # filled by _mount_later_panes
+                yield TabPane("3 Monitor", id="monitor")
+                yield TabPane("4 Results", id="results")
             yield RunsPanel(id="runs-panel")
         yield Static(f"terminal too small: galaxy-tui needs at least {MIN_WIDTH}x{MIN_HEIGHT}", id="too-small")
         yield Footer()
@@ -171,13 +182,20 @@ class GalaxyApp(App[None]):
             self.notify(self.registry_error, title="experiments.toml", severity="error", timeout=15)
         self._notify_unknown_keys()
         self.grey_galaxies = grey_by_default(self.console.color_system)
-        if self.reader is None:
-            self.action_show_pane("datasets")
+        self.query_one("#datasets-table").focus()  # keys work at once
         self.telemetry.start()
-        if self.reader is not None:
-            self.reader.start()
         self.set_interval(2.0, self.watch_registry_file)
         self._check_size()
+        self.call_after_refresh(self._mount_later_panes)
+
+    async def _mount_later_panes(self) -> None:
+        for pane_id, pane in later_panes().items():
+            await self.query_one(f"#{pane_id}", TabPane).mount(pane)
+        self.panes_ready = True
+        if self.reader is not None:  # its scans may choose the Monitor: it must be there
+            self.reader.start()
+        if self._waiting_pane is not None:  # chosen before it was built
+            self.action_show_pane(self._waiting_pane)
 
     def on_resize(self, event: events.Resize) -> None:
         self._check_size(event.size)  # self.size may still be the previous one here
@@ -221,8 +239,10 @@ class GalaxyApp(App[None]):
         self.store.apply_scan(infos, notes)
         self.show_live_count(self.store.live_count)
         self._lay_out_runs()
-        if not self._pane_chosen:  # the first pane: a live run's Monitor (reopened while it runs), else Datasets
-            self.action_show_pane("monitor" if self.store.live_count else "datasets")
+        if not self._pane_chosen:  # reopened while a run is live: its Monitor, unless a key chose already
+            self._pane_chosen = True
+            if self.store.live_count and len(self.screen_stack) == 1:
+                self.action_show_pane("monitor")
 
     def select_run(self, run_id: str) -> None:
         """A run chosen in the runs list: the Monitor's on the Monitor, the Results' on Results; from
@@ -265,6 +285,10 @@ class GalaxyApp(App[None]):
             self.query_one("#panes", TabbedContent).active = pane
             focus = {"datasets": "#datasets-table", "experiments": "#experiments-table",
                      "monitor": "#monitor-pane", "results": "#results-pane"}[pane]
+            if not self.query(focus):  # not built yet: shown and focused once it is
+                self._waiting_pane = pane
+                return
+            self._waiting_pane = None
             widget = self.query_one(focus)
             if widget.focusable:
                 widget.focus()
@@ -290,7 +314,8 @@ class GalaxyApp(App[None]):
     def action_toggle_grey(self) -> None:
         self.grey_galaxies = not self.grey_galaxies
         self.query_one(ThumbnailStrip).redraw()
-        self.query_one(ResultsPane).redraw_galaxies()
+        for results in self.query("#results-pane"):
+            results.redraw_galaxies()  # type: ignore[attr-defined]
         self.notify(f"galaxies in {'grey' if self.grey_galaxies else 'colour'}", timeout=2)
 
     def action_help(self) -> None:

@@ -15,7 +15,7 @@ from textual.widgets import DataTable, Input, Static
 
 from galaxy_tui.app.commands import bindings_for
 from galaxy_tui.app.dialogs import InputDialog, confirm
-from galaxy_tui.app.panes.monitor import STATE_STYLES
+from galaxy_tui.app.run_state import state_text
 from galaxy_tui.app.store import RunRecord
 from galaxy_tui.app.views import show_config_diff
 from galaxy_tui.atomic import atomic_write_json, read_json
@@ -85,7 +85,7 @@ class RunsPanel(Vertical):
             name = Text(marker + info.id)
             if record.notes.tags:  # on a second line: the list is narrow beside a pane
                 name.append("\n   " + " ".join(f"#{t}" for t in record.notes.tags), style="cyan")
-            table.add_row(name, Text(info.state, style=STATE_STYLES.get(info.state, "")),
+            table.add_row(name, state_text(info.state),
                           f"{info.epoch}/{info.epochs}", info.best_text,
                           key=info.id, height=2 if record.notes.tags else 1)
         self._show_filter_status(len(records), len(every))

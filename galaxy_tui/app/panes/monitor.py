@@ -17,6 +17,7 @@ from galaxy_tui.app.curves import SMOOTHING, RunningEma, robust_ylim
 from galaxy_tui.app.dialogs import confirm
 from galaxy_tui.app.fields import pack_fields
 from galaxy_tui.app.gauges import GaugeGrid, GaugeRow
+from galaxy_tui.app.run_state import state_text
 from galaxy_tui.app.store import RunRecord
 from galaxy_tui.app.views import LogScreen
 from galaxy_tui.errors import GalaxyError
@@ -24,10 +25,6 @@ from galaxy_tui.run_model import batch_split
 from galaxy_tui.runs import stop_run
 from galaxy_tui.scores import score_named, score_of_epochs
 from galaxy_tui.telemetry import Reading, for_run
-
-STATE_STYLES = {"finished": "bold green", "failed": "bold red", "killed": "bold red", "lost": "bold magenta",
-                "stopped": "bold yellow", "training": "bold cyan", "probing": "bold cyan",
-                "preparing": "cyan", "evaluating": "cyan", "queued": "dim"}
 
 
 def downsample(xs: list[float], ys: list[float], width: int) -> tuple[list[float], list[float]]:
@@ -70,7 +67,7 @@ def eta_seconds(record: RunRecord) -> float | None:
 
 def header_text(record: RunRecord, width: int = 200) -> Text:
     info, model = record.info, record.model
-    fields = [Text(info.id, style="bold"), Text(info.state, style=STATE_STYLES.get(info.state, ""))]
+    fields = [Text(info.id, style="bold"), state_text(info.state)]
     if info.state == "queued":
         fields.append(Text("starting the worker…", style="dim"))
     elif info.epochs:
