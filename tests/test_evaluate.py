@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from galaxy_tui.analysis.classification_results import volunteer_table, write_results
 from galaxy_tui.data.labels import VOTE_CLASSES, VoteArrays, label_votes
 from galaxy_tui.registry import Labelling
-from galaxy_tui.train.evaluate import volunteer_table, write_results
 
 
 def votes_frame(n: int, rng: np.random.Generator) -> pd.DataFrame:

@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from galaxy_tui.analysis.classification_results import volunteer_table, write_results
+from galaxy_tui.analysis.fraction_results import Measured, derived_classification, write_fraction_results
 from galaxy_tui.data.cache import prepare_images
 from galaxy_tui.data.sources import load_dataset
 from galaxy_tui.data.splits import labelled_split, write_split
@@ -38,8 +40,6 @@ from galaxy_tui.train.device import (
     run_gpu_uuids,
 )
 from galaxy_tui.train.distributed import Collectives, PeerFailures, Topology, backend_for
-from galaxy_tui.train.evaluate import volunteer_table, write_results
-from galaxy_tui.train.fraction_results import Measured, derived_classification, write_fraction_results
 from galaxy_tui.train.loop import RunFailed, Split, Trainer
 from galaxy_tui.train.manifest import build_manifest, write_manifest
 from galaxy_tui.train.models import build_model

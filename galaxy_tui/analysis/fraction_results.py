@@ -13,12 +13,12 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import confusion_matrix
 
+from galaxy_tui.analysis.classification_results import safe_file_name
 from galaxy_tui.atomic import atomic_write_json
 from galaxy_tui.data.labels import UNLABELLED, VoteArrays, label_votes
 from galaxy_tui.data.thumbnails import thumbnail
 from galaxy_tui.data.vote_tree import VoteTree, answer_errors
 from galaxy_tui.registry import Labelling
-from galaxy_tui.train.evaluate import safe_file_name
 
 UNSURE = "unsure"
 
