@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from galaxy_tui.analysis.calibration_figures import calibration_line, draw_reliability, per_class_table
 from galaxy_tui.analysis.fraction_figures import (
     FractionPredictions,
     draw_residuals,
@@ -77,19 +78,30 @@ def print_report(run: RunInfo, console: Console, answer: str | None = None) -> N
         console.print(f"{split} accuracy [bold]{metrics['accuracy']:.4f}[/bold]  {split} loss {metrics['loss']:.4f}  "
                       f"macro F1 {metrics['macro_f1']:.4f}  best val acc {metrics.get('best_val_acc', 0):.4f} "
                       f"(epoch {metrics.get('best_epoch')})")
-        per_class = Table(title="per class")
-        for column in ("class", "precision", "recall", "F1", "support"):
-            per_class.add_column(column, justify="right" if column != "class" else "left")
-        for name, row in metrics["per_class"].items():
-            per_class.add_row(name, f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}",
-                              str(row["support"]))
-        console.print(per_class)
+        console.print(per_class_table(metrics))
         console.print(confusion_table(metrics["classes"], metrics["confusion"]))
+        _print_calibration(metrics, console)
         console.print(f"mistakes: {run.dir / 'results' / 'mistakes'}")
     if metrics:
         _print_energy(metrics, console)
     if model.steps or model.epochs:
         console.print(Text.from_ansi(loss_plot(model, min(console.width, 100))))
+
+
+def _print_calibration(metrics: dict[str, Any], console: Console) -> None:
+    line = calibration_line(metrics)
+    if line is None:
+        return
+    console.print(line)
+    console.print(Text.from_ansi(_plotext_figure(lambda plt: draw_reliability(plt, metrics), min(console.width, 100))))
+
+
+def _plotext_figure(draw: Any, width: int, height: int = 18) -> str:
+    plotext.clear_figure()
+    plotext.plotsize(width, height)
+    plotext.theme("clear")
+    draw(plotext)
+    return plotext.build()
 
 
 def _print_energy(metrics: dict[str, Any], console: Console) -> None:
@@ -121,11 +133,7 @@ def _print_fractions(run: RunInfo, metrics: dict[str, Any], console: Console, an
         width = min(console.width, 100)
         for draw in (lambda plt: draw_scatter(plt, predictions, answer or predictions.answers[0]),
                      lambda plt: draw_residuals(plt, predictions)):
-            plotext.clear_figure()
-            plotext.plotsize(width, 18)
-            plotext.theme("clear")
-            draw(plotext)
-            console.print(Text.from_ansi(plotext.build()))
+            console.print(Text.from_ansi(_plotext_figure(draw, width)))
     console.print(f"worst residuals: {run.dir / 'results' / 'residuals'}")
 
 

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from galaxy_tui.analysis.classification_results import volunteer_table, write_results
+from galaxy_tui.analysis.measured import Measured
 from galaxy_tui.data.labels import VOTE_CLASSES, VoteArrays, label_votes
 from galaxy_tui.registry import Labelling
 
@@ -45,7 +46,7 @@ def test_mistakes_hold_the_most_confident_and_the_most_disputed_with_their_votes
 
     probabilities = rng.dirichlet(np.ones(3), len(frame)).astype(np.float32)
     images = rng.integers(0, 255, (len(frame), 16, 16, 3), dtype=np.uint8)
-    write_results(tmp_path, VOTE_CLASSES, frame["id"].to_numpy(), labels, probabilities, 0.5, images,
+    write_results(tmp_path, VOTE_CLASSES, Measured(frame["id"].to_numpy(), labels, probabilities), 0.5, images,
                   np.arange(len(frame)), 5, {}, volunteers=volunteers)
 
     listing = pd.read_csv(tmp_path / "mistakes" / "mistakes.csv")
@@ -66,7 +67,7 @@ def test_without_votes_the_lists_are_as_before(tmp_path: Path) -> None:
     rng = np.random.default_rng(1)
     truth = rng.integers(0, 3, 50)
     probabilities = rng.dirichlet(np.ones(3), 50)
-    write_results(tmp_path, ("a", "b", "c"), np.arange(50), truth, probabilities, 0.5,
+    write_results(tmp_path, ("a", "b", "c"), Measured(np.arange(50), truth, probabilities), 0.5,
                   rng.integers(0, 255, (50, 8, 8, 3), dtype=np.uint8), np.arange(50), 3, {})
     listing = pd.read_csv(tmp_path / "mistakes" / "mistakes.csv")
     assert list(listing.columns) == ["file", "id", "true", "predicted", "confidence"] and len(listing) == 3

@@ -40,14 +40,19 @@ def test_a_run_trains_evaluates_and_writes_every_artefact(tmp_path: Path) -> Non
     metrics = json.loads((results / "metrics.json").read_text())
     assert set(metrics["per_class"]) == {"elliptical", "spiral", "edge_on"}
     predictions = pd.read_csv(results / "predictions.csv")
+    split = pd.read_csv(run.dir / "split.csv")
     assert len(predictions) == sum(metrics["per_class"][c]["support"] for c in metrics["per_class"])
     assert metrics["accuracy"] == pytest.approx((predictions["true"] == predictions["predicted"]).mean(), abs=1e-4)
+    calibration = metrics["calibration"]  # temperature fitted on the validation galaxies, applied to test
+    assert calibration["temperature"] > 0 and calibration["val_ece_after"] <= calibration["val_ece_before"]
+    assert {"pcal_elliptical", "pcal_spiral", "pcal_edge_on", "calibrated_confidence"} <= set(predictions.columns)
+    val_predictions = pd.read_csv(results / "val_predictions.csv")
+    assert set(val_predictions["id"].astype(str)) == set(split["id"][split["split"] == "val"].astype(str))
     confusion = pd.read_csv(results / "confusion.csv", index_col=0)
     assert confusion.to_numpy().sum() == len(predictions)
     mistakes = pd.read_csv(results / "mistakes" / "mistakes.csv")
     assert all((results / "mistakes" / f).exists() for f in mistakes["file"])
     assert (run.dir / "checkpoints" / "best.pt").exists() and (run.dir / "checkpoints" / "last.pt").exists()
-    split = pd.read_csv(run.dir / "split.csv")
     assert set(split["split"]) == {"train", "val", "test"}
     assert run.epoch == 2 and run.best_metric is not None
     from galaxy_tui.telemetry import NvmlTelemetry

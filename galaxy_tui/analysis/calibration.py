@@ -89,13 +89,17 @@ class Calibration:
 
 def calibrate(val_probabilities: np.ndarray, val_truth: np.ndarray, probabilities: np.ndarray,
               truth: np.ndarray) -> tuple[Calibration, np.ndarray]:
-    """Fit on validation, apply to the measured galaxies: the figures and the calibrated probabilities."""
+    """Fit on validation, apply to the measured galaxies: the figures and the calibrated probabilities. The fit
+    minimises the likelihood, not the calibration error: where it would raise the validation error (a model
+    already calibrated, few galaxies) the temperature stays 1."""
     temperature = fit_temperature(val_probabilities, val_truth)
+    val_before = expected_calibration_error(val_probabilities, val_truth)
+    val_after = expected_calibration_error(scaled(val_probabilities, temperature), val_truth)
+    if val_after > val_before:
+        temperature, val_after = 1.0, val_before
     calibrated = scaled(probabilities, temperature)
     figures = Calibration(
-        temperature,
-        expected_calibration_error(val_probabilities, val_truth),
-        expected_calibration_error(scaled(val_probabilities, temperature), val_truth),
+        temperature, val_before, val_after,
         expected_calibration_error(probabilities, truth), expected_calibration_error(calibrated, truth),
         reliability(probabilities, truth), reliability(calibrated, truth))
     return figures, calibrated

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 from sklearn.metrics import classification_report, confusion_matrix
 
+from galaxy_tui.analysis.calibration import calibrate
+from galaxy_tui.analysis.measured import Measured
 from galaxy_tui.atomic import atomic_write_json
 from galaxy_tui.data.labels import VoteArrays, label_agreement
 from galaxy_tui.data.thumbnails import thumbnail
@@ -20,6 +22,15 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 def safe_file_name(text: str) -> str:
     """A galaxy id as a piece of a file name."""
     return _UNSAFE.sub("_", text)
+
+
+CONFIDENCE_BINS = 10
+
+
+class ImageRows(Protocol):
+    """Images by dataset row: the prepared array, or anything indexed the same way."""
+
+    def __getitem__(self, row: int) -> np.ndarray: ...
 
 
 VOLUNTEER_COLUMNS = ("smooth", "disk", "edgeon_yes", "spiral", "total_classifications")
@@ -33,21 +44,51 @@ def volunteer_table(frame: pd.DataFrame, labels: np.ndarray) -> pd.DataFrame:
     return table
 
 
-def write_results(results: Path, classes: tuple[str, ...], ids: np.ndarray, truth: np.ndarray,
-                  probabilities: np.ndarray, loss: float, images: np.ndarray, rows: np.ndarray,
-                  mistakes: int, extra: dict[str, Any], split: str = "test",
-                  volunteers: pd.DataFrame | None = None) -> dict[str, Any]:
-    """Write predictions.csv, confusion.csv, mistakes/*.png + mistakes.csv and metrics.json; return metrics.
-    `split` says which galaxies were measured ("test", or "validation" when the dataset has no test part);
-    `volunteers` (a volunteer_table of the measured galaxies, where the dataset has votes) joins both lists."""
-    results.mkdir(parents=True, exist_ok=True)
-    predicted = probabilities.argmax(1)
-    confidence = probabilities.max(1)
-    label_range = list(range(len(classes)))
-    frame = pd.DataFrame({"id": ids, "true": np.array(classes)[truth], "predicted": np.array(classes)[predicted],
-                          "confidence": confidence.round(5)})
+def probability_table(classes: tuple[str, ...], measured: Measured) -> pd.DataFrame:
+    """id, true and predicted class, confidence and p_<class> per galaxy: the layout of predictions.csv, which
+    ensembles read back."""
+    probabilities = measured.predicted
+    frame = pd.DataFrame({"id": measured.ids, "true": np.array(classes)[measured.truth],
+                          "predicted": np.array(classes)[probabilities.argmax(1)],
+                          "confidence": probabilities.max(1).round(5)})
     for i, name in enumerate(classes):
         frame[f"p_{name}"] = probabilities[:, i].round(5)
+    return frame
+
+
+def confidence_histograms(classes: tuple[str, ...], truth: np.ndarray,
+                          probabilities: np.ndarray) -> dict[str, dict[str, list[int]]]:
+    """Per true class, how many right and wrong answers fell in each tenth of confidence."""
+    confidence, right = probabilities.max(1), probabilities.argmax(1) == truth
+    edges = np.linspace(0.0, 1.0, CONFIDENCE_BINS + 1)
+    histograms = {}
+    for k, name in enumerate(classes):
+        mine = truth == k
+        histograms[name] = {kind: np.histogram(confidence[mine & which], edges)[0].tolist()
+                            for kind, which in (("right", right), ("wrong", ~right))}
+    return histograms
+
+
+def write_results(results: Path, classes: tuple[str, ...], measured: Measured, loss: float, images: ImageRows,
+                  rows: np.ndarray, mistakes: int, extra: dict[str, Any], split: str = "test",
+                  volunteers: pd.DataFrame | None = None, val: Measured | None = None) -> dict[str, Any]:
+    """Write predictions.csv, confusion.csv, mistakes/*.png + mistakes.csv and metrics.json; return metrics.
+    `split` says which galaxies were measured ("test", or "validation" when the dataset has no test part);
+    `volunteers` (a volunteer_table of the measured galaxies, where the dataset has votes) joins both lists.
+    With `val` (the validation galaxies' probabilities) also val_predictions.csv, and temperature scaling
+    fitted on them: calibrated probabilities (pcal_<class>) and the calibration error before and after."""
+    results.mkdir(parents=True, exist_ok=True)
+    truth, probabilities = measured.truth, measured.predicted
+    predicted, confidence = probabilities.argmax(1), probabilities.max(1)
+    label_range = list(range(len(classes)))
+    frame = probability_table(classes, measured)
+    calibration = None
+    if val is not None and len(val.ids):
+        probability_table(classes, val).to_csv(results / "val_predictions.csv", index=False)
+        calibration, calibrated = calibrate(val.predicted, val.truth, probabilities, truth)
+        frame["calibrated_confidence"] = calibrated.max(1).round(5)
+        for i, name in enumerate(classes):
+            frame[f"pcal_{name}"] = calibrated[:, i].round(5)
     if volunteers is not None:
         frame = pd.concat([frame, volunteers.add_prefix("votes_").reset_index(drop=True)], axis=1)
     frame.to_csv(results / "predictions.csv", index=False)
@@ -61,7 +102,9 @@ def write_results(results: Path, classes: tuple[str, ...], ids: np.ndarray, trut
     metrics = {
         "split": split, "loss": round(float(loss), 5), "accuracy": round(float((predicted == truth).mean()), 5),
         "macro_f1": round(report["macro avg"]["f1-score"], 4), "classes": list(classes),
-        "per_class": per_class, "confusion": matrix.tolist(), **extra,
+        "per_class": per_class, "confusion": matrix.tolist(),
+        "confidence": confidence_histograms(classes, truth, probabilities),
+        "calibration": None if calibration is None else calibration.as_json(), **extra,
     }
     _write_mistakes(results / "mistakes", frame, truth, predicted, confidence, images, rows, mistakes)
     atomic_write_json(results / "metrics.json", metrics)
@@ -69,7 +112,7 @@ def write_results(results: Path, classes: tuple[str, ...], ids: np.ndarray, trut
 
 
 def _write_mistakes(folder: Path, frame: pd.DataFrame, truth: np.ndarray, predicted: np.ndarray,
-                    confidence: np.ndarray, images: np.ndarray, rows: np.ndarray, count: int) -> None:
+                    confidence: np.ndarray, images: ImageRows, rows: np.ndarray, count: int) -> None:
     """The `count` most confident mistakes and, where there are votes, also the `count` the volunteers
     were most split on, each once, most confident first."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,6 @@ the worst residuals as thumbnails."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ import pandas as pd
 from sklearn.metrics import confusion_matrix
 
 from galaxy_tui.analysis.classification_results import safe_file_name
+from galaxy_tui.analysis.measured import Measured
 from galaxy_tui.atomic import atomic_write_json
 from galaxy_tui.data.labels import UNLABELLED, VoteArrays, label_votes
 from galaxy_tui.data.thumbnails import thumbnail
@@ -21,15 +21,6 @@ from galaxy_tui.data.vote_tree import VoteTree, answer_errors
 from galaxy_tui.registry import Labelling
 
 UNSURE = "unsure"
-
-
-@dataclass
-class Measured:
-    """The galaxies measured: ids, the catalogue's answers (NaN: none) and the model's."""
-
-    ids: np.ndarray
-    truth: np.ndarray
-    predicted: np.ndarray
 
 
 def errors(predicted: np.ndarray, truth: np.ndarray) -> tuple[float | None, float | None]:

@@ -23,7 +23,8 @@ import numpy as np
 import torch
 
 from galaxy_tui.analysis.classification_results import volunteer_table, write_results
-from galaxy_tui.analysis.fraction_results import Measured, derived_classification, write_fraction_results
+from galaxy_tui.analysis.fraction_results import derived_classification, write_fraction_results
+from galaxy_tui.analysis.measured import Measured
 from galaxy_tui.data.cache import prepare_images
 from galaxy_tui.data.sources import load_dataset
 from galaxy_tui.data.splits import labelled_split, write_split
@@ -404,10 +405,13 @@ class Worker:
         if isinstance(trainer.task, VoteFractionTask):
             headline = self._fraction_results(trainer.task, splits, test, predictions, loss, images, measured, extra)
         else:
+            val = splits["val"]
+            val_predictions = predictions if measured == "validation" else trainer.predict(val)[1]
             metrics = write_results(
-                self.run_dir / "results", classes, self.ids[test.indices], test.labels, predictions, loss,
+                self.run_dir / "results", classes, Measured(self.ids[test.indices], test.labels, predictions), loss,
                 images, test.indices, self.exp.mistakes, extra, measured,
-                self.volunteers.iloc[test.indices] if self.volunteers is not None else None)
+                self.volunteers.iloc[test.indices] if self.volunteers is not None else None,
+                Measured(self.ids[val.indices], val.labels, val_predictions))
             self.emit("eval", split=measured, loss=metrics["loss"], accuracy=metrics["accuracy"],
                       per_class=metrics["per_class"])
             headline = {"accuracy": metrics["accuracy"], "loss": metrics["loss"]}

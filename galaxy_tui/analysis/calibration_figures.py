@@ -1,0 +1,64 @@
+"""How sure a classifier was against how often it was right, as `show` and the Results pane draw it
+(from metrics.json: no predictions file is read)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+
+def calibration_line(metrics: dict[str, Any]) -> str | None:
+    """One line: the temperature and the calibration error before and after, or None for a result without."""
+    calibration = metrics.get("calibration")
+    if not calibration:
+        return None
+    split = str(metrics.get("split", "test"))
+    kept = calibration["temperature"] == 1.0 and calibration["val_ece_after"] == calibration["val_ece_before"]
+    how = ("temperature kept at 1: scaling did not lower the validation error" if kept else
+           f"temperature {calibration['temperature']:.2f} fitted on validation; predictions.csv has pcal_*")
+    return (f"expected calibration error {split} {calibration['ece_before']:.3f} -> {calibration['ece_after']:.3f}, "
+            f"validation {calibration['val_ece_before']:.3f} -> {calibration['val_ece_after']:.3f} ({how})")
+
+
+def draw_reliability(plt: Any, metrics: dict[str, Any]) -> None:
+    """Accuracy against confidence per bin, before and after temperature scaling, with the diagonal a
+    calibrated model follows (`plt`: plotext or a textual-plotext widget's plt)."""
+    calibration = metrics.get("calibration") or {}
+    for key, label in (("reliability_before", "as trained"), ("reliability_after", "calibrated")):
+        filled = [b for b in calibration.get(key, []) if b["count"]]
+        if filled:
+            plt.plot([b["confidence"] for b in filled], [b["accuracy"] for b in filled], marker="dot", label=label)
+    plt.plot([0, 1], [0, 1], color="gray", label="calibrated = diagonal")
+    plt.xlim(0, 1)
+    plt.ylim(0, 1)
+    plt.xlabel("confidence")
+    plt.ylabel("accuracy")
+    plt.title("reliability")
+
+
+def per_class_table(metrics: dict[str, Any]) -> Table:
+    """Per class, in astronomers' words beside the usual ones, with how sure right and wrong answers were."""
+    table = Table(title="per class (median confidence of its right | wrong answers)")
+    names = list(metrics["per_class"])
+    table.add_column("class", no_wrap=True, min_width=min(24, max(map(len, names), default=5)))
+    for column in ("purity\nprecision", "completeness\nrecall", "F1", "n", "confidence\nright | wrong"):
+        table.add_column(column, justify="right", no_wrap=True)
+    histograms = metrics.get("confidence") or {}
+    for name, row in metrics["per_class"].items():
+        counts = histograms.get(name, {})
+        table.add_row(name, f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}",
+                      str(row["support"]), f"{_median_bin(counts.get('right'))} | {_median_bin(counts.get('wrong'))}")
+    return table
+
+
+def _median_bin(counts: list[int] | None) -> str:
+    """The confidence tenth holding the middle answer ("0.9-1.0"), or "-" with no answers."""
+    if not counts or not sum(counts):
+        return "-"
+    middle, seen = sum(counts) / 2, 0
+    for b, count in enumerate(counts):
+        seen += count
+        if seen >= middle:
+            return f"{b / len(counts):.1f}-{(b + 1) / len(counts):.1f}"
+    return "-"

@@ -1,0 +1,76 @@
+"""Calibrated confidence: the calibration error against a hand computation, temperature scaling on a model
+made over-confident on purpose, and what a run writes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from galaxy_tui.analysis.calibration import calibrate, expected_calibration_error, fit_temperature, scaled
+from galaxy_tui.analysis.classification_results import write_results
+from galaxy_tui.analysis.measured import Measured
+
+
+def honest_model(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Probabilities that mean what they say: each galaxy's class is drawn from them."""
+    rng = np.random.default_rng(seed)
+    probabilities = rng.dirichlet(np.full(3, 0.7), count)
+    truth = np.array([rng.choice(3, p=p) for p in probabilities])
+    return probabilities, truth
+
+
+def test_the_calibration_error_matches_a_hand_computation() -> None:
+    probabilities, truth = honest_model(500, 0)
+    confidence, right = probabilities.max(1), probabilities.argmax(1) == truth
+    gap = 0.0
+    for b in range(10):
+        low, high = b / 10, (b + 1) / 10
+        members = (confidence > low) & (confidence <= high)
+        if members.any():
+            gap += members.sum() / len(truth) * abs(confidence[members].mean() - right[members].mean())
+    assert expected_calibration_error(probabilities, truth) == pytest.approx(gap, abs=1e-12)
+
+
+def test_temperature_scaling_repairs_an_over_confident_model() -> None:
+    """Honest probabilities sharpened (divided logits by 0.4): the fitted temperature undoes it, and the error
+    after scaling is lower than before, on validation and on galaxies the fit never saw."""
+    val_p, val_truth = honest_model(3000, 1)
+    test_p, test_truth = honest_model(3000, 2)
+    sharp_val, sharp_test = scaled(val_p, 0.4), scaled(test_p, 0.4)
+    temperature = fit_temperature(sharp_val, val_truth)
+    assert 2.0 < temperature < 3.2  # 1 / 0.4 = 2.5
+    figures, calibrated = calibrate(sharp_val, val_truth, sharp_test, test_truth)
+    assert figures.val_after < figures.val_before / 2 and figures.after < figures.before / 2
+    np.testing.assert_allclose(calibrated.sum(1), 1.0, atol=1e-9)
+    assert (calibrated.argmax(1) == sharp_test.argmax(1)).all()  # a temperature never changes the answer
+
+
+def test_a_calibrated_model_is_left_about_as_it_is_and_never_made_worse_on_validation() -> None:
+    val_p, val_truth = honest_model(3000, 3)
+    assert fit_temperature(val_p, val_truth) == pytest.approx(1.0, abs=0.15)
+    for seed in range(5, 25):  # few galaxies: the likelihood's temperature may not lower the error; then 1
+        small_p, small_truth = honest_model(40, seed)
+        figures, _ = calibrate(small_p, small_truth, small_p, small_truth)
+        assert figures.val_after <= figures.val_before
+        assert figures.temperature == 1.0 or figures.val_after < figures.val_before
+
+
+def test_results_carry_validation_predictions_and_calibrated_probabilities(tmp_path: Path) -> None:
+    val_p, val_truth = honest_model(400, 4)
+    test_p, test_truth = honest_model(300, 5)
+    images = np.zeros((300, 8, 8, 3), dtype=np.uint8)
+    metrics = write_results(tmp_path, ("a", "b", "c"), Measured(np.arange(300), test_truth, scaled(test_p, 0.5)),
+                            0.5, images, np.arange(300), 2, {}, val=Measured(np.arange(400), val_truth,
+                                                                              scaled(val_p, 0.5)))
+    calibration = metrics["calibration"]
+    assert calibration["temperature"] > 1.3 and calibration["ece_after"] < calibration["ece_before"]
+    assert sum(b["count"] for b in calibration["reliability_before"]) == 300
+    predictions = pd.read_csv(tmp_path / "predictions.csv")
+    np.testing.assert_allclose(predictions[["pcal_a", "pcal_b", "pcal_c"]].sum(axis=1), 1.0, atol=2e-5)
+    assert len(pd.read_csv(tmp_path / "val_predictions.csv")) == 400
+    histograms = metrics["confidence"]
+    assert sum(sum(h["right"]) + sum(h["wrong"]) for h in histograms.values()) == 300
+    assert sum(histograms["a"]["right"]) == int(((test_truth == 0) & (test_p.argmax(1) == 0)).sum())
