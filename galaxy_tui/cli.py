@@ -48,6 +48,13 @@ def _parser() -> argparse.ArgumentParser:
     diff = commands.add_parser("diff", help="what changed in the configuration between two runs")
     diff.add_argument("first", metavar="RUN")
     diff.add_argument("second", metavar="RUN")
+    comparison = commands.add_parser("compare", help="runs side by side, grouped by dataset, labelling and split")
+    comparison.add_argument("runs", nargs="+", metavar="RUN")
+    comparison.add_argument("--csv", type=Path, help="also write the table as CSV here")
+    ensemble = commands.add_parser("ensemble", help="combine finished runs' saved probabilities into an ensemble")
+    ensemble.add_argument("runs", nargs="+", metavar="RUN")
+    ensemble.add_argument("--weights", default="equal", choices=("equal", "val-accuracy", "inverse-val-mae"),
+                          help="equal, or by validation accuracy, or by inverse validation MAE (default equal)")
     return parser
 
 
@@ -77,6 +84,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "export-metrics":
             from galaxy_tui.commands import export_metrics_csv
             return export_metrics_csv(workspace, args.runs, args.output)
+        if args.command == "compare":
+            from galaxy_tui.commands import compare
+            return compare(workspace, args.runs, args.csv)
+        if args.command == "ensemble":
+            from galaxy_tui.commands import ensemble
+            return ensemble(workspace, args.runs, args.weights)
         if args.command == "diff":
             from galaxy_tui.commands import diff_runs
             return diff_runs(workspace, args.first, args.second)

@@ -98,7 +98,7 @@ def read_config(run_dir: Path) -> dict[str, Any]:
         raise GalaxyError(f"{run_dir}/config.toml cannot be read ({exc}); the run folder is damaged.") from None
 
 
-def _new_run_dir(runs_dir: Path, experiment: str) -> Path:
+def new_run_dir(runs_dir: Path, experiment: str) -> Path:
     """A fresh folder, created atomically: two launches in the same second get two folders."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
     runs_dir.mkdir(parents=True, exist_ok=True)
@@ -293,7 +293,7 @@ def _launch(registry: Registry, experiment: str, choice: str | None, devices: in
     if choice in ("resume", "skip"):
         raise GalaxyError(f"experiment {experiment!r} has no checkpoint to {choice}; run it without --{choice}.")
     preflight(registry, experiment)
-    run_dir = _new_run_dir(registry.runs_dir, experiment)
+    run_dir = new_run_dir(registry.runs_dir, experiment)
     (run_dir / "checkpoints").mkdir()
     (run_dir / "results").mkdir()
     config["run"]["id"] = run_dir.name

@@ -144,6 +144,6 @@ def test_a_launch_that_cannot_write_says_where_and_why(tmp_path: Path, monkeypat
     def full(runs_dir: Path, experiment: str) -> Path:
         raise OSError(errno.ENOSPC, "No space left on device", str(runs_dir / "tiny-1"))
 
-    monkeypatch.setattr(runs, "_new_run_dir", full)
+    monkeypatch.setattr(runs, "new_run_dir", full)
     with pytest.raises(GalaxyError, match="no space left on .*runs to start the run"):
         launch(registry, "tiny")

@@ -37,18 +37,34 @@ def draw_reliability(plt: Any, metrics: dict[str, Any]) -> None:
     plt.title("reliability")
 
 
+def draw_confidence(plt: Any, metrics: dict[str, Any]) -> None:
+    """How many right and wrong answers fell in each tenth of confidence, all classes together."""
+    histograms = (metrics.get("confidence") or {}).values()
+    right = [sum(column) for column in zip(*(h["right"] for h in histograms))]
+    wrong = [sum(column) for column in zip(*(h["wrong"] for h in histograms))]
+    if right:
+        labels = [f"{b / len(right):.1f}" for b in range(len(right))]
+        plt.multiple_bar(labels, [right, wrong], labels=["right", "wrong"])
+    plt.xlabel("confidence (from)")
+    plt.ylabel("galaxies")
+    plt.title("confidence of right and wrong answers")
+
+
 def per_class_table(metrics: dict[str, Any]) -> Table:
     """Per class, in astronomers' words beside the usual ones, with how sure right and wrong answers were."""
-    table = Table(title="per class (median confidence of its right | wrong answers)")
+    histograms = metrics.get("confidence") or {}  # results written before it was measured have none
+    table = Table(title="per class (median confidence of its right | wrong answers)" if histograms else "per class")
     names = list(metrics["per_class"])
     table.add_column("class", no_wrap=True, min_width=min(24, max(map(len, names), default=5)))
-    for column in ("purity\nprecision", "completeness\nrecall", "F1", "n", "confidence\nright | wrong"):
+    columns = ["purity\nprecision", "completeness\nrecall", "F1", "n"] + \
+        (["confidence\nright | wrong"] if histograms else [])
+    for column in columns:
         table.add_column(column, justify="right", no_wrap=True)
-    histograms = metrics.get("confidence") or {}
     for name, row in metrics["per_class"].items():
         counts = histograms.get(name, {})
+        confidence = [f"{_median_bin(counts.get('right'))} | {_median_bin(counts.get('wrong'))}"] if histograms else []
         table.add_row(name, f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}",
-                      str(row["support"]), f"{_median_bin(counts.get('right'))} | {_median_bin(counts.get('wrong'))}")
+                      str(row["support"]), *confidence)
     return table
 
 

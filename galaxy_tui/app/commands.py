@@ -66,7 +66,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("Mistakes", "m", "Results: the most confident mistakes, or a vote-fraction run's worst residuals "
             "(arrows move, Enter opens)", "results_tab('tab-mistakes')", "results"),
     Command("Answers", "a", "Results of a vote-fraction run: predicted vs true for one answer and the residuals; "
-            "again: the next answer", "answers(1)", "results"),
+            "again: the next answer. Of a classification run: its calibration (reliability, confidence)",
+            "answers(1)", "results"),
     Command("Previous answer", "A", "Results of a vote-fraction run: the previous answer", "answers(-1)", "results",
             show=False),
     Command("Compare", "c", "Results: compare finished runs", "results_tab('tab-compare')", "results"),

@@ -397,6 +397,7 @@ class Worker:
         best_metric = float(best["best_metric"])
         extra = {"best_epoch": int(best["best_epoch"]), f"best_{trainer.task.metric}": round(best_metric, 5),
                  "epochs_trained": int(best["epoch"]), "micro_batch": trainer.micro_batch, "model": self.exp.model,
+                 "parameters": sum(p.numel() for p in trainer.model.parameters()),
                  "threshold": self.exp.labels.threshold, **self._run_energy(trainer, config_hash),
                  "seconds": round(time.time() - float(self.reporter.get("started", self.started)), 1)}
         if measured == "validation":

@@ -18,6 +18,12 @@ from textual.widgets import DataTable, Label, Static, TabbedContent, TabPane
 from textual_image.widget import Image as ImageWidget
 from textual_plotext import PlotextPlot
 
+from galaxy_tui.analysis.calibration_figures import (
+    calibration_line,
+    draw_confidence,
+    draw_reliability,
+    per_class_table,
+)
 from galaxy_tui.analysis.fraction_figures import (
     FractionPredictions,
     csv_number,
@@ -64,21 +70,16 @@ def heatmap(classes: list[str], matrix: list[list[int]], normalised: bool,
     return table
 
 
+def ensemble_of(metrics: dict) -> str:
+    ensemble = metrics.get("ensemble") or {}
+    return f"ensemble of {len(ensemble.get('members', []))}, {ensemble.get('scheme', '?')} weights"
+
+
 def test_figure(metrics: dict) -> str:
     """The headline test figure: accuracy, or RMSE for a vote-fraction run."""
     if is_fraction_run(metrics):
         return f"rmse {metrics['rmse']:.4f}" if isinstance(metrics.get("rmse"), (int, float)) else "-"
     return f"{metrics['accuracy']:.4f}" if isinstance(metrics.get("accuracy"), (int, float)) else "-"
-
-
-def per_class_table(per_class: dict[str, dict]) -> Table:
-    table = Table(title="per class", pad_edge=False)
-    for column in ("class", "precision", "recall", "F1", "n"):
-        table.add_column(column, justify="left" if column == "class" else "right", no_wrap=True)
-    for name, row in per_class.items():
-        table.add_row(name[:14], f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}",
-                      str(row["support"]))
-    return table
 
 
 MISTAKE_ORDERS = {"confidence": "model confidence, most sure first",
@@ -226,11 +227,17 @@ class ResultsPane(Widget, can_focus=True):
         m = record.metrics
         self._show_summary(record)
         self._confusion(m)
-        self.query_one("#results-per-class", Static).update(
-            question_table(m) if is_fraction_run(m) else per_class_table(m["per_class"]))
+        self.query_one("#results-per-class", Static).update(question_table(m) if is_fraction_run(m) else
+                                                            per_class_table(m))
         self.call_later(self._mount_mistakes, record)
         self._predictions = None
-        self._load_predictions(record.info.dir / "results" / "predictions.csv" if is_fraction_run(m) else None)
+        fractions = is_fraction_run(m)
+        self.query_one("#results-tabs", TabbedContent).get_tab("tab-answers").label = \
+            "Answers" if fractions else "Calibration"
+        if fractions:
+            self._load_predictions(record.info.dir / "results" / "predictions.csv")
+        else:
+            self._show_calibration(m)
 
     def _show_summary(self, record: RunRecord) -> None:
         summary, m = self.query_one("#results-summary", Static), record.metrics or {}
@@ -245,7 +252,8 @@ class ResultsPane(Widget, can_focus=True):
         summary.update(pack_fields([
             Text(record.info.id, style="bold"), accuracy, Text(f"{split} loss {m['loss']:.4f}"),
             Text(f"macro F1 {m['macro_f1']:.4f}"),
-            Text(f"best val {m.get('best_val_acc', 0):.4f} (epoch {m.get('best_epoch')})")],
+            Text(f"val accuracy {m.get('best_val_acc', 0):.4f} ({ensemble_of(m)})" if m.get("kind") == "ensemble"
+                 else f"best val {m.get('best_val_acc', 0):.4f} (epoch {m.get('best_epoch')})")],
             max(20, (summary.content_size.width or self.size.width) - 2)))
 
     def _confusion(self, metrics: dict) -> None:
@@ -301,6 +309,23 @@ class ResultsPane(Widget, can_focus=True):
         await grid.mount_all([MistakeCell(folder / row["file"], row, residual_caption(row, answers),
                                           residual_details(row, answers)) for row in listing])
         grid.fit_images()
+
+    def _show_calibration(self, metrics: dict) -> None:
+        """A classification result's Calibration tab (the Answers tab of vote-fraction runs)."""
+        self._predictions = None
+        heading = self.query_one("#answers-heading", Static)
+        plots = self.query_one("#answer-scatter", PlotextPlot), self.query_one("#residual-plot", PlotextPlot)
+        for widget in plots:
+            widget.plt.clear_data()
+            widget.plt.clear_figure()
+        line = calibration_line(metrics)
+        heading.update(Text(line or "no calibration figures: this run was evaluated before they were measured",
+                            style="" if line else "dim"))
+        if line:
+            draw_reliability(plots[0].plt, metrics)
+            draw_confidence(plots[1].plt, metrics)
+        for widget in plots:
+            widget.refresh()
 
     @work(thread=True, exclusive=True, group="predictions")
     def _load_predictions(self, path: Path | None) -> None:

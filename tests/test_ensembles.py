@@ -1,0 +1,120 @@
+"""Compare and combine: comparability groups, the three ensembles against an independent computation from
+the members' prediction files, and what is refused."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from galaxy_tui.analysis.comparison import comparable_groups, compared
+from galaxy_tui.analysis.ensemble import build_ensemble
+from galaxy_tui.atomic import read_json
+from galaxy_tui.errors import GalaxyError
+from galaxy_tui.registry import load_registry, update_registry
+from galaxy_tui.runs import RunInfo, find_runs, launch
+from workspace_fixture import tiny_workspace, wait_final
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def two_models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[RunInfo]]:
+    """Two finished runs of different models on the same split, and one on another labelling."""
+    root = tmp_path_factory.mktemp("ensembles")
+    registry = tiny_workspace(root, epochs=2)
+    update_registry(registry.path, lambda raw: raw["experiments"].update(
+        wide={**raw["experiments"]["tiny"], "model": "galaxy10-cnn"},
+        looser={**raw["experiments"]["tiny"], "labels": {"threshold": 0.6}}))
+    registry = load_registry(registry.path)
+    runs = [wait_final(launch(registry, name)) for name in ("tiny", "wide", "looser")]
+    assert all(run.state == "finished" for run in runs), [(run.dir / "worker.log").read_text() for run in runs]
+    return root, runs
+
+
+def probabilities(run: RunInfo, name: str, classes: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
+    frame = pd.read_csv(run.dir / "results" / name, dtype={"id": str}).sort_values("id").reset_index(drop=True)
+    return frame, frame[[f"p_{c}" for c in classes]].to_numpy()
+
+
+@pytest.mark.parametrize("scheme", ["equal", "val-accuracy", "inverse-val-mae"])
+def test_an_ensemble_equals_the_weighted_mean_of_its_members_files(two_models, scheme: str) -> None:  # noqa: ANN001
+    root, (a, b, _) = two_models
+    built = build_ensemble(root / "runs", [a, b], scheme)
+    metrics = read_json(built.dir / "results" / "metrics.json")
+    classes = metrics["classes"]
+    (val_a, pa), (_, pb) = probabilities(a, "val_predictions.csv", classes), \
+        probabilities(b, "val_predictions.csv", classes)
+    truth = val_a["true"].map({c: k for k, c in enumerate(classes)}).to_numpy()
+    if scheme == "equal":
+        raw = np.array([1.0, 1.0])
+    elif scheme == "val-accuracy":
+        raw = np.array([(p.argmax(1) == truth).mean() for p in (pa, pb)])
+    else:
+        raw = np.array([1 / np.abs(p - np.eye(len(classes))[truth]).mean() for p in (pa, pb)])
+    weights = raw / raw.sum()
+    assert metrics["ensemble"]["weights"] == pytest.approx(weights.tolist(), abs=1e-6)
+    (test_a, ta), (_, tb) = probabilities(a, "predictions.csv", classes), probabilities(b, "predictions.csv", classes)
+    combined = weights[0] * ta + weights[1] * tb
+    test_truth = test_a["true"].map({c: k for k, c in enumerate(classes)}).to_numpy()
+    assert metrics["accuracy"] == pytest.approx((combined.argmax(1) == test_truth).mean(), abs=1e-5)
+    mine, ours = probabilities(built, "predictions.csv", classes)
+    np.testing.assert_allclose(ours, combined, atol=2e-5)
+    assert metrics["best_val_acc"] == pytest.approx(((weights[0] * pa + weights[1] * pb).argmax(1) == truth).mean(),
+                                                    abs=1e-5)
+    assert built.state == "finished" and built.id in {run.id for run in find_runs(load_registry(root /
+                                                                                               "experiments.toml"))}
+    assert (built.dir / "results" / "confusion.csv").exists() and metrics["calibration"] is not None
+    listed = compared(built)
+    assert listed.kind == "ensemble" and listed.comparable_key == compared(a).comparable_key
+
+
+def test_runs_of_another_labelling_are_another_group_and_cannot_join(two_models) -> None:  # noqa: ANN001
+    root, (a, b, looser) = two_models
+    groups = comparable_groups([compared(run) for run in (a, looser, b)])
+    assert [[item.run for item in group] for group in groups] == [[a.id, b.id], [looser.id]]
+    with pytest.raises(GalaxyError, match=f"{looser.id} cannot join {a.id}: labelling"):
+        build_ensemble(root / "runs", [a, looser], "equal")
+    with pytest.raises(GalaxyError, match="at least two different runs"):
+        build_ensemble(root / "runs", [a, a], "equal")
+    assert len(list((root / "runs").glob("ensemble-*"))) == len(
+        [run for run in find_runs(load_registry(root / "experiments.toml")) if run.experiment == "ensemble"])
+
+
+def test_compare_prints_groups_and_writes_the_csv(two_models) -> None:  # noqa: ANN001
+    root, (a, b, looser) = two_models
+    out = root / "compare.csv"
+    shown = subprocess.run([sys.executable, "-m", "galaxy_tui.cli", "--workspace", str(root), "compare", a.id, b.id,
+                            looser.id, "--csv", str(out)], capture_output=True, text=True,
+                           env={**os.environ, "COLUMNS": "80"}, check=True).stdout
+    shown = " ".join(shown.split())  # the title wraps at 80 columns
+    assert "group 2" in shown and "not comparable with group 1: labelling" in shown
+    assert "left out for the width" in shown
+    table = pd.read_csv(out)
+    assert list(table["group"]) == [1, 1, 2] and table["parameters"].notna().all()
+    assert (table["test"] == [read_json(r.dir / "results" / "metrics.json")["accuracy"] for r in (a, b, looser)]).all()
+
+
+async def test_the_results_pane_shows_an_ensemble_and_its_calibration(two_models) -> None:  # noqa: ANN001
+    from textual.widgets import TabbedContent
+
+    from galaxy_tui.app.main import GalaxyApp
+    from pilot_helpers import NoGpu, screen_text, text_of, until
+    root, (a, b, _) = two_models
+    built = build_ensemble(root / "runs", [a, b], "val-accuracy")  # the newest run: Results opens on it
+    app = GalaxyApp(root, telemetry=NoGpu())
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("4")
+        await until(pilot, lambda: built.id in text_of(app, "#results-summary"))
+        assert "ensemble of 2, val-accuracy weights" in text_of(app, "#results-summary")
+        await until(pilot, lambda: "completeness" in text_of(app, "#results-per-class"))
+        await pilot.press("a")
+        tabs = app.query_one("#results-tabs", TabbedContent)
+        await until(pilot, lambda: "expected calibration error" in text_of(app, "#answers-heading"))
+        assert tabs.active == "tab-answers" and str(tabs.get_tab("tab-answers").label) == "Calibration"
+        await until(pilot, lambda: "reliability" in screen_text(app) and "confidence of right" in screen_text(app))
