@@ -48,6 +48,11 @@ def _parser() -> argparse.ArgumentParser:
     diff = commands.add_parser("diff", help="what changed in the configuration between two runs")
     diff.add_argument("first", metavar="RUN")
     diff.add_argument("second", metavar="RUN")
+    evaluate = commands.add_parser("evaluate", help="evaluate a run's best checkpoint again (e.g. with --tta)")
+    evaluate.add_argument("run")
+    evaluate.add_argument("--tta", action="store_true",
+                          help="also average each galaxy's prediction over its 8 flips and quarter turns")
+    evaluate.add_argument("--detach", action="store_true", help="return at once")
     comparison = commands.add_parser("compare", help="runs side by side, grouped by dataset, labelling and split")
     comparison.add_argument("runs", nargs="+", metavar="RUN")
     comparison.add_argument("--csv", type=Path, help="also write the table as CSV here")
@@ -84,6 +89,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "export-metrics":
             from galaxy_tui.commands import export_metrics_csv
             return export_metrics_csv(workspace, args.runs, args.output)
+        if args.command == "evaluate":
+            from galaxy_tui.commands import evaluate
+            return evaluate(workspace, args.run, args.tta, args.detach)
         if args.command == "compare":
             from galaxy_tui.commands import compare
             return compare(workspace, args.runs, args.csv)

@@ -96,6 +96,20 @@ def train(workspace: Path, experiment: str, detach: bool, choice: str | None, de
     return 0 if final == "finished" else 1
 
 
+def evaluate(workspace: Path, run_id: str, tta: bool, detach: bool) -> int:
+    from galaxy_tui.runs import reevaluate
+    from galaxy_tui.watch import follow_run
+    run = reevaluate(registry_for_reading(workspace), run_id, tta)
+    console = Console()
+    console.print(f"evaluating run [bold]{run.id}[/bold] again{' with the 8 flips and turns' if tta else ''} "
+                  f"(attempt {run.attempt})")
+    if detach:
+        console.print(f"detached; `galaxy-tui show {run.id}` when it has finished")
+        return 0
+    final = follow_run(run.dir, console, attempt=run.attempt)
+    return 0 if final == "finished" else 1
+
+
 def _state_style(state: str) -> str:
     return {"finished": "green", "failed": "red", "killed": "red", "lost": "magenta", "stopped": "yellow"}.get(
         state, "cyan")

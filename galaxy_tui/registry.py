@@ -108,6 +108,7 @@ class Experiment:
     checkpoint_minutes: float = 10.0
     mistakes: int = 24
     max_steps_per_epoch: int = 0
+    tta: bool = False  # evaluate also over the 8 flips and quarter turns
 
     def table(self) -> dict[str, Any]:
         """The experiment as a TOML table (as written to a run's frozen config)."""
@@ -145,6 +146,7 @@ class Experiment:
             "checkpoint_minutes": self.checkpoint_minutes,
             "mistakes": self.mistakes,
             "max_steps_per_epoch": self.max_steps_per_epoch,
+            "tta": self.tta,
         }
 
 
@@ -361,6 +363,7 @@ def _parse_experiment(path: Path, name: str, data: Any, datasets: dict[str, Data
         checkpoint_minutes=t.number("checkpoint_minutes", float, 10.0, above=0.0),
         mistakes=t.number("mistakes", int, 24, low=0),
         max_steps_per_epoch=t.number("max_steps_per_epoch", int, 0, low=0),
+        tta=t.get("tta", bool, False),
     )
 
 

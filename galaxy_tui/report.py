@@ -82,6 +82,10 @@ def print_report(run: RunInfo, console: Console, answer: str | None = None) -> N
         console.print(confusion_table(metrics["classes"], metrics["confusion"]))
         _print_calibration(metrics, console)
         console.print(f"mistakes: {run.dir / 'results' / 'mistakes'}")
+    if metrics and metrics.get("tta"):
+        tta = metrics["tta"]
+        figure = f"accuracy {tta['accuracy']:.4f}" if "accuracy" in tta else f"RMSE {tta.get('rmse')}"
+        console.print(f"test-time augmentation (mean over the 8 flips and quarter turns): {figure}")
     if metrics:
         _print_energy(metrics, console)
     if model.steps or model.epochs:

@@ -36,7 +36,7 @@ _QUEUED_GRACE_S = 30.0
 _STALE_HEARTBEAT_S = 120.0
 # Keys that may change between attempts without invalidating a checkpoint.
 _HASH_EXEMPT = ("epochs", "early_stopping", "checkpoint_minutes", "mistakes", "devices", "micro_batch",
-                "vram_margin", "max_steps_per_epoch")
+                "vram_margin", "max_steps_per_epoch", "tta")
 
 
 @dataclass(frozen=True)
@@ -300,6 +300,24 @@ def _launch(registry: Registry, experiment: str, choice: str | None, devices: in
     atomic_write_bytes(run_dir / "config.toml", tomli_w.dumps(config).encode())
     atomic_write_json(run_dir / "status.json", {"experiment": experiment, "started": time.time()})
     return _start(registry, run_dir, "train", 1, devices)
+
+
+def reevaluate(registry: Registry, run_id: str, tta: bool) -> RunInfo:
+    """Evaluate a finished run's best checkpoint again in its own folder (a new attempt), with or without
+    test-time augmentation; the rest of its frozen configuration is untouched."""
+    run = get_run(registry, run_id)
+    with locked(registry.runs_dir / f".launch-{run.experiment}"):
+        run = run_info(run.dir)
+        if run.is_live:
+            raise GalaxyError(f"run {run.id} is still {run.state}; stop it first (galaxy-tui stop {run.id}).")
+        config = read_config(run.dir)
+        if "ensemble" in config:
+            raise GalaxyError(f"{run.id} is an ensemble: it has no network to evaluate; its members do.")
+        if not (run.dir / "checkpoints" / "best.pt").exists():
+            raise GalaxyError(f"run {run.id} has no best checkpoint to evaluate (state {run.state}).")
+        config["experiment"]["tta"] = tta
+        atomic_write_bytes(run.dir / "config.toml", tomli_w.dumps(config).encode())
+        return _start(registry, run.dir, "evaluate", run.attempt + 1, int(config["experiment"]["devices"]))
 
 
 def _changed_keys(old: dict[str, Any], new: dict[str, Any]) -> str:

@@ -118,3 +118,19 @@ async def test_the_results_pane_shows_an_ensemble_and_its_calibration(two_models
         await until(pilot, lambda: "expected calibration error" in text_of(app, "#answers-heading"))
         assert tabs.active == "tab-answers" and str(tabs.get_tab("tab-answers").label) == "Calibration"
         await until(pilot, lambda: "reliability" in screen_text(app) and "confidence of right" in screen_text(app))
+
+
+def test_evaluate_with_tta_reports_both_figures_in_a_new_attempt(two_models) -> None:  # noqa: ANN001
+    root, (_, _, looser) = two_models
+    before = read_json(looser.dir / "results" / "metrics.json")
+    done = subprocess.run([sys.executable, "-m", "galaxy_tui.cli", "--workspace", str(root), "evaluate", looser.id,
+                           "--tta"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    after = read_json(looser.dir / "results" / "metrics.json")
+    assert after["accuracy"] == pytest.approx(before["accuracy"]) and after["tta"]["views"] == 8
+    assert 0.0 <= after["tta"]["accuracy"] <= 1.0
+    info = [run for run in find_runs(load_registry(root / "experiments.toml")) if run.id == looser.id][0]
+    assert info.attempt == looser.attempt + 1 and info.state == "finished"
+    shown = subprocess.run([sys.executable, "-m", "galaxy_tui.cli", "--workspace", str(root), "show", looser.id],
+                           capture_output=True, text=True, env={**os.environ, "COLUMNS": "120"}, check=True).stdout
+    assert f"8 flips and quarter turns): accuracy {after['tta']['accuracy']:.4f}" in shown

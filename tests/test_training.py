@@ -21,7 +21,7 @@ from galaxy_tui.model_names import MODEL_NAMES
 from galaxy_tui.registry import Experiment
 from galaxy_tui.train.checkpoint import load_checkpoint, save_checkpoint
 from galaxy_tui.train.device import choose_placement
-from galaxy_tui.train.loop import RunFailed, Split, Trainer
+from galaxy_tui.train.loop import RunFailed, Split, Trainer, dihedral_views
 from galaxy_tui.train.models import build_model
 from galaxy_tui.train.probe_search import ProbeError, TrialOutcome, search_micro_batch
 from galaxy_tui.train.tasks import ClassificationTask, Task, VoteFractionTask
@@ -153,6 +153,20 @@ def test_oom_spike_resplits_the_same_batch(tmp_path: Path, monkeypatch: pytest.M
     assert spiked.micro_batch == 8 and spiked.per_rank_batch == 32
     for a, b in zip(clean.model.parameters(), spiked.model.parameters()):
         assert torch.allclose(a, b, atol=1e-5)  # same batches, same order, same update
+
+
+def test_tta_predictions_are_the_mean_over_the_eight_views(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    trainer = _trainer(tmp_path, _linear(), "", monkeypatch)
+    split = Split(np.arange(24), np.arange(24) % 3)
+    x = trainer._inputs(split.indices, training=False)
+    views = dihedral_views(x)
+    assert len({v.flatten().tolist().__str__() for v in views}) == 8  # a random image: 8 different views
+    with torch.no_grad():
+        expected = torch.stack([torch.softmax(trainer.model(v), 1) for v in views]).mean(0).numpy()
+    _, plain = trainer.predict(split)
+    _, averaged = trainer.predict(split, tta=True)
+    np.testing.assert_allclose(averaged, expected, atol=1e-5)
+    assert not np.allclose(averaged, plain, atol=1e-3)
 
 
 def test_oom_at_micro_batch_one_fails_clearly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -50,6 +50,12 @@ class Progress:
     energy_j: float | None = None  # what the run's GPUs used while training, over all attempts (None: unknown)
 
 
+def dihedral_views(x: torch.Tensor) -> list[torch.Tensor]:
+    """The 8 flips and quarter turns of a batch of images (N, C, H, W), the identity first."""
+    turns = [torch.rot90(x, k, dims=(2, 3)) for k in range(4)]
+    return turns + [torch.flip(turn, dims=(3,)) for turn in turns]
+
+
 class Trainer:
     def __init__(self, experiment: Experiment, model: nn.Module, placement: Placement, images: np.ndarray,
                  train: Split, task: Task, emit: Emit, steps_per_epoch: int,
@@ -296,9 +302,11 @@ class Trainer:
         return mean, stopped
 
     @torch.no_grad()
-    def predict(self, split: Split) -> tuple[float, np.ndarray]:
+    def predict(self, split: Split, tta: bool = False) -> tuple[float, np.ndarray]:
         """Mean loss and the task's predictions (class probabilities) over a split (in its order). The batch
-        starts at twice the micro-batch the probe found; an OOM halves it and carries on from the same galaxy."""
+        starts at twice the micro-batch the probe found; an OOM halves it and carries on from the same galaxy.
+        `tta`: the predictions are the mean over the 8 flips and quarter turns of each galaxy (galaxies have
+        no up); the loss stays the plain view's."""
         self.optimizer.zero_grad(set_to_none=True)  # the last step's gradients are not needed to predict
         self.model.eval()
         batch = self.eval_batch or max(1, 2 * self.micro_batch)
@@ -315,8 +323,12 @@ class Trainer:
                 y = self.task.targets(split.labels[start:start + batch], self.placement.device)
                 with self.placement.autocast():
                     logits = self.model(x).float()
+                    views = [self.task.predictions(self.model(view).float()) for view in dihedral_views(x)[1:]] \
+                        if tta else []
                 loss_sum += self.task.eval_loss_sum(logits, y)
-                probabilities.append(self.task.predictions(logits).cpu().numpy())
+                plain = self.task.predictions(logits)
+                probabilities.append(torch.stack([plain, *views]).mean(0).cpu().numpy() if views else
+                                     plain.cpu().numpy())
             except Exception as exc:  # noqa: BLE001 - only out-of-memory errors are handled
                 if not is_out_of_memory(exc):
                     raise

@@ -252,6 +252,7 @@ class ResultsPane(Widget, can_focus=True):
         summary.update(pack_fields([
             Text(record.info.id, style="bold"), accuracy, Text(f"{split} loss {m['loss']:.4f}"),
             Text(f"macro F1 {m['macro_f1']:.4f}"),
+            *([Text(f"with 8-view TTA {m['tta']['accuracy']:.4f}")] if (m.get("tta") or {}).get("accuracy") else []),
             Text(f"val accuracy {m.get('best_val_acc', 0):.4f} ({ensemble_of(m)})" if m.get("kind") == "ensemble"
                  else f"best val {m.get('best_val_acc', 0):.4f} (epoch {m.get('best_epoch')})")],
             max(20, (summary.content_size.width or self.size.width) - 2)))
