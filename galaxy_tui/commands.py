@@ -229,7 +229,8 @@ def compare(workspace: Path, run_ids: list[str], csv: Path | None) -> int:
     items = [compared(get_run(registry, run_id)) for run_id in run_ids]
     console = Console()
     cells = {item.run: _comparison_cells(item) for item in items}
-    width = {c: max(len(c), *(len(row[c]) for row in cells.values())) + 2 for c in COMPARE_ESSENTIAL + COMPARE_OPTIONAL}
+    width = {c: max(len(c), *(len(row[c]) for row in cells.values())) + 3  # padding and the gap
+             for c in COMPARE_ESSENTIAL + COMPARE_OPTIONAL}
     columns = list(COMPARE_ESSENTIAL)
     for column in COMPARE_OPTIONAL:
         if sum(width[c] for c in columns) + width[column] <= console.width:

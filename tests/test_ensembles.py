@@ -128,9 +128,37 @@ def test_evaluate_with_tta_reports_both_figures_in_a_new_attempt(two_models) -> 
     assert done.returncode == 0, done.stdout + done.stderr
     after = read_json(looser.dir / "results" / "metrics.json")
     assert after["accuracy"] == pytest.approx(before["accuracy"]) and after["tta"]["views"] == 8
+    assert after["seconds"] == before["seconds"]  # the training's duration, not the time since it started
     assert 0.0 <= after["tta"]["accuracy"] <= 1.0
     info = [run for run in find_runs(load_registry(root / "experiments.toml")) if run.id == looser.id][0]
     assert info.attempt == looser.attempt + 1 and info.state == "finished"
     shown = subprocess.run([sys.executable, "-m", "galaxy_tui.cli", "--workspace", str(root), "show", looser.id],
                            capture_output=True, text=True, env={**os.environ, "COLUMNS": "120"}, check=True).stdout
     assert f"8 flips and quarter turns): accuracy {after['tta']['accuracy']:.4f}" in shown
+
+
+async def test_marking_runs_and_pressing_e_builds_an_ensemble_in_the_runs_list(two_models) -> None:  # noqa: ANN001
+    from textual.widgets import DataTable
+
+    from galaxy_tui.app.dialogs import ChoiceDialog
+    from galaxy_tui.app.main import GalaxyApp
+    from pilot_helpers import NoGpu, until
+    root, (a, b, _) = two_models
+    before = {run.id for run in find_runs(load_registry(root / "experiments.toml"))}
+    app = GalaxyApp(root, telemetry=NoGpu())
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("r")
+        table = app.query_one("#runs-table", DataTable)
+        await until(pilot, lambda: table.row_count >= 3 and app.focused is table)
+        for run in (a, b):
+            table.move_cursor(row=table.get_row_index(run.id))
+            await pilot.press("space")
+        await until(pilot, lambda: set(app.store.marked) == {a.id, b.id})
+        await pilot.press("e")
+        await until(pilot, lambda: isinstance(app.screen, ChoiceDialog))
+        await pilot.press("m")  # 1 / val MAE
+        await until(pilot, lambda: any(r.startswith("ensemble-") and r not in before for r in app.store.records),
+                    timeout=60)
+    built = [run for run in find_runs(load_registry(root / "experiments.toml")) if run.id not in before]
+    assert len(built) == 1 and read_json(built[0].dir / "results" / "metrics.json")["ensemble"]["scheme"] == \
+        "inverse-val-mae"

@@ -25,6 +25,7 @@ import torch
 from galaxy_tui.analysis.classification_results import volunteer_table, write_results
 from galaxy_tui.analysis.fraction_results import derived_classification, write_fraction_results
 from galaxy_tui.analysis.measured import Measured
+from galaxy_tui.atomic import read_json
 from galaxy_tui.data.cache import prepare_images
 from galaxy_tui.data.sources import load_dataset
 from galaxy_tui.data.splits import labelled_split, write_split
@@ -409,7 +410,7 @@ class Worker:
                  "epochs_trained": int(best["epoch"]), "micro_batch": trainer.micro_batch, "model": self.exp.model,
                  "parameters": sum(p.numel() for p in trainer.model.parameters()),
                  "threshold": self.exp.labels.threshold, **self._run_energy(trainer, config_hash),
-                 "seconds": round(time.time() - float(self.reporter.get("started", self.started)), 1)}
+                 "seconds": self._training_seconds()}
         if measured == "validation":
             self.emit("warning", message="this dataset has no test part: the results are measured on the validation "
                                          "galaxies (which chose the best checkpoint), so they are optimistic")
@@ -432,6 +433,14 @@ class Worker:
         test_figure = {f"test_{k}": v for k, v in headline.items() if k != "loss"}
         self.state("finished", best_metric=best_metric, **test_figure, message="")
         return 0
+
+    def _training_seconds(self) -> float:
+        """From the run's start to now; an evaluation alone (--skip, evaluate) keeps the figure the training
+        recorded rather than counting the days between."""
+        earlier = read_json(self.run_dir / "results" / "metrics.json") if self.mode == "evaluate" else None
+        if earlier and isinstance(earlier.get("seconds"), (int, float)):
+            return float(earlier["seconds"])
+        return round(time.time() - float(self.reporter.get("started", self.started)), 1)
 
     def _fraction_results(self, task: VoteFractionTask, splits: dict[str, Split], test: Split,
                           predictions: np.ndarray, loss: float, images: np.ndarray, measured: str,
