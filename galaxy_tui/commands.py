@@ -130,7 +130,7 @@ def list_runs(workspace: Path, filter_text: str = "") -> int:
         runs = [run for run in runs if wanted(run_facts(run, read_json(run.dir / "results" / "metrics.json"),
                                                         notes[run.id].tags, notes[run.id].note))]
     columns = ("run", "experiment", "state", "attempt", "epoch", "best val", "started", "tags")
-    rows = [(run.id, run.experiment, run.state, str(run.attempt), f"{run.epoch}/{run.epochs}",
+    rows = [(run.id, run.experiment, run.state, str(run.attempt), run.epoch_text,
              "-" if run.best_metric is None else f"{score_named(run.metric).short} {run.best_metric:.4f}",
              time.strftime("%Y-%m-%d %H:%M", time.localtime(run.started)) if run.started else "-",
              " ".join(notes[run.id].tags)) for run in runs]

@@ -64,6 +64,11 @@ class RunInfo:
         return f"{self.best_metric:.3f}" + ("" if score_named(self.metric).higher_is_better else "↓")
 
     @property
+    def epoch_text(self) -> str:
+        """"3/8", or "-" where no epochs are known yet (or ever: an ensemble trains none)."""
+        return f"{self.epoch}/{self.epochs}" if self.epochs else "-"
+
+    @property
     def is_live(self) -> bool:
         return self.state not in (*FINAL_STATES, "lost")
 

@@ -87,7 +87,7 @@ class RunsPanel(Vertical):
             if record.notes.tags:  # on a second line: the list is narrow beside a pane
                 name.append("\n   " + " ".join(f"#{t}" for t in record.notes.tags), style="cyan")
             table.add_row(name, state_text(info.state),
-                          f"{info.epoch}/{info.epochs}", info.best_text,
+                          info.epoch_text, info.best_text,
                           key=info.id, height=2 if record.notes.tags else 1)
         self._show_filter_status(len(records), len(every))
         ids = [r.info.id for r in records]
