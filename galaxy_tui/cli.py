@@ -53,6 +53,11 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--tta", action="store_true",
                           help="also average each galaxy's prediction over its 8 flips and quarter turns")
     evaluate.add_argument("--detach", action="store_true", help="return at once")
+    boost = commands.add_parser("boost", help="gradient boosting on a finished run's penultimate-layer features")
+    boost.add_argument("run")
+    boost.add_argument("--booster", default="histgb", choices=("histgb", "lightgbm"),
+                       help="scikit-learn's HistGradientBoosting (default) or LightGBM (extra `boost`)")
+    boost.add_argument("--detach", action="store_true", help="return at once")
     comparison = commands.add_parser("compare", help="runs side by side, grouped by dataset, labelling and split")
     comparison.add_argument("runs", nargs="+", metavar="RUN")
     comparison.add_argument("--csv", type=Path, help="also write the table as CSV here")
@@ -92,6 +97,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "evaluate":
             from galaxy_tui.commands import evaluate
             return evaluate(workspace, args.run, args.tta, args.detach)
+        if args.command == "boost":
+            from galaxy_tui.commands import boost
+            return boost(workspace, args.run, args.booster, args.detach)
         if args.command == "compare":
             from galaxy_tui.commands import compare
             return compare(workspace, args.runs, args.csv)

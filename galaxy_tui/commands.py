@@ -110,6 +110,19 @@ def evaluate(workspace: Path, run_id: str, tta: bool, detach: bool) -> int:
     return 0 if final == "finished" else 1
 
 
+def boost(workspace: Path, run_id: str, booster: str, detach: bool) -> int:
+    from galaxy_tui.runs import boost_run
+    from galaxy_tui.watch import follow_run
+    run = boost_run(registry_for_reading(workspace), run_id, booster)
+    console = Console()
+    console.print(f"run [bold]{run.id}[/bold]: extracting its best model's features and fitting {booster} "
+                  f"(attempt {run.attempt}); the result gets a folder of its own (boosted-…)")
+    if detach:
+        return 0
+    final = follow_run(run.dir, console, attempt=run.attempt)
+    return 0 if final == "finished" else 1
+
+
 def _state_style(state: str) -> str:
     return {"finished": "green", "failed": "red", "killed": "red", "lost": "magenta", "stopped": "yellow"}.get(
         state, "cyan")

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -310,19 +311,37 @@ def _launch(registry: Registry, experiment: str, choice: str | None, devices: in
 def reevaluate(registry: Registry, run_id: str, tta: bool) -> RunInfo:
     """Evaluate a finished run's best checkpoint again in its own folder (a new attempt), with or without
     test-time augmentation; the rest of its frozen configuration is untouched."""
+    return _again(registry, run_id, "evaluate", lambda config: config["experiment"].update(tta=tta))
+
+
+def boost_run(registry: Registry, run_id: str, booster: str) -> RunInfo:
+    """Extract a finished classification run's features and fit a booster on them (a new attempt of the run;
+    the result is a folder of its own)."""
+    def check(config: dict[str, Any]) -> None:
+        if config["experiment"].get("task", "classification") != "classification":
+            raise GalaxyError(f"{run_id} is a vote-fraction run: boosting takes classification runs for now.")
+        config["boost"] = {"booster": booster}
+    return _again(registry, run_id, "boost", check, devices=1)
+
+
+def _again(registry: Registry, run_id: str, mode: str, change: Callable[[dict[str, Any]], None],
+           devices: int | None = None) -> RunInfo:
+    """A finished run's worker started again on its best checkpoint, its frozen config changed by `change`."""
     run = get_run(registry, run_id)
     with locked(registry.runs_dir / f".launch-{run.experiment}"):
         run = run_info(run.dir)
         if run.is_live:
             raise GalaxyError(f"run {run.id} is still {run.state}; stop it first (galaxy-tui stop {run.id}).")
         config = read_config(run.dir)
-        if "ensemble" in config:
-            raise GalaxyError(f"{run.id} is an ensemble: it has no network to evaluate; its members do.")
+        for derived in ("ensemble", "boosted"):
+            if derived in config:
+                raise GalaxyError(f"{run.id} is {'an ensemble' if derived == 'ensemble' else 'a boosted result'}: "
+                                  f"it has no network of its own; {config[derived].get('run') or 'its members'} has.")
         if not (run.dir / "checkpoints" / "best.pt").exists():
-            raise GalaxyError(f"run {run.id} has no best checkpoint to evaluate (state {run.state}).")
-        config["experiment"]["tta"] = tta
+            raise GalaxyError(f"run {run.id} has no best checkpoint to use (state {run.state}).")
+        change(config)
         atomic_write_bytes(run.dir / "config.toml", tomli_w.dumps(config).encode())
-        return _start(registry, run.dir, "evaluate", run.attempt + 1, int(config["experiment"]["devices"]))
+        return _start(registry, run.dir, mode, run.attempt + 1, devices or int(config["experiment"]["devices"]))
 
 
 def _changed_keys(old: dict[str, Any], new: dict[str, Any]) -> str:

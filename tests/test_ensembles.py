@@ -162,3 +162,58 @@ async def test_marking_runs_and_pressing_e_builds_an_ensemble_in_the_runs_list(t
     built = [run for run in find_runs(load_registry(root / "experiments.toml")) if run.id not in before]
     assert len(built) == 1 and read_json(built[0].dir / "results" / "metrics.json")["ensemble"]["scheme"] == \
         "inverse-val-mae"
+
+
+def test_a_booster_picks_its_trees_on_validation_and_fills_absent_classes() -> None:
+    from galaxy_tui.analysis.boosting import boost_classifier
+    rng = np.random.default_rng(0)
+    centres = rng.normal(0, 3, (3, 8))
+
+    def blobs(count: int, classes: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+        labels = rng.choice(classes, count)
+        return centres[labels] + rng.normal(0, 1, (count, 8)), labels
+
+    boosted = boost_classifier(blobs(300, (0, 1, 2)), blobs(100, (0, 1, 2)), blobs(100, (0, 1, 2))[0], 3)
+    assert 1 <= boosted.trees <= 200 and boosted.val.shape == (100, 3)
+    np.testing.assert_allclose(boosted.test.sum(1), 1.0, atol=1e-9)
+    only_two = boost_classifier(blobs(200, (0, 2)), blobs(50, (0, 1, 2)), blobs(50, (0, 1, 2))[0], 3)
+    assert (only_two.test[:, 1] == 0).all()  # a class the training galaxies lack: never predicted, still a column
+
+
+def test_boost_fits_on_the_run_s_features_and_saves_a_comparable_result(two_models) -> None:  # noqa: ANN001
+    root, (a, _, _) = two_models
+    before = (a.dir / "results" / "metrics.json").read_bytes()
+    done = subprocess.run([sys.executable, "-m", "galaxy_tui.cli", "--workspace", str(root), "boost", a.id],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr + (a.dir / "worker.log").read_text()[-2000:]
+    split = pd.read_csv(a.dir / "split.csv", dtype={"id": str})
+    for part in ("train", "val", "test"):
+        features = np.load(a.dir / "features" / f"{part}.npy")
+        ids = pd.read_csv(a.dir / "features" / f"{part}_ids.csv", dtype={"id": str})["id"]
+        assert len(features) == len(ids) == int((split["split"] == part).sum()) and features.shape[1] == 128
+        assert set(ids) == set(split["id"][split["split"] == part])
+    assert (a.dir / "results" / "metrics.json").read_bytes() == before  # the network's own results untouched
+    boosted = [run for run in find_runs(load_registry(root / "experiments.toml")) if run.id.startswith("boosted-")]
+    assert len(boosted) == 1 and boosted[0].state == "finished"
+    metrics = read_json(boosted[0].dir / "results" / "metrics.json")
+    predictions = pd.read_csv(boosted[0].dir / "results" / "predictions.csv")
+    assert metrics["accuracy"] == pytest.approx((predictions["true"] == predictions["predicted"]).mean(), abs=1e-5)
+    assert metrics["boosted"]["run"] == a.id and metrics["boosted"]["trees"] >= 1
+    listed = compared(boosted[0])
+    assert listed.kind == "boosted" and listed.comparable_key == compared(a).comparable_key
+
+
+def test_lightgbm_when_installed_picks_its_trees_on_validation() -> None:
+    """LightGBM is an optional extra (the test extra installs it); without it the booster says what to do."""
+    from galaxy_tui.analysis.boosting import boost_classifier
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(0, 1, (300, 6)), rng.integers(0, 3, 300)
+    x[np.arange(300), y] += 3.0
+    try:
+        import lightgbm  # noqa: F401
+    except (ImportError, OSError) as exc:
+        with pytest.raises(GalaxyError, match="pip install 'galaxy-tui\\[boost\\]'"):
+            boost_classifier((x[:200], y[:200]), (x[200:250], y[200:250]), x[250:], 3, "lightgbm")
+        pytest.skip(f"LightGBM is not importable here ({exc}); the message was checked")
+    boosted = boost_classifier((x[:200], y[:200]), (x[200:250], y[200:250]), x[250:], 3, "lightgbm")
+    assert 1 <= boosted.trees <= 200 and (boosted.test.argmax(1) == y[250:]).mean() > 0.8

@@ -21,7 +21,7 @@ class Compared:
     """One run's (or ensemble's) figures, and what it must share with another to be compared."""
 
     run: str
-    kind: str  # "run", "ensemble"
+    kind: str  # "run", "ensemble", "boosted"
     dataset: str
     labelling: str  # the labels section, as canonical JSON
     split: str | None  # the first 12 hex digits of split.csv's sha256
@@ -64,7 +64,7 @@ def compared(run: RunInfo) -> Compared:
     config = read_config(run.dir)
     experiment = config.get("experiment", {})
     task = str(experiment.get("task", "classification"))
-    kind = "ensemble" if "ensemble" in config else "run"
+    kind = next((derived for derived in ("ensemble", "boosted") if derived in config), "run")
     best = next((metrics[k] for k in ("best_val_acc", "best_val_rmse") if metrics.get(k) is not None), None)
     return Compared(
         run=run.id, kind=kind, dataset=str(config.get("dataset", {}).get("name", "")),
@@ -72,7 +72,7 @@ def compared(run: RunInfo) -> Compared:
         model=str(metrics.get("model") or experiment.get("model", "")), image_size=experiment.get("image_size"),
         epochs=metrics.get("epochs_trained"), best_val=best,
         test=metrics.get("rmse" if task == "vote-fractions" else "accuracy"), macro_f1=metrics.get("macro_f1"),
-        seconds=metrics.get("seconds"), samples_per_s=None if kind == "ensemble" else _median_speed(run),
+        seconds=metrics.get("seconds"), samples_per_s=None if kind != "run" else _median_speed(run),
         parameters=metrics.get("parameters"))
 
 

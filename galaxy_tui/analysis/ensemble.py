@@ -3,7 +3,6 @@ weights computed on validation only, saved as a result folder of kind `ensemble`
 
 from __future__ import annotations
 
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,16 +10,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import tomli_w
 
 from galaxy_tui.analysis.classification_results import write_results
 from galaxy_tui.analysis.comparison import compared, why_not_comparable
+from galaxy_tui.analysis.derived_results import derived_folder, finish_derived
 from galaxy_tui.analysis.measured import Measured
-from galaxy_tui.atomic import atomic_write_bytes, atomic_write_json, read_json
+from galaxy_tui.atomic import read_json
 from galaxy_tui.data.sources import load_dataset
 from galaxy_tui.errors import GalaxyError
 from galaxy_tui.registry import parse_frozen
-from galaxy_tui.runs import RunInfo, new_run_dir, read_config, run_info
+from galaxy_tui.runs import RunInfo, read_config
 
 SCHEMES = ("equal", "val-accuracy", "inverse-val-mae")
 
@@ -129,39 +128,26 @@ def build_ensemble(runs_dir: Path, runs: list[RunInfo], scheme: str) -> RunInfo:
     weights = member_weights(members, scheme, val_truth, val_order)
     val_p = sum(w * m.probabilities(m.val, val_order) for w, m in zip(weights, members))
     test_p = sum(w * m.probabilities(m.test, test_order) for w, m in zip(weights, members))
-    folder = new_run_dir(runs_dir, "ensemble")
-    try:
-        return _write_ensemble(folder, members, scheme, weights, classes,
-                               Measured(val_order.to_numpy(), val_truth, val_p),
+    what = {"scheme": scheme, "members": [m.run.id for m in members],
+            "weights": [round(float(w), 6) for w in weights]}
+    with derived_folder(runs_dir, "ensemble", first.run.dir, "ensemble", what) as folder:
+        return _write_ensemble(folder, members, what, classes, Measured(val_order.to_numpy(), val_truth, val_p),
                                Measured(test_order.to_numpy(), test_truth, test_p))
-    except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)  # never a half-written ensemble in the runs list
-        raise
 
 
-def _write_ensemble(folder: Path, members: list[Member], scheme: str, weights: np.ndarray, classes: list[str],
+def _write_ensemble(folder: Path, members: list[Member], what: dict[str, Any], classes: list[str],
                     val: Measured, test: Measured) -> RunInfo:
     first = members[0].run
     started = time.time()
-    shutil.copyfile(first.dir / "split.csv", folder / "split.csv")
-    config = read_config(first.dir)
-    config["run"] = {**config["run"], "experiment": "ensemble", "id": folder.name}
-    config["ensemble"] = {"scheme": scheme, "members": [m.run.id for m in members],
-                          "weights": [round(float(w), 6) for w in weights]}
-    atomic_write_bytes(folder / "config.toml", tomli_w.dumps(config).encode())
+    config = read_config(folder)
     first_metrics = read_json(first.dir / "results" / "metrics.json") or {}
     images, rows = _dataset_rows(first, pd.Index(test.ids))
     val_accuracy = float((val.predicted.argmax(1) == val.truth).mean())
     loss = float(-np.log(np.maximum(test.predicted[np.arange(len(test.truth)), test.truth], 1e-12)).mean())
-    extra = {"kind": "ensemble", "ensemble": config["ensemble"], "best_val_acc": round(val_accuracy, 5),
-             "model": f"ens/{scheme}",
-             "seconds": round(time.time() - started, 1)}
+    extra = {"kind": "ensemble", "ensemble": what, "best_val_acc": round(val_accuracy, 5),
+             "model": f"ens/{what['scheme']}", "seconds": round(time.time() - started, 1)}
     metrics = write_results(folder / "results", tuple(classes), test, loss, images, rows,
                             int(config["experiment"].get("mistakes", 24)), extra,
                             str(first_metrics.get("split", "test")), val=val)
-    atomic_write_json(folder / "status.json", {
-        "experiment": "ensemble", "state": "finished", "attempt": 1, "epoch": 0, "epochs": 0,
-        "best_metric": round(val_accuracy, 5), "metric": "val_acc", "test_accuracy": metrics["accuracy"],
-        "started": started, "updated": time.time(),
-        "message": f"ensemble ({scheme}) of {', '.join(m.run.id for m in members)}"})
-    return run_info(folder)
+    return finish_derived(folder, "ensemble", val_accuracy, metrics["accuracy"], started,
+                          f"ensemble ({what['scheme']}) of {', '.join(m.run.id for m in members)}")

@@ -85,6 +85,7 @@ FIELDS: tuple[FormField, ...] = (
     FormField("seed", "seed", "int"),
     FormField("checkpoint_minutes", "checkpoint every min", "float"),
     FormField("mistakes", "mistakes kept", "int"),
+    FormField("tta", "8-view TTA at eval", "bool"),
     FormField("max_steps_per_epoch", "max steps per epoch", "int"),
 )
 

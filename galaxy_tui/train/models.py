@@ -77,3 +77,12 @@ def build_model(name: str, num_classes: int, pretrained: bool = False) -> nn.Mod
     if name == "galaxy10-cnn":
         return galaxy10_cnn(num_classes)
     return _replace_head(_torchvision(name, pretrained), num_classes)
+
+
+def head_layer(model: nn.Module) -> nn.Linear:
+    """The layer that maps the penultimate representation to the outputs: the last Linear of every model
+    built here (its input is what feature extraction keeps)."""
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    if not linears:
+        raise GalaxyError(f"{type(model).__name__} has no linear head to take features from")
+    return linears[-1]

@@ -1,4 +1,4 @@
-"""The worker process: `python -m galaxy_tui.train.worker RUN_DIR --mode train|resume|evaluate`.
+"""The worker process: `python -m galaxy_tui.train.worker RUN_DIR --mode train|resume|evaluate|boost`.
 
 Reads the run's frozen config, prepares the images, probes the micro-batch, trains with checkpoints,
 evaluates the best checkpoint, and tells the world through events.jsonl and status.json. On SIGTERM
@@ -20,9 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 
+from galaxy_tui.analysis.boosting import boost_classifier
 from galaxy_tui.analysis.classification_results import volunteer_table, write_results
+from galaxy_tui.analysis.derived_results import derived_folder, finish_derived
 from galaxy_tui.analysis.fraction_results import derived_classification, write_fraction_results
 from galaxy_tui.analysis.measured import Measured
 from galaxy_tui.atomic import read_json
@@ -45,7 +48,7 @@ from galaxy_tui.train.device import (
 from galaxy_tui.train.distributed import Collectives, PeerFailures, Topology, backend_for
 from galaxy_tui.train.loop import RunFailed, Split, Trainer
 from galaxy_tui.train.manifest import build_manifest, write_manifest
-from galaxy_tui.train.models import build_model
+from galaxy_tui.train.models import build_model, head_layer
 from galaxy_tui.train.probe_search import ProbeError, TrialOutcome, search_micro_batch
 from galaxy_tui.train.reporting import GpuLogger, HostLogger, Reporter
 from galaxy_tui.train.tasks import ClassificationTask, Task, VoteFractionTask
@@ -198,6 +201,8 @@ class Worker:
         config_hash = self.config["run"]["config_hash"]
         if self.mode == "evaluate":
             return self._evaluate(trainer, classes, splits, images, config_hash)
+        if self.mode == "boost":
+            return self._boost(trainer, classes, splits, images, config_hash)
         resumed = self.mode == "resume" and (checkpoints / "last.pt").exists()
         if resumed:
             self._restore(trainer, load_checkpoint(checkpoints / "last.pt", config_hash))
@@ -434,6 +439,65 @@ class Worker:
         self.state("finished", best_metric=best_metric, **test_figure, message="")
         return 0
 
+    def _features(self, trainer: Trainer, splits: dict[str, Split]) -> dict[str, np.ndarray]:
+        """The penultimate layer's output (the head's input) for every galaxy of each part, saved in features/
+        as <part>.npy beside <part>_ids.csv."""
+        captured: list[torch.Tensor] = []
+        hook = head_layer(trainer.model).register_forward_hook(
+            lambda _module, inputs, _output: captured.append(inputs[0].detach().float().cpu()))
+        folder = self.run_dir / "features"
+        folder.mkdir(exist_ok=True)
+        features = {}
+        try:
+            for part, split in splits.items():
+                captured.clear()
+                trainer.predict(split)
+                values = torch.cat(captured).numpy() if captured else np.zeros((0, 0), np.float32)
+                if len(values) != len(split.indices):  # an out-of-memory retry ran a batch twice
+                    raise RunFailed(f"feature extraction of the {part} galaxies was interrupted by an out-of-memory "
+                                    f"retry; run it again")
+                np.save(folder / f"{part}.npy", values)
+                pd.DataFrame({"id": self.ids[split.indices]}).to_csv(folder / f"{part}_ids.csv", index=False)
+                features[part] = values
+                self.emit("features", part=part, galaxies=int(len(values)), dimensions=int(values.shape[1]))
+        finally:
+            hook.remove()
+        return features
+
+    def _boost(self, trainer: Trainer, classes: tuple[str, ...], splits: dict[str, Split], images: np.ndarray,
+               config_hash: str) -> int:
+        """Gradient boosting on the best model's features, saved as its own result folder beside the run."""
+        self.state("evaluating", message="extracting features for gradient boosting")
+        trainer.interrupt = self.stop.check
+        best = load_checkpoint(self.run_dir / "checkpoints" / "best.pt", config_hash)
+        trainer.model.load_state_dict(best["model"])
+        features = self._features(trainer, splits)
+        booster = str(self.config.get("boost", {}).get("booster", "histgb"))
+        self.state("evaluating", message=f"fitting {booster} on {features['train'].shape[1]} features")
+        test = splits["test"] if len(splits["test"].indices) else splits["val"]
+        measured = "test" if test is splits["test"] else "validation"
+        boosted = boost_classifier((features["train"], splits["train"].labels), (features["val"], splits["val"].labels),
+                                   features["test" if measured == "test" else "val"], len(classes), booster,
+                                   self.exp.seed)
+        started = time.time()
+        what = {"run": self.run_dir.name, "booster": booster, "trees": boosted.trees,
+                "features": int(features["train"].shape[1])}
+        with derived_folder(self.run_dir.parent, "boosted", self.run_dir, "boosted", what) as folder:
+            val = splits["val"]
+            val_accuracy = float((boosted.val.argmax(1) == val.labels).mean())
+            loss = float(-np.log(np.maximum(boosted.test[np.arange(len(test.labels)), test.labels], 1e-12)).mean())
+            metrics = write_results(
+                folder / "results", classes, Measured(self.ids[test.indices], test.labels, boosted.test), loss,
+                images, test.indices, self.exp.mistakes,
+                {"kind": "boosted", "boosted": what, "best_val_acc": round(val_accuracy, 5),
+                 "model": f"{booster} on {self.exp.model}", "seconds": round(time.time() - started, 1)},
+                measured, None, Measured(self.ids[val.indices], val.labels, boosted.val))
+            built = finish_derived(folder, "boosted", val_accuracy, metrics["accuracy"], started,
+                                   f"{booster} ({boosted.trees} trees) on the features of {self.run_dir.name}")
+        self.emit("boosted", folder=built.id, trees=boosted.trees, accuracy=metrics["accuracy"])
+        self.state("finished", message=f"boosted: {built.id} ({measured} accuracy {metrics['accuracy']:.4f})")
+        return 0
+
     def _training_seconds(self) -> float:
         """From the run's start to now; an evaluation alone (--skip, evaluate) keeps the figure the training
         recorded rather than counting the days between."""
@@ -499,7 +563,7 @@ class Worker:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="galaxy_tui.train.worker")
     parser.add_argument("run_dir", type=Path)
-    parser.add_argument("--mode", choices=("train", "resume", "evaluate"), default="train")
+    parser.add_argument("--mode", choices=("train", "resume", "evaluate", "boost"), default="train")
     args = parser.parse_args(argv)
     worker = Worker(args.run_dir.resolve(), args.mode)
     try:

@@ -70,7 +70,14 @@ def heatmap(classes: list[str], matrix: list[list[int]], normalised: bool,
     return table
 
 
-def ensemble_of(metrics: dict) -> str:
+DERIVED = ("ensemble", "boosted")
+
+
+def derived_from(metrics: dict) -> str:
+    """What a result not trained itself was made of (an ensemble, a booster on a run's features)."""
+    if metrics.get("kind") == "boosted":
+        boosted = metrics.get("boosted") or {}
+        return f"{boosted.get('booster')}, {boosted.get('trees')} trees on the features of {boosted.get('run')}"
     ensemble = metrics.get("ensemble") or {}
     return f"ensemble of {len(ensemble.get('members', []))}, {ensemble.get('scheme', '?')} weights"
 
@@ -253,7 +260,7 @@ class ResultsPane(Widget, can_focus=True):
             Text(record.info.id, style="bold"), accuracy, Text(f"{split} loss {m['loss']:.4f}"),
             Text(f"macro F1 {m['macro_f1']:.4f}"),
             *([Text(f"with 8-view TTA {m['tta']['accuracy']:.4f}")] if (m.get("tta") or {}).get("accuracy") else []),
-            Text(f"val accuracy {m.get('best_val_acc', 0):.4f} ({ensemble_of(m)})" if m.get("kind") == "ensemble"
+            Text(f"val accuracy {m.get('best_val_acc', 0):.4f} ({derived_from(m)})" if m.get("kind") in DERIVED
                  else f"best val {m.get('best_val_acc', 0):.4f} (epoch {m.get('best_epoch')})")],
             max(20, (summary.content_size.width or self.size.width) - 2)))
 
