@@ -467,6 +467,7 @@ class Worker:
     def _boost(self, trainer: Trainer, classes: tuple[str, ...], splits: dict[str, Split], images: np.ndarray,
                config_hash: str) -> int:
         """Gradient boosting on the best model's features, saved as its own result folder beside the run."""
+        started = time.time()
         self.state("evaluating", message="extracting features for gradient boosting")
         trainer.interrupt = self.stop.check
         best = load_checkpoint(self.run_dir / "checkpoints" / "best.pt", config_hash)
@@ -479,7 +480,6 @@ class Worker:
         boosted = boost_classifier((features["train"], splits["train"].labels), (features["val"], splits["val"].labels),
                                    features["test" if measured == "test" else "val"], len(classes), booster,
                                    self.exp.seed)
-        started = time.time()
         what = {"run": self.run_dir.name, "booster": booster, "trees": boosted.trees,
                 "features": int(features["train"].shape[1])}
         with derived_folder(self.run_dir.parent, "boosted", self.run_dir, "boosted", what) as folder:
