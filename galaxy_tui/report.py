@@ -9,7 +9,12 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from galaxy_tui.analysis.calibration_figures import calibration_line, draw_reliability, per_class_table
+from galaxy_tui.analysis.calibration_figures import (
+    calibration_line,
+    draw_reliability,
+    per_class_table,
+    threshold_table,
+)
 from galaxy_tui.analysis.fraction_figures import (
     FractionPredictions,
     draw_residuals,
@@ -82,6 +87,8 @@ def print_report(run: RunInfo, console: Console, answer: str | None = None) -> N
         console.print(confusion_table(metrics["classes"], metrics["confusion"]))
         _print_calibration(metrics, console)
         console.print(f"mistakes: {run.dir / 'results' / 'mistakes'}")
+    if metrics and metrics.get("thresholds"):
+        console.print(threshold_table(metrics))
     if metrics and metrics.get("tta"):
         tta = metrics["tta"]
         figure = f"accuracy {tta['accuracy']:.4f}" if "accuracy" in tta else f"RMSE {tta.get('rmse')}"

@@ -217,3 +217,17 @@ def test_lightgbm_when_installed_picks_its_trees_on_validation() -> None:
         pytest.skip(f"LightGBM is not importable here ({exc}); the message was checked")
     boosted = boost_classifier((x[:200], y[:200]), (x[200:250], y[200:250]), x[250:], 3, "lightgbm")
     assert 1 <= boosted.trees <= 200 and (boosted.test.argmax(1) == y[250:]).mean() > 0.8
+
+
+def test_accuracy_against_the_vote_threshold_counts_only_galaxies_never_trained_on(two_models) -> None:  # noqa: ANN001
+    """At the run's own threshold (0.7) the galaxies never trained on are exactly its validation and test
+    galaxies: count and accuracy must equal what its two prediction files say."""
+    _, (a, _, _) = two_models
+    curve = {row["threshold"]: row for row in read_json(a.dir / "results" / "metrics.json")["thresholds"]}
+    assert sorted(curve) == [round(0.5 + 0.05 * k, 2) for k in range(10)]
+    counts = [curve[t]["galaxies"] for t in sorted(curve)]
+    assert counts == sorted(counts, reverse=True) and counts[0] > counts[-1]  # surer galaxies are fewer
+    held_out = pd.concat([pd.read_csv(a.dir / "results" / name) for name in ("val_predictions.csv",
+                                                                              "predictions.csv")])
+    assert curve[0.7]["galaxies"] == len(held_out)
+    assert curve[0.7]["accuracy"] == pytest.approx((held_out["true"] == held_out["predicted"]).mean(), abs=1e-5)

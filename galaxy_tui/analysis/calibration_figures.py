@@ -78,3 +78,17 @@ def _median_bin(counts: list[int] | None) -> str:
         if seen >= middle:
             return f"{b / len(counts):.1f}-{(b + 1) / len(counts):.1f}"
     return "-"
+
+
+def threshold_table(metrics: dict[str, Any]) -> Table:
+    """Accuracy on galaxies never trained on, by the vote threshold that labels them."""
+    trained_at = metrics.get("threshold")
+    table = Table(title="accuracy by vote threshold", caption=f"galaxies never trained on; ◀ trained at {trained_at}",
+                  min_width=48)
+    for column in ("threshold", "galaxies", "accuracy"):
+        table.add_column(column, justify="right")
+    for row in metrics["thresholds"]:
+        mark = " ◀" if trained_at is not None and abs(row["threshold"] - trained_at) < 1e-9 else ""
+        table.add_row(f"{row['threshold']:.2f}{mark}", str(row["galaxies"]),
+                      "-" if row["accuracy"] is None else f"{row['accuracy']:.4f}")
+    return table

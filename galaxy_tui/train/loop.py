@@ -8,7 +8,8 @@ import os
 import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -300,6 +301,15 @@ class Trainer:
             feeder.close()
         mean = float(epoch_sum) / epoch_steps if epoch_steps else float("nan")
         return mean, stopped
+
+    @contextmanager
+    def reading(self, images: np.ndarray) -> Iterator[None]:
+        """Predict from another image array for a while (galaxies outside the run's split)."""
+        own, self.images = self.images, images
+        try:
+            yield
+        finally:
+            self.images = own
 
     @torch.no_grad()
     def predict(self, split: Split, tta: bool = False) -> tuple[float, np.ndarray]:

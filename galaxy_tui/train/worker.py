@@ -16,6 +16,7 @@ import socket
 import sys
 import time
 import traceback
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from galaxy_tui.analysis.fraction_results import derived_classification, write_f
 from galaxy_tui.analysis.measured import Measured
 from galaxy_tui.atomic import read_json
 from galaxy_tui.data.cache import prepare_images
+from galaxy_tui.data.labels import UNLABELLED
 from galaxy_tui.data.sources import load_dataset
 from galaxy_tui.data.splits import labelled_split, write_split
 from galaxy_tui.data.vote_tree import answer_errors
@@ -86,6 +88,9 @@ def _tta_figures(task: Task, labels: np.ndarray, predictions: np.ndarray) -> dic
         errors = answer_errors(predictions, labels[:, :task.outputs])
         return {"views": 8, "rmse": None if errors is None else round(errors[0], 6)}
     return {"views": 8, "accuracy": round(float((predictions.argmax(1) == labels).mean()), 5)}
+
+
+THRESHOLDS = tuple(round(0.5 + 0.05 * k, 2) for k in range(10))  # 0.5 ... 0.95
 
 
 class Worker:
@@ -167,6 +172,7 @@ class Worker:
                                            "fingerprint": dataset.fingerprint}, frame)
             write_manifest(self.run_dir, record, diff)
         self.classes = dataset.classes
+        self.dataset = dataset
         self.emit("data", classes=list(dataset.classes), counts=counts,
                   split={k: int(len(v.indices)) for k, v in splits.items()})
         return prepared.images, dataset.classes, splits, task
@@ -421,6 +427,8 @@ class Worker:
                                          "galaxies (which chose the best checkpoint), so they are optimistic")
         if tta is not None:
             extra["tta"] = _tta_figures(trainer.task, test.labels, tta)
+        if isinstance(trainer.task, ClassificationTask) and self.dataset.has_votes:
+            extra["thresholds"] = self._threshold_curve(trainer, splits["train"])
         if isinstance(trainer.task, VoteFractionTask):
             headline = self._fraction_results(trainer.task, splits, test, predictions, loss, images, measured, extra)
         else:
@@ -497,6 +505,28 @@ class Worker:
         self.emit("boosted", folder=built.id, trees=boosted.trees, accuracy=metrics["accuracy"])
         self.state("finished", message=f"boosted: {built.id} ({measured} accuracy {metrics['accuracy']:.4f})")
         return 0
+
+    def _threshold_curve(self, trainer: Trainer, train: Split) -> list[dict[str, float | int | None]]:
+        """Accuracy on the galaxies never trained on that the labelling rule labels at thresholds 0.5 to 0.95:
+        how the model does on galaxies less certain than those it learnt from (and on surer ones)."""
+        self.state("evaluating", message="accuracy against the vote threshold")
+        frame = self.dataset.frame
+        trained = frame["id"].isin(set(self.ids[train.indices])).to_numpy()
+        labels = {t: self.dataset.labels(replace(self.exp.labels, threshold=t)) for t in THRESHOLDS}
+        rows = np.flatnonzero(~trained & np.any([lab != UNLABELLED for lab in labels.values()], axis=0))
+        if not len(rows):
+            return []
+        prepared = prepare_images(self.dataset, list(frame["ref"].iloc[rows]), self.exp.image_size,
+                                  Path(self.config["run"]["cache_dir"]), float(self.spec.options.get("crop", 1.0)))
+        with trainer.reading(prepared.images):
+            predicted = trainer.predict(Split(np.arange(len(rows)), np.zeros(len(rows), dtype=np.int64)))[1].argmax(1)
+        curve = []
+        for threshold, at in labels.items():
+            counted = prepared.valid & (at[rows] != UNLABELLED)
+            curve.append({"threshold": threshold, "galaxies": int(counted.sum()),
+                          "accuracy": round(float((predicted[counted] == at[rows][counted]).mean()), 5)
+                          if counted.any() else None})
+        return curve
 
     def _training_seconds(self) -> float:
         """From the run's start to now; an evaluation alone (--skip, evaluate) keeps the figure the training
