@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
@@ -13,6 +14,9 @@ from galaxy_tui.data.sources import load_dataset
 from galaxy_tui.errors import GalaxyError
 from galaxy_tui.registry import Labelling, ensure_registry, registry_for_reading
 from galaxy_tui.scores import score_named
+
+if TYPE_CHECKING:
+    from galaxy_tui.runs import RunInfo
 
 
 def _labelling(threshold: float | None, min_classifications: int | None, max_artifact: float | None) -> Labelling:
@@ -73,7 +77,6 @@ def _ask_choice(experiment: str, previous: str) -> str | None:
 
 def train(workspace: Path, experiment: str, detach: bool, choice: str | None, devices: int | None) -> int:
     from galaxy_tui.runs import latest_checkpointed_run, launch
-    from galaxy_tui.watch import follow_run
     registry = ensure_registry(workspace)
     registry.experiment(experiment)
     _print_warnings(registry.warnings)
@@ -87,40 +90,33 @@ def train(workspace: Path, experiment: str, detach: bool, choice: str | None, de
             if choice is None:
                 return 1
     run = launch(registry, experiment, choice, devices)
+    return _announce_and_follow(run, f"run [bold]{run.id}[/bold] ({run.dir})", detach)
+
+
+def _announce_and_follow(run: RunInfo, announcement: str, detach: bool) -> int:
+    """Say what started; follow it to its end (exit 0 when it finished) unless detached."""
+    from galaxy_tui.watch import follow_run
     console = Console()
-    console.print(f"run [bold]{run.id}[/bold] ({run.dir})")
+    console.print(announcement)
     if detach:
         console.print(f"detached; follow it with `galaxy-tui` or `galaxy-tui show {run.id}`")
         return 0
-    final = follow_run(run.dir, console, attempt=run.attempt)
-    return 0 if final == "finished" else 1
+    return 0 if follow_run(run.dir, console, attempt=run.attempt) == "finished" else 1
 
 
 def evaluate(workspace: Path, run_id: str, tta: bool, detach: bool) -> int:
     from galaxy_tui.runs import reevaluate
-    from galaxy_tui.watch import follow_run
     run = reevaluate(registry_for_reading(workspace), run_id, tta)
-    console = Console()
-    console.print(f"evaluating run [bold]{run.id}[/bold] again{' with the 8 flips and turns' if tta else ''} "
-                  f"(attempt {run.attempt})")
-    if detach:
-        console.print(f"detached; `galaxy-tui show {run.id}` when it has finished")
-        return 0
-    final = follow_run(run.dir, console, attempt=run.attempt)
-    return 0 if final == "finished" else 1
+    return _announce_and_follow(run, f"evaluating run [bold]{run.id}[/bold] again"
+                                     f"{' with the 8 flips and turns' if tta else ''} (attempt {run.attempt})", detach)
 
 
 def boost(workspace: Path, run_id: str, booster: str, detach: bool) -> int:
     from galaxy_tui.runs import boost_run
-    from galaxy_tui.watch import follow_run
     run = boost_run(registry_for_reading(workspace), run_id, booster)
-    console = Console()
-    console.print(f"run [bold]{run.id}[/bold]: extracting its best model's features and fitting {booster} "
-                  f"(attempt {run.attempt}); the result gets a folder of its own (boosted-…)")
-    if detach:
-        return 0
-    final = follow_run(run.dir, console, attempt=run.attempt)
-    return 0 if final == "finished" else 1
+    return _announce_and_follow(run, f"run [bold]{run.id}[/bold]: extracting its best model's features and "
+                                     f"fitting {booster} (attempt {run.attempt}); the result gets a folder of its "
+                                     f"own (boosted-…)", detach)
 
 
 def _state_style(state: str) -> str:
