@@ -113,11 +113,14 @@ async def test_the_results_pane_shows_an_ensemble_and_its_calibration(two_models
         await until(pilot, lambda: built.id in text_of(app, "#results-summary"))
         assert "ensemble of 2, val-accuracy weights" in text_of(app, "#results-summary")
         await until(pilot, lambda: "completeness" in text_of(app, "#results-per-class"))
+        assert "vote threshold" not in text_of(app, "#results-thresholds")  # an ensemble measures none
         await pilot.press("a")
         tabs = app.query_one("#results-tabs", TabbedContent)
         await until(pilot, lambda: "expected calibration error" in text_of(app, "#answers-heading"))
         assert tabs.active == "tab-answers" and str(tabs.get_tab("tab-answers").label) == "Calibration"
         await until(pilot, lambda: "reliability" in screen_text(app) and "confidence of right" in screen_text(app))
+        app.select_run(a.id)  # a member: trained on votes, it has the threshold curve
+        await until(pilot, lambda: "accuracy by vote threshold" in text_of(app, "#results-thresholds"))
 
 
 def test_evaluate_with_tta_reports_both_figures_in_a_new_attempt(two_models) -> None:  # noqa: ANN001

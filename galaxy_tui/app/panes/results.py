@@ -23,6 +23,7 @@ from galaxy_tui.analysis.calibration_figures import (
     draw_confidence,
     draw_reliability,
     per_class_table,
+    threshold_table,
 )
 from galaxy_tui.analysis.fraction_figures import (
     FractionPredictions,
@@ -192,6 +193,7 @@ class ResultsPane(Widget, can_focus=True):
                     yield Static("no finished run selected", id="results-summary")
                     yield Static("", id="results-confusion")
                     yield Static("", id="results-per-class")
+                    yield Static("", id="results-thresholds")
             with TabPane("Mistakes", id="tab-mistakes"):
                 yield Static("", id="mistakes-order")
                 yield MistakesGrid(id="mistakes-grid")
@@ -229,6 +231,7 @@ class ResultsPane(Widget, can_focus=True):
             summary.update("no results yet for this run" if record else "no run selected")
             self.query_one("#results-confusion", Static).update("")
             self.query_one("#results-per-class", Static).update("")
+            self.query_one("#results-thresholds", Static).update("")
             self.call_later(self._mount_mistakes, None)
             return
         m = record.metrics
@@ -236,6 +239,7 @@ class ResultsPane(Widget, can_focus=True):
         self._confusion(m)
         self.query_one("#results-per-class", Static).update(question_table(m) if is_fraction_run(m) else
                                                             per_class_table(m))
+        self.query_one("#results-thresholds", Static).update(threshold_table(m) if m.get("thresholds") else "")
         self.call_later(self._mount_mistakes, record)
         self._predictions = None
         fractions = is_fraction_run(m)
