@@ -1,4 +1,5 @@
-"""Headless subcommands: what `galaxy-tui datasets|train|runs|stop|show|compare|ensemble` print, with Rich."""
+"""Headless subcommands: what `galaxy-tui datasets|train|runs|stop|show|compare|ensemble|evaluate|boost` print,
+with Rich."""
 
 from __future__ import annotations
 

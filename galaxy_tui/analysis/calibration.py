@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax
+from sklearn.metrics import log_loss
 
 BINS = 10
 _FLOOR = 1e-12  # probabilities written rounded can be 0: their log must stay finite
@@ -19,14 +20,16 @@ def scaled(probabilities: np.ndarray, temperature: float) -> np.ndarray:
     return np.exp(log_softmax(np.log(np.maximum(probabilities, _FLOOR)) / temperature, axis=1))
 
 
-def _nll(probabilities: np.ndarray, truth: np.ndarray, temperature: float) -> float:
-    logits = np.log(np.maximum(probabilities, _FLOOR)) / temperature
-    return float(-log_softmax(logits, axis=1)[np.arange(len(truth)), truth].mean())
+def mean_log_loss(probabilities: np.ndarray, truth: np.ndarray) -> float:
+    """The negative log-likelihood of the true classes (the loss a result reports). Rows are renormalised
+    first: probabilities read back from files were rounded, so their sums are off by a few 1e-5."""
+    rows = probabilities / probabilities.sum(axis=1, keepdims=True)
+    return float(log_loss(truth, rows, labels=range(probabilities.shape[1])))
 
 
 def fit_temperature(probabilities: np.ndarray, truth: np.ndarray) -> float:
     """The temperature (0.05 to 20) that minimises the negative log-likelihood of `truth`."""
-    found = minimize_scalar(lambda log_t: _nll(probabilities, truth, float(np.exp(log_t))),
+    found = minimize_scalar(lambda log_t: mean_log_loss(scaled(probabilities, float(np.exp(log_t))), truth),
                             bounds=(np.log(0.05), np.log(20.0)), method="bounded")
     return float(np.exp(found.x))
 

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from galaxy_tui.analysis.calibration import mean_log_loss
 from galaxy_tui.analysis.classification_results import write_results
 from galaxy_tui.analysis.comparison import compared, why_not_comparable
 from galaxy_tui.analysis.derived_results import derived_folder, finish_derived
@@ -143,7 +144,7 @@ def _write_ensemble(folder: Path, members: list[Member], what: dict[str, Any], c
     first_metrics = read_json(first.dir / "results" / "metrics.json") or {}
     images, rows = _dataset_rows(first, pd.Index(test.ids))
     val_accuracy = float((val.predicted.argmax(1) == val.truth).mean())
-    loss = float(-np.log(np.maximum(test.predicted[np.arange(len(test.truth)), test.truth], 1e-12)).mean())
+    loss = mean_log_loss(test.predicted, test.truth)
     extra = {"kind": "ensemble", "ensemble": what, "best_val_acc": round(val_accuracy, 5),
              "model": f"ens/{what['scheme']}", "seconds": round(time.time() - started, 1)}
     metrics = write_results(folder / "results", tuple(classes), test, loss, images, rows,

@@ -25,6 +25,7 @@ import pandas as pd
 import torch
 
 from galaxy_tui.analysis.boosting import boost_classifier
+from galaxy_tui.analysis.calibration import mean_log_loss
 from galaxy_tui.analysis.classification_results import volunteer_table, write_results
 from galaxy_tui.analysis.derived_results import derived_folder, finish_derived
 from galaxy_tui.analysis.fraction_results import derived_classification, write_fraction_results
@@ -88,6 +89,12 @@ def _tta_figures(task: Task, labels: np.ndarray, predictions: np.ndarray) -> dic
         errors = answer_errors(predictions, labels[:, :task.outputs])
         return {"views": 8, "rmse": None if errors is None else round(errors[0], 6)}
     return {"views": 8, "accuracy": round(float((predictions.argmax(1) == labels).mean()), 5)}
+
+
+def _measured_part(splits: dict[str, Split]) -> tuple[str, Split]:
+    """The galaxies results are measured on: the test part, or the validation part (and saying so) when the
+    dataset has no test part — never validation called "test"."""
+    return ("test", splits["test"]) if len(splits["test"].indices) else ("validation", splits["val"])
 
 
 THRESHOLDS = tuple(round(0.5 + 0.05 * k, 2) for k in range(10))  # 0.5 ... 0.95
@@ -412,8 +419,7 @@ class Worker:
         trainer.interrupt = self.stop.check  # the model is trained: a stop here ends the evaluation at once
         best = load_checkpoint(self.run_dir / "checkpoints" / "best.pt", config_hash)
         trainer.model.load_state_dict(best["model"])
-        measured = "test" if len(splits["test"].indices) else "validation"  # never call validation "test"
-        test = splits["test"] if measured == "test" else splits["val"]
+        measured, test = _measured_part(splits)
         loss, predictions = trainer.predict(test)
         tta = trainer.predict(test, tta=True)[1] if self.exp.tta else None
         best_metric = float(best["best_metric"])
@@ -483,8 +489,7 @@ class Worker:
         features = self._features(trainer, splits)
         booster = str(self.config.get("boost", {}).get("booster", "histgb"))
         self.state("evaluating", message=f"fitting {booster} on {features['train'].shape[1]} features")
-        test = splits["test"] if len(splits["test"].indices) else splits["val"]
-        measured = "test" if test is splits["test"] else "validation"
+        measured, test = _measured_part(splits)
         boosted = boost_classifier((features["train"], splits["train"].labels), (features["val"], splits["val"].labels),
                                    features["test" if measured == "test" else "val"], len(classes), booster,
                                    self.exp.seed)
@@ -493,7 +498,7 @@ class Worker:
         with derived_folder(self.run_dir.parent, "boosted", self.run_dir, "boosted", what) as folder:
             val = splits["val"]
             val_accuracy = float((boosted.val.argmax(1) == val.labels).mean())
-            loss = float(-np.log(np.maximum(boosted.test[np.arange(len(test.labels)), test.labels], 1e-12)).mean())
+            loss = mean_log_loss(boosted.test, test.labels)
             metrics = write_results(
                 folder / "results", classes, Measured(self.ids[test.indices], test.labels, boosted.test), loss,
                 images, test.indices, self.exp.mistakes,
