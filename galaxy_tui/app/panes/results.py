@@ -322,14 +322,19 @@ class ResultsPane(Widget, can_focus=True):
                                           residual_details(row, answers)) for row in listing])
         grid.fit_images()
 
-    def _show_calibration(self, metrics: dict) -> None:
-        """A classification result's Calibration tab (the Answers tab of vote-fraction runs)."""
-        self._predictions = None
-        heading = self.query_one("#answers-heading", Static)
+    def _cleared_plots(self) -> tuple[PlotextPlot, PlotextPlot]:
+        """The Answers/Calibration tab's two plots, emptied for the next figures."""
         plots = self.query_one("#answer-scatter", PlotextPlot), self.query_one("#residual-plot", PlotextPlot)
         for widget in plots:
             widget.plt.clear_data()
             widget.plt.clear_figure()
+        return plots
+
+    def _show_calibration(self, metrics: dict) -> None:
+        """A classification result's Calibration tab (the Answers tab of vote-fraction runs)."""
+        self._predictions = None
+        heading = self.query_one("#answers-heading", Static)
+        plots = self._cleared_plots()
         line = calibration_line(metrics)
         heading.update(Text(line or "no calibration figures: this run was evaluated before they were measured",
                             style="" if line else "dim"))
@@ -346,11 +351,7 @@ class ResultsPane(Widget, can_focus=True):
     def _show_answers(self, predictions: FractionPredictions | None) -> None:
         self._predictions = predictions
         heading = self.query_one("#answers-heading", Static)
-        scatter, residuals = self.query_one("#answer-scatter", PlotextPlot), self.query_one("#residual-plot",
-                                                                                              PlotextPlot)
-        for widget in (scatter, residuals):
-            widget.plt.clear_data()
-            widget.plt.clear_figure()
+        scatter, residuals = self._cleared_plots()
         if predictions is None or not predictions.answers:
             heading.update(Text("predicted vs true answers are shown for vote-fraction runs (task = "
                                 "\"vote-fractions\")", style="dim"))
