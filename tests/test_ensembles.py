@@ -70,6 +70,7 @@ def test_an_ensemble_equals_the_weighted_mean_of_its_members_files(two_models, s
     assert built.state == "finished" and built.id in {run.id for run in find_runs(load_registry(root /
                                                                                                "experiments.toml"))}
     assert (built.dir / "results" / "confusion.csv").exists() and metrics["calibration"] is not None
+    assert metrics["threshold"] == 0.7  # the members' labelling, as the Compare tab shows it
     listed = compared(built)
     assert listed.kind == "ensemble" and listed.comparable_key == compared(a).comparable_key
 
@@ -201,7 +202,7 @@ def test_boost_fits_on_the_run_s_features_and_saves_a_comparable_result(two_mode
     metrics = read_json(boosted[0].dir / "results" / "metrics.json")
     predictions = pd.read_csv(boosted[0].dir / "results" / "predictions.csv")
     assert metrics["accuracy"] == pytest.approx((predictions["true"] == predictions["predicted"]).mean(), abs=1e-5)
-    assert metrics["boosted"]["run"] == a.id and metrics["boosted"]["trees"] >= 1
+    assert metrics["boosted"]["run"] == a.id and metrics["boosted"]["trees"] >= 1 and metrics["threshold"] == 0.7
     listed = compared(boosted[0])
     assert listed.kind == "boosted" and listed.comparable_key == compared(a).comparable_key
 

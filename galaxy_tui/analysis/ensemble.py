@@ -146,6 +146,7 @@ def _write_ensemble(folder: Path, members: list[Member], what: dict[str, Any], c
     val_accuracy = float((val.predicted.argmax(1) == val.truth).mean())
     loss = mean_log_loss(test.predicted, test.truth)
     extra = {"kind": "ensemble", "ensemble": what, "best_val_acc": round(val_accuracy, 5),
+             "threshold": config["experiment"]["labels"]["threshold"],
              "model": f"ens/{what['scheme']}", "seconds": round(time.time() - started, 1)}
     metrics = write_results(folder / "results", tuple(classes), test, loss, images, rows,
                             int(config["experiment"].get("mistakes", 24)), extra,

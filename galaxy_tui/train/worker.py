@@ -503,6 +503,7 @@ class Worker:
                 folder / "results", classes, Measured(self.ids[test.indices], test.labels, boosted.test), loss,
                 images, test.indices, self.exp.mistakes,
                 {"kind": "boosted", "boosted": what, "best_val_acc": round(val_accuracy, 5),
+                 "threshold": self.exp.labels.threshold,
                  "model": f"{booster} on {self.exp.model}", "seconds": round(time.time() - started, 1)},
                 measured, None, Measured(self.ids[val.indices], val.labels, boosted.val))
             built = finish_derived(folder, "boosted", val_accuracy, metrics["accuracy"], started,

@@ -392,7 +392,10 @@ class ResultsPane(Widget, can_focus=True):
         if marked:
             chosen, title = marked[:OVERLAY_RUNS], "validation score by epoch: the marked runs"
         else:
-            chosen = [str(key.value) for key in list(table.rows)[:OVERLAY_RUNS]]
+            trained = [str(key.value) for key in table.rows  # ensembles and boosted results have no curves
+                       if str(key.value) in store.records
+                       and (store.records[str(key.value)].metrics or {}).get("kind") not in DERIVED]
+            chosen = trained[:OVERLAY_RUNS]
             title = f"validation score by epoch: the first {len(chosen)} as sorted (space in the runs list marks runs)"
         folders = [(run_id, store.records[run_id].info.dir) for run_id in chosen if run_id in store.records]
         if (folders, title) != self._overlaid:
