@@ -396,8 +396,7 @@ class ResultsPane(Widget, can_focus=True):
                        if str(key.value) in store.records
                        and (store.records[str(key.value)].metrics or {}).get("kind") not in DERIVED]
             chosen = trained[:OVERLAY_RUNS]
-            title = (f"validation score by epoch: the first {len(chosen)} trained runs as sorted "
-                     f"(space in the runs list marks runs)")
+            title = f"val score: first {len(chosen)} trained runs as sorted (space in the runs list marks)"
         folders = [(run_id, store.records[run_id].info.dir) for run_id in chosen if run_id in store.records]
         if (folders, title) != self._overlaid:
             self._overlaid = (folders, title)
