@@ -61,10 +61,13 @@ def _parser() -> argparse.ArgumentParser:
     comparison = commands.add_parser("compare", help="runs side by side, grouped by dataset, labelling and split")
     comparison.add_argument("runs", nargs="+", metavar="RUN")
     comparison.add_argument("--csv", type=Path, help="also write the table as CSV here")
-    ensemble = commands.add_parser("ensemble", help="combine finished runs' saved probabilities into an ensemble")
+    ensemble = commands.add_parser("ensemble", help="combine finished runs' saved probabilities (or vote "
+                                                    "fractions) into an ensemble")
     ensemble.add_argument("runs", nargs="+", metavar="RUN")
-    ensemble.add_argument("--weights", default="equal", choices=("equal", "val-accuracy", "inverse-val-mae"),
-                          help="equal, or by validation accuracy, or by inverse validation MAE (default equal)")
+    ensemble.add_argument("--weights", default="equal",
+                          choices=("equal", "val-accuracy", "inverse-val-mae", "inverse-val-rmse"),
+                          help="equal (default), or by validation accuracy (classification only), or by the "
+                               "inverse of the validation MAE or RMSE")
     return parser
 
 

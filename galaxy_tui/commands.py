@@ -277,8 +277,9 @@ def ensemble(workspace: Path, run_ids: list[str], scheme: str) -> int:
     metrics = read_json(built.dir / "results" / "metrics.json") or {}
     weights = ", ".join(f"{run} {weight:.3f}" for run, weight in zip(metrics["ensemble"]["members"],
                                                                    metrics["ensemble"]["weights"]))
-    Console().print(f"{built.id}: {metrics.get('split', 'test')} accuracy [bold]{metrics['accuracy']:.4f}[/bold], "
-                    f"validation accuracy {metrics['best_val_acc']:.4f}; weights ({scheme}, from validation): "
+    figure, best = ("RMSE", "rmse") if "rmse" in metrics else ("accuracy", "acc")
+    Console().print(f"{built.id}: {metrics.get('split', 'test')} {figure} [bold]{metrics[figure.lower()]:.4f}[/bold], "
+                    f"validation {figure} {metrics[f'best_val_{best}']:.4f}; weights ({scheme}, from validation): "
                     f"{weights}\n`galaxy-tui show {built.id}` for the rest; "
                     f"`galaxy-tui compare {' '.join(run_ids)} {built.id}` beside its members")
     return 0

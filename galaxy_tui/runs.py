@@ -38,6 +38,7 @@ _STALE_HEARTBEAT_S = 120.0
 # Keys that may change between attempts without invalidating a checkpoint.
 _HASH_EXEMPT = ("epochs", "early_stopping", "checkpoint_minutes", "mistakes", "devices", "micro_batch",
                 "vram_margin", "max_steps_per_epoch", "tta")
+DERIVED = ("ensemble", "boosted")  # result folders made from runs (their config has this section), not trained
 
 
 @dataclass(frozen=True)
@@ -244,10 +245,19 @@ def _start(registry: Registry, run_dir: Path, mode: str, attempt: int, devices: 
     atomic_write_json(run_dir / "launch.json", {"argv": _worker_argv(run_dir, mode, devices), "attempt": attempt,
                                                 "cwd": str(registry.workspace),
                                                 "env": worker_environment(devices, dict(os.environ))})
-    launcher = subprocess.Popen([sys.executable, "-m", "galaxy_tui.supervisor", str(run_dir)],
-                                start_new_session=True, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=registry.workspace)
+    with open(run_dir / "supervisor.log", "ab") as log:  # what the supervisor says before the worker's log
+        launcher = subprocess.Popen([sys.executable, "-m", "galaxy_tui.supervisor", str(run_dir)],
+                                    start_new_session=True, stdin=subprocess.DEVNULL,
+                                    stdout=log, stderr=subprocess.STDOUT, cwd=registry.workspace)
     launcher.wait(timeout=60)
+    if launcher.returncode != 0:
+        said = (run_dir / "supervisor.log").read_text(errors="replace").strip().splitlines()[-3:]
+        message = f"the supervisor did not start ({sys.executable} -m galaxy_tui.supervisor): " + \
+                  (" / ".join(said) or f"exit status {launcher.returncode}")
+        atomic_write_json(run_dir / "status.json", {**_status(run_dir), "state": "failed", "message": message,
+                                                    "updated": time.time()})
+        raise GalaxyError(f"run {run_dir.name}: {message}. Is galaxy-tui installed for this Python "
+                          f"(pip install -e . in the project)?")
     return run_info(run_dir)
 
 
@@ -315,13 +325,11 @@ def reevaluate(registry: Registry, run_id: str, tta: bool) -> RunInfo:
 
 
 def boost_run(registry: Registry, run_id: str, booster: str) -> RunInfo:
-    """Extract a finished classification run's features and fit a booster on them (a new attempt of the run;
-    the result is a folder of its own)."""
-    def check(config: dict[str, Any]) -> None:
-        if config["experiment"].get("task", "classification") != "classification":
-            raise GalaxyError(f"{run_id} is a vote-fraction run: boosting takes classification runs for now.")
+    """Extract a finished run's features and fit a booster on them (a new attempt of the run; the result is a
+    folder of its own)."""
+    def choose(config: dict[str, Any]) -> None:
         config["boost"] = {"booster": booster}
-    return _again(registry, run_id, "boost", check, devices=1)
+    return _again(registry, run_id, "boost", choose, devices=1)
 
 
 def _again(registry: Registry, run_id: str, mode: str, change: Callable[[dict[str, Any]], None],
@@ -333,7 +341,7 @@ def _again(registry: Registry, run_id: str, mode: str, change: Callable[[dict[st
         if run.is_live:
             raise GalaxyError(f"run {run.id} is still {run.state}; stop it first (galaxy-tui stop {run.id}).")
         config = read_config(run.dir)
-        for derived in ("ensemble", "boosted"):
+        for derived in DERIVED:
             if derived in config:
                 raise GalaxyError(f"{run.id} is {'an ensemble' if derived == 'ensemble' else 'a boosted result'}: "
                                   f"it has no network of its own; {config[derived].get('run') or 'its members'} has.")

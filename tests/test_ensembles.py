@@ -178,7 +178,7 @@ def test_a_booster_picks_its_trees_on_validation_and_fills_absent_classes() -> N
         return centres[labels] + rng.normal(0, 1, (count, 8)), labels
 
     boosted = boost_classifier(blobs(300, (0, 1, 2)), blobs(100, (0, 1, 2)), blobs(100, (0, 1, 2))[0], 3)
-    assert 1 <= boosted.trees <= 200 and boosted.val.shape == (100, 3)
+    assert len(boosted.trees) == 1 and 1 <= boosted.trees[0] <= 200 and boosted.val.shape == (100, 3)
     np.testing.assert_allclose(boosted.test.sum(1), 1.0, atol=1e-9)
     only_two = boost_classifier(blobs(200, (0, 2)), blobs(50, (0, 1, 2)), blobs(50, (0, 1, 2))[0], 3)
     assert (only_two.test[:, 1] == 0).all()  # a class the training galaxies lack: never predicted, still a column
@@ -202,7 +202,7 @@ def test_boost_fits_on_the_run_s_features_and_saves_a_comparable_result(two_mode
     metrics = read_json(boosted[0].dir / "results" / "metrics.json")
     predictions = pd.read_csv(boosted[0].dir / "results" / "predictions.csv")
     assert metrics["accuracy"] == pytest.approx((predictions["true"] == predictions["predicted"]).mean(), abs=1e-5)
-    assert metrics["boosted"]["run"] == a.id and metrics["boosted"]["trees"] >= 1 and metrics["threshold"] == 0.7
+    assert metrics["boosted"]["run"] == a.id and len(metrics["boosted"]["trees"]) == 1 and metrics["threshold"] == 0.7
     listed = compared(boosted[0])
     assert listed.kind == "boosted" and listed.comparable_key == compared(a).comparable_key
 
@@ -220,7 +220,7 @@ def test_lightgbm_when_installed_picks_its_trees_on_validation() -> None:
             boost_classifier((x[:200], y[:200]), (x[200:250], y[200:250]), x[250:], 3, "lightgbm")
         pytest.skip(f"LightGBM is not importable here ({exc}); the message was checked")
     boosted = boost_classifier((x[:200], y[:200]), (x[200:250], y[200:250]), x[250:], 3, "lightgbm")
-    assert 1 <= boosted.trees <= 200 and (boosted.test.argmax(1) == y[250:]).mean() > 0.8
+    assert 1 <= boosted.trees[0] <= 200 and (boosted.test.argmax(1) == y[250:]).mean() > 0.8
 
 
 def test_accuracy_against_the_vote_threshold_counts_only_galaxies_never_trained_on(two_models) -> None:  # noqa: ANN001

@@ -130,6 +130,21 @@ def test_worker_and_supervisor_both_gone_is_lost(tmp_path: Path) -> None:
     assert "lost" in listing.stdout
 
 
+def test_a_supervisor_that_cannot_start_fails_the_launch_with_its_reason(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Simulates a Python that lacks the package (an install for another interpreter): the launch must say
+    so at once rather than leave a run `queued` that turns `lost` with no reason."""
+    broken = tmp_path / "python-without-galaxy-tui"
+    broken.write_text("#!/bin/sh\necho \"No module named 'galaxy_tui'\" >&2\nexit 1\n")
+    broken.chmod(0o755)
+    registry = tiny_workspace(tmp_path)
+    monkeypatch.setattr(sys, "executable", str(broken))
+    with pytest.raises(GalaxyError, match="the supervisor did not start.*No module named 'galaxy_tui'"):
+        launch(registry, "tiny")
+    (run,) = find_runs(registry)
+    assert run.state == "failed" and "No module named 'galaxy_tui'" in run.message
+
+
 def test_a_reused_pid_is_not_proof_of_life(tmp_path: Path) -> None:
     registry = tiny_workspace(tmp_path)
     run = wait_final(launch(registry, "tiny"))

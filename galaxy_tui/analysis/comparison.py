@@ -13,7 +13,7 @@ import pandas as pd
 from galaxy_tui.atomic import read_json
 from galaxy_tui.errors import GalaxyError
 from galaxy_tui.events import read_events
-from galaxy_tui.runs import RunInfo, read_config
+from galaxy_tui.runs import DERIVED, RunInfo, read_config
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ def compared(run: RunInfo) -> Compared:
     config = read_config(run.dir)
     experiment = config.get("experiment", {})
     task = str(experiment.get("task", "classification"))
-    kind = next((derived for derived in ("ensemble", "boosted") if derived in config), "run")
+    kind = next((derived for derived in DERIVED if derived in config), "run")
     best = next((metrics[k] for k in ("best_val_acc", "best_val_rmse") if metrics.get(k) is not None), None)
     return Compared(
         run=run.id, kind=kind, dataset=str(config.get("dataset", {}).get("name", "")),

@@ -13,7 +13,7 @@ from typing import Any
 import tomli_w
 
 from galaxy_tui.atomic import atomic_write_bytes, atomic_write_json
-from galaxy_tui.runs import RunInfo, new_run_dir, read_config, run_info
+from galaxy_tui.runs import DERIVED, RunInfo, new_run_dir, read_config, run_info
 
 
 @contextmanager
@@ -33,11 +33,36 @@ def derived_folder(runs_dir: Path, name: str, source: Path, section: str, what: 
         raise
 
 
-def finish_derived(folder: Path, name: str, val_accuracy: float, test_accuracy: float, started: float,
-                   message: str) -> RunInfo:
-    """status.json last: from here the folder is a finished result in the runs list."""
+def finish_derived(folder: Path, name: str, metrics: dict[str, Any], started: float, message: str) -> RunInfo:
+    """status.json last: from here the folder is a finished result in the runs list, its best figure the
+    validation accuracy (or RMSE, for vote fractions) as a trained run's."""
+    fractions = "rmse" in metrics
+    test = {"test_rmse": metrics["rmse"]} if fractions else {"test_accuracy": metrics["accuracy"]}
     atomic_write_json(folder / "status.json", {
         "experiment": name, "state": "finished", "attempt": 1, "epoch": 0, "epochs": 0,
-        "best_metric": round(val_accuracy, 5), "metric": "val_acc", "test_accuracy": test_accuracy,
+        "best_metric": metrics.get("best_val_rmse" if fractions else "best_val_acc"),
+        "metric": "val_rmse" if fractions else "val_acc", **test,
         "started": started, "updated": time.time(), "message": message})
     return run_info(folder)
+
+
+def trees_text(trees: int | list[int] | tuple[int, ...]) -> str:
+    """A booster's tree count: one (a classifier), or one per answer (vote fractions)."""
+    counts = [trees] if isinstance(trees, int) else list(trees)
+    if len(counts) == 1:
+        return f"{counts[0]} trees"
+    return f"{sorted(counts)[len(counts) // 2]} trees (median) for each of {len(counts)} answers"
+
+
+def is_derived(metrics: dict[str, Any] | None) -> bool:
+    return bool(metrics) and metrics.get("kind") in DERIVED
+
+
+def derived_from(metrics: dict[str, Any]) -> str:
+    """What a result not trained itself was made of (an ensemble, a booster on a run's features)."""
+    if metrics.get("kind") == "boosted":
+        boosted = metrics.get("boosted") or {}
+        return f"{boosted.get('booster')}, {trees_text(boosted.get('trees') or [])} on the features of " \
+               f"{boosted.get('run')}"
+    ensemble = metrics.get("ensemble") or {}
+    return f"ensemble of {len(ensemble.get('members', []))}, {ensemble.get('scheme', '?')} weights"

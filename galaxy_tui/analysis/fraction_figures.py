@@ -13,6 +13,8 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
+from galaxy_tui.analysis.derived_results import derived_from, is_derived
+
 BAR_WIDTH = 20
 
 
@@ -33,9 +35,10 @@ def headline(metrics: dict[str, Any]) -> Text:
     rmse, base = metrics.get("rmse"), baseline.get("rmse")
     ratio = f", {base / rmse:.1f}x better" if isinstance(rmse, (int, float)) and rmse > 0 and \
         isinstance(base, (int, float)) else ""
+    chosen = derived_from(metrics) if is_derived(metrics) else f"epoch {metrics.get('best_epoch')}"
     text.append(f" (mean baseline {_figure(base)}{ratio})  MAE {_figure(metrics.get('mae'))} "
                 f"(baseline {_figure(baseline.get('mae'))})  best val RMSE {_figure(metrics.get('best_val_rmse'))} "
-                f"(epoch {metrics.get('best_epoch')})  loss: {metrics.get('loss_function', 'mse')}")
+                f"({chosen})  loss: {metrics.get('loss_function', 'mse')}")
     derived = metrics.get("derived") or {}
     if derived.get("accuracy_on_sure") is not None:
         text.append(f"\nthe labelling rule at threshold {derived.get('threshold')} on the predicted answers agrees "

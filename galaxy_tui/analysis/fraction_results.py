@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import confusion_matrix
 
-from galaxy_tui.analysis.classification_results import safe_file_name
+from galaxy_tui.analysis.classification_results import ImageRows, safe_file_name
 from galaxy_tui.analysis.measured import Measured
 from galaxy_tui.atomic import atomic_write_json
 from galaxy_tui.data.labels import UNLABELLED, VoteArrays, label_votes
@@ -62,16 +62,26 @@ def derived_classification(tree: VoteTree, classes: tuple[str, ...], true_labels
             "accuracy_on_sure": None if accuracy is None else round(accuracy, 5), "sure_galaxies": int(sure.sum())}
 
 
-def write_fraction_results(results: Path, tree: VoteTree, measured: Measured, baseline: np.ndarray, loss: float,
-                           images: np.ndarray, rows: np.ndarray, worst: int, extra: dict[str, Any],
-                           split: str, derived: dict[str, Any] | None) -> dict[str, Any]:
-    """Write predictions.csv, residuals/*.png + residuals.csv and metrics.json; return the metrics."""
-    results.mkdir(parents=True, exist_ok=True)
-    columns = tree.columns
+def fraction_table(columns: list[str], measured: Measured) -> pd.DataFrame:
+    """id, then true_<answer> and pred_<answer> per answer: the layout of predictions.csv, which ensembles
+    read back."""
     frame = pd.DataFrame({"id": measured.ids})
     for i, column in enumerate(columns):
         frame[f"true_{column}"] = measured.truth[:, i]
         frame[f"pred_{column}"] = measured.predicted[:, i]
+    return frame
+
+
+def write_fraction_results(results: Path, tree: VoteTree, measured: Measured, baseline: np.ndarray, loss: float,
+                           images: ImageRows, rows: np.ndarray, worst: int, extra: dict[str, Any],
+                           split: str, derived: dict[str, Any] | None, val: Measured | None = None) -> dict[str, Any]:
+    """Write predictions.csv, residuals/*.png + residuals.csv and metrics.json; return the metrics. With `val`
+    (the validation galaxies' answers) also val_predictions.csv, which ensembles weigh their members by."""
+    results.mkdir(parents=True, exist_ok=True)
+    columns = tree.columns
+    frame = fraction_table(columns, measured)
+    if val is not None and len(val.ids):
+        fraction_table(columns, val).to_csv(results / "val_predictions.csv", index=False, float_format="%.7g")
     known = np.isfinite(measured.truth)
     squared = np.where(known, (measured.predicted - np.nan_to_num(measured.truth)) ** 2, 0.0)
     residual = np.sqrt(squared.sum(1) / np.maximum(known.sum(1), 1))
@@ -81,7 +91,8 @@ def write_fraction_results(results: Path, tree: VoteTree, measured: Measured, ba
     base_rmse, base_mae = errors(np.broadcast_to(baseline, measured.truth.shape), measured.truth)
     metrics = {
         "task": "vote-fractions", "split": split, "loss": round(float(loss), 6), "rmse": rmse, "mae": mae,
-        "baseline": {"rmse": base_rmse, "mae": base_mae, "what": "the training split's mean answers"},
+        "baseline": {"rmse": base_rmse, "mae": base_mae, "what": "the training split's mean answers",
+                     "answers": [round(float(v), 6) for v in np.broadcast_to(baseline, (len(columns),))]},
         "questions": question_figures(tree, measured, baseline), "outputs": columns,
         "cumulative": tree.cumulative, "derived": derived, "galaxies": len(measured.ids), **extra,
     }
@@ -90,7 +101,7 @@ def write_fraction_results(results: Path, tree: VoteTree, measured: Measured, ba
     return metrics
 
 
-def _write_residuals(folder: Path, tree: VoteTree, frame: pd.DataFrame, residual: np.ndarray, images: np.ndarray,
+def _write_residuals(folder: Path, tree: VoteTree, frame: pd.DataFrame, residual: np.ndarray, images: ImageRows,
                      rows: np.ndarray, count: int) -> None:
     """The `count` galaxies the model got most wrong, with their answers to the first two questions."""
     folder.mkdir(parents=True, exist_ok=True)

@@ -85,7 +85,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("Diff", "d", "What changed between two runs: the marked one and the one under the cursor, "
             "or the two marked", "diff", "runs"),
     Command("Ensemble", "e", "Combine the marked finished runs into an ensemble (weights: equal, by validation "
-            "accuracy or by inverse validation MAE); it joins the runs list", "ensemble", "runs"),
+            "accuracy, or by inverse validation MAE or RMSE); it joins the runs list", "ensemble", "runs"),
     Command("Export CSV", "x", "The marked runs' (or this run's) curves and final metrics as a CSV in "
             "exports/", "export", "runs"),
     Command("Delete", "delete", "Delete the run's folder (asks first; a live run must be stopped first)",

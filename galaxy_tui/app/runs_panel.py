@@ -233,10 +233,11 @@ class RunsPanel(Vertical):
                 self.app.notify(f"combining {len(chosen)} runs ({scheme} weights)…", timeout=3)
                 self._build_ensemble(chosen, scheme)
 
+        by_accuracy = [("val-accuracy", "Val accuracy", "a")] if chosen[0].metric == "val_acc" else []
         self.app.push_screen(ChoiceDialog(
             f"Combine {', '.join(r.id for r in chosen)}: weights from their validation galaxies",
-            [("equal", "Equal", "e"), ("val-accuracy", "Val accuracy", "a"), ("inverse-val-mae", "1 / val MAE", "m")],
-            "ensemble-choice"), chosen_scheme)
+            [("equal", "Equal", "e"), *by_accuracy, ("inverse-val-mae", "1 / val MAE", "m"),
+             ("inverse-val-rmse", "1 / val RMSE", "r")], "ensemble-choice"), chosen_scheme)
 
     @work(thread=True, group="ensemble")
     def _build_ensemble(self, runs: list[RunInfo], scheme: str) -> None:

@@ -24,10 +24,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from galaxy_tui.analysis.boosting import boost_classifier
+from galaxy_tui.analysis.boosting import as_fractions, boost_classifier, boost_regressors
 from galaxy_tui.analysis.calibration import mean_log_loss
 from galaxy_tui.analysis.classification_results import volunteer_table, write_results
-from galaxy_tui.analysis.derived_results import derived_folder, finish_derived
+from galaxy_tui.analysis.derived_results import derived_folder, finish_derived, trees_text
 from galaxy_tui.analysis.fraction_results import derived_classification, write_fraction_results
 from galaxy_tui.analysis.measured import Measured
 from galaxy_tui.atomic import read_json
@@ -435,11 +435,15 @@ class Worker:
             extra["tta"] = _tta_figures(trainer.task, test.labels, tta)
         if isinstance(trainer.task, ClassificationTask) and self.dataset.has_votes:
             extra["thresholds"] = self._threshold_curve(trainer, splits["train"])
+        val = splits["val"]
+        val_predictions = predictions if measured == "validation" else trainer.predict(val)[1]
         if isinstance(trainer.task, VoteFractionTask):
-            headline = self._fraction_results(trainer.task, splits, test, predictions, loss, images, measured, extra)
+            metrics = self._fraction_results(trainer.task, splits, test, predictions, loss, images, measured,
+                                             {**extra, "loss_function": self.exp.loss}, self.run_dir, val_predictions)
+            self.emit("eval", split=measured, loss=metrics["loss"], rmse=metrics["rmse"], mae=metrics["mae"],
+                      baseline_rmse=metrics["baseline"]["rmse"])
+            headline = {"rmse": metrics["rmse"], "loss": metrics["loss"]}
         else:
-            val = splits["val"]
-            val_predictions = predictions if measured == "validation" else trainer.predict(val)[1]
             metrics = write_results(
                 self.run_dir / "results", classes, Measured(self.ids[test.indices], test.labels, predictions), loss,
                 images, test.indices, self.exp.mistakes, extra, measured,
@@ -490,26 +494,40 @@ class Worker:
         booster = str(self.config.get("boost", {}).get("booster", "histgb"))
         self.state("evaluating", message=f"fitting {booster} on {features['train'].shape[1]} features")
         measured, test = _measured_part(splits)
-        boosted = boost_classifier((features["train"], splits["train"].labels), (features["val"], splits["val"].labels),
-                                   features["test" if measured == "test" else "val"], len(classes), booster,
-                                   self.exp.seed)
-        what = {"run": self.run_dir.name, "booster": booster, "trees": boosted.trees,
+        task, train, val = trainer.task, splits["train"], splits["val"]
+        test_features = features["test" if measured == "test" else "val"]
+        if isinstance(task, VoteFractionTask):
+            answers = slice(0, task.outputs)
+            raw = boost_regressors((features["train"], train.labels[:, answers]),
+                                   (features["val"], val.labels[:, answers]), test_features, booster, self.exp.seed)
+            boosted = replace(raw, val=as_fractions(raw.val, task.slices, task.tree.cumulative),
+                              test=as_fractions(raw.test, task.slices, task.tree.cumulative))
+        else:
+            boosted = boost_classifier((features["train"], train.labels), (features["val"], val.labels),
+                                       test_features, len(classes), booster, self.exp.seed)
+        what = {"run": self.run_dir.name, "booster": booster, "trees": list(boosted.trees),
                 "features": int(features["train"].shape[1])}
+        extra = {"kind": "boosted", "boosted": what, "threshold": self.exp.labels.threshold,
+                 "model": f"{booster} on {self.exp.model}"}
         with derived_folder(self.run_dir.parent, "boosted", self.run_dir, "boosted", what) as folder:
-            val = splits["val"]
-            val_accuracy = float((boosted.val.argmax(1) == val.labels).mean())
-            loss = mean_log_loss(boosted.test, test.labels)
-            metrics = write_results(
-                folder / "results", classes, Measured(self.ids[test.indices], test.labels, boosted.test), loss,
-                images, test.indices, self.exp.mistakes,
-                {"kind": "boosted", "boosted": what, "best_val_acc": round(val_accuracy, 5),
-                 "threshold": self.exp.labels.threshold,
-                 "model": f"{booster} on {self.exp.model}", "seconds": round(time.time() - started, 1)},
-                measured, None, Measured(self.ids[val.indices], val.labels, boosted.val))
-            built = finish_derived(folder, "boosted", val_accuracy, metrics["accuracy"], started,
-                                   f"{booster} ({boosted.trees} trees) on the features of {self.run_dir.name}")
-        self.emit("boosted", folder=built.id, trees=boosted.trees, accuracy=metrics["accuracy"])
-        self.state("finished", message=f"boosted: {built.id} ({measured} accuracy {metrics['accuracy']:.4f})")
+            extra["seconds"] = round(time.time() - started, 1)
+            if isinstance(task, VoteFractionTask):
+                truth = val.labels[:, :task.outputs]
+                extra["best_val_rmse"] = round(answer_errors(boosted.val, truth)[0], 5) \
+                    if np.isfinite(truth).any() else None
+                metrics = self._fraction_results(task, splits, test, boosted.test, None, images, measured,
+                                                 {**extra, "loss_function": "mse"}, folder, boosted.val)
+            else:
+                extra["best_val_acc"] = round(float((boosted.val.argmax(1) == val.labels).mean()), 5)
+                metrics = write_results(
+                    folder / "results", classes, Measured(self.ids[test.indices], test.labels, boosted.test),
+                    mean_log_loss(boosted.test, test.labels), images, test.indices, self.exp.mistakes, extra,
+                    measured, None, Measured(self.ids[val.indices], val.labels, boosted.val))
+            built = finish_derived(folder, "boosted", metrics, started,
+                                   f"{booster} ({trees_text(boosted.trees)}) on the features of {self.run_dir.name}")
+        name = "rmse" if isinstance(task, VoteFractionTask) else "accuracy"
+        self.emit("boosted", folder=built.id, trees=list(boosted.trees), **{name: metrics[name]})
+        self.state("finished", message=f"boosted: {built.id} ({measured} {name} {metrics[name]:.4f})")
         return 0
 
     def _threshold_curve(self, trainer: Trainer, train: Split) -> list[dict[str, float | int | None]]:
@@ -543,20 +561,22 @@ class Worker:
         return round(time.time() - float(self.reporter.get("started", self.started)), 1)
 
     def _fraction_results(self, task: VoteFractionTask, splits: dict[str, Split], test: Split,
-                          predictions: np.ndarray, loss: float, images: np.ndarray, measured: str,
-                          extra: dict[str, Any]) -> dict[str, Any]:
+                          predictions: np.ndarray, loss: float | None, images: np.ndarray, measured: str,
+                          extra: dict[str, Any], folder: Path, val_predictions: np.ndarray) -> dict[str, Any]:
+        """The vote-fraction artefacts of `predictions` in folder/results; `loss` None: the mean squared error
+        over the catalogue's answers (a booster has no loss of the network's kind)."""
         truth = test.labels[:, :task.outputs]
         with np.errstate(all="ignore"):
             baseline = np.nan_to_num(np.nanmean(splits["train"].labels[:, :task.outputs], axis=0))
+            if loss is None:
+                loss = float(np.nan_to_num(np.nanmean((predictions - truth) ** 2)))
         derived = derived_classification(task.tree, self.classes, self.rule_labels[test.indices], predictions,
                                          self.exp.labels)
-        metrics = write_fraction_results(
-            self.run_dir / "results", task.tree, Measured(self.ids[test.indices], truth, predictions), baseline,
-            loss, images, test.indices, self.exp.mistakes, {**extra, "loss_function": self.exp.loss}, measured,
-            derived)
-        self.emit("eval", split=measured, loss=metrics["loss"], rmse=metrics["rmse"], mae=metrics["mae"],
-                  baseline_rmse=metrics["baseline"]["rmse"])
-        return {"rmse": metrics["rmse"], "loss": metrics["loss"]}
+        val = splits["val"]
+        return write_fraction_results(
+            folder / "results", task.tree, Measured(self.ids[test.indices], truth, predictions), baseline,
+            loss, images, test.indices, self.exp.mistakes, extra, measured, derived,
+            Measured(self.ids[val.indices], val.labels[:, :task.outputs], val_predictions))
 
     def stopped_early(self) -> None:
         """A stop in a phase with no training step to finish: say what it means for the run."""

@@ -25,6 +25,7 @@ from galaxy_tui.analysis.calibration_figures import (
     per_class_table,
     threshold_table,
 )
+from galaxy_tui.analysis.derived_results import derived_from, is_derived
 from galaxy_tui.analysis.fraction_figures import (
     FractionPredictions,
     csv_number,
@@ -69,18 +70,6 @@ def heatmap(classes: list[str], matrix: list[list[int]], normalised: bool,
             cells.append(Text(f" {label} ", style=style))
         table.add_row(f"{name[:12]} ({sum(row)})", *cells)
     return table
-
-
-DERIVED = ("ensemble", "boosted")
-
-
-def derived_from(metrics: dict) -> str:
-    """What a result not trained itself was made of (an ensemble, a booster on a run's features)."""
-    if metrics.get("kind") == "boosted":
-        boosted = metrics.get("boosted") or {}
-        return f"{boosted.get('booster')}, {boosted.get('trees')} trees on the features of {boosted.get('run')}"
-    ensemble = metrics.get("ensemble") or {}
-    return f"ensemble of {len(ensemble.get('members', []))}, {ensemble.get('scheme', '?')} weights"
 
 
 def test_figure(metrics: dict) -> str:
@@ -264,7 +253,7 @@ class ResultsPane(Widget, can_focus=True):
             Text(record.info.id, style="bold"), accuracy, Text(f"{split} loss {m['loss']:.4f}"),
             Text(f"macro F1 {m['macro_f1']:.4f}"),
             *([Text(f"with 8-view TTA {m['tta']['accuracy']:.4f}")] if (m.get("tta") or {}).get("accuracy") else []),
-            Text(f"val accuracy {m.get('best_val_acc', 0):.4f} ({derived_from(m)})" if m.get("kind") in DERIVED
+            Text(f"val accuracy {m.get('best_val_acc', 0):.4f} ({derived_from(m)})" if is_derived(m)
                  else f"best val {m.get('best_val_acc', 0):.4f} (epoch {m.get('best_epoch')})")],
             max(20, (summary.content_size.width or self.size.width) - 2)))
 
@@ -394,7 +383,7 @@ class ResultsPane(Widget, can_focus=True):
         else:
             trained = [str(key.value) for key in table.rows  # ensembles and boosted results have no curves
                        if str(key.value) in store.records
-                       and (store.records[str(key.value)].metrics or {}).get("kind") not in DERIVED]
+                       and not is_derived(store.records[str(key.value)].metrics)]
             chosen = trained[:OVERLAY_RUNS]
             title = f"val score: first {len(chosen)} trained runs as sorted (space in the runs list marks)"
         folders = [(run_id, store.records[run_id].info.dir) for run_id in chosen if run_id in store.records]

@@ -1,0 +1,63 @@
+"""The galaxies behind a finished run, read again from its frozen configuration and split.csv: what a result
+derived from the run without its network (an ensemble) needs to write its artefacts like the run did."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from galaxy_tui.data.catalog import Dataset
+from galaxy_tui.data.sources import load_dataset
+from galaxy_tui.data.splits import LabelledSplit, labelled_split
+from galaxy_tui.errors import GalaxyError
+from galaxy_tui.registry import Experiment, parse_frozen
+from galaxy_tui.runs import RunInfo, read_config
+
+
+class FrameImages:
+    """A catalogue frame's images by row, read when a thumbnail is drawn."""
+
+    def __init__(self, dataset: Dataset, frame: pd.DataFrame):
+        self.dataset = dataset
+        self.refs = frame["ref"].tolist()
+
+    def __getitem__(self, row: int) -> np.ndarray:
+        return self.dataset.read_image(self.refs[row])
+
+
+@dataclass
+class RunGalaxies:
+    experiment: Experiment
+    dataset: Dataset
+    chosen: LabelledSplit  # the galaxies the run kept, in the order the worker saw them
+
+    @property
+    def images(self) -> FrameImages:
+        return FrameImages(self.dataset, self.chosen.frame)
+
+    def rows(self, ids: np.ndarray, run_id: str) -> np.ndarray:
+        """Rows of `chosen.frame` for these ids; a GalaxyError when the catalogue lost some since."""
+        positions = pd.Series(np.arange(len(self.chosen.frame)), index=self.chosen.frame["id"].astype(str))
+        wanted = pd.Index(ids.astype(str))
+        missing = wanted.difference(positions.index)
+        if len(missing):
+            raise GalaxyError(f"dataset {self.dataset.name!r} no longer has galaxies {list(missing[:3])} that "
+                              f"{run_id} measured; the catalogue changed since.")
+        return positions.loc[wanted].to_numpy()
+
+    def training_mean_answers(self) -> np.ndarray:
+        """The baseline a vote-fraction result is measured against: the training galaxies' mean answers."""
+        assert self.chosen.tree is not None
+        answers, _ = self.dataset.answers(self.chosen.frame, self.chosen.tree)
+        with np.errstate(all="ignore"):
+            return np.nan_to_num(np.nanmean(answers[self.chosen.assignment == "train"], axis=0))
+
+
+def run_galaxies(run: RunInfo) -> RunGalaxies:
+    config = read_config(run.dir)
+    experiment, spec = parse_frozen(run.dir / "config.toml", config, Path(config["run"]["workspace"]))
+    dataset = load_dataset(spec, Path(config["run"]["cache_dir"]))
+    return RunGalaxies(experiment, dataset, labelled_split(dataset, experiment, run.dir / "split.csv"))
