@@ -233,7 +233,7 @@ def compare(workspace: Path, run_ids: list[str], csv: Path | None) -> int:
     narrow terminal has no room for are in --csv."""
     from rich import box
 
-    from galaxy_tui.analysis.comparison import comparable_groups, compared, comparison_frame, why_not_comparable
+    from galaxy_tui.analysis.comparison import comparable_groups, compared, comparison_frame
     from galaxy_tui.runs import get_run
     registry = registry_for_reading(workspace)
     items = [compared(get_run(registry, run_id)) for run_id in run_ids]
@@ -250,7 +250,7 @@ def compare(workspace: Path, run_ids: list[str], csv: Path | None) -> int:
         head = group[0]
         title = f"group {number}: dataset {head.dataset}, split {head.split or 'missing'}"
         if number > 1:
-            title += f" (not comparable with group 1: {why_not_comparable(groups[0][0], head)})"
+            title += f" (not comparable with group 1: {groups[0][0].comparable.why_not(head.comparable)})"
         table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False)
         for column in columns:
             table.add_column(column, no_wrap=column in ("run", "test"),

@@ -72,14 +72,14 @@ def test_an_ensemble_equals_the_weighted_mean_of_its_members_files(two_models, s
     assert (built.dir / "results" / "confusion.csv").exists() and metrics["calibration"] is not None
     assert metrics["threshold"] == 0.7  # the members' labelling, as the Compare tab shows it
     listed = compared(built)
-    assert listed.kind == "ensemble" and listed.comparable_key == compared(a).comparable_key
+    assert listed.kind == "ensemble" and listed.comparable == compared(a).comparable
 
 
 def test_runs_of_another_labelling_are_another_group_and_cannot_join(two_models) -> None:  # noqa: ANN001
     root, (a, b, looser) = two_models
     groups = comparable_groups([compared(run) for run in (a, looser, b)])
     assert [[item.run for item in group] for group in groups] == [[a.id, b.id], [looser.id]]
-    with pytest.raises(GalaxyError, match=f"{looser.id} cannot join {a.id}: labelling"):
+    with pytest.raises(GalaxyError, match=f"{looser.id} cannot join {a.id}: labelling: threshold 0.6, not 0.7"):
         build_ensemble(root / "runs", [a, looser], "equal")
     with pytest.raises(GalaxyError, match="at least two different runs"):
         build_ensemble(root / "runs", [a, a], "equal")
@@ -168,6 +168,44 @@ async def test_marking_runs_and_pressing_e_builds_an_ensemble_in_the_runs_list(t
         "inverse-val-mae"
 
 
+async def test_the_compare_tab_groups_runs_says_why_and_marks_runs_for_an_ensemble(two_models) -> None:  # noqa: ANN001
+    from textual.widgets import DataTable
+
+    from galaxy_tui.app.dialogs import ChoiceDialog
+    from galaxy_tui.app.main import GalaxyApp
+    from pilot_helpers import NoGpu, text_of, until
+    root, (a, b, looser) = two_models
+    before = {run.id for run in find_runs(load_registry(root / "experiments.toml"))}
+    app = GalaxyApp(root, telemetry=NoGpu())
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.press("4", "c")
+        table = app.query_one("#compare-table", DataTable)
+        await until(pilot, lambda: table.row_count >= 3 and "comparable groups" in text_of(app, "#compare-groups"))
+
+        def group(run_id: str) -> str:
+            return str(table.get_row(run_id)[0])
+
+        assert group(a.id) == group(b.id) != group(looser.id)
+        groups = [str(table.get_row_at(k)[0]) for k in range(table.row_count)]
+        assert groups == sorted(groups, key=lambda g: int(g[1:]))  # each group's rows together
+        other = looser if group(a.id) == "G1" else a  # G1 is the group of the newest result
+        table.move_cursor(row=table.get_row_index(other.id))
+        await until(pilot, lambda: f"{group(other.id)} vs G1: labelling: threshold" in text_of(app, "#compare-groups"))
+        for run in (a, b):
+            table.move_cursor(row=table.get_row_index(run.id))
+            await pilot.press("space")
+        await until(pilot, lambda: set(app.store.marked) == {a.id, b.id})
+        await until(pilot, lambda: str(table.get_row(a.id)[1]).startswith("● "))
+        await pilot.press("e")
+        await until(pilot, lambda: isinstance(app.screen, ChoiceDialog))
+        await pilot.press("r")  # 1 / val RMSE
+        await until(pilot, lambda: any(r.startswith("ensemble-") and r not in before for r in app.store.records),
+                    timeout=60)
+        new = next(r for r in app.store.records if r.startswith("ensemble-") and r not in before)
+        await until(pilot, lambda: new in table.rows and group(new) == group(a.id))  # it joins its members' group
+    assert read_json(root / "runs" / new / "results" / "metrics.json")["ensemble"]["scheme"] == "inverse-val-rmse"
+
+
 def test_a_booster_picks_its_trees_on_validation_and_fills_absent_classes() -> None:
     from galaxy_tui.analysis.boosting import boost_classifier
     rng = np.random.default_rng(0)
@@ -204,7 +242,7 @@ def test_boost_fits_on_the_run_s_features_and_saves_a_comparable_result(two_mode
     assert metrics["accuracy"] == pytest.approx((predictions["true"] == predictions["predicted"]).mean(), abs=1e-5)
     assert metrics["boosted"]["run"] == a.id and len(metrics["boosted"]["trees"]) == 1 and metrics["threshold"] == 0.7
     listed = compared(boosted[0])
-    assert listed.kind == "boosted" and listed.comparable_key == compared(a).comparable_key
+    assert listed.kind == "boosted" and listed.comparable == compared(a).comparable
 
 
 def test_lightgbm_when_installed_picks_its_trees_on_validation() -> None:

@@ -87,7 +87,7 @@ def test_a_fraction_ensemble_equals_the_weighted_mean_of_its_members_answers(two
     assert metrics["derived"]["classes"][-1] == "unsure"  # the rule applied to the combined answers
     info = run_info(built.dir)
     assert info.state == "finished" and info.metric == "val_rmse" and info.best_text.endswith("↓")
-    assert compared(built).kind == "ensemble" and compared(built).comparable_key == compared(a).comparable_key
+    assert compared(built).kind == "ensemble" and compared(built).comparable == compared(a).comparable
     assert len(list((built.dir / "results" / "residuals").glob("*.png"))) == 4
 
 

@@ -113,7 +113,7 @@ async def test_compare_shows_tags_and_notes_and_marks_its_sorted_column(tmp_path
         row = [str(cell) for cell in table.get_row(FINISHED)]
         assert row[-2:] == ["#baseline", "AdamW, no augmentation"]
         labels = [str(column.label) for column in table.ordered_columns]
-        assert labels[5] == "test ▼" and all("▼" not in label and "▲" not in label for label in labels[:5])
+        assert labels[6] == "test ▼" and all("▼" not in label and "▲" not in label for label in labels[:6])
         await pilot.press("o", "o", "o")  # test -> minutes -> tags -> note: names sort ascending
         await until(pilot, lambda: str(table.ordered_columns[-1].label) == "note ▲")
 

@@ -1,4 +1,5 @@
-"""Runs side by side: which can be compared (same dataset, labelling and split) and their figures."""
+"""Runs side by side: which can be compared (same dataset, labelling and split) and their figures.
+`comparability` alone reads two small files and imports no pandas: the Results pane groups by it."""
 
 from __future__ import annotations
 
@@ -6,14 +7,51 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 from statistics import median
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from galaxy_tui.atomic import read_json
 from galaxy_tui.errors import GalaxyError
 from galaxy_tui.events import read_events
 from galaxy_tui.runs import DERIVED, RunInfo, read_config
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+@dataclass(frozen=True)
+class Comparability:
+    """What two results must share to be compared: the same galaxies, labelled the same way, split alike."""
+
+    dataset: str
+    labelling: str  # the labels section, as canonical JSON
+    split: str | None  # the first 12 hex digits of split.csv's sha256
+
+    @property
+    def threshold(self) -> object:
+        return json.loads(self.labelling).get("threshold") if self.labelling else None
+
+    def describe(self) -> str:
+        return f"{self.dataset}, threshold {self.threshold}, split {(self.split or 'missing')[:6]}"
+
+    def why_not(self, other: Comparability) -> str:
+        """What `other` does not share with this one ("" when they are comparable)."""
+        if other.dataset != self.dataset:
+            return f"dataset {other.dataset!r}, not {self.dataset!r}"
+        if other.labelling != self.labelling:
+            mine, theirs = json.loads(self.labelling or "{}"), json.loads(other.labelling or "{}")
+            differ = [f"{key} {theirs.get(key)}, not {mine.get(key)}" for key in sorted({*mine, *theirs})
+                      if mine.get(key) != theirs.get(key)]
+            return f"labelling: {'; '.join(differ)}"
+        if other.split != self.split:
+            return (f"another split (split.csv {other.split or 'missing'}, not {self.split or 'missing'}): "
+                    f"other galaxies were held out")
+        return ""
+
+
+def comparability(run: RunInfo) -> Comparability:
+    experiment = (config := read_config(run.dir)).get("experiment", {})
+    return Comparability(str(config.get("dataset", {}).get("name", "")),
+                         json.dumps(experiment.get("labels", {}), sort_keys=True), split_hash(run))
 
 
 @dataclass(frozen=True)
@@ -37,8 +75,8 @@ class Compared:
     parameters: int | None
 
     @property
-    def comparable_key(self) -> tuple[str, str, str | None]:
-        return self.dataset, self.labelling, self.split
+    def comparable(self) -> Comparability:
+        return Comparability(self.dataset, self.labelling, self.split)
 
     @property
     def metric(self) -> str:
@@ -66,9 +104,9 @@ def compared(run: RunInfo) -> Compared:
     task = str(experiment.get("task", "classification"))
     kind = next((derived for derived in DERIVED if derived in config), "run")
     best = next((metrics[k] for k in ("best_val_acc", "best_val_rmse") if metrics.get(k) is not None), None)
+    shared = comparability(run)
     return Compared(
-        run=run.id, kind=kind, dataset=str(config.get("dataset", {}).get("name", "")),
-        labelling=json.dumps(experiment.get("labels", {}), sort_keys=True), split=split_hash(run), task=task,
+        run=run.id, kind=kind, dataset=shared.dataset, labelling=shared.labelling, split=shared.split, task=task,
         model=str(metrics.get("model") or experiment.get("model", "")), image_size=experiment.get("image_size"),
         epochs=metrics.get("epochs_trained"), best_val=best,
         test=metrics.get("rmse" if task == "vote-fractions" else "accuracy"), macro_f1=metrics.get("macro_f1"),
@@ -76,28 +114,17 @@ def compared(run: RunInfo) -> Compared:
         parameters=metrics.get("parameters"))
 
 
-def why_not_comparable(first: Compared, other: Compared) -> str:
-    """What `other` does not share with `first` ("" when they are comparable)."""
-    if other.dataset != first.dataset:
-        return f"dataset {other.dataset!r}, not {first.dataset!r}"
-    if other.labelling != first.labelling:
-        return f"labelling {other.labelling}, not {first.labelling}"
-    if other.split != first.split:
-        return (f"another split (split.csv {other.split or 'missing'}, not {first.split or 'missing'}): "
-                f"other galaxies were held out")
-    return ""
-
-
 def comparable_groups(items: list[Compared]) -> list[list[Compared]]:
     """The runs grouped by what makes them comparable, in the order first met."""
-    groups: dict[tuple[str, str, str | None], list[Compared]] = {}
+    groups: dict[Comparability, list[Compared]] = {}
     for item in items:
-        groups.setdefault(item.comparable_key, []).append(item)
+        groups.setdefault(item.comparable, []).append(item)
     return list(groups.values())
 
 
 def comparison_frame(items: list[Compared]) -> pd.DataFrame:
     """One row per run with its group number (1 = the first group met), as `compare --csv` writes it."""
+    import pandas as pd
     rows: list[dict[str, Any]] = []
     for number, group in enumerate(comparable_groups(items), start=1):
         for item in group:

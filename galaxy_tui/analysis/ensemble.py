@@ -13,7 +13,7 @@ import pandas as pd
 
 from galaxy_tui.analysis.calibration import mean_log_loss
 from galaxy_tui.analysis.classification_results import write_results
-from galaxy_tui.analysis.comparison import compared, why_not_comparable
+from galaxy_tui.analysis.comparison import compared
 from galaxy_tui.analysis.derived_results import derived_folder, finish_derived
 from galaxy_tui.analysis.fraction_results import derived_classification, write_fraction_results
 from galaxy_tui.analysis.measured import Measured
@@ -73,7 +73,7 @@ def check_members(members: list[Member]) -> None:
         raise GalaxyError("an ensemble needs at least two different runs.")
     first = members[0]
     for member in members[1:]:
-        reason = why_not_comparable(compared(first.run), compared(member.run))
+        reason = compared(first.run).comparable.why_not(compared(member.run).comparable)
         if reason:
             raise GalaxyError(f"{member.run.id} cannot join {first.run.id}: {reason}.")
         if member.task != first.task:

@@ -73,6 +73,10 @@ COMMANDS: tuple[Command, ...] = (
     Command("Compare", "c", "Results: compare finished runs", "results_tab('tab-compare')", "results"),
     Command("Diff", "d", "Compare: what changed from the marked run (else the one shown) to the run under the "
             "cursor", "diff", "results"),
+    Command("Mark", "space", "Compare: mark or unmark the run under the cursor (the overlay, a diff, an ensemble)",
+            "mark", "results", show=False),
+    Command("Ensemble", "e", "Compare: combine the marked runs into an ensemble (weights asked); it joins the "
+            "comparison", "ensemble", "results", show=False),
     Command("Normalise", "n", "Toggle the confusion matrix between counts and row-normalised", "toggle_normalised",
             "results"),
     Command("Open mistake", "enter", "Open the selected mistake large (arrows step to the next)", "open_mistake",

@@ -8,23 +8,23 @@ from collections.abc import Callable
 from pathlib import Path
 
 from rich.text import Text
-from textual import events, work
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import DataTable, Input, Static
 
 from galaxy_tui.app.commands import bindings_for
-from galaxy_tui.app.dialogs import ChoiceDialog, InputDialog, confirm
+from galaxy_tui.app.dialogs import InputDialog, confirm
+from galaxy_tui.app.ensemble_offer import offer_ensemble
 from galaxy_tui.app.run_state import state_text
 from galaxy_tui.app.store import RunRecord
-from galaxy_tui.app.threads import deliver
 from galaxy_tui.app.views import show_config_diff
 from galaxy_tui.atomic import atomic_write_json, read_json
 from galaxy_tui.bookkeeping.export import export_metrics
 from galaxy_tui.bookkeeping.notes import parse_tags, write_notes
 from galaxy_tui.bookkeeping.run_filter import RunFilter, parse_filter, run_facts
 from galaxy_tui.errors import GalaxyError
-from galaxy_tui.runs import RunInfo, delete_run
+from galaxy_tui.runs import delete_run
 
 UI_STATE_FILE = "ui-state.json"
 
@@ -222,33 +222,7 @@ class RunsPanel(Vertical):
 
     def action_ensemble(self) -> None:
         store = self.app.store  # type: ignore[attr-defined]
-        chosen = [store.records[run_id].info for run_id in store.marked if run_id in store.records]
-        if len(chosen) < 2:
-            self.app.notify("an ensemble needs two or more finished runs: mark them with space, then press e",
-                            severity="warning", timeout=6)
-            return
-
-        def chosen_scheme(scheme: str | None) -> None:
-            if scheme is not None:
-                self.app.notify(f"combining {len(chosen)} runs ({scheme} weights)…", timeout=3)
-                self._build_ensemble(chosen, scheme)
-
-        by_accuracy = [("val-accuracy", "Val accuracy", "a")] if chosen[0].metric == "val_acc" else []
-        self.app.push_screen(ChoiceDialog(
-            f"Combine {', '.join(r.id for r in chosen)}: weights from their validation galaxies",
-            [("equal", "Equal", "e"), *by_accuracy, ("inverse-val-mae", "1 / val MAE", "m"),
-             ("inverse-val-rmse", "1 / val RMSE", "r")], "ensemble-choice"), chosen_scheme)
-
-    @work(thread=True, group="ensemble")
-    def _build_ensemble(self, runs: list[RunInfo], scheme: str) -> None:
-        from galaxy_tui.analysis.ensemble import build_ensemble  # pandas and scikit-learn: not at start-up
-        try:
-            built = build_ensemble(self.app.registry.runs_dir, runs, scheme)  # type: ignore[attr-defined]
-        except (GalaxyError, OSError) as exc:
-            deliver(self.app, self.app.notify, str(exc), title="ensemble", severity="error", timeout=10)
-            return
-        deliver(self.app, self.app.notify, f"{built.id}: {built.message}", title="ensemble built", timeout=10)
-        deliver(self.app, self._reread)
+        offer_ensemble(self.app, [store.records[run_id].info for run_id in store.marked if run_id in store.records])
 
     def action_export(self) -> None:
         chosen = self._chosen()

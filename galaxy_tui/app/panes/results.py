@@ -25,6 +25,7 @@ from galaxy_tui.analysis.calibration_figures import (
     per_class_table,
     threshold_table,
 )
+from galaxy_tui.analysis.comparison import Comparability, comparability
 from galaxy_tui.analysis.derived_results import derived_from, is_derived
 from galaxy_tui.analysis.fraction_figures import (
     FractionPredictions,
@@ -36,6 +37,7 @@ from galaxy_tui.analysis.fraction_figures import (
     question_table,
 )
 from galaxy_tui.app.commands import bindings_for
+from galaxy_tui.app.ensemble_offer import offer_ensemble
 from galaxy_tui.app.fields import pack_fields
 from galaxy_tui.app.gallery import Galaxy, GalaxyView, vote_line
 from galaxy_tui.app.store import RunRecord
@@ -48,8 +50,8 @@ from galaxy_tui.scores import score_of_epochs
 # A 256-colour-safe ramp from "none" to "all of the row".
 HEAT = ("grey11", "grey23", "navy_blue", "dark_blue", "blue3", "blue1", "dodger_blue2", "dodger_blue1",
         "deep_sky_blue1", "turquoise2")
-COMPARE_COLUMNS = ("run", "experiment", "model", "thr", "best val", "test", "minutes", "tags", "note")
-DESCENDING_FROM = 4  # figures sort best first; names ascending
+COMPARE_COLUMNS = ("grp", "run", "experiment", "model", "thr", "best val", "test", "minutes", "tags", "note")
+DESCENDING_FROM = 5  # figures sort best first; names ascending
 GRID_COLUMNS = 4
 OVERLAY_RUNS = 6
 
@@ -166,7 +168,10 @@ class ResultsPane(Widget, can_focus=True):
     def __init__(self) -> None:
         super().__init__(id="results-pane")
         self.normalised = False
-        self.sort_column = 5
+        self.sort_column = COMPARE_COLUMNS.index("test")
+        self._comparability: dict[str, tuple[float, Comparability]] = {}  # run -> (split.csv mtime, ...)
+        self._groups: dict[str, int] = {}  # run -> its comparability group (1 = the first met)
+        self._group_keys: list[Comparability] = []
         self._shown: tuple[str | None, float] = (None, -1.0)
         self._compare_version = -1
         self._overlaid: tuple[list, str] | None = None
@@ -192,6 +197,7 @@ class ResultsPane(Widget, can_focus=True):
                     yield PlotextPlot(id="answer-scatter")
                     yield PlotextPlot(id="residual-plot")
             with TabPane("Compare", id="tab-compare"):
+                yield Static("", id="compare-groups")
                 yield DataTable(id="compare-table", cursor_type="row", zebra_stripes=True)
                 yield PlotextPlot(id="compare-plot")
 
@@ -356,23 +362,72 @@ class ResultsPane(Widget, can_focus=True):
         scatter.refresh()
         residuals.refresh()
 
+    @work(thread=True, exclusive=True, group="compare")
     def _compare(self, records: list[RunRecord]) -> None:
+        """Group the finished runs by what makes them comparable (a thread: it hashes each split.csv once),
+        then fill the table."""
+        finished = [record for record in records if record.metrics]
+        keys = {record.info.id: self._comparability_of(record) for record in finished}
+        deliver(self.app, self._fill_compare, finished, keys)
+
+    def _comparability_of(self, record: RunRecord) -> Comparability:
+        split = record.info.dir / "split.csv"
+        mtime = split.stat().st_mtime if split.exists() else 0.0
+        known = self._comparability.get(record.info.id)
+        if known is None or known[0] != mtime:
+            known = (mtime, comparability(record.info))
+            self._comparability[record.info.id] = known
+        return known[1]
+
+    def _fill_compare(self, records: list[RunRecord], keys: dict[str, Comparability]) -> None:
+        store = self.app.store  # type: ignore[attr-defined]
         table = self.query_one("#compare-table", DataTable)
-        table.clear()
+        self._group_keys = list(dict.fromkeys(keys.values()))
+        self._groups = {run_id: self._group_keys.index(key) + 1 for run_id, key in keys.items()}
+        rows = []
         for record in records:
             m = record.metrics
-            if not m:
-                continue
-            table.add_row(record.info.id, record.info.experiment, m.get("model", ""), f"{m.get('threshold', 0):g}",
-                          record.info.best_text, test_figure(m) + (" (val)" if m.get("split") == "validation" else ""),
-                          f"{m.get('seconds', 0) / 60:.1f}", " ".join(f"#{t}" for t in record.notes.tags),
-                          record.notes.note, key=record.info.id)
+            rows.append((f"G{self._groups[record.info.id]}", ("● " if record.info.id in store.marked else "") +
+                         record.info.id, record.info.experiment, m.get("model", ""), f"{m.get('threshold', 0):g}",
+                         record.info.best_text,
+                         test_figure(m) + (" (val)" if m.get("split") == "validation" else ""),
+                         f"{m.get('seconds', 0) / 60:.1f}", " ".join(f"#{t}" for t in record.notes.tags),
+                         record.notes.note, record.info.id))
         descending = DESCENDING_FROM <= self.sort_column < COMPARE_COLUMNS.index("tags")
+        rows.sort(key=lambda row: row[self.sort_column], reverse=descending)
+        rows.sort(key=lambda row: int(row[0][1:]))  # stable: each group together, sorted within
+        cursor = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value if table.row_count else None
+        table.clear()
+        for *cells, run_id in rows:
+            table.add_row(*cells, key=run_id)
         for index, column in enumerate(table.ordered_columns):  # the sorted column says so in its header
             column.label = Text(COMPARE_COLUMNS[index] + (" ▼" if descending else " ▲") * (index == self.sort_column))
-        if table.row_count:
-            table.sort(COMPARE_COLUMNS[self.sort_column], reverse=descending)
+        if cursor in keys:
+            table.move_cursor(row=table.get_row_index(cursor))
+        self._describe_groups()
         self._overlay()
+
+    def _describe_groups(self) -> None:
+        """The groups, each kept whole on its line; and why the run under the cursor cannot be compared with
+        group 1 (the newest result's)."""
+        groups = self.query_one("#compare-groups", Static)
+        if len(self._group_keys) < 2:
+            groups.update(Text("all runs comparable: " + self._group_keys[0].describe() if self._group_keys else "",
+                               style="dim"))
+            return
+        counts = [list(self._groups.values()).count(n) for n in range(1, len(self._group_keys) + 1)]
+        fields = [Text("comparable groups:", style="dim")]
+        fields += [Text(f"G{n} {key.describe()} ({count})")
+                   for n, (key, count) in enumerate(zip(self._group_keys, counts), start=1)]
+        text = pack_fields(fields, max(20, (groups.content_size.width or self.size.width) - 1))
+        table = self.query_one("#compare-table", DataTable)
+        if table.row_count:
+            run_id = str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+            group = self._groups.get(run_id, 1)
+            if group != 1:
+                text.append(f"\nG{group} vs G1: ", style="bold yellow")
+                text.append(self._group_keys[0].why_not(self._group_keys[group - 1]))
+        groups.update(text)
 
     def _overlay(self) -> None:
         """The validation curves of the runs marked in the runs list, else of the first rows as sorted."""
@@ -385,7 +440,7 @@ class ResultsPane(Widget, can_focus=True):
                        if str(key.value) in store.records
                        and not is_derived(store.records[str(key.value)].metrics)]
             chosen = trained[:OVERLAY_RUNS]
-            title = f"val score: first {len(chosen)} trained runs as sorted (space in the runs list marks)"
+            title = f"val score: first {len(chosen)} trained runs as sorted (space marks, e combines)"
         folders = [(run_id, store.records[run_id].info.dir) for run_id in chosen if run_id in store.records]
         if (folders, title) != self._overlaid:
             self._overlaid = (folders, title)
@@ -418,6 +473,10 @@ class ResultsPane(Widget, can_focus=True):
         record = self.app.store.browsed_record  # type: ignore[attr-defined]
         if record is not None:  # the summary's figures are packed to the width: pack them again
             self.call_after_refresh(self._show_summary, record)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.data_table.id == "compare-table" and self._group_keys:
+            self._describe_groups()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if event.data_table.id == "compare-table":  # Enter on a compared run: its summary
@@ -463,6 +522,25 @@ class ResultsPane(Widget, can_focus=True):
         self.sort_column = (self.sort_column + 1) % len(COMPARE_COLUMNS)
         self._compare_version = -1
         self.app.notify(f"comparison sorted by {COMPARE_COLUMNS[self.sort_column]}", timeout=2)
+
+    def _compare_cursor(self) -> str | None:
+        table = self.query_one("#compare-table", DataTable)
+        if self.query_one("#results-tabs", TabbedContent).active != "tab-compare" or not table.row_count:
+            return None
+        return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+
+    def action_mark(self) -> None:
+        run_id = self._compare_cursor()
+        if run_id is None:
+            self.app.notify("space marks runs in the Compare tab (c) or the runs list", timeout=4)
+            return
+        self.app.store.toggle_mark(run_id)  # type: ignore[attr-defined]  (the table and the overlay follow)
+        table = self.query_one("#compare-table", DataTable)
+        table.move_cursor(row=min(table.cursor_row + 1, table.row_count - 1))
+
+    def action_ensemble(self) -> None:
+        store = self.app.store  # type: ignore[attr-defined]
+        offer_ensemble(self.app, [store.records[run_id].info for run_id in store.marked if run_id in store.records])
 
     def action_diff(self) -> None:
         """Compare: what changed from the marked run (else the one Results shows) to the row under the cursor."""
