@@ -173,6 +173,11 @@ async def test_mistakes_move_with_arrows_and_open_larger(tmp_path: Path) -> None
         assert not isinstance(app.screen, GalaxyView)
         confidences = [float(c.row["confidence"]) for c in app.query(MistakeCell)]
         assert confidences == sorted(confidences, reverse=True) and "model confidence" in screen_text(app)
+        await pilot.press("o")  # each true class's most confident errors together, in the run's class order
+        await until(pilot, lambda: "sorted by true class" in screen_text(app))
+        classes = app.store.browsed_record.metrics["classes"]
+        shown = [(classes.index(c.row["true"]), -float(c.row["confidence"])) for c in app.query(MistakeCell)]
+        assert shown == sorted(shown)
         await pilot.press("o")  # the galaxies the volunteers were most split on first
         await until(pilot, lambda: "sorted by volunteer disagreement" in screen_text(app))
         agreements = [float(c.row["votes_agreement"]) for c in app.query(MistakeCell)]

@@ -70,4 +70,20 @@ def test_without_votes_the_lists_are_as_before(tmp_path: Path) -> None:
     write_results(tmp_path, ("a", "b", "c"), Measured(np.arange(50), truth, probabilities), 0.5,
                   rng.integers(0, 255, (50, 8, 8, 3), dtype=np.uint8), np.arange(50), 3, {})
     listing = pd.read_csv(tmp_path / "mistakes" / "mistakes.csv")
-    assert list(listing.columns) == ["file", "id", "true", "predicted", "confidence"] and len(listing) == 3
+    assert list(listing.columns) == ["file", "id", "true", "predicted", "confidence"]
+    wrong = pd.DataFrame({"id": np.arange(50), "true": np.array(["a", "b", "c"])[truth],
+                          "confidence": probabilities.max(1)})[probabilities.argmax(1) != truth]
+    wrong = wrong.sort_values("confidence", ascending=False)
+    expected = set(wrong["id"].head(3)) | set(wrong.groupby("true").head(1)["id"])  # 3 // 3 classes = 1 each
+    assert set(listing["id"]) == expected and list(listing["confidence"]) == sorted(listing["confidence"],
+                                                                                     reverse=True)
+
+
+def test_a_rare_class_s_most_confident_errors_are_listed_beside_the_overall_ones(tmp_path: Path) -> None:
+    truth = np.array([0] * 40 + [2] * 4)
+    probabilities = np.tile([0.02, 0.96, 0.02], (44, 1))  # class a: 40 very sure errors
+    probabilities[40:] = [0.45, 0.1, 0.45]  # class c: 4 unsure ones (argmax a), never in the overall top 6
+    write_results(tmp_path, ("a", "b", "c"), Measured(np.arange(44), truth, probabilities), 0.5,
+                  np.zeros((44, 8, 8, 3), dtype=np.uint8), np.arange(44), 6, {})
+    listing = pd.read_csv(tmp_path / "mistakes" / "mistakes.csv")
+    assert (listing["true"] == "c").sum() == 3 and (listing["true"] == "a").sum() == 6  # 6 // 2 classes of each

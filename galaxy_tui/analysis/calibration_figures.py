@@ -92,3 +92,30 @@ def threshold_table(metrics: dict[str, Any]) -> Table:
         table.add_row(f"{row['threshold']:.2f}{mark}", str(row["galaxies"]),
                       "-" if row["accuracy"] is None else f"{row['accuracy']:.4f}")
     return table
+
+
+def draw_threshold_accuracy(plt: Any, metrics: dict[str, Any]) -> None:
+    """Accuracy on the galaxies never trained on against the vote threshold that labels them, with the
+    threshold the run was trained at marked."""
+    rows = [row for row in metrics.get("thresholds") or [] if row["accuracy"] is not None]
+    if rows:
+        plt.plot([row["threshold"] for row in rows], [row["accuracy"] for row in rows], marker="dot",
+                 label="accuracy")
+    trained_at = metrics.get("threshold")
+    if isinstance(trained_at, (int, float)):
+        plt.vline(trained_at, color="gray")
+    lowest = min((row["accuracy"] for row in rows), default=0.0)
+    plt.ylim(max(0.0, lowest - 0.05), 1.0)
+    plt.xlabel(f"vote threshold (gray: trained at {trained_at})")
+    plt.ylabel("accuracy")
+    plt.title("accuracy by vote threshold")
+
+
+def draw_threshold_counts(plt: Any, metrics: dict[str, Any]) -> None:
+    """How many never-trained-on galaxies each threshold labels: fewer, surer ones as it rises."""
+    rows = metrics.get("thresholds") or []
+    if rows:
+        plt.bar([f"{row['threshold']:.2f}" for row in rows], [row["galaxies"] for row in rows], width=0.6)
+    plt.xlabel("vote threshold")
+    plt.ylabel("galaxies")
+    plt.title("galaxies labelled")

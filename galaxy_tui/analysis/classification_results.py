@@ -113,13 +113,19 @@ def write_results(results: Path, classes: tuple[str, ...], measured: Measured, l
 
 def _write_mistakes(folder: Path, frame: pd.DataFrame, truth: np.ndarray, predicted: np.ndarray,
                     confidence: np.ndarray, images: ImageRows, rows: np.ndarray, count: int) -> None:
-    """The `count` most confident mistakes and, where there are votes, also the `count` the volunteers
+    """The `count` most confident mistakes, the most confident of each true class (count / classes of each,
+    so a rare class's errors are not crowded out) and, where there are votes, also the `count` the volunteers
     were most split on, each once, most confident first."""
     folder.mkdir(parents=True, exist_ok=True)
     for old in folder.glob("*.png"):
         old.unlink()
     wrong = np.flatnonzero(truth != predicted)
-    chosen = wrong[np.argsort(-confidence[wrong], kind="stable")][:count]
+    by_confidence = wrong[np.argsort(-confidence[wrong], kind="stable")]
+    per_class = max(1, count // max(1, len(np.unique(truth))))
+    chosen = by_confidence[:count]
+    for label in np.unique(truth[wrong]):
+        chosen = np.union1d(chosen, by_confidence[truth[by_confidence] == label][:per_class])
+    chosen = chosen[np.argsort(-confidence[chosen], kind="stable")]
     if "votes_agreement" in frame.columns:
         disputed = wrong[np.argsort(frame["votes_agreement"].to_numpy()[wrong], kind="stable")][:count]
         chosen = np.concatenate([chosen, np.setdiff1d(disputed, chosen)])

@@ -22,6 +22,8 @@ from galaxy_tui.analysis.calibration_figures import (
     calibration_line,
     draw_confidence,
     draw_reliability,
+    draw_threshold_accuracy,
+    draw_threshold_counts,
     per_class_table,
     threshold_table,
 )
@@ -82,6 +84,7 @@ def test_figure(metrics: dict) -> str:
 
 
 MISTAKE_ORDERS = {"confidence": "model confidence, most sure first",
+                  "class": "true class, the most confident errors of each first",
                   "disagreement": "volunteer disagreement, most split first"}
 
 
@@ -122,11 +125,19 @@ def residual_details(row: dict[str, str], answers: list[str]) -> str:
     return "  ".join(f"{a} {_number(row, f'true_{a}'):.2f}→{_number(row, f'pred_{a}'):.2f}" for a in answers)
 
 
-def ordered_mistakes(listing: list[dict[str, str]], order: str) -> list[dict[str, str]]:
+def ordered_mistakes(listing: list[dict[str, str]], order: str, classes: list[str]) -> list[dict[str, str]]:
     if order == "disagreement":  # the least agreement first; galaxies without votes last
         return sorted(listing, key=lambda row: agreement if math.isfinite(agreement := _number(row, "votes_agreement"))
                       else 2.0)
-    return sorted(listing, key=lambda row: -_number(row, "confidence"))
+    by_confidence = sorted(listing, key=lambda row: -_number(row, "confidence"))
+    if order == "class":  # in the run's class order (a class it no longer lists: last)
+        return sorted(by_confidence, key=lambda row: classes.index(row["true"]) if row["true"] in classes
+                      else len(classes))
+    return by_confidence
+
+
+def mistake_orders(has_votes: bool) -> list[str]:
+    return [order for order in MISTAKE_ORDERS if has_votes or order != "disagreement"]
 
 
 class MistakeCell(Vertical):
@@ -176,6 +187,7 @@ class ResultsPane(Widget, can_focus=True):
         self._compare_version = -1
         self._overlaid: tuple[list, str] | None = None
         self.mistake_order = "confidence"
+        self.show_thresholds = False  # the Calibration tab shows accuracy by vote threshold instead
         self._has_votes = False
         self.answer_index = 0
         self._predictions: FractionPredictions | None = None
@@ -295,13 +307,18 @@ class ResultsPane(Widget, can_focus=True):
             await grid.mount(Label(f"no mistakes: every {split} galaxy was classified correctly"))
             return
         self._has_votes = "votes_agreement" in listing[0]
-        other = MISTAKE_ORDERS["disagreement" if self.mistake_order == "confidence" else "confidence"].split(",")[0]
+        if self.mistake_order not in mistake_orders(self._has_votes):
+            self.mistake_order = "confidence"
+        orders = mistake_orders(self._has_votes)
+        following = orders[(orders.index(self.mistake_order) + 1) % len(orders)]
         heading.update(Text.assemble(  # wraps between words at any width (the pane may not be laid out yet)
             (f"{len(listing)} mistakes", "bold"), f" · sorted by {MISTAKE_ORDERS[self.mistake_order]} · ",
-            (f"o: by {other}" if self._has_votes else "no vote fractions: by confidence only", "dim"),
+            (f"o: by {MISTAKE_ORDERS[following].split(',')[0]}", "dim"),
+            ("" if self._has_votes else " (no vote fractions to sort by)", "dim"),
             (" · arrows move · Enter opens", "dim")))
+        classes = list((record.metrics or {}).get("classes") or [])
         await grid.mount_all([MistakeCell(folder / row["file"], row, mistake_caption(row), volunteer_line(row))
-                              for row in ordered_mistakes(listing, self.mistake_order)])
+                              for row in ordered_mistakes(listing, self.mistake_order, classes)])
         grid.fit_images()
 
     async def _mount_residuals(self, grid: MistakesGrid, heading: Static, folder: Path) -> None:
@@ -326,16 +343,26 @@ class ResultsPane(Widget, can_focus=True):
         return plots
 
     def _show_calibration(self, metrics: dict) -> None:
-        """A classification result's Calibration tab (the Answers tab of vote-fraction runs)."""
+        """A classification result's Calibration tab (the Answers tab of vote-fraction runs): calibration, or
+        (`a` again, where the dataset has votes) accuracy against the vote threshold."""
         self._predictions = None
         heading = self.query_one("#answers-heading", Static)
         plots = self._cleared_plots()
-        line = calibration_line(metrics)
-        heading.update(Text(line or "no calibration figures: this run was evaluated before they were measured",
-                            style="" if line else "dim"))
-        if line:
+        has_curve = bool(metrics.get("thresholds"))
+        again = Text("  a: accuracy by vote threshold" if has_curve else "", style="dim")
+        if self.show_thresholds and has_curve:
+            heading.update(Text.assemble(
+                "accuracy on galaxies never trained on, labelled at each vote threshold (fewer, surer galaxies "
+                "as it rises)", ("  a: calibration", "dim")))
+            draw_threshold_accuracy(plots[0].plt, metrics)
+            draw_threshold_counts(plots[1].plt, metrics)
+        elif line := calibration_line(metrics):
+            heading.update(Text.assemble(line, again))
             draw_reliability(plots[0].plt, metrics)
             draw_confidence(plots[1].plt, metrics)
+        else:
+            heading.update(Text.assemble(("no calibration figures: this run was evaluated before they were "
+                                          "measured", "dim"), again))
         for widget in plots:
             widget.refresh()
 
@@ -498,9 +525,14 @@ class ResultsPane(Widget, can_focus=True):
     def action_answers(self, step: int) -> None:
         """Show the Answers tab; when it is already shown, step to another answer."""
         tabs = self.query_one("#results-tabs", TabbedContent)
+        record = self.app.store.browsed_record  # type: ignore[attr-defined]
         if tabs.active == "tab-answers" and self._predictions is not None:
             self.answer_index += step
             self._show_answers(self._predictions)
+        elif tabs.active == "tab-answers" and record is not None and record.metrics \
+                and not is_fraction_run(record.metrics):
+            self.show_thresholds = not self.show_thresholds
+            self._show_calibration(record.metrics)
         tabs.active = "tab-answers"
         self.focus()  # the summary's scroll, if it had the focus, is hidden now
 
@@ -558,11 +590,9 @@ class ResultsPane(Widget, can_focus=True):
         show_config_diff(self.app, (base.info.id, base.info.dir), (other.info.id, other.info.dir))
 
     def _sort_mistakes(self) -> None:
-        if not self._has_votes:
-            self.app.notify("this run's dataset has no vote fractions: its mistakes sort by confidence only",
-                            severity="warning", timeout=4)
-            return
-        self.mistake_order = "disagreement" if self.mistake_order == "confidence" else "confidence"
+        orders = mistake_orders(self._has_votes)
+        self.mistake_order = orders[(orders.index(self.mistake_order) + 1) % len(orders)] \
+            if self.mistake_order in orders else "confidence"
         self.call_later(self._remount_mistakes)
 
     async def _remount_mistakes(self) -> None:
