@@ -68,6 +68,29 @@ def _parser() -> argparse.ArgumentParser:
                           choices=("equal", "val-accuracy", "inverse-val-mae", "inverse-val-rmse"),
                           help="equal (default), or by validation accuracy (classification only), or by the "
                                "inverse of the validation MAE or RMSE")
+    predict = commands.add_parser("predict", help="classify image files, folders or a dataset's galaxies with a "
+                                                  "finished run; writes a CSV")
+    predict.add_argument("run")
+    predict.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="image files or folders (recursive)")
+    predict.add_argument("--dataset", metavar="NAME", help="a registered dataset's galaxies instead of files")
+    which = predict.add_mutually_exclusive_group()
+    which.add_argument("--unlabelled", action="store_true",
+                       help="with --dataset: only the galaxies the run's labelling rule left without a label")
+    which.add_argument("--all", action="store_true", help="with --dataset: every galaxy (the default)")
+    predict.add_argument("--out", type=Path, help="the CSV to write (default predictions-RUN.csv here)")
+    predict.add_argument("--tta", action="store_true",
+                         help="average over the 8 flips and quarter turns; their spread in tta_spread")
+    predict.add_argument("--features", action="store_true",
+                         help="also write the penultimate layer per galaxy (OUT.features.npy)")
+    predict.add_argument("--batch", type=int, default=64, help="galaxies per batch (default 64)")
+    predict.add_argument("--device", help="cuda, cuda:1 or cpu (default: the GPU when there is one)")
+    exporting = commands.add_parser("export", help="a finished run's model as TorchScript or ONNX, with a JSON of "
+                                                   "its preprocessing and outputs, checked against PyTorch")
+    exporting.add_argument("run")
+    exporting.add_argument("--format", default="torchscript", choices=("torchscript", "onnx"))
+    exporting.add_argument("--out", type=Path, help="the file to write (default RUN.pt or RUN.onnx here)")
+    exporting.add_argument("--check", nargs="+", type=Path, default=[], metavar="PATH",
+                           help="images to check parity on (default: the run's own test galaxies)")
     return parser
 
 
@@ -109,6 +132,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "ensemble":
             from galaxy_tui.commands import ensemble
             return ensemble(workspace, args.runs, args.weights)
+        if args.command == "predict":
+            from galaxy_tui.inference.predict_command import predict
+            if (args.unlabelled or args.all) and args.dataset is None:
+                raise GalaxyError("--unlabelled and --all choose a dataset's galaxies: add --dataset NAME.")
+            return predict(workspace, args.run, args.paths, args.dataset, args.unlabelled, args.out, args.tta,
+                           args.features, max(1, args.batch), args.device)
+        if args.command == "export":
+            from galaxy_tui.inference.export_command import export
+            return export(workspace, args.run, args.format, args.out, args.check)
         if args.command == "diff":
             from galaxy_tui.commands import diff_runs
             return diff_runs(workspace, args.first, args.second)

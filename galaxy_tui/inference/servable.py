@@ -1,0 +1,109 @@
+"""A finished run's best model as one module that takes images as they are read (float RGB 0-255, N x 3 x
+H x W at the run's image size) and returns what the run predicts: class probabilities or vote fractions.
+Predict, export and serve all go through it, so they normalise and decode outputs exactly as evaluation did."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from galaxy_tui.atomic import read_json
+from galaxy_tui.errors import GalaxyError
+from galaxy_tui.registry import parse_frozen
+from galaxy_tui.runs import DERIVED, read_config
+from galaxy_tui.train.batches import MEAN, STD
+from galaxy_tui.train.checkpoint import load_checkpoint
+from galaxy_tui.train.models import build_model, head_layer
+from galaxy_tui.train.tasks import VoteFractionTask
+
+
+class Servable(nn.Module):
+    def __init__(self, model: nn.Module, fractions: VoteFractionTask | None):
+        super().__init__()
+        self.model = model
+        self.fractions = fractions
+        self.register_buffer("mean", MEAN.clone())
+        self.register_buffer("std", STD.clone())
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        logits = self.model((images - self.mean) / self.std).float()
+        return self.fractions.predictions(logits) if self.fractions is not None else torch.softmax(logits, 1)
+
+
+@dataclass
+class LoadedRun:
+    run_id: str
+    servable: Servable
+    device: torch.device
+    task: str  # "classification" | "vote-fractions"
+    outputs: list[str]  # the classes, or the answers
+    image_size: int
+    crop: float
+    temperature: float | None  # where evaluation fitted one (classification)
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def preprocessing(self) -> dict[str, Any]:
+        """What a caller must do to an image before the model: the same as the run's training did."""
+        return {"image_size": self.image_size, "centre_crop": self.crop, "resize": "bilinear",
+                "input": "float32 RGB in 0..255, N x 3 x H x W (the model normalises with ImageNet's mean and std)",
+                "output": "class probabilities (softmax)" if self.task == "classification"
+                else "vote fractions, one per answer"}
+
+    def features_hook(self, captured: list[torch.Tensor]) -> torch.utils.hooks.RemovableHandle:
+        """Collect the penultimate layer's output (the head's input) of every forward pass."""
+        return head_layer(self.servable.model).register_forward_hook(
+            lambda _module, inputs, _output: captured.append(inputs[0].detach().float().cpu()))
+
+
+def choose_device(wanted: str | None = None) -> torch.device:
+    if wanted:
+        return torch.device(wanted)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _fraction_task(run_dir: Path, config: dict[str, Any]) -> VoteFractionTask:
+    """The decision tree the run predicts, read again from its dataset (the head's outputs follow it)."""
+    from galaxy_tui.data.sources import load_dataset
+    from galaxy_tui.data.splits import experiment_tree
+    experiment, spec = parse_frozen(run_dir / "config.toml", config, Path(config["run"]["workspace"]))
+    dataset = load_dataset(spec, Path(config["run"]["cache_dir"]))
+    return VoteFractionTask(experiment_tree(dataset, experiment), experiment.loss)
+
+
+def load_run(run_dir: Path, device: torch.device | None = None) -> LoadedRun:
+    """The run's best checkpoint in eval mode on `device` (the GPU when there is one); a GalaxyError saying
+    what is missing otherwise."""
+    config = read_config(run_dir)
+    for derived in DERIVED:
+        if derived in config:
+            raise GalaxyError(f"{run_dir.name} is {'an ensemble' if derived == 'ensemble' else 'a boosted result'}: "
+                              f"it has no network of its own; predict with {config[derived].get('run') or 'a member'}.")
+    best = run_dir / "checkpoints" / "best.pt"
+    if not best.exists():
+        raise GalaxyError(f"run {run_dir.name} has no best checkpoint (checkpoints/best.pt): it never finished an "
+                          f"epoch; train it first.")
+    experiment = config["experiment"]
+    metrics = read_json(run_dir / "results" / "metrics.json") or {}
+    fractions = _fraction_task(run_dir, config) if experiment.get("task") == "vote-fractions" else None
+    if fractions is not None:
+        outputs = list(fractions.tree.columns)
+    elif metrics.get("classes"):
+        outputs = list(metrics["classes"])
+    else:
+        raise GalaxyError(f"run {run_dir.name} has no results/metrics.json naming its classes: evaluate it first "
+                          f"(galaxy-tui evaluate {run_dir.name}).")
+    device = device or choose_device()
+    state = load_checkpoint(best, config["run"]["config_hash"])
+    model = build_model(str(experiment["model"]), len(outputs), pretrained=False)
+    model.load_state_dict(state["model"])
+    servable = Servable(model, fractions).to(device).eval()
+    calibration = metrics.get("calibration") or {}
+    temperature = calibration.get("temperature") if fractions is None else None
+    return LoadedRun(run_dir.name, servable, device, "vote-fractions" if fractions else "classification", outputs,
+                     int(experiment["image_size"]), float(config["dataset"].get("crop", 1.0)),
+                     float(temperature) if isinstance(temperature, (int, float)) else None, metrics)
