@@ -190,7 +190,10 @@ def get_run(registry: Registry, run_id: str) -> RunInfo:
     if not (run_dir / "status.json").exists():
         matches = [d for d in registry.runs_dir.glob(f"{run_id}*") if (d / "status.json").exists()] \
             if registry.runs_dir.is_dir() else []
-        if len(matches) != 1:
+        if len(matches) > 1:
+            names = ", ".join(sorted(d.name for d in matches)[:4]) + (" …" if len(matches) > 4 else "")
+            raise GalaxyError(f"{run_id!r} starts {len(matches)} run ids ({names}); type more of the one you mean.")
+        if not matches:
             raise GalaxyError(f"no run {run_id!r} in {registry.runs_dir}; `galaxy-tui runs` lists them.")
         run_dir = matches[0]
     return run_info(run_dir)

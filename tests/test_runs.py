@@ -207,6 +207,10 @@ def test_cli_runs_and_show_tell_the_truth(tmp_path: Path) -> None:
                              capture_output=True, text=True, env=env)
     assert missing.returncode == 2 and "no run 'nope'" in missing.stderr
     assert get_run(registry, "tiny-2").id == run.id  # a unique prefix also finds it
+    (registry.runs_dir / f"{run.id}-copy").mkdir()
+    (registry.runs_dir / f"{run.id}-copy" / "status.json").write_text("{}")
+    with pytest.raises(GalaxyError, match="'tiny-2' starts 2 run ids .*type more of the one you mean"):
+        get_run(registry, "tiny-2")
 
 
 def test_failed_run_reports_its_message(tmp_path: Path) -> None:
