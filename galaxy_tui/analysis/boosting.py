@@ -27,7 +27,6 @@ class Boosted:
     trees: tuple[int, ...]
 
 
-
 def _full(probabilities: np.ndarray, seen: np.ndarray, classes: int) -> np.ndarray:
     """Columns for every class, in order (a class absent from the training galaxies gets 0)."""
     full = np.zeros((len(probabilities), classes))

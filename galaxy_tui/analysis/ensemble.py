@@ -13,9 +13,14 @@ import pandas as pd
 
 from galaxy_tui.analysis.calibration import mean_log_loss
 from galaxy_tui.analysis.classification_results import write_results
-from galaxy_tui.analysis.comparison import compared
+from galaxy_tui.analysis.comparison import comparability
 from galaxy_tui.analysis.derived_results import derived_folder, finish_derived
-from galaxy_tui.analysis.fraction_results import derived_classification, write_fraction_results
+from galaxy_tui.analysis.fraction_results import (
+    derived_classification,
+    errors,
+    mean_squared_error,
+    write_fraction_results,
+)
 from galaxy_tui.analysis.measured import Measured
 from galaxy_tui.analysis.run_galaxies import RunGalaxies, run_galaxies
 from galaxy_tui.atomic import read_json
@@ -32,6 +37,7 @@ class Member:
     run: RunInfo
     task: str  # "classification" or "vote-fractions"
     outputs: list[str]  # the classes, or the answers
+    metrics: dict[str, Any]  # results/metrics.json
     val: pd.DataFrame  # val_predictions.csv
     test: pd.DataFrame  # predictions.csv
 
@@ -63,7 +69,7 @@ def load_member(run: RunInfo) -> Member:
     if run.state != "finished" or not metrics:
         raise GalaxyError(f"{run.id} is {run.state}: only finished runs can join an ensemble.")
     task = FRACTIONS if "rmse" in metrics else "classification"
-    return Member(run, task, list(metrics["outputs" if task == FRACTIONS else "classes"]),
+    return Member(run, task, list(metrics["outputs" if task == FRACTIONS else "classes"]), metrics,
                   _read_predictions(run, "val_predictions.csv"), _read_predictions(run, "predictions.csv"))
 
 
@@ -72,8 +78,9 @@ def check_members(members: list[Member]) -> None:
     if len({m.run.id for m in members}) < 2:
         raise GalaxyError("an ensemble needs at least two different runs.")
     first = members[0]
+    shared = comparability(first.run)
     for member in members[1:]:
-        reason = compared(first.run).comparable.why_not(compared(member.run).comparable)
+        reason = shared.why_not(comparability(member.run))
         if reason:
             raise GalaxyError(f"{member.run.id} cannot join {first.run.id}: {reason}.")
         if member.task != first.task:
@@ -140,16 +147,12 @@ def build_ensemble(runs_dir: Path, runs: list[RunInfo], scheme: str) -> RunInfo:
                               f"ensemble ({scheme}) of {', '.join(m.run.id for m in members)}")
 
 
-def _measured_split(run: RunInfo) -> str:
-    return str((read_json(run.dir / "results" / "metrics.json") or {}).get("split", "test"))
-
-
 def _write_classification(folder: Path, galaxies: RunGalaxies, first: Member, val: Measured, test: Measured,
                           extra: dict[str, Any]) -> dict[str, Any]:
     extra["best_val_acc"] = round(float((val.predicted.argmax(1) == val.truth).mean()), 5)
     return write_results(folder / "results", tuple(first.outputs), test, mean_log_loss(test.predicted, test.truth),
                          galaxies.images, galaxies.rows(test.ids, first.run.id), galaxies.experiment.mistakes,
-                         extra, _measured_split(first.run), val=val)
+                         extra, str(first.metrics.get("split", "test")), val=val)
 
 
 def _write_fractions(folder: Path, galaxies: RunGalaxies, first: Member, val: Measured, test: Measured,
@@ -157,12 +160,11 @@ def _write_fractions(folder: Path, galaxies: RunGalaxies, first: Member, val: Me
     tree = galaxies.chosen.tree
     assert tree is not None
     rows = galaxies.rows(test.ids, first.run.id)
-    extra["best_val_rmse"] = round(answer_errors(val.predicted, val.truth)[0], 5) if np.isfinite(val.truth).any() \
-        else None
-    loss = float(np.nanmean((test.predicted - test.truth) ** 2)) if np.isfinite(test.truth).any() else 0.0
+    extra["best_val_rmse"] = errors(val.predicted, val.truth)[0]
     derived = derived_classification(tree, galaxies.dataset.classes, galaxies.chosen.labels[rows], test.predicted,
                                      galaxies.experiment.labels)
-    return write_fraction_results(folder / "results", tree, test, galaxies.training_mean_answers(), loss,
-                                  galaxies.images, rows, galaxies.experiment.mistakes,
-                                  {**extra, "loss_function": "mse"}, _measured_split(first.run),
-                                  derived, val)
+    baseline = np.array(first.metrics["baseline"]["answers"])  # the members share the training galaxies
+    return write_fraction_results(folder / "results", tree, test, baseline,
+                                  mean_squared_error(test.predicted, test.truth), galaxies.images, rows,
+                                  galaxies.experiment.mistakes, {**extra, "loss_function": "mse"},
+                                  str(first.metrics.get("split", "test")), derived, val)

@@ -29,6 +29,13 @@ def errors(predicted: np.ndarray, truth: np.ndarray) -> tuple[float | None, floa
     return (None, None) if measured is None else (round(measured[0], 6), round(measured[1], 6))
 
 
+def mean_squared_error(predicted: np.ndarray, truth: np.ndarray) -> float:
+    """The squared error over the answers the catalogue has: the loss of a result no network's loss
+    function made (an ensemble, a booster); 0 when the catalogue has none."""
+    measured = answer_errors(predicted, truth)
+    return 0.0 if measured is None else measured[0] ** 2
+
+
 def question_figures(tree: VoteTree, measured: Measured, baseline: np.ndarray) -> list[dict[str, Any]]:
     flat = np.broadcast_to(baseline, measured.truth.shape)
     figures = []

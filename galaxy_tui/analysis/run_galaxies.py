@@ -48,13 +48,6 @@ class RunGalaxies:
                               f"{run_id} measured; the catalogue changed since.")
         return positions.loc[wanted].to_numpy()
 
-    def training_mean_answers(self) -> np.ndarray:
-        """The baseline a vote-fraction result is measured against: the training galaxies' mean answers."""
-        assert self.chosen.tree is not None
-        answers, _ = self.dataset.answers(self.chosen.frame, self.chosen.tree)
-        with np.errstate(all="ignore"):
-            return np.nan_to_num(np.nanmean(answers[self.chosen.assignment == "train"], axis=0))
-
 
 def run_galaxies(run: RunInfo) -> RunGalaxies:
     config = read_config(run.dir)

@@ -11,8 +11,10 @@ from galaxy_tui.errors import GalaxyError
 from galaxy_tui.runs import RunInfo
 
 
-def offer_ensemble(app: App, runs: list[RunInfo]) -> None:
-    """Ask for the weights, then combine `runs`; the runs list reads the new folder at once."""
+def offer_ensemble(app: App) -> None:
+    """Ask for the weights, then combine the marked runs; the runs list reads the new folder at once."""
+    store = app.store  # type: ignore[attr-defined]
+    runs = [store.records[run_id].info for run_id in store.marked if run_id in store.records]
     if len(runs) < 2:
         app.notify("an ensemble needs two or more finished runs: mark them with space, then press e",
                    severity="warning", timeout=6)

@@ -221,8 +221,7 @@ class RunsPanel(Vertical):
         show_config_diff(self.app, *((r.info.id, r.info.dir) for r in chosen))
 
     def action_ensemble(self) -> None:
-        store = self.app.store  # type: ignore[attr-defined]
-        offer_ensemble(self.app, [store.records[run_id].info for run_id in store.marked if run_id in store.records])
+        offer_ensemble(self.app)
 
     def action_export(self) -> None:
         chosen = self._chosen()

@@ -6,7 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
+from galaxy_tui.data.catalog import Dataset
 from galaxy_tui.data.image_files import Collected, collect_images
 from galaxy_tui.data.images import read_image_file
 from galaxy_tui.data.labels import usable_votes
@@ -38,7 +40,10 @@ def dataset_items(registry: Registry, name: str, run: RunInfo, unlabelled: bool)
             rows = np.flatnonzero(~usable_votes(dataset.votes, experiment.labels))
         else:
             rows = np.flatnonzero(dataset.labels(experiment.labels) < 0)
-    frame = dataset.frame.iloc[rows]
+    return _items(dataset, dataset.frame.iloc[rows])
+
+
+def _items(dataset: Dataset, frame: pd.DataFrame) -> list[Item]:
     return [Item(str(galaxy_id), str(ref), lambda ref=ref: dataset.read_image(ref))
             for galaxy_id, ref in zip(frame["id"], frame["ref"])]
 
@@ -46,13 +51,10 @@ def dataset_items(registry: Registry, name: str, run: RunInfo, unlabelled: bool)
 def held_out_items(run: RunInfo, count: int) -> list[Item]:
     """The first `count` test galaxies of the run's own split (validation where it has no test part): real
     galaxies the run never trained on, read from its dataset."""
-    import pandas as pd
     config = read_config(run.dir)
     _, spec = parse_frozen(run.dir / "config.toml", config, Path(config["run"]["workspace"]))
     dataset = load_dataset(spec, Path(config["run"]["cache_dir"]))
     split = pd.read_csv(run.dir / "split.csv", dtype={"id": str, "split": str})
     part = "test" if (split["split"] == "test").any() else "val"
     wanted = set(split["id"][split["split"] == part].head(count))
-    frame = dataset.frame[dataset.frame["id"].astype(str).isin(wanted)]
-    return [Item(str(galaxy_id), str(ref), lambda ref=ref: dataset.read_image(ref))
-            for galaxy_id, ref in zip(frame["id"], frame["ref"])]
+    return _items(dataset, dataset.frame[dataset.frame["id"].astype(str).isin(wanted)])

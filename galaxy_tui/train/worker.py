@@ -28,14 +28,18 @@ from galaxy_tui.analysis.boosting import as_fractions, boost_classifier, boost_r
 from galaxy_tui.analysis.calibration import mean_log_loss
 from galaxy_tui.analysis.classification_results import volunteer_table, write_results
 from galaxy_tui.analysis.derived_results import derived_folder, finish_derived, trees_text
-from galaxy_tui.analysis.fraction_results import derived_classification, write_fraction_results
+from galaxy_tui.analysis.fraction_results import (
+    derived_classification,
+    errors,
+    mean_squared_error,
+    write_fraction_results,
+)
 from galaxy_tui.analysis.measured import Measured
 from galaxy_tui.atomic import read_json
 from galaxy_tui.data.cache import prepare_images
 from galaxy_tui.data.labels import UNLABELLED
 from galaxy_tui.data.sources import load_dataset
 from galaxy_tui.data.splits import labelled_split, write_split
-from galaxy_tui.data.vote_tree import answer_errors
 from galaxy_tui.errors import GalaxyError
 from galaxy_tui.registry import parse_frozen
 from galaxy_tui.runs import read_config
@@ -86,8 +90,7 @@ def _seed_everything(seed: int) -> None:
 def _tta_figures(task: Task, labels: np.ndarray, predictions: np.ndarray) -> dict[str, float | None]:
     """The headline figure of predictions averaged over the 8 views, beside the plain one in metrics.json."""
     if isinstance(task, VoteFractionTask):
-        errors = answer_errors(predictions, labels[:, :task.outputs])
-        return {"views": 8, "rmse": None if errors is None else round(errors[0], 6)}
+        return {"views": 8, "rmse": errors(predictions, labels[:, :task.outputs])[0]}
     return {"views": 8, "accuracy": round(float((predictions.argmax(1) == labels).mean()), 5)}
 
 
@@ -512,9 +515,7 @@ class Worker:
         with derived_folder(self.run_dir.parent, "boosted", self.run_dir, "boosted", what) as folder:
             extra["seconds"] = round(time.time() - started, 1)
             if isinstance(task, VoteFractionTask):
-                truth = val.labels[:, :task.outputs]
-                extra["best_val_rmse"] = round(answer_errors(boosted.val, truth)[0], 5) \
-                    if np.isfinite(truth).any() else None
+                extra["best_val_rmse"] = errors(boosted.val, val.labels[:, :task.outputs])[0]
                 metrics = self._fraction_results(task, splits, test, boosted.test, None, images, measured,
                                                  {**extra, "loss_function": "mse"}, folder, boosted.val)
             else:
@@ -568,14 +569,13 @@ class Worker:
         truth = test.labels[:, :task.outputs]
         with np.errstate(all="ignore"):
             baseline = np.nan_to_num(np.nanmean(splits["train"].labels[:, :task.outputs], axis=0))
-            if loss is None:
-                loss = float(np.nan_to_num(np.nanmean((predictions - truth) ** 2)))
         derived = derived_classification(task.tree, self.classes, self.rule_labels[test.indices], predictions,
                                          self.exp.labels)
         val = splits["val"]
         return write_fraction_results(
             folder / "results", task.tree, Measured(self.ids[test.indices], truth, predictions), baseline,
-            loss, images, test.indices, self.exp.mistakes, extra, measured, derived,
+            mean_squared_error(predictions, truth) if loss is None else loss, images, test.indices,
+            self.exp.mistakes, extra, measured, derived,
             Measured(self.ids[val.indices], val.labels[:, :task.outputs], val_predictions))
 
     def stopped_early(self) -> None:

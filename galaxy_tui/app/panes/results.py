@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+from collections import Counter
 from pathlib import Path
 
 from PIL import Image as PILImage
@@ -307,9 +308,9 @@ class ResultsPane(Widget, can_focus=True):
             await grid.mount(Label(f"no mistakes: every {split} galaxy was classified correctly"))
             return
         self._has_votes = "votes_agreement" in listing[0]
-        if self.mistake_order not in mistake_orders(self._has_votes):
-            self.mistake_order = "confidence"
         orders = mistake_orders(self._has_votes)
+        if self.mistake_order not in orders:
+            self.mistake_order = "confidence"
         following = orders[(orders.index(self.mistake_order) + 1) % len(orders)]
         heading.update(Text.assemble(  # wraps between words at any width (the pane may not be laid out yet)
             (f"{len(listing)} mistakes", "bold"), f" · sorted by {MISTAKE_ORDERS[self.mistake_order]} · ",
@@ -442,10 +443,9 @@ class ResultsPane(Widget, can_focus=True):
             groups.update(Text("all runs comparable: " + self._group_keys[0].describe() if self._group_keys else "",
                                style="dim"))
             return
-        counts = [list(self._groups.values()).count(n) for n in range(1, len(self._group_keys) + 1)]
+        counts = Counter(self._groups.values())
         fields = [Text("comparable groups:", style="dim")]
-        fields += [Text(f"G{n} {key.describe()} ({count})")
-                   for n, (key, count) in enumerate(zip(self._group_keys, counts), start=1)]
+        fields += [Text(f"G{n} {key.describe()} ({counts[n]})") for n, key in enumerate(self._group_keys, start=1)]
         text = pack_fields(fields, max(20, (groups.content_size.width or self.size.width) - 1))
         table = self.query_one("#compare-table", DataTable)
         if table.row_count:
@@ -571,8 +571,7 @@ class ResultsPane(Widget, can_focus=True):
         table.move_cursor(row=min(table.cursor_row + 1, table.row_count - 1))
 
     def action_ensemble(self) -> None:
-        store = self.app.store  # type: ignore[attr-defined]
-        offer_ensemble(self.app, [store.records[run_id].info for run_id in store.marked if run_id in store.records])
+        offer_ensemble(self.app)
 
     def action_diff(self) -> None:
         """Compare: what changed from the marked run (else the one Results shows) to the row under the cursor."""
