@@ -91,6 +91,17 @@ def _parser() -> argparse.ArgumentParser:
     exporting.add_argument("--out", type=Path, help="the file to write (default RUN.pt or RUN.onnx here)")
     exporting.add_argument("--check", nargs="+", type=Path, default=[], metavar="PATH",
                            help="images to check parity on (default: the run's own test galaxies)")
+    serving = commands.add_parser("serve", help="a finished run over HTTP: POST /classify, GET /health, GET /model "
+                                                "(extra `serve`)")
+    serving.add_argument("run")
+    serving.add_argument("--host", default="127.0.0.1",
+                         help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 for every one)")
+    serving.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serving.add_argument("--max-upload-mb", type=float, default=10.0, help="largest image accepted (default 10)")
+    serving.add_argument("--max-files", type=int, default=16, help="most images per request (default 16)")
+    serving.add_argument("--max-batch", type=int, default=32,
+                         help="most images per forward pass when requests arrive together (default 32)")
+    serving.add_argument("--device", help="cuda, cuda:1 or cpu (default: the GPU when there is one)")
     return parser
 
 
@@ -141,6 +152,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "export":
             from galaxy_tui.inference.export_command import export
             return export(workspace, args.run, args.format, args.out, args.check)
+        if args.command == "serve":
+            from galaxy_tui.serve.serve_command import serve
+            return serve(workspace, args.run, args.host, args.port, args.max_upload_mb, args.max_files,
+                         args.max_batch, args.device)
         if args.command == "diff":
             from galaxy_tui.commands import diff_runs
             return diff_runs(workspace, args.first, args.second)

@@ -12,8 +12,7 @@ from PIL import Image
 
 from galaxy_tui.data.gz2 import HART16_ANSWERS
 from galaxy_tui.data.kaggle_gz2 import TARGET_COLUMNS
-
-REALDATA = Path(__file__).resolve().parents[1].parent / "shared" / "realdata" / "gz1_small"
+from trained_runs import REALDATA, demo_run, folder_run, fraction_run  # noqa: F401  (session fixtures shared by the suite)
 
 
 def write_jpeg(path: Path, seed: int, size: int = 32) -> None:

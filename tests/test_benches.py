@@ -75,3 +75,12 @@ def test_bench_cache_runs(capsys: pytest.CaptureFixture[str], monkeypatch: pytes
     module.main()
     out = capsys.readouterr().out
     assert out.startswith("80 distinct JPEGs") and "one-off cache build" in out
+
+
+def test_bench_serve_runs(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    module = bench("bench_serve")
+    monkeypatch.setattr(sys, "argv", ["bench_serve", "--requests", "24", "--concurrency", "4", "--model", "tiny-cnn",
+                                      "--size", "32"])
+    module.main()
+    out = capsys.readouterr().out
+    assert "batched vs one per request: throughput x" in out and "one per request" in out

@@ -13,12 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import tomli_w
 
-from conftest import REALDATA
-from galaxy_tui.registry import load_registry
-from galaxy_tui.runs import RunInfo, launch
-from workspace_fixture import tiny_workspace, wait_final
+from trained_runs import REALDATA, needs_realdata
 
 pytestmark = pytest.mark.slow
 
@@ -27,32 +23,6 @@ def cli(root: Path, *args: str, cwd: Path | None = None) -> subprocess.Completed
     return subprocess.run([sys.executable, "-m", "galaxy_tui.cli", "--workspace", str(root), *args],
                           capture_output=True, text=True, timeout=300, cwd=cwd or root,
                           env={**os.environ, "COLUMNS": "160"})
-
-
-def finished(run: RunInfo) -> RunInfo:
-    run = wait_final(run)
-    assert run.state == "finished", (run.dir / "worker.log").read_text()[-3000:]
-    return run
-
-
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, RunInfo]:
-    root = tmp_path_factory.mktemp("predict-demo")
-    registry = tiny_workspace(root, epochs=1, count=400)
-    return root, finished(launch(registry, "tiny"))
-
-
-@pytest.fixture(scope="module")
-def folder_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, RunInfo]:
-    """A run trained on the real SDSS JPEGs as an image-folder dataset (one class per folder)."""
-    root = tmp_path_factory.mktemp("predict-folder")
-    shutil.copytree(REALDATA, root / "gz1", ignore=shutil.ignore_patterns("*.csv", "*.txt"))
-    raw = {"workspace": {"runs_dir": "runs", "cache_dir": "cache"},
-           "datasets": {"gz1": {"kind": "image-folder", "path": "gz1"}},
-           "experiments": {"gz1": {"dataset": "gz1", "model": "tiny-cnn", "image_size": 32, "epochs": 1,
-                                   "micro_batch": 16, "effective_batch": 16, "mistakes": 2}}}
-    (root / "experiments.toml").write_text(tomli_w.dumps(raw))
-    return root, finished(launch(load_registry(root / "experiments.toml"), "gz1"))
 
 
 def probabilities(frame: pd.DataFrame, classes: list[str]) -> np.ndarray:
@@ -113,6 +83,7 @@ def test_predict_reads_real_jpegs_in_folders_and_lists_what_it_skips(folder_run,
     assert "2 skipped" in done.stdout and "999999.jpg" in done.stdout
 
 
+@needs_realdata
 def test_predict_classifies_the_real_sdss_folder_with_a_demo_run(demo_run) -> None:  # noqa: ANN001
     root, run = demo_run
     done = cli(root, "predict", run.id, str(REALDATA), "--out", "sdss.csv")
@@ -145,16 +116,15 @@ def test_export_matches_pytorch_on_real_galaxies(folder_run, kind: str, tmp_path
     assert out.shape == (1, 6) and abs(out.sum() - 1) < 1e-4
 
 
-def test_a_fraction_run_predicts_its_answers_as_its_evaluation_did(tmp_path: Path) -> None:
-    registry = tiny_workspace(tmp_path, epochs=1, count=300, extra={"task": "vote-fractions"})
-    run = finished(launch(registry, "tiny"))
-    done = cli(tmp_path, "predict", run.id, "--dataset", "tiny", "--out", "fractions.csv")
+def test_a_fraction_run_predicts_its_answers_as_its_evaluation_did(fraction_run, tmp_path: Path) -> None:  # noqa: ANN001
+    root, run = fraction_run
+    done = cli(root, "predict", run.id, "--dataset", "tiny", "--out", str(tmp_path / "fractions.csv"))
     assert done.returncode == 0, done.stderr
     ours = pd.read_csv(tmp_path / "fractions.csv", dtype={"id": str}).set_index("id")
     evaluated = pd.read_csv(run.dir / "results" / "predictions.csv", dtype={"id": str}).set_index("id")
     answers = [c for c in evaluated.columns if c.startswith("pred_")]
     np.testing.assert_allclose(ours.loc[evaluated.index, answers], evaluated[answers], atol=3e-5)
-    exported = cli(tmp_path, "export", run.id, "--format", "onnx", "--out", str(tmp_path / "f.onnx"))
+    exported = cli(root, "export", run.id, "--format", "onnx", "--out", str(tmp_path / "f.onnx"))
     assert exported.returncode == 0 and "ok" in exported.stdout, exported.stdout + exported.stderr
 
 

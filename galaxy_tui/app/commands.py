@@ -80,6 +80,8 @@ COMMANDS: tuple[Command, ...] = (
             "comparison", "ensemble", "results", show=False),
     Command("Normalise", "n", "Toggle the confusion matrix between counts and row-normalised", "toggle_normalised",
             "results"),
+    Command("Predict", "p", "Classify an image file or a folder with the run shown (in the background); each galaxy "
+            "opens large with its top classes", "predict", "results"),
     Command("Open mistake", "enter", "Open the selected mistake large (arrows step to the next)", "open_mistake",
             "results", show=False),
     Command("Filter", "slash", "Filter the runs list: text, state:finished, exp:NAME, #tag, acc>0.9 (also f1, "

@@ -43,11 +43,15 @@ def for_screen(image: PILImage.Image, grey: bool) -> PILImage.Image:
     return image.convert("L").convert("RGB") if grey else image
 
 
+def eye_crop(kind: str) -> float:
+    """How much of the centre to show: survey cut-outs with the galaxy small in the middle are cropped
+    harder than Galaxy10/GalaxyMNIST's already tight ones."""
+    return 0.5 if kind in ("synthetic", "image-folder", "gz2-hart16", "kaggle-gz2") else 0.7
+
+
 def galaxy_picture(dataset: Dataset, row: int, size: int) -> PILImage.Image:
-    """One galaxy of `dataset` made for the eye; raises ImageUnreadable. Survey cut-outs with the galaxy
-    small in the middle are cropped harder than Galaxy10/GalaxyMNIST's already tight ones."""
-    crop = 0.5 if dataset.kind in ("synthetic", "image-folder", "gz2-hart16", "kaggle-gz2") else 0.7
-    return thumbnail(dataset.read_image(dataset.frame["ref"].iloc[row]), size, crop)
+    """One galaxy of `dataset` made for the eye; raises ImageUnreadable."""
+    return thumbnail(dataset.read_image(dataset.frame["ref"].iloc[row]), size, eye_crop(dataset.kind))
 
 
 def size_square(widget: Widget, columns: int, max_rows: int = 999) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -12,15 +13,24 @@ class ImageUnreadable(Exception):
     """One image could not be decoded; callers skip it and count it."""
 
 
-def read_image_file(path: str | Path, draft_size: int | None = None) -> np.ndarray:
-    """Decode a JPEG/PNG to uint8 RGB. `draft_size` lets JPEG decode at a reduced scale (much faster)."""
+def _decoded(source: str | Path | io.BytesIO, name: str | Path, draft_size: int | None) -> np.ndarray:
     try:
-        with Image.open(path) as image:
+        with Image.open(source) as image:
             if draft_size is not None and image.format == "JPEG":
                 image.draft("RGB", (draft_size, draft_size))
             return np.asarray(image.convert("RGB"))
-    except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as exc:
-        raise ImageUnreadable(f"{path}: {exc}") from None
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise ImageUnreadable(f"{name}: {exc}") from None
+
+
+def read_image_file(path: str | Path, draft_size: int | None = None) -> np.ndarray:
+    """Decode a JPEG/PNG to uint8 RGB. `draft_size` lets JPEG decode at a reduced scale (much faster)."""
+    return _decoded(path, path, draft_size)
+
+
+def decode_image_bytes(data: bytes, name: str) -> np.ndarray:
+    """An uploaded image's bytes to uint8 RGB; `name` is how the message names it."""
+    return _decoded(io.BytesIO(data), name, None)
 
 
 def centre_crop(image: np.ndarray, fraction: float) -> np.ndarray:

@@ -50,11 +50,17 @@ def predict(workspace: Path, run_id: str, paths: list[Path], dataset: str | None
                                   lambda done, _total: bar.update(task, completed=done))
     seconds = time.perf_counter() - started
     predicted.skipped = skipped + predicted.skipped
-    target = out or Path(f"predictions-{run.id}.csv")
+    frame, written = save_predictions(out or Path(f"predictions-{run.id}.csv"), loaded, predicted)
+    _summary(Console(), loaded, predicted, frame, seconds, written, tta)
+    return 0
+
+
+def save_predictions(target: Path, loaded: LoadedRun, predicted: Predicted) -> tuple[pd.DataFrame, list[str]]:
+    """The CSV, the features beside it (when asked for) and the skipped files with why; what was written."""
     frame = prediction_table(loaded, predicted)
     atomic_write_bytes(target, frame.to_csv(index=False).encode())
     written = [str(target)]
-    if features and predicted.feature_array is not None:
+    if predicted.feature_array is not None:
         feature_file = target.with_suffix(".features.npy")
         np.save(feature_file, predicted.feature_array)
         written.append(f"{feature_file} ({predicted.feature_array.shape[1]} per galaxy, rows as in the CSV)")
@@ -63,8 +69,7 @@ def predict(workspace: Path, run_id: str, paths: list[Path], dataset: str | None
         atomic_write_bytes(skipped_file, pd.DataFrame(predicted.skipped, columns=["path", "why"])
                            .to_csv(index=False).encode())
         written.append(f"{skipped_file} (the files skipped, with why)")
-    _summary(Console(), loaded, predicted, frame, seconds, written, tta)
-    return 0
+    return frame, written
 
 
 def _summary(console: Console, loaded: LoadedRun, predicted: Predicted, frame: pd.DataFrame, seconds: float,

@@ -55,7 +55,7 @@ def _prepared(item: Item, size: int, crop: float) -> np.ndarray | str:
         return str(exc) or type(exc).__name__
 
 
-class _Forward:
+class Forward:
     """The model over one batch: plain or 8-view, with features; an out-of-memory error halves the batch."""
 
     def __init__(self, loaded: LoadedRun, tta: bool, features: bool):
@@ -98,7 +98,7 @@ class _Forward:
 def predict_items(loaded: LoadedRun, items: Sequence[Item], batch_size: int = 64, tta: bool = False,
                   features: bool = False, progress: Progress | None = None, threads: int = 4) -> Predicted:
     """Every readable item's outputs in the items' order; the unreadable ones listed in `skipped`."""
-    result, forward = Predicted(), _Forward(loaded, tta, features)
+    result, forward = Predicted(), Forward(loaded, tta, features)
     with ThreadPoolExecutor(max_workers=threads) as pool:
         for start in range(0, len(items), batch_size):
             chunk = items[start:start + batch_size]

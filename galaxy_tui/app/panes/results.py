@@ -43,11 +43,14 @@ from galaxy_tui.app.commands import bindings_for
 from galaxy_tui.app.ensemble_offer import offer_ensemble
 from galaxy_tui.app.fields import pack_fields
 from galaxy_tui.app.gallery import Galaxy, GalaxyView, vote_line
+from galaxy_tui.app.predict_dialog import PredictDialog
 from galaxy_tui.app.store import RunRecord
 from galaxy_tui.app.threads import deliver
 from galaxy_tui.app.thumbs import for_screen, readable_class, size_square, step_focus
 from galaxy_tui.app.views import show_config_diff
+from galaxy_tui.errors import GalaxyError
 from galaxy_tui.run_model import RunModel
+from galaxy_tui.runs import read_config
 from galaxy_tui.scores import score_of_epochs
 
 # A 256-colour-safe ramp from "none" to "all of the row".
@@ -572,6 +575,26 @@ class ResultsPane(Widget, can_focus=True):
 
     def action_ensemble(self) -> None:
         offer_ensemble(self.app)
+
+    def action_predict(self) -> None:
+        record = self.app.store.browsed_record  # type: ignore[attr-defined]
+        if record is None:
+            self.app.notify("choose a finished run first (r opens the runs list)", severity="warning")
+            return
+        if is_derived(record.metrics):
+            self.app.notify(f"{record.info.id} has no network of its own ({derived_from(record.metrics)}); "
+                            f"predict with one of its runs", severity="warning")
+            return
+        if not (record.info.dir / "checkpoints" / "best.pt").exists():
+            self.app.notify(f"{record.info.id} has no best checkpoint yet: it has not finished an epoch",
+                            severity="warning")
+            return
+        try:
+            kind = str(read_config(record.info.dir).get("dataset", {}).get("kind", ""))
+        except GalaxyError as exc:
+            self.app.notify(str(exc), severity="error")
+            return
+        self.app.push_screen(PredictDialog(record.info.id, record.info.dir, kind, self.app.workspace))  # type: ignore[attr-defined]
 
     def action_diff(self) -> None:
         """Compare: what changed from the marked run (else the one Results shows) to the row under the cursor."""

@@ -1,0 +1,169 @@
+"""Serving: a real `galaxy_tui.serve` server (uvicorn on 127.0.0.1, its own process) under a bounded load
+of real JPEG uploads, with request batching on and off side by side.
+
+- batched: the server as `galaxy-tui serve` runs it — images of requests that arrive together share one
+  forward pass (at most --max-batch);
+- one per request: the same server with --max-batch 1, one forward pass per request, as a plain FastAPI
+  wrapper around a model does.
+
+The model is the named architecture with random weights at the given size (the arithmetic, not the
+accuracy, sets the speed), on the CPU unless a GPU is present. The client sends --requests uploads of the
+real SDSS JPEGs in ../shared/realdata (generated JPEGs where that folder is missing) from --concurrency
+connections and stops by itself. Prints per server: throughput, p50 / p99 latency, errors, the mean batch
+the server formed, and the ratios. Goal: 0 errors.
+
+    python bench/bench_serve.py [--requests 1000] [--concurrency 16] [--model resnet18] [--size 224]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import numpy as np
+from PIL import Image
+
+REALDATA = Path(__file__).resolve().parents[1].parent / "shared" / "realdata" / "gz1_small"
+CLASSES = ["elliptical", "spiral", "edge_on"]
+
+
+def serve(port: int, model: str, size: int, max_batch: int) -> None:
+    """The server process: a random-weight model behind the real app."""
+    import uvicorn
+
+    from galaxy_tui.inference.servable import LoadedRun, Servable, choose_device
+    from galaxy_tui.serve.http_app import Limits, create_app
+    from galaxy_tui.train.models import build_model
+
+    device = choose_device()
+    network = Servable(build_model(model, len(CLASSES), pretrained=False), None).to(device).eval()
+    loaded = LoadedRun(f"bench-{model}", network, device, "classification", CLASSES, size, 1.0, None)
+    uvicorn.run(create_app(loaded, Limits(max_batch=max_batch)), host="127.0.0.1", port=port, log_level="warning")
+
+
+def jpegs() -> list[tuple[str, bytes]]:
+    files = sorted(REALDATA.glob("*/*.jpeg"))[:32]
+    if files:
+        return [(path.name, path.read_bytes()) for path in files]
+    rng = np.random.default_rng(0)
+    made = []
+    for i in range(32):
+        buffer = io.BytesIO()
+        Image.fromarray(rng.integers(0, 255, (424, 424, 3), dtype=np.uint8)).save(buffer, "JPEG")
+        made.append((f"generated-{i}.jpg", buffer.getvalue()))
+    return made
+
+
+@dataclass
+class Load:
+    seconds: float
+    latencies: list[float]
+    errors: int
+    mean_batch: float
+
+    @property
+    def throughput(self) -> float:
+        return len(self.latencies) / self.seconds
+
+    def percentile(self, q: float) -> float:
+        return float(np.percentile(self.latencies, q)) * 1000 if self.latencies else float("nan")
+
+
+async def load(url: str, uploads: list[tuple[str, bytes]], requests: int, concurrency: int) -> Load:
+    latencies: list[float] = []
+    errors = 0
+    remaining = iter(range(requests))
+
+    async def connection(client: httpx.AsyncClient) -> None:
+        nonlocal errors
+        for number in remaining:
+            name, data = uploads[number % len(uploads)]
+            sent = time.perf_counter()
+            try:
+                answer = await client.post(f"{url}/classify", files={"file": (name, data, "image/jpeg")})
+                ok = answer.status_code == 200 and len(answer.json()["results"]) == 1
+            except httpx.HTTPError:
+                ok = False
+            if ok:
+                latencies.append(time.perf_counter() - sent)
+            else:
+                errors += 1
+
+    limits = httpx.Limits(max_connections=concurrency)
+    async with httpx.AsyncClient(timeout=120, limits=limits) as client:
+        before = (await client.get(f"{url}/health")).json()
+        started = time.perf_counter()
+        await asyncio.gather(*(connection(client) for _ in range(concurrency)))
+        seconds = time.perf_counter() - started
+        after = (await client.get(f"{url}/health")).json()
+    batches = max(1, after["batches"] - before["batches"])
+    return Load(seconds, latencies, errors, (after["images"] - before["images"]) / batches)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def measure(args: argparse.Namespace, max_batch: int, uploads: list[tuple[str, bytes]]) -> Load:
+    port = free_port()
+    server = subprocess.Popen([sys.executable, __file__, "--serve", str(port), "--model", args.model,
+                               "--size", str(args.size), "--max-batch", str(max_batch)])
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if server.poll() is not None:
+                raise SystemExit(f"the server exited with {server.returncode}")
+            try:
+                httpx.get(f"{url}/health", timeout=2)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise SystemExit("the server did not start within 120 s") from None
+                time.sleep(0.2)
+        asyncio.run(load(url, uploads, min(args.requests, 2 * args.concurrency), args.concurrency))  # warm-up
+        return asyncio.run(load(url, uploads, args.requests, args.concurrency))
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--model", default="resnet18")
+    parser.add_argument("--size", type=int, default=224)
+    parser.add_argument("--max-batch", type=int, default=32)
+    parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve, args.model, args.size, args.max_batch)
+        return
+    uploads = jpegs()
+    kib = np.mean([len(data) for _, data in uploads]) / 1024
+    print(f"{args.requests} requests from {args.concurrency} connections, one JPEG each ({len(uploads)} files, "
+          f"{kib:.0f} KiB on average); {args.model} at {args.size} px (random weights)")
+    results = {"batched": measure(args, args.max_batch, uploads), "one per request": measure(args, 1, uploads)}
+    print(f"{'server':<16} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'mean batch':>11}")
+    for name, result in results.items():
+        print(f"{name:<16} {result.throughput:>8.1f} {result.percentile(50):>8.1f} {result.percentile(99):>8.1f} "
+              f"{result.errors:>7} {result.mean_batch:>11.1f}")
+    ours, plain = results["batched"], results["one per request"]
+    print(f"batched vs one per request: throughput x{ours.throughput / plain.throughput:.2f}, "
+          f"p50 latency x{ours.percentile(50) / plain.percentile(50):.2f}, "
+          f"p99 latency x{ours.percentile(99) / plain.percentile(99):.2f} (below 1 is better)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,172 @@
+"""Classify images with the run shown in Results: a path typed (Tab completes), a predict job started in
+the background (its own process: the UI never loads the model), its progress, then each galaxy large with
+its top classes. The job and its CSV stay in the run's folder; the dialog opens on the latest one."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from PIL import Image as PILImage
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.timer import Timer
+from textual.widgets import DataTable, Input, Label, Static
+
+from galaxy_tui.app.gallery import BLANK, Galaxy, GalaxyView
+from galaxy_tui.app.path_input import PathInput
+from galaxy_tui.app.thumbs import eye_crop, readable_class
+from galaxy_tui.data.images import ImageUnreadable, read_image_file
+from galaxy_tui.data.thumbnails import thumbnail
+from galaxy_tui.inference.predict_jobs import PredictJob, latest_job, read_job, start_predict_job
+
+TOP = 3          # classes named in a caption
+ANSWERS_SHOWN = 6
+
+
+def _share(row: dict[str, str], column: str) -> float:
+    try:
+        return float(row[column])
+    except (KeyError, ValueError):
+        return float("nan")
+
+
+def ranked(row: dict[str, str]) -> list[tuple[str, float]]:
+    """The row's classes (p_*) or answers (pred_*), largest first."""
+    prefix = "p_" if any(column.startswith("p_") for column in row) else "pred_"
+    pairs = [(column.removeprefix(prefix), _share(row, column)) for column in row if column.startswith(prefix)]
+    return sorted(pairs, key=lambda pair: -pair[1])
+
+
+def prediction_caption(row: dict[str, str]) -> str:
+    name = Path(row.get("path", "")).name or row.get("id", "")
+    if "predicted" not in row:
+        answers = "  ".join(f"{answer} {value:.2f}" for answer, value in ranked(row)[:ANSWERS_SHOWN])
+        return f"{name}\nlargest predicted vote fractions: {answers}"
+    calibrated = _share(row, "calibrated_confidence")
+    line = f"predicted {readable_class(row['predicted'])}  {_share(row, 'confidence'):.1%}"
+    if calibrated == calibrated:  # not NaN: the run fitted a temperature
+        line += f"  (calibrated {calibrated:.1%})"
+    top = "  ".join(f"{readable_class(name)} {value:.2f}" for name, value in ranked(row)[:TOP])
+    return f"{name}\n{line}\ntop classes: {top}"
+
+
+def _picture(path: Path, crop: float) -> PILImage.Image:
+    try:
+        return thumbnail(read_image_file(path), 256, crop)
+    except ImageUnreadable:
+        return BLANK
+
+
+class PredictDialog(ModalScreen[None]):
+    AUTO_FOCUS = "#predict-path"
+    BINDINGS = [Binding("escape", "dismiss(None)", "Close")]
+
+    def __init__(self, run_id: str, run_dir: Path, dataset_kind: str, workspace: Path):
+        super().__init__(id="predict-dialog")
+        self.run_id, self.run_dir, self.workspace = run_id, run_dir, workspace
+        self.crop = eye_crop(dataset_kind)
+        self.job: PredictJob | None = None
+        self.rows: list[dict[str, str]] = []
+        self._poll: Timer | None = None
+        self.open_when_done = False
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(classes="dialog wide", id="predict-box"):
+            yield Label(f"Classify images with {self.run_id}", classes="question")
+            yield Static("An image file or a folder (read recursively); Tab completes, Enter classifies",
+                         classes="hint")
+            yield PathInput(self.workspace, placeholder="path/to/galaxies", id="predict-path")
+            yield Static("", id="predict-status")
+            yield DataTable(id="predict-table", cursor_type="row", zebra_stripes=True)
+            yield Static("Enter on a row: the galaxy large (arrows step) · Escape closes; a running job goes on "
+                         "and its CSV stays in the run's predictions/ folder", classes="hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#predict-table", DataTable).display = False
+        job = latest_job(self.run_dir)
+        if job is not None:
+            self.query_one("#predict-path", PathInput).value = job.paths[0] if job.paths else ""
+            self._follow(job, open_when_done=False)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        typed = event.value.strip()
+        if not typed:
+            self._say("type an image file or a folder first", error=True)
+            return
+        if self.job is not None and self.job.live:
+            self._say("the last job is still running; wait for it to finish", error=True)
+            return
+        path = Path(typed).expanduser()
+        path = path if path.is_absolute() else self.workspace / path
+        if not path.exists():
+            self._say(f"no such file or folder: {path}", error=True)
+            return
+        folder = start_predict_job(self.run_dir, [path], self.workspace)
+        self._follow(read_job(folder), open_when_done=True)
+
+    def _follow(self, job: PredictJob, open_when_done: bool) -> None:
+        self.job, self.open_when_done = job, open_when_done
+        self._show_job()
+        if job.live and self._poll is None:
+            self._poll = self.set_interval(0.25, self._refresh_job)
+
+    def _refresh_job(self) -> None:
+        if self.job is None:
+            return
+        self.job = read_job(self.job.folder)
+        self._show_job()
+
+    def _show_job(self) -> None:
+        job = self.job
+        assert job is not None
+        if job.live:
+            progress = f"{job.done} of {job.total}" if job.total else "starting the worker…"
+            self._say(f"classifying: {progress} {('· ' + job.message) if job.message else ''}")
+            return
+        if self._poll is not None:
+            self._poll.stop()
+            self._poll = None
+        if job.state == "failed":
+            self._say(f"the job failed: {job.message}", error=True)
+            return
+        self._say(f"{job.message}; the CSV is in the run's predictions/{job.folder.name}/")
+        self._fill(job.predictions)
+        if self.open_when_done and self.rows:
+            self.open_when_done = False
+            self._open(0)
+
+    def _say(self, message: str, error: bool = False) -> None:
+        self.query_one("#predict-status", Static).update(Text(message, style="red" if error else ""))
+
+    def _fill(self, predictions: Path) -> None:
+        try:
+            with predictions.open(newline="") as handle:
+                self.rows = list(csv.DictReader(handle))
+        except OSError as exc:
+            self._say(f"cannot read {predictions}: {exc.strerror}", error=True)
+            return
+        table = self.query_one("#predict-table", DataTable)
+        table.clear(columns=True)
+        table.add_columns("file", "predicted", "p", "next")
+        for row in self.rows:
+            top = ranked(row)
+            first, second = top[0] if top else ("", 0.0), top[1] if len(top) > 1 else ("", 0.0)
+            table.add_row(Path(row.get("path", "")).name, readable_class(first[0]), f"{first[1]:.2f}",
+                          f"{readable_class(second[0])} {second[1]:.2f}" if second[0] else "")
+        table.display = bool(self.rows)
+        if self.rows:
+            table.focus()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self._open(event.cursor_row)
+
+    def _open(self, index: int) -> None:
+        galaxies = [Galaxy(lambda path=Path(row.get("path", "")): _picture(path, self.crop), prediction_caption(row))
+                    for row in self.rows]
+        self.app.push_screen(GalaxyView(galaxies, index))

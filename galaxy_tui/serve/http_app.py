@@ -1,0 +1,127 @@
+"""The HTTP face of a trained run: POST /classify (one or several images, multipart or a raw image body),
+GET /health and GET /model. Uploads are decoded and prepared on a thread pool exactly as `predict` prepares
+files; requests that arrive together go to the device as one batch."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from fastapi import FastAPI, HTTPException, Request
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException as FormRefused
+
+from galaxy_tui.analysis.calibration import scaled
+from galaxy_tui.data.images import ImageUnreadable, decode_image_bytes, resize_image
+from galaxy_tui.inference.predicting import Forward
+from galaxy_tui.inference.servable import LoadedRun
+from galaxy_tui.serve.batcher import Batcher
+from galaxy_tui.serve.body_limit import BodyLimit
+
+MULTIPART_OVERHEAD = 64 * 1024  # boundaries and part headers around the files
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_bytes: int = 10 * 2**20  # per image
+    max_files: int = 16          # per request
+    max_batch: int = 32          # images per forward pass
+
+
+def _scalars(metrics: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in metrics.items() if isinstance(value, (int, float, str, bool))}
+
+
+def answer(loaded: LoadedRun, name: str, outputs: np.ndarray) -> dict[str, Any]:
+    """One image's JSON: the class, its probability and every class's (with the calibrated ones where the
+    run fitted a temperature), or a vote-fraction run's answers."""
+    if loaded.task != "classification":
+        return {"file": name, "fractions": {a: round(float(v), 5) for a, v in zip(loaded.outputs, outputs)}}
+    best = int(outputs.argmax())
+    result: dict[str, Any] = {"file": name, "predicted": loaded.outputs[best],
+                              "confidence": round(float(outputs[best]), 5),
+                              "probabilities": {c: round(float(p), 5) for c, p in zip(loaded.outputs, outputs)}}
+    if loaded.temperature is not None:
+        calibrated = scaled(outputs[None].astype(np.float64), loaded.temperature)[0]
+        result["calibrated_probabilities"] = {c: round(float(p), 5) for c, p in zip(loaded.outputs, calibrated)}
+    return result
+
+
+def create_app(loaded: LoadedRun, limits: Limits = Limits()) -> FastAPI:
+    forward = Forward(loaded, tta=False, features=False)
+    batcher = Batcher(lambda images: forward(images)[0], limits.max_batch)
+    decoders = ThreadPoolExecutor(max_workers=4, thread_name_prefix="galaxy-decode")
+    started = time.time()
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await batcher.start()
+        yield
+        await batcher.stop()
+        decoders.shutdown(wait=False)
+
+    app = FastAPI(title=f"galaxy-tui · {loaded.run_id}", lifespan=lifespan,
+                  description="Classify galaxy images with a run trained in galaxy-tui.")
+    app.add_middleware(BodyLimit, limit=limits.max_files * limits.max_bytes + MULTIPART_OVERHEAD)
+
+    def prepared(data: bytes, name: str) -> np.ndarray:
+        return resize_image(decode_image_bytes(data, name), loaded.image_size, loaded.crop)
+
+    async def uploads(request: Request) -> list[tuple[str, bytes]]:
+        kind = request.headers.get("content-type", "")
+        if kind.startswith("image/"):
+            return [("image", await request.body())]
+        if not kind.startswith("multipart/form-data"):
+            raise HTTPException(400, "send images as multipart form files (curl -F file=@galaxy.jpg URL/classify) "
+                                     "or one image as the body with an image/* Content-Type")
+        try:
+            form = await request.form(max_files=limits.max_files, max_fields=limits.max_files)
+        except FormRefused as exc:
+            if "Too many files" in str(exc.detail):
+                raise HTTPException(413, f"at most {limits.max_files} images per request (the server's "
+                                         f"--max-files); send the rest in another request") from None
+            raise
+        files = [value for _, value in form.multi_items() if isinstance(value, UploadFile)]
+        if not files:
+            raise HTTPException(400, "the form has no files: send each image as a file field "
+                                     "(curl -F file=@galaxy.jpg URL/classify)")
+        return [(upload.filename or f"file {i + 1}", await upload.read(limits.max_bytes + 1))
+                for i, upload in enumerate(files)]
+
+    @app.post("/classify")
+    async def classify(request: Request) -> dict[str, Any]:
+        received = time.perf_counter()
+        images = await uploads(request)
+        for name, data in images:
+            if len(data) > limits.max_bytes:
+                raise HTTPException(413, f"{name} is larger than {limits.max_bytes / 2**20:g} MiB (the server's "
+                                         f"--max-upload-mb)")
+        loop = asyncio.get_running_loop()
+        try:
+            pixels = await asyncio.gather(*(loop.run_in_executor(decoders, prepared, data, name)
+                                            for name, data in images))
+        except ImageUnreadable as exc:
+            raise HTTPException(400, f"not an image this server can read: {exc}") from None
+        outputs = await batcher.submit(np.stack(pixels))
+        return {"run": loaded.run_id, "results": [answer(loaded, name, row) for (name, _), row in zip(images, outputs)],
+                "seconds": round(time.perf_counter() - received, 4)}
+
+    @app.get("/health")
+    def health() -> dict[str, Any]:
+        return {"status": "ok", "run": loaded.run_id, "device": str(loaded.device),
+                "uptime_s": round(time.time() - started, 1), "images": batcher.images, "batches": batcher.batches}
+
+    @app.get("/model")
+    def model() -> dict[str, Any]:
+        return {"run": loaded.run_id, "task": loaded.task,
+                "classes" if loaded.task == "classification" else "answers": loaded.outputs,
+                "preprocessing": loaded.preprocessing, "temperature": loaded.temperature,
+                "metrics": _scalars(loaded.metrics), "limits": asdict(limits)}
+
+    return app

@@ -1,0 +1,87 @@
+"""The Results pane's predict dialog, as a person uses it: `p`, a path, Enter; a background job (its own
+process) classifies the files; each galaxy opens large with the classes the model gave it. And the job
+protocol underneath: a job whose process died without a last word reads as failed."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import write_jpeg
+from galaxy_tui.atomic import atomic_write_json
+from galaxy_tui.inference.predict_jobs import latest_job, read_job, write_job_status
+from galaxy_tui.procinfo import boot_id, start_ticks
+
+pytestmark = pytest.mark.slow
+
+
+async def test_p_classifies_a_folder_in_the_background_and_opens_each_galaxy_large(demo_run, tmp_path: Path) -> None:  # noqa: ANN001
+    from textual.widgets import DataTable, Input
+
+    from galaxy_tui.app.gallery import GalaxyView
+    from galaxy_tui.app.main import GalaxyApp
+    from galaxy_tui.app.predict_dialog import PredictDialog
+    from galaxy_tui.inference.galaxy_sources import file_items
+    from galaxy_tui.inference.predicting import predict_items
+    from galaxy_tui.inference.servable import load_run
+    from pilot_helpers import NoGpu, screen_text, text_of, until
+    root, run = demo_run
+    folder = tmp_path / "new galaxies"
+    folder.mkdir()
+    for seed in range(5):
+        write_jpeg(folder / f"g{seed}.jpg", seed, size=64)
+    (folder / "readme.txt").write_text("not a galaxy")
+    app = GalaxyApp(root, telemetry=NoGpu())
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("4")
+        await until(pilot, lambda: run.id in text_of(app, "#results-summary"))
+        await pilot.press("p")
+        await until(pilot, lambda: isinstance(app.screen, PredictDialog))
+        path = app.screen.query_one("#predict-path", Input)
+        path.value = str(tmp_path / "nowhere")
+        await pilot.press("enter")
+        assert "no such file or folder" in text_of(app, "#predict-status")
+        path.value = str(folder)
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, GalaxyView), timeout=120)
+        shown = screen_text(app)
+        await pilot.press("escape")
+        dialog = app.screen
+        assert isinstance(dialog, PredictDialog)
+        assert "5 classified" in text_of(app, "#predict-status") and "1 skipped" in text_of(app, "#predict-status")
+        assert dialog.query_one("#predict-table", DataTable).row_count == 5
+        await pilot.press("escape")
+        assert not isinstance(app.screen, PredictDialog)
+    job = latest_job(run.dir)
+    assert job is not None and job.state == "finished"
+    with job.predictions.open() as handle:
+        rows = list(csv.DictReader(handle))
+    loaded = load_run(run.dir)  # the same files classified here, in the test's own process
+    expected = predict_items(loaded, file_items([folder])[0])
+    assert [Path(row["path"]).name for row in rows] == [Path(where).name for where in expected.wheres]
+    probabilities = np.array([[float(row[f"p_{c}"]) for c in loaded.outputs] for row in rows])
+    np.testing.assert_allclose(probabilities, expected.output_array, atol=2e-5)
+    first = rows[0]
+    assert Path(first["path"]).name in shown and f"predicted {first['predicted'].replace('_', ' ')}" in shown
+    assert "top classes:" in shown
+    skipped = (job.folder / "predictions.skipped.csv").read_text()
+    assert "readme.txt" in skipped
+
+
+def test_a_job_whose_process_died_without_a_word_reads_as_failed(tmp_path: Path) -> None:
+    folder = tmp_path / "run" / "predictions" / "20261203-000000"
+    folder.mkdir(parents=True)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    ticks = start_ticks(gone.pid)
+    gone.wait()
+    atomic_write_json(folder / "process.json", {"pid": gone.pid, "start": ticks, "boot_id": boot_id()})
+    write_job_status(folder, "predicting", done=3, total=10, message="")
+    job = read_job(folder)
+    assert job.state == "failed" and "ended without finishing" in job.message and not job.live
+    write_job_status(folder, "finished", done=10, total=10, message="10 classified")
+    assert read_job(folder).state == "finished"
