@@ -19,7 +19,9 @@ def _decoded(source: str | Path | io.BytesIO, name: str | Path, draft_size: int 
             if draft_size is not None and image.format == "JPEG":
                 image.draft("RGB", (draft_size, draft_size))
             return np.asarray(image.convert("RGB"))
-    except (OSError, UnidentifiedImageError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+    except UnidentifiedImageError:
+        raise ImageUnreadable(f"{name}: not an image format Pillow can decode (JPEG, PNG, TIFF, …)") from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise ImageUnreadable(f"{name}: {exc}") from None
 
 

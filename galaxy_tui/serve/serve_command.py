@@ -54,9 +54,10 @@ def serve(workspace: Path, run_id: str, host: str, port: int, max_upload_mb: flo
                   f"{' …' if len(loaded.outputs) > 6 else ''}) on {loaded.device} at http://{shown}:{port}\n"
                   f"  POST /classify (multipart files, at most {max_files} of {max_upload_mb:g} MiB each), "
                   f"GET /health, GET /model, GET /docs · Ctrl+C stops\n"
-                  f"  try: curl -F file=@galaxy.jpg http://{shown}:{port}/classify")
+                  f"  try: curl -F file=@galaxy.jpg http://{shown}:{port}/classify", soft_wrap=True)
     if not _is_loopback(host):
         console.print(f"[yellow]listening on {host}: anyone who can reach this machine on port {port} can use the "
-                      f"model (there is no authentication); --host 127.0.0.1 keeps it to this machine[/yellow]")
+                      f"model (there is no authentication); --host 127.0.0.1 keeps it to this machine[/yellow]",
+                      soft_wrap=True)
     uvicorn.run(create_app(loaded, limits), host=host, port=port, log_level="warning", access_log=False)
     return 0
