@@ -22,7 +22,7 @@ import tomlkit
 
 from galaxy_tui.atomic import atomic_write_bytes, locked
 from galaxy_tui.errors import GalaxyError
-from galaxy_tui.model_names import MODEL_NAMES
+from galaxy_tui.model_names import MODEL_NAMES, is_model_name
 
 REGISTRY_FILE = "experiments.toml"
 
@@ -84,6 +84,7 @@ class Experiment:
     labels: Labelling = Labelling()
     model: str = "tiny-cnn"
     pretrained: bool = False
+    weights: str = ""  # a timm/zoobot encoder's weights from this file (.safetensors or .pt), as written
     image_size: int = 64
     epochs: int = 10
     optimizer: str = "adamw"
@@ -124,6 +125,7 @@ class Experiment:
             },
             "model": self.model,
             "pretrained": self.pretrained,
+            **({"weights": self.weights} if self.weights else {}),  # absent when unused: older runs' hashes hold
             "image_size": self.image_size,
             "epochs": self.epochs,
             "optimizer": {"name": self.optimizer, "lr": self.lr, "weight_decay": self.weight_decay,
@@ -310,8 +312,12 @@ def _parse_experiment(path: Path, name: str, data: Any, datasets: dict[str, Data
         known = ", ".join(sorted(datasets)) or "none"
         t.fail("dataset", f"= {dataset!r} names no [datasets.*] table (known: {known})")
     model = t.get("model", str, "tiny-cnn")
-    if model not in MODEL_NAMES:
-        t.fail("model", f"= {model!r} is unknown; valid models: {', '.join(MODEL_NAMES)}")
+    if not is_model_name(model):
+        t.fail("model", f"= {model!r} is unknown; valid models: {', '.join(MODEL_NAMES)}, or timm:NAME for a timm "
+                        f"architecture, or zoobot:NAME for a Zoobot encoder (e.g. zoobot:convnext_nano)")
+    weights = t.get("weights", str, "")
+    if weights and not model.partition(":")[1]:
+        t.fail("weights", f"= {weights!r} loads an encoder's weights from a file: it needs a timm: or zoobot: model")
     micro = t.get("micro_batch", (int, str), "auto")
     if isinstance(micro, str) and micro != "auto" or isinstance(micro, int) and micro <= 0:
         t.fail("micro_batch", f"= {micro!r} must be \"auto\" or a positive integer")
@@ -339,6 +345,7 @@ def _parse_experiment(path: Path, name: str, data: Any, datasets: dict[str, Data
         labels=_parse_labelling(t.sub("labels")),
         model=model,
         pretrained=t.get("pretrained", bool, False),
+        weights=weights,
         image_size=t.positive("image_size", int, 64),
         epochs=t.positive("epochs", int, 10),
         optimizer=opt.choice("name", OPTIMIZERS, "adamw"),

@@ -17,7 +17,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
 from galaxy_tui.errors import GalaxyError
-from galaxy_tui.model_names import MODEL_NAMES
+from galaxy_tui.model_names import ENCODERS, MODEL_NAMES
 from galaxy_tui.registry import (
     LOSSES,
     NAME,
@@ -57,7 +57,7 @@ FIELDS: tuple[FormField, ...] = (
               wide=True),
     FormField("questions", "questions", "names", wide=True,
               hint="blank: every question (vote fractions)"),
-    FormField("model", "model", "choice", MODEL_NAMES, wide=True),
+    FormField("model", "model", "choice", (*MODEL_NAMES, *ENCODERS), wide=True),
     FormField("pretrained", "pretrained weights", "bool"),
     FormField("image_size", "image size", "int"),
     FormField("epochs", "epochs", "int"),
@@ -215,7 +215,11 @@ class ExperimentForm(ModalScreen[str | None]):
             return Select(BOOL, value="yes" if value else "no", id=field.widget_id, allow_blank=False, compact=True)
         if field.kind == "choice":
             choices = tuple(self.registry.datasets) if field.key == "dataset" else field.choices
-            return Select([(c, c) for c in choices], value=value if value in choices else Select.BLANK,
+            options = [(f"{c} · {ENCODERS[c]}" if c in ENCODERS else c, c) for c in choices]
+            if value and value not in choices:  # e.g. any timm:NAME typed into experiments.toml
+                options.append((value, value))
+                choices = (*choices, value)
+            return Select(options, value=value if value in choices else Select.BLANK,
                           id=field.widget_id, allow_blank=not choices or value not in choices, compact=True)
         return Input(shown(field, value), id=field.widget_id, placeholder=field.hint, compact=True)
 

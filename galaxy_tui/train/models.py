@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 import torchvision
 from torch import nn
 
 from galaxy_tui.errors import GalaxyError
-from galaxy_tui.model_names import MODEL_NAMES
+from galaxy_tui.model_names import MODEL_NAMES, is_encoder_name
+from galaxy_tui.train.encoders import build_encoder_model
 
 
 def _conv_block(c_in: int, c_out: int, convs: int = 1, dropout: float = 0.0) -> nn.Sequential:
@@ -69,7 +71,11 @@ def _torchvision(name: str, pretrained: bool) -> nn.Module:
     return model
 
 
-def build_model(name: str, num_classes: int, pretrained: bool = False) -> nn.Module:
+def build_model(name: str, num_classes: int, pretrained: bool = False, weights: Path | None = None) -> nn.Module:
+    """The named model with `num_classes` outputs; `pretrained` / `weights` start a timm or Zoobot encoder from
+    its published weights or a file (torchvision models: pretrained weights from the torch cache)."""
+    if is_encoder_name(name):
+        return build_encoder_model(name, num_classes, pretrained, weights)
     if name not in MODEL_NAMES:
         raise GalaxyError(f"unknown model {name!r}; valid models: {', '.join(MODEL_NAMES)}")
     if name == "tiny-cnn":

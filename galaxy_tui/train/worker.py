@@ -200,7 +200,16 @@ class Worker:
         if self.collectives.distributed:
             self.collectives.start()
             self.emit("distributed", backend=self.collectives.backend, world=self.world)
-        model = build_model(self.exp.model, task.outputs, self.exp.pretrained).to(self.placement.device)
+        checkpoints = self.run_dir / "checkpoints"
+        # Pretrained weights only for a fresh start: a checkpoint holds every weight (and needs no cache).
+        fresh = self.mode == "train" or (self.mode == "resume" and not (checkpoints / "last.pt").exists())
+        weights = Path(self.config["run"]["workspace"]) / self.exp.weights if self.exp.weights and fresh else None
+        model = build_model(self.exp.model, task.outputs, self.exp.pretrained and fresh, weights)
+        pretrained_size = getattr(model, "pretrained_size", None)
+        if pretrained_size and pretrained_size != self.exp.image_size:
+            self.emit("warning", message=f"{self.exp.model} was pretrained on {pretrained_size} px images; this "
+                                      f"experiment feeds it {self.exp.image_size} px (image_size)")
+        model = model.to(self.placement.device)
         if self.placement.channels_last:
             model = model.to(memory_format=torch.channels_last)
         # Same initial weights everywhere (seeded above), then a stream of random numbers per rank, so
@@ -213,7 +222,6 @@ class Worker:
             steps = min(steps, self.exp.max_steps_per_epoch)
         trainer = Trainer(self.exp, model, self.placement, images, splits["train"], task, self.emit,
                           steps, self.collectives)
-        checkpoints = self.run_dir / "checkpoints"
         config_hash = self.config["run"]["config_hash"]
         if self.mode == "evaluate":
             return self._evaluate(trainer, classes, splits, images, config_hash)
