@@ -22,7 +22,7 @@ import tomlkit
 
 from galaxy_tui.atomic import atomic_write_bytes, locked
 from galaxy_tui.errors import GalaxyError
-from galaxy_tui.model_names import MODEL_NAMES, is_model_name
+from galaxy_tui.model_names import MODEL_NAMES, is_encoder_name, is_model_name
 
 REGISTRY_FILE = "experiments.toml"
 
@@ -316,7 +316,7 @@ def _parse_experiment(path: Path, name: str, data: Any, datasets: dict[str, Data
         t.fail("model", f"= {model!r} is unknown; valid models: {', '.join(MODEL_NAMES)}, or timm:NAME for a timm "
                         f"architecture, or zoobot:NAME for a Zoobot encoder (e.g. zoobot:convnext_nano)")
     weights = t.get("weights", str, "")
-    if weights and not model.partition(":")[1]:
+    if weights and not is_encoder_name(model):
         t.fail("weights", f"= {weights!r} loads an encoder's weights from a file: it needs a timm: or zoobot: model")
     micro = t.get("micro_batch", (int, str), "auto")
     if isinstance(micro, str) and micro != "auto" or isinstance(micro, int) and micro <= 0:

@@ -17,9 +17,8 @@ from fastapi import FastAPI, HTTPException, Request
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as FormRefused
 
-from galaxy_tui.analysis.calibration import scaled
 from galaxy_tui.data.images import ImageUnreadable, decode_image_bytes, resize_image
-from galaxy_tui.inference.predicting import Forward
+from galaxy_tui.inference.predicting import Forward, Predicted, prediction_table
 from galaxy_tui.inference.servable import LoadedRun
 from galaxy_tui.serve.batcher import Batcher
 from galaxy_tui.serve.body_limit import BodyLimit
@@ -38,19 +37,26 @@ def _scalars(metrics: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in metrics.items() if isinstance(value, (int, float, str, bool))}
 
 
-def answer(loaded: LoadedRun, name: str, outputs: np.ndarray) -> dict[str, Any]:
-    """One image's JSON: the class, its probability and every class's (with the calibrated ones where the
-    run fitted a temperature), or a vote-fraction run's answers."""
-    if loaded.task != "classification":
-        return {"file": name, "fractions": {a: round(float(v), 5) for a, v in zip(loaded.outputs, outputs)}}
-    best = int(outputs.argmax())
-    result: dict[str, Any] = {"file": name, "predicted": loaded.outputs[best],
-                              "confidence": round(float(outputs[best]), 5),
-                              "probabilities": {c: round(float(p), 5) for c, p in zip(loaded.outputs, outputs)}}
-    if loaded.temperature is not None:
-        calibrated = scaled(outputs[None].astype(np.float64), loaded.temperature)[0]
-        result["calibrated_probabilities"] = {c: round(float(p), 5) for c, p in zip(loaded.outputs, calibrated)}
-    return result
+# predict's CSV columns, grouped as the JSON gives them
+_GROUPS = (("pcal_", "calibrated_probabilities"), ("p_", "probabilities"), ("pred_", "fractions"))
+
+
+def answers(loaded: LoadedRun, names: list[str], outputs: np.ndarray) -> list[dict[str, Any]]:
+    """Each image's JSON, made from the rows `predict` writes (the same figures, rounded alike): the class,
+    its probability and every class's (with the calibrated ones where the run fitted a temperature), or a
+    vote-fraction run's answers."""
+    rows = prediction_table(loaded, Predicted(ids=names, wheres=names, outputs=[outputs])).to_dict("records")
+    results = []
+    for row in rows:
+        result: dict[str, Any] = {"file": row["path"]}
+        if "predicted" in row:
+            result.update(predicted=row["predicted"], confidence=round(float(row["confidence"]), 5))
+        for column, value in row.items():
+            prefix, group = next(((p, g) for p, g in _GROUPS if str(column).startswith(p)), ("", ""))
+            if group:  # float32 read back as float: rounded again so the JSON says 0.1, not 0.10000000149
+                result.setdefault(group, {})[str(column).removeprefix(prefix)] = round(float(value), 5)
+        results.append(result)
+    return results
 
 
 def create_app(loaded: LoadedRun, limits: Limits = Limits()) -> FastAPI:
@@ -109,7 +115,7 @@ def create_app(loaded: LoadedRun, limits: Limits = Limits()) -> FastAPI:
         except ImageUnreadable as exc:
             raise HTTPException(400, f"not an image this server can read: {exc}") from None
         outputs = await batcher.submit(np.stack(pixels))
-        return {"run": loaded.run_id, "results": [answer(loaded, name, row) for (name, _), row in zip(images, outputs)],
+        return {"run": loaded.run_id, "results": answers(loaded, [name for name, _ in images], outputs),
                 "seconds": round(time.perf_counter() - received, 4)}
 
     @app.get("/health")

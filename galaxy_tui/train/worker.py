@@ -201,9 +201,11 @@ class Worker:
             self.collectives.start()
             self.emit("distributed", backend=self.collectives.backend, world=self.world)
         checkpoints = self.run_dir / "checkpoints"
+        resumed = self.mode == "resume" and (checkpoints / "last.pt").exists()
         # Pretrained weights only for a fresh start: a checkpoint holds every weight (and needs no cache).
-        fresh = self.mode == "train" or (self.mode == "resume" and not (checkpoints / "last.pt").exists())
-        weights = Path(self.config["run"]["workspace"]) / self.exp.weights if self.exp.weights and fresh else None
+        fresh = self.mode in ("train", "resume") and not resumed
+        weights = Path(self.config["run"]["workspace"]) / Path(self.exp.weights).expanduser() \
+            if self.exp.weights and fresh else None
         model = build_model(self.exp.model, task.outputs, self.exp.pretrained and fresh, weights)
         pretrained_size = getattr(model, "pretrained_size", None)
         if pretrained_size and pretrained_size != self.exp.image_size:
@@ -227,7 +229,6 @@ class Worker:
             return self._evaluate(trainer, classes, splits, images, config_hash)
         if self.mode == "boost":
             return self._boost(trainer, classes, splits, images, config_hash)
-        resumed = self.mode == "resume" and (checkpoints / "last.pt").exists()
         if resumed:
             self._restore(trainer, load_checkpoint(checkpoints / "last.pt", config_hash))
         if not resumed or (self.world > 1 and self.exp.micro_batch == "auto"):
