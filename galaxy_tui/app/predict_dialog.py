@@ -77,13 +77,11 @@ class PredictDialog(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="dialog wide", id="predict-box"):
             yield Label(f"Classify images with {self.run_id}", classes="question")
-            yield Static("An image file or a folder (read recursively); Tab completes, Enter classifies",
-                         classes="hint")
+            yield Static("An image file or a folder (recursive); Tab completes", classes="hint")
             yield PathInput(self.workspace, placeholder="path/to/galaxies", id="predict-path")
             yield Static("", id="predict-status")
             yield DataTable(id="predict-table", cursor_type="row", zebra_stripes=True)
-            yield Static("Enter on a row: the galaxy large (arrows step) · Escape closes; a running job goes on "
-                         "and its CSV stays in the run's predictions/ folder", classes="hint")
+            yield Static("Enter: the galaxy large · Escape closes (a running job goes on)", classes="hint")
 
     def on_mount(self) -> None:
         self.query_one("#predict-table", DataTable).display = False
@@ -134,7 +132,7 @@ class PredictDialog(ModalScreen[None]):
         if job.state == "failed":
             self._say(f"the job failed: {job.message}", error=True)
             return
-        self._say(f"{job.message}; the CSV is in the run's predictions/{job.folder.name}/")
+        self._say(f"{job.message}; CSV in the run's predictions/{job.folder.name}/")
         self._fill(job.predictions)
         if self.open_when_done and self.rows:
             self.open_when_done = False
