@@ -49,6 +49,7 @@ async def test_p_classifies_a_folder_in_the_background_and_opens_each_galaxy_lar
         path.value = str(folder)
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, GalaxyView), timeout=120)
+        await until(pilot, lambda: "top classes:" in screen_text(app))  # drawn a frame after it is pushed
         shown = screen_text(app)
         await pilot.press("escape")
         dialog = app.screen
