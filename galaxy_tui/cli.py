@@ -33,6 +33,8 @@ def _parser() -> argparse.ArgumentParser:
     choice.add_argument("--restart", action="store_true", help="start a new run from scratch")
     choice.add_argument("--skip", action="store_true", help="evaluate the best checkpoint; no training")
     train.add_argument("--devices", type=int, help="number of GPUs (torchrun + DDP)")
+    train.add_argument("--executor", choices=("local", "slurm"),
+                       help="run here, or as a Slurm job ([workspace.slurm]); default: experiments.toml's")
 
     runs = commands.add_parser("runs", help="list runs with their state")
     runs.add_argument("--filter", default="", help="as `/` in the app: text state:finished exp:NAME #tag acc>0.9")
@@ -118,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "train":
             from galaxy_tui.commands import train
             choice = "resume" if args.resume else "restart" if args.restart else "skip" if args.skip else None
-            return train(workspace, args.experiment, args.detach, choice, args.devices)
+            return train(workspace, args.experiment, args.detach, choice, args.devices, args.executor)
         if args.command == "runs":
             from galaxy_tui.commands import list_runs
             return list_runs(workspace, args.filter)

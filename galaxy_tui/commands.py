@@ -76,7 +76,8 @@ def _ask_choice(experiment: str, previous: str) -> str | None:
     return None if answer == "cancel" else answer
 
 
-def train(workspace: Path, experiment: str, detach: bool, choice: str | None, devices: int | None) -> int:
+def train(workspace: Path, experiment: str, detach: bool, choice: str | None, devices: int | None,
+          executor: str | None = None) -> int:
     from galaxy_tui.runs import latest_checkpointed_run, launch
     registry = ensure_registry(workspace)
     registry.experiment(experiment)
@@ -90,8 +91,9 @@ def train(workspace: Path, experiment: str, detach: bool, choice: str | None, de
             choice = _ask_choice(experiment, previous.id)
             if choice is None:
                 return 1
-    run = launch(registry, experiment, choice, devices)
-    return _announce_and_follow(run, f"run [bold]{run.id}[/bold] ({run.dir})", detach)
+    run = launch(registry, experiment, choice, devices, executor)
+    job = f", Slurm job {run.job}" if run.job else ""
+    return _announce_and_follow(run, f"run [bold]{run.id}[/bold] ({run.dir}{job})", detach)
 
 
 def _announce_and_follow(run: RunInfo, announcement: str, detach: bool) -> int:
@@ -140,7 +142,7 @@ def list_runs(workspace: Path, filter_text: str = "") -> int:
         runs = [run for run in runs if wanted(run_facts(run, read_json(run.dir / "results" / "metrics.json"),
                                                         notes[run.id].tags, notes[run.id].note))]
     columns = ("run", "experiment", "state", "attempt", "epoch", "best val", "started", "tags")
-    rows = [(run.id, run.experiment, run.state, str(run.attempt), run.epoch_text,
+    rows = [(run.id, run.experiment, run.state_text, str(run.attempt), run.epoch_text,
              "-" if run.best_metric is None else f"{score_named(run.metric).short} {run.best_metric:.4f}",
              time.strftime("%Y-%m-%d %H:%M", time.localtime(run.started)) if run.started else "-",
              " ".join(notes[run.id].tags)) for run in runs]
@@ -154,7 +156,7 @@ def list_runs(workspace: Path, filter_text: str = "") -> int:
     for column in columns[1:]:
         table.add_column(column)
     for row in rows:
-        table.add_row(row[0], row[1], f"[{_state_style(row[2])}]{row[2]}[/]", *row[3:])
+        table.add_row(row[0], row[1], f"[{_state_style(row[2].split()[0])}]{row[2]}[/]", *row[3:])
     Console().print(table)
     return 0
 
@@ -188,7 +190,9 @@ def diff_runs(workspace: Path, first: str, second: str) -> int:
 def stop(workspace: Path, run_id: str) -> int:
     from galaxy_tui.runs import stop_run
     run = stop_run(registry_for_reading(workspace), run_id)
-    if run.state in ("queued", "preparing", "probing"):
+    if run.state in ("submitted", "pending"):
+        Console().print(f"asked run {run.id} to stop; its Slurm job had not started, so it leaves the queue")
+    elif run.state in ("queued", "preparing", "probing"):
         Console().print(f"asked run {run.id} to stop; it had not started training ({run.state}), so there is "
                         f"nothing to checkpoint: launch it again to start")
     else:

@@ -18,7 +18,7 @@ from galaxy_tui.atomic import finite
 Event = dict[str, Any]
 
 FINAL_STATES = ("finished", "stopped", "failed", "killed")
-LIVE_STATES = ("queued", "preparing", "probing", "training", "evaluating")
+LIVE_STATES = ("submitted", "pending", "queued", "preparing", "probing", "training", "evaluating")
 
 
 def _encode(kind: str, fields: dict[str, Any]) -> tuple[Event, bytes]:

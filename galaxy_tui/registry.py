@@ -14,7 +14,7 @@ import math
 import re
 import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,7 @@ SAMPLERS = ("weighted", "class-weights", "none")
 SCHEDULERS = ("cosine", "plateau", "none")
 OPTIMIZERS = ("adamw", "sgd")
 TASKS = ("classification", "vote-fractions")
+EXECUTORS = ("local", "slurm")
 LOSSES = {"classification": ("cross-entropy",), "vote-fractions": ("mse", "question-ce", "dirichlet-multinomial")}
 VOTE_KINDS = ("synthetic", "gz2-hart16", "kaggle-gz2")
 COUNTLESS_KINDS = ("kaggle-gz2",)  # vote fractions without the volunteers' counts
@@ -75,6 +76,37 @@ class DatasetSpec:
 
 
 @dataclass(frozen=True)
+class SlurmSettings:
+    """How a run is asked of Slurm ([workspace.slurm], each key overridable in [experiments.NAME.slurm])."""
+    partition: str = ""
+    account: str = ""
+    time: str = ""              # Slurm's format: "MM", "HH:MM:SS", "D-HH:MM:SS"; "": the partition's default
+    nodes: int = 1
+    gpus_per_node: int = 0      # 0: no GPUs asked; the tasks per node are then the experiment's devices
+    cpus_per_task: int = 0      # 0: Slurm's default
+    mem: str = ""               # per node, e.g. "64G"
+    requeue: bool = True        # a preempted job goes back in the queue and resumes from last.pt
+    extra: tuple[str, ...] = ()  # more sbatch options, e.g. ["--qos=normal", "--constraint=a100"]
+
+
+SLURM_KEYS = tuple(SlurmSettings.__dataclass_fields__)
+
+
+@dataclass(frozen=True)
+class Finetune:
+    """Train the head alone for `frozen_epochs`, then also the top `unfreeze_blocks` blocks (-1: all), each block
+    down from the top at `lr_decay` times the learning rate of the one above it (Zoobot's recipe)."""
+    frozen_epochs: int = 0
+    unfreeze_blocks: int = 0
+    lr_decay: float = 0.75
+
+    def table(self) -> dict[str, Any]:
+        return {"frozen_epochs": self.frozen_epochs,
+                "unfreeze_blocks": "all" if self.unfreeze_blocks < 0 else self.unfreeze_blocks,
+                "lr_decay": self.lr_decay}
+
+
+@dataclass(frozen=True)
 class Experiment:
     name: str
     dataset: str
@@ -85,6 +117,9 @@ class Experiment:
     model: str = "tiny-cnn"
     pretrained: bool = False
     weights: str = ""  # a timm/zoobot encoder's weights from this file (.safetensors or .pt), as written
+    finetune: Finetune | None = None  # None: every weight trains from the first step
+    executor: str = ""                # "": the workspace's
+    slurm: tuple[tuple[str, Any], ...] = ()  # this experiment's [slurm] keys over the workspace's
     image_size: int = 64
     epochs: int = 10
     optimizer: str = "adamw"
@@ -125,7 +160,9 @@ class Experiment:
             },
             "model": self.model,
             "pretrained": self.pretrained,
-            **({"weights": self.weights} if self.weights else {}),  # absent when unused: older runs' hashes hold
+            # absent when unused: older runs' config hashes hold
+            **({"weights": self.weights} if self.weights else {}),
+            **({"finetune": self.finetune.table()} if self.finetune else {}),
             "image_size": self.image_size,
             "epochs": self.epochs,
             "optimizer": {"name": self.optimizer, "lr": self.lr, "weight_decay": self.weight_decay,
@@ -161,6 +198,8 @@ class Registry:
     datasets: dict[str, DatasetSpec] = field(default_factory=dict)
     experiments: dict[str, Experiment] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)  # keys it does not know: kept, but said
+    executor: str = "local"
+    slurm: SlurmSettings = SlurmSettings()
 
     @property
     def workspace(self) -> Path:
@@ -172,6 +211,13 @@ class Registry:
             raise GalaxyError(f"{self.path}: no experiment named {name!r} (known: {known}). "
                               f"Add an [experiments.{name}] table or pick one of those.")
         return self.experiments[name]
+
+    def executor_of(self, experiment: str) -> str:
+        return self.experiment(experiment).executor or self.executor
+
+    def slurm_of(self, experiment: str) -> SlurmSettings:
+        """The workspace's Slurm settings with the experiment's own keys over them."""
+        return replace(self.slurm, **dict(self.experiment(experiment).slurm))
 
     def dataset(self, name: str) -> DatasetSpec:
         if name not in self.datasets:
@@ -318,6 +364,10 @@ def _parse_experiment(path: Path, name: str, data: Any, datasets: dict[str, Data
     weights = t.get("weights", str, "")
     if weights and not is_encoder_name(model):
         t.fail("weights", f"= {weights!r} loads an encoder's weights from a file: it needs a timm: or zoobot: model")
+    epochs = t.positive("epochs", int, 10)
+    finetune = _parse_finetune(t.sub("finetune"), epochs) if "finetune" in t.data else None
+    executor = t.choice("executor", EXECUTORS, "local") if "executor" in t.data else ""
+    slurm = _parse_slurm_keys(t.sub("slurm")) if "slurm" in t.data else {}
     micro = t.get("micro_batch", (int, str), "auto")
     if isinstance(micro, str) and micro != "auto" or isinstance(micro, int) and micro <= 0:
         t.fail("micro_batch", f"= {micro!r} must be \"auto\" or a positive integer")
@@ -346,8 +396,11 @@ def _parse_experiment(path: Path, name: str, data: Any, datasets: dict[str, Data
         model=model,
         pretrained=t.get("pretrained", bool, False),
         weights=weights,
+        finetune=finetune,
+        executor=executor,
+        slurm=tuple(slurm.items()),
         image_size=t.positive("image_size", int, 64),
-        epochs=t.positive("epochs", int, 10),
+        epochs=epochs,
         optimizer=opt.choice("name", OPTIMIZERS, "adamw"),
         lr=opt.number("lr", float, 3e-4, above=0.0),
         weight_decay=opt.number("weight_decay", float, 1e-2, low=0.0),
@@ -372,6 +425,48 @@ def _parse_experiment(path: Path, name: str, data: Any, datasets: dict[str, Data
         max_steps_per_epoch=t.number("max_steps_per_epoch", int, 0, low=0),
         tta=t.get("tta", bool, False),
     )
+
+
+def _parse_slurm_keys(t: _Table) -> dict[str, Any]:
+    """The [slurm] keys a table sets, each checked."""
+    t.expect(SLURM_KEYS)
+    found: dict[str, Any] = {}
+    for key in ("partition", "account", "time", "mem"):
+        if key in t.data:
+            found[key] = t.get(key, str, "").strip()
+    if "time" in found and found["time"] and not SLURM_TIME.fullmatch(found["time"]):
+        t.fail("time", f"= {found['time']!r} is not a Slurm time limit; use minutes (\"90\"), \"HH:MM:SS\" or "
+                       f"\"D-HH:MM:SS\"")
+    for key, low in (("nodes", 1), ("gpus_per_node", 0), ("cpus_per_task", 0)):
+        if key in t.data:
+            found[key] = t.number(key, int, low, low=low)
+    if "requeue" in t.data:
+        found["requeue"] = t.get("requeue", bool, True)
+    if "extra" in t.data:
+        extra = t.get("extra", list, [])
+        if not all(isinstance(option, str) and option.startswith("-") for option in extra):
+            t.fail("extra", f"= {extra!r} must be a list of sbatch options, each starting with '-' "
+                            f"(e.g. [\"--qos=normal\"])")
+        found["extra"] = tuple(extra)
+    return found
+
+
+SLURM_TIME = re.compile(r"(\d+-)?\d+(:\d{1,2}){0,2}")
+
+
+def _parse_finetune(t: _Table, epochs: int) -> Finetune:
+    t.expect(("frozen_epochs", "unfreeze_blocks", "lr_decay"))
+    frozen = t.number("frozen_epochs", int, 0, low=0)
+    blocks = t.get("unfreeze_blocks", (int, str), 0)
+    if blocks == "all":
+        blocks = -1
+    elif isinstance(blocks, str) or blocks < 0:
+        t.fail("unfreeze_blocks", f"= {blocks!r} must be a number of blocks (0: the head alone trains) or \"all\"")
+    decay = t.number("lr_decay", float, 0.75, high=1.0, above=0.0)
+    if blocks and frozen >= epochs:
+        t.fail("frozen_epochs", f"= {frozen} leaves no epoch to train the unfrozen blocks (epochs = {epochs}); "
+                                f"lower it, or raise epochs")
+    return Finetune(frozen, blocks, decay)
 
 
 def _parse_task(t: _Table, kind: str) -> tuple[str, str, tuple[str, ...], str]:
@@ -416,7 +511,9 @@ def _parse_dataset(path: Path, name: str, data: Any, warnings: list[str] | None 
 def parse_registry(path: Path, raw: dict[str, Any]) -> Registry:
     warnings: list[str] = []
     workspace = _Table(path, "workspace", raw.get("workspace", {}), warnings)
-    workspace.expect(("runs_dir", "cache_dir"))
+    workspace.expect(("runs_dir", "cache_dir", "executor", "slurm"))
+    executor = workspace.choice("executor", EXECUTORS, "local")
+    slurm = SlurmSettings(**_parse_slurm_keys(workspace.sub("slurm")))
     base = path.parent
     datasets = {name: _parse_dataset(path, name, data, warnings)
                 for name, data in _Table(path, "datasets", raw.get("datasets", {})).data.items()}
@@ -430,6 +527,8 @@ def parse_registry(path: Path, raw: dict[str, Any]) -> Registry:
         datasets=datasets,
         experiments=experiments,
         warnings=warnings,
+        executor=executor,
+        slurm=slurm,
     )
 
 

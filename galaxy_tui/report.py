@@ -26,7 +26,7 @@ from galaxy_tui.analysis.fraction_figures import (
 from galaxy_tui.atomic import read_json
 from galaxy_tui.errors import GalaxyError
 from galaxy_tui.events import read_events_counted
-from galaxy_tui.run_model import RunModel, batch_split, format_joules
+from galaxy_tui.run_model import RunModel, batch_split, format_joules, trainable_parts
 from galaxy_tui.runs import RunInfo
 
 
@@ -74,6 +74,9 @@ def print_report(run: RunInfo, console: Console, answer: str | None = None) -> N
         world = int((model.started or {}).get("world") or 1)
         console.print(f"micro-batch {batch_split(d['micro_batch'], d['accumulation'], d['effective_batch'], world)}"
                       f"  ({len(model.probe_trials)} probe trials, {len(model.ooms)} OOM spikes)")
+    if model.trainable:
+        console.print(f"finetune: from epoch {model.trainable['epoch']} trains "
+                      f"{'; '.join(trainable_parts(model.trainable))}")
     _print_manifest(run, console)
     metrics = read_json(run.dir / "results" / "metrics.json")
     if is_fraction_run(metrics):

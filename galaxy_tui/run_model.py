@@ -27,6 +27,25 @@ def batch_split(micro: int, accumulation: int, effective: int, world: int = 1) -
     return f"{text} = {effective}"
 
 
+def format_count(n: int) -> str:
+    """A parameter count as people say it: "3.2 k", "14.4 M"."""
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return str(n)
+
+
+def trainable_parts(e: Event) -> list[str]:
+    """A finetune's trainable set in two short parts (a narrow pane puts each on its own line):
+    "head + stages.3, stages.2", "2/5 blocks · 14.4 M of 15.0 M params"."""
+    blocks, later = list(e.get("blocks") or []), int(e.get("unfreeze") or 0)
+    count = f"{format_count(int(e.get('parameters', 0)))} of {format_count(int(e.get('total_parameters', 0)))} params"
+    if blocks:
+        return [f"head + {', '.join(blocks)}", f"{len(blocks)}/{e.get('of_blocks')} blocks · {count}"]
+    return [f"head only: {count}",
+            f"{later} block(s) unfreeze after epoch {e.get('frozen_epochs')}" if later else "every block stays frozen"]
+
+
 def format_joules(joules: float) -> str:
     for unit, scale in (("MJ", 1e6), ("kJ", 1e3)):
         if joules >= scale:
@@ -41,6 +60,7 @@ class RunModel:
     epochs: list[dict[str, Any]] = field(default_factory=list)
     probe_trials: list[dict[str, Any]] = field(default_factory=list)
     probe_done: dict[str, Any] | None = None
+    trainable: dict[str, Any] | None = None  # a finetune's trainable blocks, as of the latest change
     ooms: list[dict[str, Any]] = field(default_factory=list)
     gpu: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     host: list[dict[str, Any]] = field(default_factory=list)   # the worker's CPU and RAM, every 2 s
@@ -113,6 +133,9 @@ class RunModel:
 
     def _on_probe_done(self, e: Event) -> None:
         self.probe_done = e
+
+    def _on_trainable(self, e: Event) -> None:
+        self.trainable = e
 
     def _on_oom(self, e: Event) -> None:
         self.ooms.append(e)

@@ -28,8 +28,9 @@ import tomli_w
 from galaxy_tui.atomic import atomic_write_bytes, atomic_write_json, locked, read_json
 from galaxy_tui.errors import GalaxyError
 from galaxy_tui.events import FINAL_STATES, LIVE_STATES, append_event
+from galaxy_tui.executors import slurm
 from galaxy_tui.procinfo import boot_id, is_alive
-from galaxy_tui.registry import Registry
+from galaxy_tui.registry import EXECUTORS, Registry
 from galaxy_tui.scores import score_named
 
 CHOICES = ("resume", "restart", "skip")
@@ -57,6 +58,13 @@ class RunInfo:
     message: str = ""
     pid: int | None = None
     metric: str = "val_acc"   # what best_metric measures (scores.SCORES)
+    job: str = ""             # the Slurm job of the attempt ("": a local run)
+    reason: str = ""          # why it is pending in Slurm's queue
+
+    @property
+    def state_text(self) -> str:
+        """"pending (Resources)": the state, and for a queued Slurm job why it waits."""
+        return f"{self.state} ({self.reason})" if self.reason else self.state
 
     @property
     def best_text(self) -> str:
@@ -123,7 +131,16 @@ def _status(run_dir: Path) -> dict[str, Any]:
     return read_json(run_dir / "status.json") or {}
 
 
-def _derive_state(run_dir: Path, status: dict[str, Any]) -> str:
+def _derive_state(run_dir: Path, status: dict[str, Any]) -> slurm.Told:
+    """The run's state, and what to say about it (status.json's message, or what Slurm tells)."""
+    if status.get("executor") == "slurm":
+        told = slurm.view(run_dir, status)
+        if told is not None:
+            return told
+    return slurm.Told(_local_state(run_dir, status), str(status.get("message") or ""))
+
+
+def _local_state(run_dir: Path, status: dict[str, Any]) -> str:
     state = str(status.get("state", "lost"))
     if state in FINAL_STATES:
         return state
@@ -156,15 +173,17 @@ def run_info(run_dir: Path) -> RunInfo:
     status = _status(run_dir)
     best = _number(status, "best_metric", -1.0)
     pid = status.get("pid")
+    state, message, reason = _derive_state(run_dir, status)
     return RunInfo(
         id=run_dir.name, dir=run_dir, experiment=str(status.get("experiment", "")),
-        state=_derive_state(run_dir, status), attempt=int(_number(status, "attempt", 1)),
+        state=state, attempt=int(_number(status, "attempt", 1)),
         epoch=int(_number(status, "epoch", 0)), epochs=int(_number(status, "epochs", 0)),
         step=int(_number(status, "step", 0)),
         best_metric=float(best) if "best_metric" in status and best >= 0 else None,
         started=float(_number(status, "started", 0)), updated=float(_number(status, "updated", 0)),
-        message=str(status.get("message") or ""), pid=pid if isinstance(pid, int) else None,
+        message=message, pid=pid if isinstance(pid, int) else None,
         metric=score_named(status.get("metric") if isinstance(status.get("metric"), str) else None).key,
+        job=str(status.get("slurm_job") or ""), reason=reason,
     )
 
 
@@ -235,16 +254,20 @@ def worker_environment(devices: int, inherited: dict[str, str]) -> dict[str, str
     return env
 
 
-def _start(registry: Registry, run_dir: Path, mode: str, attempt: int, devices: int) -> RunInfo:
+def _start(registry: Registry, run_dir: Path, mode: str, attempt: int, devices: int,
+           executor: str = "local") -> RunInfo:
     status = _status(run_dir)
     now = time.time()
-    # The previous attempt's pids go first: a reader must never see `queued` beside dead pids (lost).
+    # The previous attempt's pids and job go first: a reader must never see `queued` beside dead pids (lost).
     (run_dir / "supervisor.json").unlink(missing_ok=True)
+    (run_dir / slurm.RECORD).unlink(missing_ok=True)
     atomic_write_json(run_dir / "status.json", {
-        **status, "state": "queued", "attempt": attempt, "mode": mode, "updated": now,
-        "started": status.get("started", now), "experiment": status.get("experiment", run_dir.name),
-        "message": "", "host": socket.gethostname(),
+        **status, "state": "submitted" if executor == "slurm" else "queued", "attempt": attempt, "mode": mode,
+        "updated": now, "started": status.get("started", now), "experiment": status.get("experiment", run_dir.name),
+        "message": "", "host": socket.gethostname(), "executor": executor,
     })
+    if executor == "slurm":
+        return _submit(registry, run_dir, mode, attempt, devices)
     atomic_write_json(run_dir / "launch.json", {"argv": _worker_argv(run_dir, mode, devices), "attempt": attempt,
                                                 "cwd": str(registry.workspace),
                                                 "env": worker_environment(devices, dict(os.environ))})
@@ -264,6 +287,20 @@ def _start(registry: Registry, run_dir: Path, mode: str, attempt: int, devices: 
     return run_info(run_dir)
 
 
+def _submit(registry: Registry, run_dir: Path, mode: str, attempt: int, devices: int) -> RunInfo:
+    experiment = str(_status(run_dir).get("experiment", ""))
+    settings = registry.slurm_of(experiment) if experiment in registry.experiments else registry.slurm
+    try:
+        job = slurm.submit(run_dir, mode, attempt, settings, devices, registry.workspace,
+                           worker_environment(devices, dict(os.environ)))
+    except GalaxyError as exc:
+        atomic_write_json(run_dir / "status.json", {**_status(run_dir), "state": "failed", "message": str(exc),
+                                                    "updated": time.time()})
+        raise
+    atomic_write_json(run_dir / "status.json", {**_status(run_dir), "slurm_job": job, "updated": time.time()})
+    return run_info(run_dir)
+
+
 def preflight(registry: Registry, experiment: str, saved_split: Path | None = None) -> None:
     """What the worker would fail on at once, found before any run folder exists: a dataset that does
     not load (missing file, column, HDF5 dataset), a class with no galaxies, an empty part of the split."""
@@ -273,14 +310,15 @@ def preflight(registry: Registry, experiment: str, saved_split: Path | None = No
     labelled_split(load_dataset(registry.dataset(exp.dataset), registry.cache_dir), exp, saved_split)
 
 
-def launch(registry: Registry, experiment: str, choice: str | None = None, devices: int | None = None) -> RunInfo:
+def launch(registry: Registry, experiment: str, choice: str | None = None, devices: int | None = None,
+           executor: str | None = None) -> RunInfo:
     """Start a run of `experiment`. If it already has checkpoints, `choice` must say what to do.
     One launch per experiment at a time (a lock between processes): two `--resume` started at the same
     instant cannot both start a worker in one run folder."""
     try:
         registry.runs_dir.mkdir(parents=True, exist_ok=True)
         with locked(registry.runs_dir / f".launch-{experiment}"):
-            return _launch(registry, experiment, choice, devices)
+            return _launch(registry, experiment, choice, devices, executor)
     except OSError as exc:  # a full disk, a read-only or foreign folder: say which and why
         where = exc.filename or registry.runs_dir
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
@@ -288,9 +326,13 @@ def launch(registry: Registry, experiment: str, choice: str | None = None, devic
         raise GalaxyError(f"cannot write {where}: {exc.strerror or exc}; check the folder's permissions.") from None
 
 
-def _launch(registry: Registry, experiment: str, choice: str | None, devices: int | None) -> RunInfo:
+def _launch(registry: Registry, experiment: str, choice: str | None, devices: int | None,
+            executor: str | None) -> RunInfo:
     config = run_config(registry, experiment)
     devices = devices or int(config["experiment"]["devices"])
+    executor = executor or registry.executor_of(experiment)
+    if executor not in EXECUTORS:
+        raise GalaxyError(f"executor {executor!r} is unknown; use one of: {', '.join(EXECUTORS)}")
     previous = latest_checkpointed_run(registry, experiment)
     if previous is not None and choice is None:
         raise GalaxyError(f"experiment {experiment!r} already has checkpoints in run {previous.id}; choose "
@@ -308,7 +350,7 @@ def _launch(registry: Registry, experiment: str, choice: str | None, devices: in
         config["run"]["id"] = previous.id
         atomic_write_bytes(previous.dir / "config.toml", tomli_w.dumps(config).encode())
         mode = "resume" if choice == "resume" else "evaluate"
-        return _start(registry, previous.dir, mode, previous.attempt + 1, devices)
+        return _start(registry, previous.dir, mode, previous.attempt + 1, devices, executor)
     if choice in ("resume", "skip"):
         raise GalaxyError(f"experiment {experiment!r} has no checkpoint to {choice}; run it without --{choice}.")
     preflight(registry, experiment)
@@ -318,7 +360,7 @@ def _launch(registry: Registry, experiment: str, choice: str | None, devices: in
     config["run"]["id"] = run_dir.name
     atomic_write_bytes(run_dir / "config.toml", tomli_w.dumps(config).encode())
     atomic_write_json(run_dir / "status.json", {"experiment": experiment, "started": time.time()})
-    return _start(registry, run_dir, "train", 1, devices)
+    return _start(registry, run_dir, "train", 1, devices, executor)
 
 
 def reevaluate(registry: Registry, run_id: str, tta: bool) -> RunInfo:
@@ -368,6 +410,9 @@ def stop_run(registry: Registry, run_id: str) -> RunInfo:
     run = get_run(registry, run_id)
     if not run.is_live:
         raise GalaxyError(f"run {run.id} is {run.state}, not running; nothing to stop.")
+    if _status(run.dir).get("executor") == "slurm":
+        slurm.cancel(run.dir)
+        return run
     supervisor = read_json(run.dir / "supervisor.json") or {}
     pid, ticks = supervisor.get("worker_pid"), supervisor.get("worker_start")
     if not is_alive(pid, ticks):

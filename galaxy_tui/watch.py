@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from galaxy_tui.events import Event, EventTail
-from galaxy_tui.run_model import RunModel, batch_split
+from galaxy_tui.run_model import RunModel, batch_split, trainable_parts
 from galaxy_tui.runs import run_info
 from galaxy_tui.scores import score_of_epochs
 
@@ -31,6 +31,8 @@ def event_line(event: Event) -> str | None:
         return (f"  epoch {event['epoch']}: train loss {_figure(event['train_loss'])}  val loss "
                 f"{_figure(event['val_loss'])}  {score.label} {_figure(event.get(score.key))}  "
                 f"({event['seconds']:.1f}s)")
+    if kind == "trainable":
+        return f"  epoch {event['epoch']} trains {'; '.join(trainable_parts(event))}"
     if kind == "oom":
         return (f"  [yellow]OOM spike at step {event['step']}: micro-batch {event['micro_batch_before']} -> "
                 f"{event['micro_batch_after']}[/yellow]")

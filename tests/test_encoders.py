@@ -21,21 +21,9 @@ from galaxy_tui.runs import launch
 from trained_runs import finished
 from workspace_fixture import tiny_workspace
 
-timm = pytest.importorskip("timm", reason="timm is not installed")
-from safetensors.torch import save_file  # noqa: E402
-
+pytest.importorskip("timm", reason="timm is not installed")
+from encoder_files import random_encoder, saved  # noqa: E402
 from galaxy_tui.train.models import build_model, head_layer  # noqa: E402
-
-
-def random_encoder(architecture: str, in_chans: int = 3, seed: int = 1, classes: int = 0) -> torch.nn.Module:
-    torch.manual_seed(seed)
-    return timm.create_model(architecture, pretrained=False, num_classes=classes, in_chans=in_chans)
-
-
-def saved(encoder: torch.nn.Module, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in encoder.state_dict().items()}, str(path))
-    return path
 
 
 def hub_cache(home: Path, repo: str, encoder: torch.nn.Module, config: dict) -> None:
@@ -120,14 +108,23 @@ def test_the_registry_takes_timm_and_zoobot_names_and_weights_only_for_them(tmp_
 
 
 @pytest.mark.slow
-def test_a_zoobot_experiment_with_a_local_weights_file_trains_on_the_demo_and_predicts(tmp_path: Path) -> None:
-    saved(random_encoder("convnext_atto", seed=3), tmp_path / "weights" / "zoobot-atto.safetensors")
-    registry = tiny_workspace(tmp_path, epochs=1, count=300, extra={
-        "model": "zoobot:convnext_atto", "weights": "weights/zoobot-atto.safetensors", "pretrained": True})
+def test_a_zoobot_experiment_with_a_local_weights_file_finetunes_on_the_demo_and_predicts(tmp_path: Path) -> None:
+    """The recipe in a real run: a head-only epoch, then the top two blocks; the blocks below keep the file's
+    weights to the last bit."""
+    encoder = random_encoder("convnext_atto", seed=3)
+    saved(encoder, tmp_path / "weights" / "zoobot-atto.safetensors")
+    registry = tiny_workspace(tmp_path, epochs=2, count=300, extra={
+        "model": "zoobot:convnext_atto", "weights": "weights/zoobot-atto.safetensors", "pretrained": True,
+        "finetune": {"frozen_epochs": 1, "unfreeze_blocks": 2}})
     run = finished(launch(registry, "tiny"))
-    warnings = [e for e in map(json.loads, (run.dir / "events.jsonl").read_text().splitlines())
-                if e["type"] == "warning"]
-    assert any("pretrained on 224 px" in e["message"] for e in warnings)
+    events = [json.loads(line) for line in (run.dir / "events.jsonl").read_text().splitlines()]
+    assert any("pretrained on 224 px" in e["message"] for e in events if e["type"] == "warning")
+    assert [(e["epoch"], e["blocks"]) for e in events if e["type"] == "trainable"] == \
+        [(1, []), (2, ["stages.3", "stages.2"])]
+    trained = torch.load(run.dir / "checkpoints" / "last.pt", weights_only=True)["model"]
+    for name, value in encoder.state_dict().items():
+        frozen = name.startswith(("stem.", "stages.0.", "stages.1."))
+        assert torch.equal(trained[f"encoder.{name}"], value) == frozen, name
     done = subprocess.run([sys.executable, "-m", "galaxy_tui.cli", "--workspace", str(tmp_path), "predict", run.id,
                            "--dataset", "tiny", "--out", str(tmp_path / "p.csv")], capture_output=True, text=True,
                           timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"})

@@ -10,13 +10,43 @@ from galaxy_tui.app.dialogs import ChoiceDialog
 from galaxy_tui.app.experiment_form import FIELDS, ExperimentForm
 from galaxy_tui.app.main import GalaxyApp
 from galaxy_tui.bookkeeping.config_diff import flatten
-from galaxy_tui.registry import Experiment, load_registry
+from galaxy_tui.registry import Experiment, Finetune, load_registry
 from pilot_helpers import NoGpu, open_experiment_form, screen_text, until
 from workspace_fixture import tiny_workspace
 
 
 def test_the_form_has_a_field_for_every_key_of_an_experiment() -> None:
-    assert {field.key for field in FIELDS} == set(flatten(Experiment(name="x", dataset="d").table()))
+    """Optional keys included (a finetune recipe is one field: "1, 2, 0.75")."""
+    every = Experiment(name="x", dataset="d", weights="w.safetensors", finetune=Finetune()).table()
+    keys = {key.split(".")[0] if key.startswith("finetune.") else key for key in flatten(every)}
+    assert {field.key for field in FIELDS} == keys
+
+
+async def test_a_finetune_recipe_and_weights_file_are_typed_checked_and_cleared(tmp_path: Path) -> None:
+    registry = tiny_workspace(tmp_path, extra={"model": "zoobot:convnext_nano"})
+    app = GalaxyApp(tmp_path, telemetry=NoGpu())
+    async with app.run_test(size=(100, 30)) as pilot:
+        await open_experiment_form(pilot, "e")
+        form = app.screen
+        form.query_one("#f-weights").value = "weights/nano.safetensors"
+        form.query_one("#f-finetune").value = "2, 3"  # epochs = 2: no epoch would be left for the blocks
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: "leaves no epoch" in screen_text(app))
+        assert isinstance(app.screen, ExperimentForm)
+        form.query_one("#f-finetune").value = "1, all, 0.5"
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: not isinstance(app.screen, ExperimentForm))
+        saved = load_registry(registry.path).experiments["tiny"]
+        assert saved.finetune == Finetune(1, -1, 0.5) and saved.weights == "weights/nano.safetensors"
+        await open_experiment_form(pilot, "e")
+        assert app.screen.query_one("#f-finetune").value == "1, all, 0.5"
+        app.screen.query_one("#f-finetune").value = ""
+        app.screen.query_one("#f-weights").value = ""
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: not isinstance(app.screen, ExperimentForm))
+    cleared = load_registry(registry.path)
+    assert cleared.experiments["tiny"].finetune is None and "finetune" not in cleared.raw["experiments"]["tiny"]
+    assert "weights" not in cleared.raw["experiments"]["tiny"]
 
 
 async def test_clone_starts_from_the_selected_experiment(tmp_path: Path) -> None:

@@ -40,7 +40,7 @@ BOOL = (("yes", "yes"), ("no", "no"))  # Select takes a False value for "nothing
 class FormField:
     key: str            # the key in the experiment's table, dotted below it: "optimizer.lr"
     label: str
-    kind: str           # int, float, choice, bool, split, micro, names
+    kind: str           # int, float, choice, bool, split, micro, names, path, finetune
     choices: tuple[str, ...] = ()
     wide: bool = False  # the control takes the rest of the row: its values are too long for half of it
     hint: str = ""      # shown in an empty input
@@ -58,6 +58,9 @@ FIELDS: tuple[FormField, ...] = (
     FormField("questions", "questions", "names", wide=True,
               hint="blank: every question (vote fractions)"),
     FormField("model", "model", "choice", (*MODEL_NAMES, *ENCODERS), wide=True),
+    FormField("weights", "weights file", "path", wide=True, hint="none (timm/zoobot: a .safetensors or .pt file)"),
+    FormField("finetune", "finetune recipe", "finetune", wide=True,
+              hint="none (all train); e.g. 1, 2, 0.75: head-only epochs, then blocks, LR decay"),
     FormField("pretrained", "pretrained weights", "bool"),
     FormField("image_size", "image size", "int"),
     FormField("epochs", "epochs", "int"),
@@ -91,9 +94,12 @@ FIELDS: tuple[FormField, ...] = (
 
 
 def current_value(experiment: Experiment, field: FormField) -> Any:
-    """The experiment's value for a form field (its table() holds every key under the form's names)."""
+    """The experiment's value for a form field (its table() holds every key under the form's names; None: an
+    optional key it leaves out, such as a finetune recipe it does not have)."""
     value: Any = experiment.table()
     for part in field.key.split("."):
+        if part not in value:
+            return None
         value = value[part]
     return value
 
@@ -102,6 +108,10 @@ DEFAULTS = {field.key: current_value(Experiment(name="", dataset=""), field) for
 
 
 def shown(field: FormField, value: Any) -> str:
+    if value is None:
+        return ""
+    if field.kind == "finetune":
+        return f"{value['frozen_epochs']}, {value['unfreeze_blocks']}, {value['lr_decay']:g}"
     if field.kind == "split":
         return ", ".join(f"{v:g}" for v in value)
     if field.kind == "names":
@@ -133,14 +143,35 @@ def _parse(field: FormField, text: str) -> Any:
         return [number(float, "a number", part) for part in parts]
     if field.kind == "names":
         return [part.strip() for part in text.split(",") if part.strip()]
+    if field.kind == "path":
+        return text.strip() or None
+    if field.kind == "finetune":
+        return _finetune(text, number)
     return text
 
 
+def _finetune(text: str, number: Callable[[Callable[[str], Any], str, str], Any]) -> dict[str, Any] | None:
+    """"1, 2, 0.75" (head-only epochs, blocks to unfreeze or "all", LR decay; the decay may be left out)."""
+    parts = [part.strip() for part in text.replace(";", ",").split(",")]
+    if parts == [""]:
+        return None
+    if len(parts) not in (2, 3):
+        raise GalaxyError(f"{text.strip()!r}: give head-only epochs, blocks to unfreeze (or all) and optionally "
+                          f"the LR decay, e.g. 1, 2, 0.75; leave it empty to train every weight")
+    blocks = "all" if parts[1] == "all" else number(int, 'a whole number or "all"', parts[1])
+    decay = number(float, "a number", parts[2]) if len(parts) == 3 else 0.75
+    return {"frozen_epochs": number(int, "a whole number", parts[0]), "unfreeze_blocks": blocks, "lr_decay": decay}
+
+
 def set_key(table: Any, key: str, value: Any) -> None:
+    """Set a dotted key; None removes it (an optional key left empty)."""
     *parents, last = key.split(".")
     for part in parents:
         table = table.setdefault(part, {})
-    table[last] = value
+    if value is None:
+        table.pop(last, None)
+    else:
+        table[last] = value
 
 
 def form_key(error: FieldError, experiment: str) -> str | None:
@@ -167,6 +198,8 @@ def problems(registry: Registry, name: str, changes: dict[str, Any]) -> dict[str
             return found
         except FieldError as exc:
             key = form_key(exc, name)
+            if key is not None and key not in pending and key.split(".")[0] in pending:
+                key = key.split(".")[0]  # a key inside a table the form edits as one field (finetune)
             if key not in pending:
                 found[""] = str(exc)
                 return found

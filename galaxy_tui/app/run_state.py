@@ -6,7 +6,8 @@ from rich.text import Text
 
 STATE_STYLES = {"finished": "bold green", "failed": "bold red", "killed": "bold red", "lost": "bold magenta",
                 "stopped": "bold yellow", "training": "bold cyan", "probing": "bold cyan",
-                "preparing": "cyan", "evaluating": "cyan", "queued": "dim"}
+                "preparing": "cyan", "evaluating": "cyan", "queued": "dim", "submitted": "dim",
+                "pending": "yellow"}
 
 
 def state_text(state: str) -> Text:

@@ -22,6 +22,7 @@ from galaxy_tui.train.batches import augment, epoch_order, normalise
 from galaxy_tui.train.device import Placement, make_scaler, restore_rng_states, rng_states
 from galaxy_tui.train.distributed import Collectives, Topology
 from galaxy_tui.train.feed import Inline, Prefetcher, read_rows
+from galaxy_tui.train.finetune import FinetunePlan
 from galaxy_tui.train.oom import OomInjector, is_out_of_memory, release_memory
 from galaxy_tui.train.probe_search import TrialOutcome
 from galaxy_tui.train.tasks import Task
@@ -80,6 +81,8 @@ class Trainer:
         self.prefetch = placement.device.type == "cuda"
         self._feed_ring: list[torch.Tensor] = []  # the prefetcher's host buffers, reused across epochs
         self.progress = Progress()
+        self.finetune = FinetunePlan(model, experiment.finetune) if experiment.finetune else None
+        self._ddp: Callable[[nn.Module], nn.Module] | None = None
         self.generator = torch.Generator().manual_seed(experiment.seed * 1000 + self.rank)
         self.inject = OomInjector.from_environment(self.rank)
         self.optimizer = self._optimizer()
@@ -90,9 +93,27 @@ class Trainer:
         if self.prefetch:
             Prefetcher.warm(images, min(self.per_rank_batch, len(train.indices)), pin=True, ring=self._feed_ring)
 
-    def wrap(self, ddp_model: nn.Module) -> None:
-        """Train through DDP from here on (after the probe, which measures the unwrapped model)."""
-        self.net = ddp_model
+    def wrap(self, ddp: Callable[[nn.Module], nn.Module]) -> None:
+        """Train through DDP from here on (after the probe, which measures the unwrapped model). DDP hooks the
+        parameters that train when it wraps, so a finetune wraps again when blocks unfreeze."""
+        self._ddp = ddp
+        self.net = ddp(self.model)
+
+    def enter_epoch(self, epoch: int) -> None:
+        """Make trainable what trains in this epoch (a finetune's phase); says so when it changes."""
+        if self.finetune is None:
+            return
+        phase = self.finetune.phase_of(epoch)
+        if not self.finetune.apply(phase):
+            return
+        if self._ddp is not None:
+            self.net = self._ddp(self.model)
+        self.emit("trainable", epoch=epoch, **self.finetune.describe(phase))
+
+    def _train_mode(self) -> None:
+        self.model.train()
+        if self.finetune is not None:
+            self.finetune.settle_modes()
 
     @property
     def ddp_overhead_bytes(self) -> int:
@@ -103,7 +124,7 @@ class Trainer:
 
     # ------------------------------------------------------------------ setup
     def _optimizer(self) -> torch.optim.Optimizer:
-        params = self.model.parameters()
+        params = self.finetune.param_groups(self.exp.lr) if self.finetune else self.model.parameters()
         if self.exp.optimizer == "sgd":
             return torch.optim.SGD(params, lr=self.exp.lr, momentum=self.exp.momentum,
                                    weight_decay=self.exp.weight_decay, nesterov=True)
@@ -112,7 +133,8 @@ class Trainer:
     def _scheduler(self) -> torch.optim.lr_scheduler.LRScheduler | torch.optim.lr_scheduler.ReduceLROnPlateau | None:
         if self.exp.scheduler == "cosine":
             total = max(1, self.exp.epochs * self.steps_per_epoch)
-            return torch.optim.lr_scheduler.OneCycleLR(self.optimizer, max_lr=self.exp.lr, total_steps=total,
+            peaks = [group["lr"] for group in self.optimizer.param_groups]  # a finetune's blocks: their own
+            return torch.optim.lr_scheduler.OneCycleLR(self.optimizer, max_lr=peaks, total_steps=total,
                                                        pct_start=0.15, anneal_strategy="cos")
         if self.exp.scheduler == "plateau":
             return torch.optim.lr_scheduler.ReduceLROnPlateau(self.optimizer, mode=self.task.scheduler_mode,
@@ -267,7 +289,8 @@ class Trainer:
         """Train from progress.step_in_epoch to the end of the epoch; `after_step` returns True to stop.
         Returns (mean loss, stopped early). Losses add up on the device; the host reads them only when
         it reports (a few times a second), so the GPU's queue never drains for a figure."""
-        self.model.train()
+        self.enter_epoch(epoch)
+        self._train_mode()
         epoch_sum, epoch_steps = torch.zeros((), device=self.placement.device), 0
         window_sum, window_steps = torch.zeros((), device=self.placement.device), 0
         last_event, window_start, window_samples = 0.0, time.perf_counter(), 0
@@ -358,10 +381,11 @@ class Trainer:
 
     # ------------------------------------------------------------------ the probe's trial
     def probe_trial(self, size: int) -> TrialOutcome:
-        """Run real optimizer steps at micro-batch `size` (same precision, memory format, optimizer),
-        then put back weights, optimizer and scaler state, and every random state the trial consumed,
-        so the run's data order and augmentation do not depend on the probe. The copies live on the
-        CPU: on the GPU they would inflate the very peak being measured."""
+        """Run real optimizer steps at micro-batch `size` (same precision, memory format, optimizer; a finetune's
+        widest phase, whose gradients and optimizer state take the most memory), then put back weights, optimizer
+        and scaler state, and every random state the trial consumed, so the run's data order and augmentation do
+        not depend on the probe. The copies live on the CPU: on the GPU they would inflate the very peak being
+        measured."""
         model_state = _cpu_copy(self.model.state_dict())
         optim_state = _cpu_copy(self.optimizer.state_dict())
         scaler_state = self.scaler.state_dict()
@@ -372,17 +396,19 @@ class Trainer:
         started = time.perf_counter()
         meter = PeakMemory(self.placement)
         fits, peak = True, None
-        try:
-            self.model.train()
-            self._trial_step(rows, labels)  # warm-up: allocates optimizer state, picks kernels
-            meter.start()
-            for _ in range(2):
-                self._trial_step(rows, labels)
-            peak = meter.stop() + self.ddp_overhead_bytes
-        except Exception as exc:  # noqa: BLE001 - only out-of-memory errors are an outcome
-            if not is_out_of_memory(exc):
-                raise
-            fits = False
+        widest = self.finetune.widest_for_a_while() if self.finetune else contextlib.nullcontext()
+        with widest:
+            try:
+                self._train_mode()
+                self._trial_step(rows, labels)  # warm-up: allocates optimizer state, picks kernels
+                meter.start()
+                for _ in range(2):
+                    self._trial_step(rows, labels)
+                peak = meter.stop() + self.ddp_overhead_bytes
+            except Exception as exc:  # noqa: BLE001 - only out-of-memory errors are an outcome
+                if not is_out_of_memory(exc):
+                    raise
+                fits = False
         meter.stop()
         self.optimizer.zero_grad(set_to_none=True)
         self.model.load_state_dict(model_state)

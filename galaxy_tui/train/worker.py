@@ -61,7 +61,7 @@ from galaxy_tui.train.reporting import GpuLogger, HostLogger, Reporter
 from galaxy_tui.train.tasks import ClassificationTask, Task, VoteFractionTask
 
 _LOGGED = frozenset({"started", "data", "probe_trial", "probe_done", "resumed", "epoch", "oom", "checkpoint",
-                     "warning", "stopped", "eval", "finished", "early_stop", "telemetry"})
+                     "warning", "trainable", "stopped", "eval", "finished", "early_stop", "telemetry"})
 
 
 class StopRequested(Exception):
@@ -98,6 +98,11 @@ def _measured_part(splits: dict[str, Split]) -> tuple[str, Split]:
     """The galaxies results are measured on: the test part, or the validation part (and saying so) when the
     dataset has no test part — never validation called "test"."""
     return ("test", splits["test"]) if len(splits["test"].indices) else ("validation", splits["val"])
+
+
+def _weights_sum(model: torch.nn.Module) -> float:
+    with torch.no_grad():
+        return float(sum(p.detach().double().sum() for p in model.parameters()))
 
 
 THRESHOLDS = tuple(round(0.5 + 0.05 * k, 2) for k in range(10))  # 0.5 ... 0.95
@@ -231,17 +236,26 @@ class Worker:
             return self._boost(trainer, classes, splits, images, config_hash)
         if resumed:
             self._restore(trainer, load_checkpoint(checkpoints / "last.pt", config_hash))
+        self._announce_finetune(trainer)
+        trainer.enter_epoch(trainer.progress.epoch + 1)
         if not resumed or (self.world > 1 and self.exp.micro_batch == "auto"):
             # Under DDP an out-of-memory ends the attempt, so a resumed attempt measures again.
             trainer.micro_batch = self._choose_micro_batch(trainer)
         if self.world > 1:
             device_ids = [self.placement.device.index] if self.placement.device.type == "cuda" else None
-            trainer.wrap(torch.nn.parallel.DistributedDataParallel(model, device_ids=device_ids))
+            trainer.wrap(lambda module: torch.nn.parallel.DistributedDataParallel(module, device_ids=device_ids))
         self.emit("probe_done", micro_batch=trainer.micro_batch, accumulation=trainer.accumulation,
                   effective_batch=trainer.per_rank_batch * self.world)
         if not self._train(trainer, splits, config_hash):
             return 0
         return self._evaluate(trainer, classes, splits, images, config_hash)
+
+    def _announce_finetune(self, trainer: Trainer) -> None:
+        plan = trainer.finetune
+        if plan is None or not plan.asked_beyond:
+            return
+        self.emit("warning", message=f"finetune.unfreeze_blocks = {plan.recipe.unfreeze_blocks}, and {self.exp.model} "
+                                     f"has {plan.total_blocks} blocks: all of them unfreeze")
 
     def _log_rank(self, line: str) -> None:
         """Every rank's own log (ranks/<N>/stdout.log under torchrun): what this rank decided."""
@@ -370,6 +384,8 @@ class Worker:
             lr = trainer.optimizer.param_groups[0]["lr"]
             metric = trainer.task.metric
             self._log_rank(f"epoch {epoch} val_loss={val_loss!r} {metric}={score!r} improved={improved} lr={lr!r}")
+            if self.world > 1:  # ranks that drifted apart (a gradient not all-reduced) show here
+                self._log_rank(f"weights after epoch {epoch}: sum {_weights_sum(trainer.model)!r}")
             self.emit("epoch", epoch=epoch, train_loss=round(train_loss, 5), val_loss=round(val_loss, 5),
                       **{metric: round(score, 5)}, seconds=round(time.perf_counter() - started, 2), lr=lr, step=p.step,
                       energy_j=None if epoch_energy is None else round(epoch_energy, 1),

@@ -21,7 +21,7 @@ from galaxy_tui.app.run_state import state_text
 from galaxy_tui.app.store import RunRecord
 from galaxy_tui.app.views import LogScreen
 from galaxy_tui.errors import GalaxyError
-from galaxy_tui.run_model import batch_split
+from galaxy_tui.run_model import batch_split, trainable_parts
 from galaxy_tui.runs import stop_run
 from galaxy_tui.scores import score_named, score_of_epochs
 from galaxy_tui.telemetry import Reading, for_run
@@ -101,6 +101,8 @@ def probe_summary(record: RunRecord) -> Text:
         last = model.probe_trials[-1]
         if last.get("predicted"):
             text.append(f"fitted line predicts up to {last['predicted']}", style="cyan")
+    if model.trainable:
+        text.append(("\n" if text else "") + "trains " + "\n".join(trainable_parts(model.trainable)), style="cyan")
     for oom in model.ooms[-3:]:
         effective = model.probe_done["effective_batch"] if model.probe_done else None
         after = (batch_split(oom["micro_batch_after"], oom["accumulation"], effective, world) if effective

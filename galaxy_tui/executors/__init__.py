@@ -1,0 +1,1 @@
+"""Where a run's worker runs besides this machine's process tree (the local supervisor): a Slurm cluster."""
