@@ -157,11 +157,13 @@ def test_stop_is_a_scancel_the_worker_checkpoints_and_resume_finishes(cluster: d
     assert final.state == "finished", final.message
     events = read_events(run.dir / "events.jsonl")
     assert any(e["type"] == "resumed" and e["epoch"] == stopped.epoch for e in events)
+    skipped = _settled(launch(load_registry(registry.path), "tiny", "skip"))  # evaluate again, as a job too
+    assert skipped.state == "finished" and skipped.attempt == 3 and skipped.job
 
 
 @pytest.mark.slow
 def test_a_job_past_its_time_limit_is_killed_with_slurm_s_reason(cluster: dict, tmp_path: Path) -> None:
-    registry = _slurm_workspace(tmp_path, {"time": "1"}, epochs=100000)
+    registry = _slurm_workspace(tmp_path, {"time": "1"}, epochs=100000)  # one minute: the shortest limit
     run = launch(registry, "tiny")
     final = _settled(run, timeout=300)
     assert final.state == "killed" and final.message.startswith("Slurm ended the job at its time limit (TIMEOUT")
@@ -196,3 +198,25 @@ def test_a_refused_job_and_a_forgotten_job_say_so(cluster: dict, tmp_path: Path)
     slurm.forget_queue()
     lost = run_info(refused.dir)
     assert lost.state == "lost" and "neither squeue nor sacct" in lost.message
+
+
+@pytest.mark.slow
+def test_a_requeued_job_resumes_from_its_last_checkpoint(cluster: dict, tmp_path: Path) -> None:
+    """What a preemption with requeue does, asked of Slurm directly (scontrol requeue): the job goes back in the
+    queue, starts again with SLURM_RESTART_COUNT = 1, and the worker resumes from last.pt."""
+    registry = _slurm_workspace(tmp_path, {}, epochs=100000)
+    run = launch(registry, "tiny")
+    wait_for(lambda: run_info(run.dir).epoch >= 2, 180)
+    subprocess.run(["scontrol", "requeue", run.job], check=True, capture_output=True)
+    # Slurm holds a requeued job back for two minutes (BeginTime); a preempted one would wait its turn anyway
+    wait_for(lambda: run_info(run.dir).reason == "BeginTime", 60)
+    subprocess.run(["scontrol", "update", f"JobId={run.job}", "StartTime=now"], check=True, capture_output=True)
+
+    def resumed() -> list[dict]:
+        return [e for e in read_events(run.dir / "events.jsonl") if e["type"] == "resumed"]
+    again = wait_for(resumed, 240)
+    assert again[0]["epoch"] >= 2
+    assert [e["mode"] for e in read_events(run.dir / "events.jsonl") if e["type"] == "started"] == ["train", "resume"]
+    wait_for(lambda: run_info(run.dir).state == "training", 120)
+    stop_run(registry, run.id)
+    assert _settled(run).state == "stopped"
