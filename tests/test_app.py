@@ -323,3 +323,4 @@ async def test_the_experiment_form_writes_only_what_was_changed_in_it(tmp_path: 
     saved = load_registry(registry.path).experiments["tiny"]
     assert (saved.epochs, saved.mistakes) == (5, 9)
     assert registry.path.read_text().startswith("# edited by hand while the form was open\n")
+

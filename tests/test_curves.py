@@ -4,12 +4,13 @@ the Monitor's keys for them and the learning-rate curve."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from fixture_runs import fixture_workspace
-from galaxy_tui.app.curves import RunningEma, ema, robust_ylim
+from galaxy_tui.app.curves import RunningEma, ema, robust_ylim, visible
 from galaxy_tui.app.main import GalaxyApp
 from pilot_helpers import NoGpu, region_text, screen_text, until
 
@@ -53,3 +54,25 @@ async def test_the_monitor_toggles_log_scale_and_smoothing_and_draws_the_learnin
         await until(pilot, lambda: "loss · EMA 0.9 · log" in screen_text(app))
         await pilot.press("y")
         await until(pilot, lambda: "loss · EMA 0.9 " in screen_text(app) and "· log" not in screen_text(app))
+
+
+def _loss_figure(val_steps: list[float], val_loss: list[float]) -> Any:
+    """The Monitor's loss figure as it was laid out when a first epoch's val loss (4.065) sat above the y-range
+    robust_ylim gives the steps: plotext raises IndexError building the legend of a series with no point inside."""
+    from plotext._figure import _figure_class
+    figure = _figure_class()
+    figure.plotsize(48, 25)
+    figure.plot(list(range(1, 30)), [3.9 - i * 0.1 for i in range(29)], label="train", marker="braille")
+    if val_steps:
+        figure.plot(val_steps, val_loss, label="val", marker="dot")
+    figure.ylim(0.0675, 3.915)
+    figure.plot(list(range(1, 30)), [0.003] * 29, label="lr", marker="braille", yside="right", color="gray")
+    return figure
+
+
+def test_a_series_with_no_point_inside_the_range_is_left_out_rather_than_crash_plotext() -> None:
+    with pytest.raises(IndexError):  # what closed the app: plotext's own failure, kept here as the reason
+        _loss_figure([19], [4.065]).build()
+    assert visible([19, 38, 57], [4.065, float("nan"), 1.5], (0.0675, 3.915)) == ([57], [1.5])
+    _loss_figure(*visible([19], [4.065], (0.0675, 3.915))).build()  # left out: the figure builds
+    assert visible([1, 2], [None, 0.5], None) == ([2], [0.5])

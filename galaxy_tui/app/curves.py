@@ -31,6 +31,14 @@ def ema(values: Sequence[float], weight: float = SMOOTHING) -> list[float]:
     return RunningEma(weight).extend(values)
 
 
+def visible(xs: Sequence[float], ys: Sequence[float], limits: tuple[float, float] | None) -> tuple[list, list]:
+    """The finite points within the y-range: plotext fails on a series with no point to draw (a lone first
+    epoch's loss above the range, a NaN loss), so such a series is left out rather than plotted."""
+    low, high = limits if limits else (-np.inf, np.inf)
+    kept = [(x, y) for x, y in zip(xs, ys) if y is not None and np.isfinite(y) and low <= y <= high]
+    return [x for x, _ in kept], [y for _, y in kept]
+
+
 def robust_ylim(series: Sequence[Sequence[float]], log: bool = False) -> tuple[float, float] | None:
     """A y-range holding the curves' bulk: the first epochs' loss (often 10x the rest) and a lone spike
     would otherwise squash everything after them into the bottom row. The top is the 98th percentile of

@@ -13,7 +13,7 @@ from textual.widgets import DataTable, Static
 from textual_plotext import PlotextPlot
 
 from galaxy_tui.app.commands import bindings_for
-from galaxy_tui.app.curves import SMOOTHING, RunningEma, robust_ylim
+from galaxy_tui.app.curves import SMOOTHING, RunningEma, robust_ylim, visible
 from galaxy_tui.app.dialogs import confirm
 from galaxy_tui.app.fields import pack_fields
 from galaxy_tui.app.gauges import GaugeGrid, GaugeRow
@@ -241,16 +241,18 @@ class MonitorPane(Widget, can_focus=True):
         plt.title("loss" + (f" · EMA {SMOOTHING}" if self.smoothed else "") + (" · log" if self.log_scale else ""))
         plt.yscale("log" if self.log_scale else "linear", yside="left")
         width = max(10, loss_widget.size.width - 10)
+        xs: list[float] = []
         ys: list[float] = []
         if model.steps:
             losses = [v for _, v in model.steps]
             xs, ys = downsample([s for s, _ in model.steps], self._smoothed(record, losses) if self.smoothed
                                 else losses, width)
-            plt.plot(xs, ys, label="train", marker="braille", yside="left")
         steps, val_loss = model.epoch_series("step", "val_loss")
-        if steps:
-            plt.plot(steps, val_loss, label="val", marker="dot", yside="left")
         limits = robust_ylim([ys, val_loss], self.log_scale)
+        for label, marker, (x, y) in (("train", "braille", visible(xs, ys, limits)),
+                                      ("val", "dot", visible(steps, val_loss, limits))):
+            if x:
+                plt.plot(x, y, label=label, marker=marker, yside="left")
         if limits:  # plotext takes a log axis's limits as exponents
             plt.ylim(*(np.log10(limits) if self.log_scale else limits), yside="left")
         if model.lrs:  # on the right axis, from 0 to its peak, with short tick labels (plotext's run to 20 digits)
@@ -265,7 +267,7 @@ class MonitorPane(Widget, can_focus=True):
         acc_widget.plt.clear_data()
         score = score_named(record.info.metric) if not model.epochs else score_of_epochs(model.epochs)
         acc_widget.plt.title(score.label + ("" if score.higher_is_better else " (lower is better)"))
-        epochs, values = model.epoch_series("epoch", score.key)
+        epochs, values = visible(*model.epoch_series("epoch", score.key), None)
         if epochs:
             acc_widget.plt.plot(epochs, values, marker="dot", label=score.label)
             acc_widget.plt.ylim(0, 1 if score.higher_is_better else max(values) * 1.1 or 1)

@@ -40,6 +40,7 @@ from galaxy_tui.analysis.fraction_figures import (
     question_table,
 )
 from galaxy_tui.app.commands import bindings_for
+from galaxy_tui.app.curves import visible
 from galaxy_tui.app.ensemble_offer import offer_ensemble
 from galaxy_tui.app.fields import pack_fields
 from galaxy_tui.app.gallery import Galaxy, GalaxyView, vote_line
@@ -491,7 +492,8 @@ class ResultsPane(Widget, can_focus=True):
         plt.clear_data()
         plt.title(title)
         plt.xlabel("epoch")
-        for run_id, epochs, accuracy in curves:
+        for run_id, *series in curves:
+            epochs, accuracy = visible(*series, None)
             if epochs:
                 plt.plot(epochs, accuracy, label=run_id, marker="braille")
         widget.refresh()
