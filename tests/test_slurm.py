@@ -66,6 +66,26 @@ def test_the_registry_reads_slurm_settings_and_refuses_what_sbatch_would(tmp_pat
         tiny_workspace(tmp_path / "bad", extra={"executor": "cloud"})
 
 
+def test_a_silent_controller_leaves_the_state_as_written_and_is_asked_at_most_every_two_seconds(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Simulates a Slurm controller that does not answer: an `squeue` on PATH that fails (and counts its calls)."""
+    bin_dir, calls = tmp_path / "bin", tmp_path / "calls"
+    bin_dir.mkdir()
+    (bin_dir / "squeue").write_text(f"#!/bin/sh\necho x >> {calls}\necho 'slurm_load_jobs error' >&2\nexit 1\n")
+    (bin_dir / "squeue").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    slurm.forget_queue()
+    run = tmp_path / "runs" / "tiny-1"
+    run.mkdir(parents=True)
+    atomic_write_json(run / "status.json", {"experiment": "tiny", "state": "training", "executor": "slurm"})
+    atomic_write_json(run / "slurm.json", {"job_id": "77", "attempt": 1})
+    seen = [run_info(run) for _ in range(20)]
+    assert {(info.state, info.message.split(":")[0]) for info in seen} == \
+        {("training", "Slurm does not answer (squeue failed)")}
+    assert calls.read_text().count("x") == 1
+    slurm.forget_queue()
+
+
 # ------------------------------------------------------------------ against a real cluster
 
 @pytest.fixture(scope="module")

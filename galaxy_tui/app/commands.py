@@ -18,11 +18,13 @@ class Command:
 
 
 COMMANDS: tuple[Command, ...] = (
-    Command("Datasets", "1", "Show the datasets pane", "app.show_pane('datasets')"),
-    Command("Experiments", "2", "Show the experiments pane", "app.show_pane('experiments')"),
-    Command("Monitor", "3", "Show the live run (or the one chosen in the runs list)", "app.show_pane('monitor')"),
+    # the tabs already say "1 Datasets" ... "4 Results": the footer keeps its room for the pane's own keys
+    Command("Datasets", "1", "Show the datasets pane", "app.show_pane('datasets')", show=False),
+    Command("Experiments", "2", "Show the experiments pane", "app.show_pane('experiments')", show=False),
+    Command("Monitor", "3", "Show the live run (or the one chosen in the runs list)", "app.show_pane('monitor')",
+            show=False),
     Command("Results", "4", "Show the results of the newest finished run (or the one chosen)",
-            "app.show_pane('results')"),
+            "app.show_pane('results')", show=False),
     Command("Runs", "r", "Show or hide the runs list and focus it", "app.toggle_runs"),
     Command("Colour / grey", "g", "Draw galaxies in colour or in the grey ramp (grey is the default where the "
             "terminal has only 256 colours)", "app.toggle_grey"),

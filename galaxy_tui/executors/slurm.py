@@ -71,7 +71,7 @@ def _slurm(argv: list[str], timeout: float = 30.0) -> subprocess.CompletedProces
                           f"up (sinfo)?") from None
 
 
-_queue_cache: tuple[float, dict[str, Job] | None] = (0.0, None)
+_queue_cache: tuple[float, dict[str, Job] | None] = (-QUEUE_CACHE_S, None)
 
 
 def queue() -> dict[str, Job] | None:
@@ -79,10 +79,16 @@ def queue() -> dict[str, Job] | None:
     answer. One squeue every QUEUE_CACHE_S at most, however many runs are read."""
     global _queue_cache
     when, jobs = _queue_cache
-    if time.monotonic() - when < QUEUE_CACHE_S and jobs is not None:
+    if time.monotonic() - when < QUEUE_CACHE_S:
         return jobs
+    jobs = _ask_queue()
+    _queue_cache = (time.monotonic(), jobs)  # a silent controller too: asked again only after the pause
+    return jobs
+
+
+def _ask_queue() -> dict[str, Job] | None:
     try:
-        done = _slurm(["squeue", "-h", "--states=all", "-u", getpass.getuser(), "-o", "%i|%T|%r"])
+        done = _slurm(["squeue", "-h", "--states=all", "-u", getpass.getuser(), "-o", "%i|%T|%r"], timeout=10)
     except GalaxyError:
         return None
     if done.returncode != 0:
@@ -92,14 +98,13 @@ def queue() -> dict[str, Job] | None:
         parts = line.strip().split("|")
         if len(parts) == 3:
             jobs[parts[0]] = Job(parts[0], parts[1], parts[2])
-    _queue_cache = (time.monotonic(), jobs)
     return jobs
 
 
 def forget_queue() -> None:
     """The next read asks Slurm again (after a submit, a cancel)."""
     global _queue_cache
-    _queue_cache = (0.0, None)
+    _queue_cache = (-QUEUE_CACHE_S, None)
 
 
 def accounting(job_id: str) -> Job | None:
