@@ -61,7 +61,7 @@ FIELDS: tuple[FormField, ...] = (
     FormField("weights", "weights file", "path", wide=True, hint="none (timm/zoobot: a .safetensors or .pt file)"),
     FormField("finetune", "finetune recipe", "finetune", wide=True,
               hint="none (all train); e.g. 1, 2, 0.75: head-only epochs, then blocks, LR decay"),
-    FormField("pretrained", "pretrained weights", "bool"),
+    FormField("pretrained", "pretrained", "bool"),
     FormField("image_size", "image size", "int"),
     FormField("epochs", "epochs", "int"),
     FormField("labels.threshold", "threshold", "float"),
