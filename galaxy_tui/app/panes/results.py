@@ -398,9 +398,15 @@ class ResultsPane(Widget, can_focus=True):
     def _compare(self, records: list[RunRecord]) -> None:
         """Group the finished runs by what makes them comparable (a thread: it hashes each split.csv once),
         then fill the table."""
-        finished = [record for record in records if record.metrics]
-        keys = {record.info.id: self._comparability_of(record) for record in finished}
-        deliver(self.app, self._fill_compare, finished, keys)
+        keys: dict[str, Comparability] = {}
+        for record in records:
+            if not record.metrics:
+                continue
+            try:
+                keys[record.info.id] = self._comparability_of(record)
+            except GalaxyError:  # a damaged folder with no frozen config: nothing to compare it by
+                continue
+        deliver(self.app, self._fill_compare, [record for record in records if record.info.id in keys], keys)
 
     def _comparability_of(self, record: RunRecord) -> Comparability:
         split = record.info.dir / "split.csv"
