@@ -100,16 +100,22 @@ async def test_two_marked_runs_diff_export_and_one_is_deleted_after_asking(tmp_p
         assert not (root / "runs" / FAILED).exists() and app.store.marked == [FINISHED]
 
 
+async def compare_table(pilot, runs: int, rows: int) -> DataTable:  # noqa: ANN001
+    """Results' Compare tab once the app knows `runs` runs and the table shows `rows` of them."""
+    await until(pilot, lambda: len(pilot.app.store.records) == runs)
+    await pilot.press("4", "c")
+    table = pilot.app.query_one("#compare-table", DataTable)
+    await until(pilot, lambda: table.row_count == rows)
+    return table
+
+
 async def test_compare_shows_tags_and_notes_and_marks_its_sorted_column(tmp_path: Path) -> None:
     from galaxy_tui.bookkeeping.notes import write_notes
     root = fixture_workspace(tmp_path)
     write_notes(root / "runs" / FINISHED, ("baseline",), "AdamW, no augmentation")
     app = GalaxyApp(root, telemetry=NoGpu())
     async with app.run_test(size=(160, 48)) as pilot:
-        await until(pilot, lambda: len(app.store.records) == 2)
-        await pilot.press("4", "c")
-        table = app.query_one("#compare-table", DataTable)
-        await until(pilot, lambda: table.row_count == 1)
+        table = await compare_table(pilot, runs=2, rows=1)
         row = [str(cell) for cell in table.get_row(FINISHED)]
         assert row[-2:] == ["#baseline", "AdamW, no augmentation"]
         labels = [str(column.label) for column in table.ordered_columns]
@@ -175,9 +181,6 @@ async def test_a_finished_run_without_its_config_is_left_out_of_compare_not_fata
     (root / "runs" / second / "config.toml").unlink()
     app = GalaxyApp(root, telemetry=NoGpu())
     async with app.run_test(size=(160, 48)) as pilot:
-        await until(pilot, lambda: len(app.store.records) == 3)
-        await pilot.press("4", "c")
-        table = app.query_one("#compare-table", DataTable)
-        await until(pilot, lambda: table.row_count == 1)
+        table = await compare_table(pilot, runs=3, rows=1)
         await pilot.pause(0.3)
         assert app.is_running and [row.value for row in table.rows] == [FINISHED]
