@@ -15,6 +15,13 @@ from galaxy_tui.data.kaggle_gz2 import TARGET_COLUMNS
 from trained_runs import REALDATA, demo_run, folder_run, fraction_run  # noqa: F401  (session fixtures shared by the suite)
 
 
+@pytest.fixture
+def cpu_ranks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The workers this test starts see no GPU: several ranks take the CPU/gloo path on any box (on a GPU box
+    with fewer GPUs than ranks they would otherwise ask for a device that is not there)."""
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+
+
 def write_jpeg(path: Path, seed: int, size: int = 32) -> None:
     rng = np.random.default_rng(seed)
     Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).save(path, quality=85)

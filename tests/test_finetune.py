@@ -19,7 +19,7 @@ from galaxy_tui.events import read_events
 from galaxy_tui.registry import Experiment, Finetune, load_registry
 from galaxy_tui.run_model import trainable_parts
 from galaxy_tui.runs import RunInfo, launch
-from galaxy_tui.train.device import choose_placement
+from galaxy_tui.train.device import Placement
 from galaxy_tui.train.finetune import model_blocks
 from galaxy_tui.train.loop import Split, Trainer
 from galaxy_tui.train.models import build_model
@@ -35,7 +35,7 @@ RECIPE = Finetune(frozen_epochs=1, unfreeze_blocks=2, lr_decay=0.5)
 
 def _trainer(model_name: str, recipe: Finetune | None = RECIPE, seed: int = 0) -> Trainer:
     torch.manual_seed(seed)
-    placement = choose_placement("fp32", False, False)
+    placement = Placement(torch.device("cpu"), None, False, False)  # the recipe's logic, bit-exact on any box
     model = build_model(model_name, 3).to(placement.device)
     rng = np.random.default_rng(0)
     images = rng.integers(0, 255, (64, 32, 32, 3), dtype=np.uint8)
@@ -202,6 +202,7 @@ def test_a_zoobot_style_encoder_finetunes_on_the_real_sdss_galaxies(tmp_path: Pa
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("cpu_ranks")
 def test_ddp_ranks_stay_in_step_when_blocks_unfreeze(tmp_path: Path) -> None:
     """Two gloo ranks (CPU): DDP hooks only the parameters that train when it wraps the model, so it wraps
     again at the unfreeze; had it not, the blocks' gradients would not be all-reduced and the ranks' weights

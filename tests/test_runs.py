@@ -230,6 +230,7 @@ def test_failed_run_reports_its_message(tmp_path: Path) -> None:
     assert failed["traceback"] is None  # a user error, not a bug
 
 
+@pytest.mark.usefixtures("cpu_ranks")
 def test_two_processes_with_ddp_on_cpu(tmp_path: Path) -> None:
     """devices = 2 runs the worker under torchrun with the gloo backend (CPU) — the same bookkeeping NCCL
     runs on GPUs. One epoch, so evaluation follows training at once (ranks > 0 must not read best.pt
@@ -256,6 +257,7 @@ def test_two_processes_with_ddp_on_cpu(tmp_path: Path) -> None:
     assert launch_env["TORCH_ELASTIC_SHUTDOWN_TIMEOUT"] == "600"
 
 
+@pytest.mark.usefixtures("cpu_ranks")
 def test_an_oom_on_one_ddp_rank_ends_the_attempt_and_resume_probes_again(tmp_path: Path,
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     """Simulates an out-of-memory error on rank 1 only, after the synced micro-batch's forward (DDP has

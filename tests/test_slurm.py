@@ -193,6 +193,7 @@ def test_a_job_past_its_time_limit_is_killed_with_slurm_s_reason(cluster: dict, 
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("cpu_ranks")
 def test_two_slurm_tasks_train_through_ddp_with_gloo(cluster: dict, tmp_path: Path) -> None:
     registry = _slurm_workspace(tmp_path, {}, experiment={"devices": 2})
     run = launch(registry, "tiny")

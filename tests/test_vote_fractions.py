@@ -334,6 +334,7 @@ async def test_the_results_pane_shows_a_fraction_run(demo_fraction_run: Path) ->
         assert cell.row["id"] in screen_text(app)
 
 
+@pytest.mark.usefixtures("cpu_ranks")
 def test_a_two_rank_fraction_run_stopped_and_resumed_keeps_the_lowest_rmse_as_best(tmp_path: Path) -> None:
     """The task through the lifecycle: devices = 2 (torchrun, gloo on the CPU), stopped after two epochs, resumed
     to finish. Lower RMSE is better across both attempts: the best checkpoint, best_val_rmse and the ranks'
