@@ -280,11 +280,15 @@ def _start(registry: Registry, run_dir: Path, mode: str, attempt: int, devices: 
         said = (run_dir / "supervisor.log").read_text(errors="replace").strip().splitlines()[-3:]
         message = f"the supervisor did not start ({sys.executable} -m galaxy_tui.supervisor): " + \
                   (" / ".join(said) or f"exit status {launcher.returncode}")
-        atomic_write_json(run_dir / "status.json", {**_status(run_dir), "state": "failed", "message": message,
-                                                    "updated": time.time()})
+        _failed_to_start(run_dir, message)
         raise GalaxyError(f"run {run_dir.name}: {message}. Is galaxy-tui installed for this Python "
                           f"(pip install -e . in the project)?")
     return run_info(run_dir)
+
+
+def _failed_to_start(run_dir: Path, message: str) -> None:
+    atomic_write_json(run_dir / "status.json", {**_status(run_dir), "state": "failed", "message": message,
+                                                "updated": time.time()})
 
 
 def _submit(registry: Registry, run_dir: Path, mode: str, attempt: int, devices: int) -> RunInfo:
@@ -294,8 +298,7 @@ def _submit(registry: Registry, run_dir: Path, mode: str, attempt: int, devices:
         job = slurm.submit(run_dir, mode, attempt, settings, devices, registry.workspace,
                            worker_environment(devices, dict(os.environ)))
     except GalaxyError as exc:
-        atomic_write_json(run_dir / "status.json", {**_status(run_dir), "state": "failed", "message": str(exc),
-                                                    "updated": time.time()})
+        _failed_to_start(run_dir, str(exc))
         raise
     atomic_write_json(run_dir / "status.json", {**_status(run_dir), "slurm_job": job, "updated": time.time()})
     return run_info(run_dir)
@@ -410,7 +413,7 @@ def stop_run(registry: Registry, run_id: str) -> RunInfo:
     run = get_run(registry, run_id)
     if not run.is_live:
         raise GalaxyError(f"run {run.id} is {run.state}, not running; nothing to stop.")
-    if _status(run.dir).get("executor") == "slurm":
+    if run.job:  # a Slurm job
         slurm.cancel(run.dir)
         return run
     supervisor = read_json(run.dir / "supervisor.json") or {}

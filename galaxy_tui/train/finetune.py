@@ -110,6 +110,7 @@ class FinetunePlan:
         self.unfrozen = list(reversed(blocks))[:wanted]  # top first
         self.parameters = dict(model.named_parameters())
         self.phase: Phase | None = None
+        self._frozen_modules: list[nn.Module] = []
 
     def param_groups(self, lr: float) -> list[dict[str, object]]:
         groups: list[dict[str, object]] = [{"params": [self.parameters[n] for n in self.head_names], "lr": lr}]
@@ -135,11 +136,16 @@ class FinetunePlan:
         """Set requires_grad for this phase; whether anything changed."""
         if phase == self.phase:
             return False
-        trainable = set(self._trainable(phase))
-        for name, parameter in self.parameters.items():
-            parameter.requires_grad_(name in trainable)
+        self._make_trainable(set(self._trainable(phase)))
         self.phase = phase
         return True
+
+    def _make_trainable(self, trainable: set[str] | None) -> None:
+        """Only these parameters train (None: all); the modules left wholly frozen are noted once, here."""
+        for name, parameter in self.parameters.items():
+            parameter.requires_grad_(trainable is None or name in trainable)
+        self._frozen_modules = [module for module in self.model.modules()
+                                if (own := list(module.parameters())) and not any(p.requires_grad for p in own)]
 
     @contextmanager
     def widest_for_a_while(self) -> Iterator[None]:
@@ -151,17 +157,14 @@ class FinetunePlan:
             if before is not None:
                 self.apply(before)
             else:
-                for parameter in self.parameters.values():
-                    parameter.requires_grad_(True)
+                self._make_trainable(None)
                 self.phase = None
 
     def settle_modes(self) -> None:
-        """After model.train(): every submodule whose parameters are all frozen goes back to eval mode (frozen
+        """After model.train(): the modules whose parameters are all frozen go back to eval mode (frozen
         batch-norm statistics, no dropout or drop-path inside frozen blocks)."""
-        for module in self.model.modules():
-            own = list(module.parameters())
-            if own and not any(p.requires_grad for p in own):
-                module.eval()
+        for module in self._frozen_modules:
+            module.eval()
 
     def describe(self, phase: Phase) -> dict[str, object]:
         """For the `trainable` event: the blocks that train, and how many parameters do."""
