@@ -9,7 +9,8 @@
 3. First paint: `galaxy-tui` started in a real 100x30 pseudo-terminal that answers the terminal queries
    a terminal emulator answers (device attributes, cell and window size, synchronized output), until
    the dataset counts are on screen; against a minimal Textual app until its one line is drawn, and the
-   same minimal app importing textual-image (the floor for any app that shows images). Median of 5
+   same minimal app importing textual-image (the floor for any app that shows images), and a skeleton of
+   Textual's widgets our first screen is made of (header, tabs, table, footer) with no logic. Median of 5
    launches each, the first (cold) one included: it has no remembered counts and reads the catalogue.
 4. Scale: 1,000 finished runs in runs/: first paint until the counts, a runs list paged through from top
    to bottom (seconds per page), and idle CPU over 20 s.
@@ -24,7 +25,6 @@ import os
 import pty
 import re
 import select
-import shutil
 import signal
 import statistics
 import struct
@@ -150,6 +150,9 @@ def first_paint(argv: list[str], cwd: Path, marker: bytes) -> float:
     if pid == 0:  # the child: becomes the program, in the terminal
         os.chdir(cwd)
         os.environ["TERM"] = "xterm-256color"
+        # As on a person's machine, the first launch writes the bytecode of modules pip did not compile (an
+        # editable install's); a PYTHONDONTWRITEBYTECODE left in this shell would recompile ours at every launch.
+        os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
         os.execv(argv[0], argv)
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 1000, 600))
     seen = b""
@@ -171,8 +174,10 @@ def first_paint(argv: list[str], cwd: Path, marker: bytes) -> float:
 
 
 def app_argv() -> list[str]:
-    command = shutil.which("galaxy-tui")
-    return [command] if command else [sys.executable, "-m", "galaxy_tui.cli"]
+    """The console script installed beside this interpreter, as the minimal apps run on it directly: a shim on
+    PATH (pyenv's is a bash script) would add its own start-up to ours."""
+    script = Path(sys.executable).with_name("galaxy-tui")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "galaxy_tui.cli"]
 
 
 MINIMAL_APP = ("from textual.app import App\nfrom textual.widgets import Static\n"
@@ -180,6 +185,34 @@ MINIMAL_APP = ("from textual.app import App\nfrom textual.widgets import Static\
 # The same app importing textual-image first, as any app showing images must: it probes the terminal's
 # graphics protocols at import, before Textual owns the terminal, and brings numpy with it.
 MINIMAL_IMAGE_APP = "import textual_image.widget\n" + MINIMAL_APP
+# What Textual's own widgets on our first screen cost with no logic of ours: header, four tabs, a table,
+# the counts and a footer with keys, the image library imported. The floor for this screen.
+SKELETON_APP = """import textual_image.widget
+from textual.app import App
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
+class Skeleton(App):
+    BINDINGS = [(key, "bell", f"command {key}") for key in "tlmaefv"]
+    def compose(self):
+        yield Header()
+        with TabbedContent():
+            with TabPane("1 Datasets"):
+                with Horizontal():
+                    with Vertical():
+                        yield DataTable()
+                        yield Static("dataset")
+                    with VerticalScroll():
+                        yield Static("labelling")
+                        yield Static("hello total")
+            for name in ("2 Experiments", "3 Monitor", "4 Results"):
+                yield TabPane(name)
+        yield Footer()
+    def on_mount(self):
+        table = self.query_one(DataTable)
+        table.add_columns("name", "kind", "rows")
+        table.add_row("demo", "synthetic", "600")
+Skeleton().run()
+"""
 
 
 def finished_runs(workspace: Path, count: int) -> None:
@@ -214,6 +247,7 @@ def main() -> None:
         ours = median_paint(app_argv(), Path(tmp), b"total")
         minimal = median_paint([sys.executable, "-c", MINIMAL_APP], Path(tmp), b"hello total")
         minimal_images = median_paint([sys.executable, "-c", MINIMAL_IMAGE_APP], Path(tmp), b"hello total")
+        skeleton = median_paint([sys.executable, "-c", SKELETON_APP], Path(tmp), b"hello total")
     with tempfile.TemporaryDirectory() as tmp:
         finished_runs(Path(tmp), SCALE_RUNS)
         scale_paint = median_paint(app_argv(), Path(tmp), b"total")
@@ -226,7 +260,9 @@ def main() -> None:
           f"{100 * idle_live:.1f}% of one core; no live run: {100 * idle_quiet:.1f}% ({os.cpu_count()} cores)")
     print(f"first paint until the dataset counts, 100x30 answering pseudo-terminal, median of {LAUNCHES}: "
           f"galaxy-tui {ours:.2f} s, minimal Textual app {minimal:.2f} s (ratio {ours / minimal:.2f}), the same "
-          f"importing textual-image {minimal_images:.2f} s (ratio {ours / minimal_images:.2f})")
+          f"importing textual-image {minimal_images:.2f} s (ratio {ours / minimal_images:.2f}); Textual's widgets of "
+          f"the first screen with no logic {skeleton:.2f} s (ratio {ours / skeleton:.2f}; itself "
+          f"{skeleton / minimal:.2f}x the minimal app)")
     print(f"{SCALE_RUNS:,} finished runs: first paint {scale_paint:.2f} s (median of {LAUNCHES}); runs list "
           f"{1000 * per_page:.0f} ms per page over {pages} pages; idle CPU {100 * idle_scale:.1f}% of one core")
 

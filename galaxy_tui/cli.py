@@ -6,6 +6,7 @@ Imports stay inside the handlers so `--help` answers at once and torch never loa
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from pathlib import Path
 
@@ -112,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     workspace: Path = args.workspace.expanduser().resolve()
     try:
         if args.command is None:
+            # The start builds tens of thousands of long-lived objects (modules, styles, widgets): no collection
+            # walks them until the first paint, when the app freezes them and turns collection back on.
+            gc.disable()
             from galaxy_tui.app.main import run_app
             return run_app(workspace)
         if args.command == "datasets":

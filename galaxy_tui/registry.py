@@ -16,13 +16,14 @@ import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
-
-import tomlkit
+from typing import TYPE_CHECKING, Any
 
 from galaxy_tui.atomic import atomic_write_bytes, locked
 from galaxy_tui.errors import GalaxyError
 from galaxy_tui.model_names import MODEL_NAMES, is_encoder_name, is_model_name
+
+if TYPE_CHECKING:
+    import tomlkit
 
 REGISTRY_FILE = "experiments.toml"
 
@@ -593,6 +594,8 @@ scheduler = "cosine"
 
 
 def _read_document(path: Path) -> tomlkit.TOMLDocument:
+    import tomlkit  # only an edit needs it: the app's start only reads
+
     _read_raw(path)  # the same checks and messages as loading (missing file, encoding, syntax)
     return tomlkit.parse(path.read_text(encoding="utf-8"))
 
@@ -603,6 +606,8 @@ def update_registry(path: Path, mutate: Callable[[dict[str, Any]], None]) -> Reg
     `mutate` sees a dict-like tomlkit document: assigning a value changes that value only. If the
     result does not validate, the file is left as it was and the error raised.
     """
+    import tomlkit
+
     with locked(path):
         document = _read_document(path) if path.exists() else tomlkit.parse(DEFAULT_REGISTRY)
         mutate(document)

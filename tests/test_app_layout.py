@@ -144,6 +144,22 @@ async def test_a_pane_key_before_the_later_panes_are_built_lands_on_them(tmp_pat
         assert app.active_pane == "results"
 
 
+async def test_collection_is_back_on_once_the_start_is_done(tmp_path: Path) -> None:
+    """`galaxy-tui` turns the garbage collector off for its start (cli.main); the app must turn it back on
+    (what the start built frozen), or a day's session would never free a reference cycle."""
+    import gc
+    tiny_workspace(tmp_path)
+    app = GalaxyApp(tmp_path, telemetry=NoGpu())
+    gc.disable()
+    try:
+        async with app.run_test(size=(100, 30)) as pilot:
+            await until(pilot, lambda: app.panes_ready)
+            assert gc.isenabled() and gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+        gc.enable()
+
+
 async def test_the_monitor_keeps_the_live_run_while_results_browse(tmp_path: Path) -> None:
     from fixture_runs import FrozenTelemetry, add_live_run, fixture_workspace
     workspace = fixture_workspace(tmp_path / "ws")

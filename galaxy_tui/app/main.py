@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -192,6 +193,9 @@ class GalaxyApp(App[None]):
         for pane_id, pane in later_panes().items():
             await self.query_one(f"#{pane_id}", TabPane).mount(pane)
         self.panes_ready = True
+        if not gc.isenabled():  # turned off for the start by the command line
+            gc.freeze()  # what the start built lives as long as the app: later collections need not walk it
+            gc.enable()
         if self.reader is not None:  # its scans may choose the Monitor: it must be there
             self.reader.start()
         if self._waiting_pane is not None:  # chosen before it was built
