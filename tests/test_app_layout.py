@@ -7,6 +7,7 @@ from pathlib import Path
 
 from textual.widgets import Button
 
+from galaxy_tui.app.commands import commands_for, key_label
 from galaxy_tui.app.dialogs import ChoiceDialog, HelpScreen
 from galaxy_tui.app.experiment_form import ExperimentForm
 from galaxy_tui.app.main import GalaxyApp
@@ -82,6 +83,36 @@ async def test_help_wraps_descriptions_instead_of_cutting_them(tmp_path: Path) -
             missing = [w for w in command.description.split() if w not in words]
             assert not missing, (command.name, missing)
         assert body.max_scroll_y >= 0
+
+
+async def test_the_footer_leaves_out_whole_keys_and_always_shows_help(tmp_path: Path) -> None:
+    """At 80 columns no pane's keys all fit: the footer used to cut the last one mid-word ("n Add datas",
+    "p" without "Predict") and lose `? Help`. Now what does not fit is left out whole, and comes back wider."""
+    tiny_workspace(tmp_path)
+    app = GalaxyApp(tmp_path, telemetry=NoGpu())
+
+    def footer_line() -> str:
+        return screen_text(app).splitlines()[-1]
+
+    def shown_whole(pane: str) -> tuple[list[str], list[str]]:
+        line = footer_line()
+        names = [c.footer_group or c.name for c in commands_for(pane) if c.show]
+        return [n for n in names if n in line], [n for n in names if n not in line]
+
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.panes_ready)
+        for key, pane in zip("1234", ("datasets", "experiments", "monitor", "results"), strict=True):
+            await pilot.press(key)
+            await until(pilot, lambda: "? Help" in footer_line())
+            await pilot.pause(0.2)
+            shown, left_out = shown_whole(pane)
+            assert left_out, footer_line()  # 80 columns hold not all of them...
+            words = footer_line().replace("▏", " ").split()
+            whole = {w for c in commands_for(pane) for w in f"{key_label(c.key)} {c.footer_group or c.name}".split()}
+            assert set(words) <= whole | {"^p", "palette", "+-"}, footer_line()  # ...and none is cut
+        await pilot.resize_terminal(160, 48)
+        await until(pilot, lambda: "q Quit" in footer_line())
+        assert not shown_whole("results")[1], footer_line()
 
 
 async def test_the_palette_holds_every_pane_s_commands_and_switches_pane(tmp_path: Path) -> None:

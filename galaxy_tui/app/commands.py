@@ -15,6 +15,7 @@ class Command:
     action: str
     pane: str | None = None   # None: everywhere; else the pane id it belongs to
     show: bool = True         # shown in the footer
+    footer_group: str = ""    # keys of one group share one footer label ("+ - threshold ±0.01")
 
 
 COMMANDS: tuple[Command, ...] = (
@@ -30,8 +31,10 @@ COMMANDS: tuple[Command, ...] = (
             "terminal has only 256 colours)", "app.toggle_grey"),
     Command("Help", "question_mark", "Keys of the focused pane", "app.help", show=True),
     Command("Quit", "q", "Quit (running runs keep going)", "app.quit_app"),
-    Command("Threshold +0.01", "plus", "Raise the label threshold by 0.01", "threshold(0.01)", "datasets"),
-    Command("Threshold -0.01", "minus", "Lower the label threshold by 0.01", "threshold(-0.01)", "datasets"),
+    Command("Threshold +0.01", "plus", "Raise the label threshold by 0.01", "threshold(0.01)", "datasets",
+            footer_group="Threshold ±0.01"),
+    Command("Threshold -0.01", "minus", "Lower the label threshold by 0.01", "threshold(-0.01)", "datasets",
+            footer_group="Threshold ±0.01"),
     Command("Threshold +0.05", "right_square_bracket", "Raise the label threshold by 0.05", "threshold(0.05)",
             "datasets", show=False),
     Command("Threshold -0.05", "left_square_bracket", "Lower the label threshold by 0.05", "threshold(-0.05)",
@@ -105,7 +108,9 @@ COMMANDS: tuple[Command, ...] = (
 
 
 def bindings_for(pane: str | None) -> list[Binding]:
-    return [Binding(c.key, c.action, c.name, show=c.show) for c in COMMANDS if c.pane == pane]
+    return [Binding(c.key, c.action, c.name, show=c.show,
+                    group=Binding.Group(c.footer_group, compact=True) if c.footer_group else None)
+            for c in COMMANDS if c.pane == pane]
 
 
 _KEY_NAMES = {"plus": "+", "minus": "-", "question_mark": "?", "left_square_bracket": "[",

@@ -15,10 +15,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Vertical
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 from textual_image.widget import Image as ImageWidget
 
 from galaxy_tui.app.fields import pack_fields
+from galaxy_tui.app.footer import FittingFooter
 from galaxy_tui.app.threads import deliver
 from galaxy_tui.app.thumbs import for_screen, galaxy_picture, readable_class
 from galaxy_tui.data.images import ImageUnreadable
@@ -130,7 +131,7 @@ class GalleryScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Static("", id="gallery-title")
         yield Grid(id="gallery-grid")
-        yield Footer()
+        yield FittingFooter()
 
     def on_resize(self) -> None:  # also the first layout: the page holds as many tiles as the size allows
         self.call_after_refresh(self._show_page)

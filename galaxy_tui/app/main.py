@@ -17,10 +17,11 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Horizontal
 from textual.content import Content
 from textual.geometry import Size
-from textual.widgets import DataTable, Footer, Header, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Header, Static, TabbedContent, TabPane
 
 from galaxy_tui.app.commands import COMMANDS, Command, bindings_for, commands_for, key_label
 from galaxy_tui.app.dialogs import HelpScreen
+from galaxy_tui.app.footer import FittingFooter
 from galaxy_tui.app.panes.datasets import DatasetsPane
 from galaxy_tui.app.runs_panel import RunsPanel
 from galaxy_tui.app.store import RunStore, StoreReader
@@ -172,7 +173,7 @@ class GalaxyApp(App[None]):
                 yield TabPane("4 Results", id="results")
             yield RunsPanel(id="runs-panel")
         yield Static(f"terminal too small: galaxy-tui needs at least {MIN_WIDTH}x{MIN_HEIGHT}", id="too-small")
-        yield Footer()
+        yield FittingFooter()
 
     def _notify_unknown_keys(self) -> None:
         for warning in (self.registry.warnings if self.registry else [])[:5]:

@@ -10,8 +10,9 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Footer, Input, Label, Log, Static
+from textual.widgets import Input, Label, Log, Static
 
+from galaxy_tui.app.footer import FittingFooter
 from galaxy_tui.bookkeeping.config_diff import Change, changes_table, run_changes
 from galaxy_tui.errors import GalaxyError
 
@@ -73,7 +74,7 @@ class LogScreen(Screen[None]):
         yield Log(id="log-body", auto_scroll=True)
         yield Input(placeholder="search the log (Enter; n / N next and previous)", id="log-search")
         yield Static("", id="log-status")
-        yield Footer()
+        yield FittingFooter()
 
     def on_mount(self) -> None:
         self.query_one("#log-search").display = False
