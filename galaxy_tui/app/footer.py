@@ -22,19 +22,20 @@ class FittingFooter(Footer):
 
     def __init__(self) -> None:
         super().__init__(compact=False)
-        self._widths: dict[Widget, int] = {}  # the items' widths, margins included
 
     async def recompose(self) -> None:  # the bindings changed (another pane, a dialog): new keys
         await super().recompose()
-        self.call_after_refresh(self._fit)
+        self._fit()
 
     def on_resize(self, event: events.Resize) -> None:
-        compact = event.size.width < COMPACT_BELOW
-        if compact != self.compact:  # every key changes width: show them all to measure them again
-            self.compact = compact
-            for child in self.children:
-                child.display = True
-        self.call_after_refresh(self._fit)
+        self.compact = event.size.width < COMPACT_BELOW
+        self.call_after_refresh(self._fit)  # once the keys have the compact style or not
+
+    def _width(self, item: Widget) -> int:
+        """Columns an item takes, from its content and style: the same whether it is laid out, left out, or on a
+        screen under a dialog (which Textual does not lay out)."""
+        content = item.get_content_width(self.size, self.app.size)
+        return content + item.styles.gutter.width + item.styles.margin.width
 
     def _units(self) -> list[list[Widget]]:
         """The footer's items in order, a key group together with the label that follows it."""
@@ -50,20 +51,14 @@ class FittingFooter(Footer):
 
     def _fit(self) -> None:
         units = self._units()
-        # a shown item is measured as laid out; a left-out one keeps the width it had when last shown
-        widths = {item: item.outer_size.width + item.styles.margin.width if item.display else self._widths.get(item, 0)
-                  for unit in units for item in unit}
-        if not all(widths.values()):  # not laid out yet
-            self.call_after_refresh(self._fit)
-            return
-        self._widths = widths
-        palette = sum(child.outer_size.width for child in self.children if child.has_class("-command-palette"))
+        palette = sum(child.get_content_width(self.size, self.app.size) + child.styles.gutter.width
+                      for child in self.children if child.has_class("-command-palette"))  # docked: no margin
         kept = [unit for unit in units if getattr(unit[0], "action", None) == KEPT_ACTION]
-        room = self.size.width - palette - sum(widths[item] for unit in kept for item in unit)
+        room = self.size.width - palette - sum(self._width(item) for unit in kept for item in unit)
         for unit in units:  # in order; a key too wide for what is left gives way to a narrower one after it
             if unit in kept:
                 continue
-            width = sum(widths[item] for item in unit)
+            width = sum(self._width(item) for item in unit)
             for item in unit:
                 item.display = width <= room
             if width <= room:

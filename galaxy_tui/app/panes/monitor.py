@@ -37,6 +37,12 @@ def downsample(xs: list[float], ys: list[float], width: int) -> tuple[list[float
             [float(y[a:b].mean()) for a, b in zip(edges[:-1], edges[1:]) if b > a])
 
 
+# Widths of the widest values ("recover", "over", "123.4 GiB", "12.34"): the columns stand still as trials
+# arrive, and never wait for the table's own measuring (DataTable re-measures when idle). The outcome comes
+# before the figures: a 40-column box shows phase, micro, fits and peak.
+PROBE_COLUMNS = (("phase", 7), ("micro", 5), ("fits", 4), ("peak", 9), ("budget", 9), ("s", 5))
+
+
 def format_bytes(n: float | None) -> str:
     if n is None:
         return "N/A"
@@ -195,7 +201,9 @@ class MonitorPane(Widget, can_focus=True):
         yield Static("", id="log-tail")
 
     def on_mount(self) -> None:
-        self.query_one("#probe-table", DataTable).add_columns("#", "phase", "micro", "peak", "budget", "fits", "s")
+        probe_table = self.query_one("#probe-table", DataTable)
+        for label, width in PROBE_COLUMNS:
+            probe_table.add_column(label, width=width)
         for plot_id, title, x_unit in (("#loss-plot", "loss", "optimizer step"), ("#acc-plot", "", "epoch")):
             self.query_one(plot_id, PlotextPlot).plt.title(title)
             self.query_one(plot_id, PlotextPlot).plt.xlabel(x_unit)
@@ -291,8 +299,8 @@ class MonitorPane(Widget, can_focus=True):
         for t in trials[self._probe_rows:]:
             fits = Text("yes", style="green") if t["fits"] else Text("OOM" if t["peak_bytes"] is None else "over",
                                                                      style="bold red")
-            table.add_row(str(t["trial"]), t["phase"], str(t["micro_batch"]), format_bytes(t["peak_bytes"]),
-                          format_bytes(t["budget_bytes"]), fits, f"{t['seconds']:.2f}")
+            table.add_row(t["phase"], str(t["micro_batch"]), fits, format_bytes(t["peak_bytes"]),
+                          format_bytes(t["budget_bytes"]), f"{t['seconds']:.2f}")
         self._probe_rows = len(trials)
         summary = probe_summary(record)
         if summary != self._probe_text:
