@@ -184,3 +184,26 @@ async def test_a_finished_run_without_its_config_is_left_out_of_compare_not_fata
         table = await compare_table(pilot, runs=3, rows=1)
         await pilot.pause(0.3)
         assert app.is_running and [row.value for row in table.rows] == [FINISHED]
+
+
+async def test_a_run_waiting_in_slurm_s_queue_says_why(tmp_path: Path) -> None:
+    """Slurm's reason (what `runs` prints as "pending (Resources)") under the run's id. The scan is one a Slurm
+    queue would give (the executor's own tests run a real cluster); here it is applied as the reader would."""
+    from dataclasses import replace
+
+    from galaxy_tui.runs import run_info
+    root = fixture_workspace(tmp_path)
+    app = GalaxyApp(root, telemetry=NoGpu())
+    app.reader.start = lambda: None  # type: ignore[union-attr, method-assign]  # the scan comes when the test says
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: app.panes_ready)
+        waiting = replace(run_info(root / "runs" / FAILED), state="pending", reason="Resources")
+        app._apply_scan([run_info(root / "runs" / FINISHED), waiting], {})
+        await pilot.press("3")  # the live run's Monitor: its log is empty because Slurm has not started it
+        await until(pilot, lambda: "waiting for Slurm…" in text_of(app, "#log-tail"))
+        await pilot.press("r")
+        await until(pilot, lambda: len(rows(app)) == 2)
+        await pilot.pause()
+        table = app.query_one("#runs-table", DataTable)
+        assert "waits: Resources" in region_text(app, table), region_text(app, table)
+        assert "waits" not in str(table.get_row(FINISHED)[0])

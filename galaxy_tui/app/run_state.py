@@ -12,3 +12,8 @@ STATE_STYLES = {"finished": "bold green", "failed": "bold red", "killed": "bold 
 
 def state_text(state: str) -> Text:
     return Text(state, style=STATE_STYLES.get(state, ""))
+
+
+def before_the_worker(state: str) -> str:
+    """What a live run's empty log and gauges say until its worker writes: a Slurm job waits for Slurm."""
+    return "waiting for Slurm…" if state in ("submitted", "pending") else "starting the worker…"

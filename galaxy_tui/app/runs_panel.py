@@ -84,11 +84,12 @@ class RunsPanel(Vertical):
             marker = ("●" if info.id in store.marked else " ") + ("▶" if info.id == monitored else " ") + \
                      ("◆" if record is browsed else " ")
             name = Text(marker + info.id)
-            if record.notes.tags:  # on a second line: the list is narrow beside a pane
-                name.append("\n   " + " ".join(f"#{t}" for t in record.notes.tags), style="cyan")
-            table.add_row(name, state_text(info.state),
-                          info.epoch_text, info.best_text,
-                          key=info.id, height=2 if record.notes.tags else 1)
+            below = [Text(f"waits: {info.reason}", style="yellow")] if info.reason else []  # Slurm's why
+            below += [Text(" ".join(f"#{t}" for t in record.notes.tags), style="cyan")] if record.notes.tags else []
+            if below:  # on a second line: the list is narrow beside a pane
+                name.append("\n   ").append(Text("  ").join(below))
+            table.add_row(name, state_text(info.state), info.epoch_text, info.best_text,
+                          key=info.id, height=2 if below else 1)
         self._show_filter_status(len(records), len(every))
         ids = [r.info.id for r in records]
         keep = cursor_key if cursor_key in ids else store.selected

@@ -17,7 +17,7 @@ from galaxy_tui.app.curves import SMOOTHING, RunningEma, robust_ylim, visible
 from galaxy_tui.app.dialogs import confirm
 from galaxy_tui.app.fields import pack_fields
 from galaxy_tui.app.gauges import GaugeGrid, GaugeRow
-from galaxy_tui.app.run_state import state_text
+from galaxy_tui.app.run_state import before_the_worker, state_text
 from galaxy_tui.app.store import RunRecord
 from galaxy_tui.app.views import LogScreen
 from galaxy_tui.errors import GalaxyError
@@ -159,7 +159,7 @@ def host_rows(record: RunRecord) -> list[GaugeRow]:
     """The worker's CPU and RAM from its `host` events: now (while it runs) and over the run."""
     samples = record.model.host
     if not samples:
-        waiting = "starting the worker…" if record.info.is_live else "no CPU/RAM record for this run"
+        waiting = before_the_worker(record.info.state) if record.info.is_live else "no CPU/RAM record for this run"
         return [GaugeRow("host none", "", Text(waiting, style="dim"), None)]
     last = samples[-1]
     cpu = f"{last['cpu_percent']:.0f}%" if record.info.is_live else "ended"
@@ -338,7 +338,7 @@ class MonitorPane(Widget, can_focus=True):
                 lines = handle.read().decode("utf-8", "replace").splitlines()[-room:]
         except OSError:
             lines = []
-        empty = "starting the worker…" if record.info.is_live else "worker.log is empty"
+        empty = before_the_worker(record.info.state) if record.info.is_live else "worker.log is empty"
         # one line per log line, cut with an ellipsis: a wrapped line would push its neighbours out
         text = "\n".join(lines) or empty
         if text != self._log_text:
