@@ -458,3 +458,25 @@ async def test_a_pane_key_closes_the_runs_list_that_stood_in_its_place(tmp_path:
         await pilot.press("4")
         await until(pilot, lambda: app.query_one("#panes").display and not app.query_one("#runs-panel").display)
         assert app.active_pane == "results"
+
+
+async def test_the_monitor_counts_an_epoch_the_events_already_tell(tmp_path: Path) -> None:
+    """status.json (the 2 s heartbeat) may still say epoch 2 when the events have the end of epoch 3: the header
+    said "epoch 2/8" beside "step 1/19 of epoch 4" and a val curve reaching epoch 3."""
+    import json
+
+    from fixture_runs import FrozenTelemetry, add_live_run, fixture_workspace
+    workspace = fixture_workspace(tmp_path / "ws")
+    live = add_live_run(workspace)  # status.json: epoch 2 of 8
+    with open(workspace / "runs" / live / "events.jsonl", "a") as events:
+        for epoch in (1, 2, 3):
+            events.write(json.dumps({"t": 1.0, "type": "epoch", "epoch": epoch, "train_loss": 0.5, "val_loss": 0.4,
+                                     "val_acc": 0.8, "seconds": 10.0, "step": 19 * epoch}) + "\n")
+        events.write(json.dumps({"t": 2.0, "type": "step", "epoch": 4, "step": 58, "loss": 0.3, "lr": 0.003,
+                                 "samples_per_s": 600.0, "step_in_epoch": 1, "steps_per_epoch": 19}) + "\n")
+    app = GalaxyApp(workspace)
+    app.telemetry = FrozenTelemetry()  # type: ignore[assignment]
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: app.panes_ready)
+        await until(pilot, lambda: "step 1/19 of epoch 4" in text_of(app, "#monitor-header"))
+        assert "epoch 3/8" in text_of(app, "#monitor-header")

@@ -61,14 +61,20 @@ def _na(value: object, fmt: str = "{}") -> str:
     return "N/A" if value is None else fmt.format(value)
 
 
+def epochs_done(record: RunRecord) -> int:
+    """The events say an epoch ended up to 2 s before the heartbeat's status.json does."""
+    last_event = int(record.model.epochs[-1].get("epoch", 0)) if record.model.epochs else 0
+    return max(record.info.epoch, last_event)
+
+
 def eta_seconds(record: RunRecord) -> float | None:
     model, info = record.model, record.info
     if not info.is_live or not model.epochs or not model.last_step:
         return None
     per_epoch = float(np.mean([e["seconds"] for e in model.epochs[-3:]]))
-    step = model.last_step
-    done_fraction = step["step_in_epoch"] / max(1, step["steps_per_epoch"]) if step["epoch"] > info.epoch else 0.0
-    return max(0.0, (info.epochs - info.epoch - done_fraction) * per_epoch)
+    step, done = model.last_step, epochs_done(record)
+    done_fraction = step["step_in_epoch"] / max(1, step["steps_per_epoch"]) if step["epoch"] > done else 0.0
+    return max(0.0, (info.epochs - done - done_fraction) * per_epoch)
 
 
 def header_text(record: RunRecord, width: int = 200) -> Text:
@@ -77,7 +83,7 @@ def header_text(record: RunRecord, width: int = 200) -> Text:
     if info.state == "queued":
         fields.append(Text("starting the worker…", style="dim"))
     elif info.epochs:
-        fields += [Text(f"attempt {info.attempt}"), Text(f"epoch {info.epoch}/{info.epochs}")]
+        fields += [Text(f"attempt {info.attempt}"), Text(f"epoch {epochs_done(record)}/{info.epochs}")]
     if model.last_step:
         s = model.last_step
         fields += [Text(f"step {s['step_in_epoch']}/{s['steps_per_epoch']} of epoch {s['epoch']}"),
