@@ -94,6 +94,34 @@ async def test_existing_checkpoints_offer_resume_restart_skip(tmp_path: Path) ->
     assert final.state == "finished" and final.attempt == 2
 
 
+async def test_launching_an_experiment_that_is_running_offers_watch_stop_or_a_new_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """It offered Resume / Restart / Skip, and Resume then said "cannot launch: still training"."""
+    from fixture_runs import FrozenTelemetry, add_live_run, fixture_workspace
+    from galaxy_tui.app.panes import experiments
+    workspace = fixture_workspace(tmp_path / "ws")
+    live = add_live_run(workspace)  # demo-tiny, training; its "worker" is this test process: not stopped for real
+    stopped: list[str] = []
+    monkeypatch.setattr(experiments, "stop_run", lambda registry, run_id: stopped.append(run_id))
+    app = GalaxyApp(workspace)
+    app.telemetry = FrozenTelemetry()  # type: ignore[assignment]
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.panes_ready and app.store.live_count == 1)
+        await pilot.press("2")
+        await until(pilot, lambda: app.query_one("#experiments-table", DataTable).row_count >= 1)
+        await pilot.press("l")
+        await until(pilot, lambda: isinstance(app.screen, ChoiceDialog))
+        labels = [str(b.label) for b in app.screen.query("Button")]
+        assert labels == ["Watch (w)", "Stop it (s)", "New run (n)", "Cancel (c)"]
+        assert live in screen_text(app)
+        await pilot.press("w")
+        await until(pilot, lambda: app.active_pane == "monitor" and app.store.selected == live)
+        await pilot.press("2", "l")
+        await until(pilot, lambda: isinstance(app.screen, ChoiceDialog))
+        await pilot.press("s")
+        await until(pilot, lambda: stopped == [live])
+
+
 async def test_reattach_shows_a_detached_run_with_its_full_history(tmp_path: Path) -> None:
     registry = tiny_workspace(tmp_path, epochs=3)
     run = launch(registry, "tiny")   # as `galaxy-tui train --detach` does

@@ -1,4 +1,5 @@
-"""Experiments pane: list, create, edit and launch, with Resume / Restart / Skip when checkpoints exist."""
+"""Experiments pane: list, create, edit and launch (Resume / Restart / Skip when checkpoints exist; Watch / Stop /
+New run while the experiment runs)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from galaxy_tui.app.experiment_form import ExperimentForm
 from galaxy_tui.app.threads import deliver
 from galaxy_tui.errors import GalaxyError
 from galaxy_tui.registry import Experiment
-from galaxy_tui.runs import find_runs, latest_checkpointed_run, launch
+from galaxy_tui.runs import RunInfo, find_runs, latest_checkpointed_run, launch, stop_run
 
 COLUMNS = ("name", "dataset", "model", "size", "epochs", "lr", "micro", "batch", "prec", "dev", "thr")
 
@@ -108,6 +109,10 @@ class ExperimentsPane(Widget):
         if name is None:
             return
         registry = self.app.registry  # type: ignore[attr-defined]
+        live = self._live_run_of(name)
+        if live is not None:
+            self._offer_live(name, live)
+            return
         previous = latest_checkpointed_run(registry, name)
         if previous is None:
             self.start_run(name, None)
@@ -122,6 +127,33 @@ class ExperimentsPane(Widget):
             f"{previous.epochs}). What now?",
             [("resume", "Resume", "r"), ("restart", "Restart", "t"), ("skip", "Skip: evaluate best", "s"),
              ("cancel", "Cancel", "c")],
+            dialog_id="launch-choice"), chosen)
+
+    def _live_run_of(self, name: str) -> RunInfo | None:
+        records = self.app.store.records.values()  # type: ignore[attr-defined]
+        live = [r.info for r in records if r.info.experiment == name and r.info.is_live]
+        return max(live, key=lambda info: info.started, default=None)
+
+    def _offer_live(self, name: str, live: RunInfo) -> None:
+        """A live run cannot be resumed or evaluated (it is running): the choices that make sense now."""
+        def chosen(choice: str | None) -> None:
+            if choice == "watch":
+                self.app.pin_run(live.id)  # type: ignore[attr-defined]
+                self.app.action_show_pane("monitor")  # type: ignore[attr-defined]
+            elif choice == "stop":
+                try:
+                    stop_run(self.app.registry, live.id)  # type: ignore[attr-defined]
+                except GalaxyError as exc:
+                    self.app.notify(str(exc), severity="error")
+                    return
+                self.app.notify(f"stopping {live.id}; it checkpoints, and l then offers Resume")
+            elif choice == "restart":
+                self.start_run(name, "restart")
+
+        self.app.push_screen(ChoiceDialog(
+            f"{name} is {live.state} now (run {live.id}, epoch {live.epoch}/{live.epochs}). Watch it, stop it "
+            f"(it checkpoints; launch again to resume it), or start a new run beside it?",
+            [("watch", "Watch", "w"), ("stop", "Stop it", "s"), ("restart", "New run", "n"), ("cancel", "Cancel", "c")],
             dialog_id="launch-choice"), chosen)
 
     @work(thread=True, exclusive=True, group="launch")
