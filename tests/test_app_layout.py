@@ -480,3 +480,26 @@ async def test_the_monitor_counts_an_epoch_the_events_already_tell(tmp_path: Pat
         await until(pilot, lambda: app.panes_ready)
         await until(pilot, lambda: "step 1/19 of epoch 4" in text_of(app, "#monitor-header"))
         assert "epoch 3/8" in text_of(app, "#monitor-header")
+
+
+async def test_a_resumed_run_starting_shows_no_step_or_eta_of_its_previous_attempt(tmp_path: Path) -> None:
+    import json
+
+    from fixture_runs import FrozenTelemetry, add_live_run, fixture_workspace
+    workspace = fixture_workspace(tmp_path / "ws")
+    live = add_live_run(workspace)
+    run = workspace / "runs" / live
+    with open(run / "events.jsonl", "a") as events:  # attempt 1 trained a while, then stopped
+        events.write(json.dumps({"t": 1.0, "type": "epoch", "epoch": 1, "train_loss": 0.5, "val_loss": 0.4,
+                                 "val_acc": 0.8, "seconds": 10.0, "step": 19}) + "\n")
+        events.write(json.dumps({"t": 2.0, "type": "step", "epoch": 2, "step": 25, "loss": 0.3, "lr": 0.003,
+                                 "samples_per_s": 600.0, "step_in_epoch": 6, "steps_per_epoch": 19}) + "\n")
+    status = json.loads((run / "status.json").read_text())
+    (run / "status.json").write_text(json.dumps({**status, "state": "queued", "attempt": 2}))  # attempt 2 starts
+    app = GalaxyApp(workspace)
+    app.telemetry = FrozenTelemetry()  # type: ignore[assignment]
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: app.panes_ready)
+        await until(pilot, lambda: "starting the worker" in text_of(app, "#monitor-header"))
+        header = text_of(app, "#monitor-header")
+        assert "step 6/19" not in header and "ETA" not in header, header

@@ -84,11 +84,11 @@ def header_text(record: RunRecord, width: int = 200) -> Text:
         fields.append(Text("starting the worker…", style="dim"))
     elif info.epochs:
         fields += [Text(f"attempt {info.attempt}"), Text(f"epoch {epochs_done(record)}/{info.epochs}")]
-    if model.last_step:
+    if model.last_step and info.state != "queued":  # a resumed run's last step is its previous attempt's
         s = model.last_step
         fields += [Text(f"step {s['step_in_epoch']}/{s['steps_per_epoch']} of epoch {s['epoch']}"),
                    Text(f"{s['samples_per_s']:.0f} samples/s"), Text(f"loss {s['loss']:.4f}")]
-    eta = eta_seconds(record)
+    eta = eta_seconds(record) if info.state != "queued" else None
     if eta is not None:
         fields.append(Text(f"ETA {int(eta // 60)}m{int(eta % 60):02d}s"))
     if model.prepare and model.prepare[0] < model.prepare[1] and info.state == "preparing":
