@@ -1,4 +1,4 @@
-"""Textual's footer, holding only whole keys: where a pane's keys do not all fit, the last ones give way."""
+"""Textual's footer, holding only whole keys: where a pane's keys do not all fit, those that do not give way."""
 
 from __future__ import annotations
 
@@ -19,9 +19,6 @@ class FittingFooter(Footer):
         margin: 0 1 0 0;  /* Textual's compact style joins a group's label to the next key */
     }
     """
-
-    def __init__(self) -> None:
-        super().__init__(compact=False)
 
     async def recompose(self) -> None:  # the bindings changed (another pane, a dialog): new keys
         await super().recompose()
