@@ -84,7 +84,7 @@ def train(workspace: Path, experiment: str, detach: bool, choice: str | None, de
     _print_warnings(registry.warnings)
     if choice is None:
         previous = latest_checkpointed_run(registry, experiment)
-        if previous is not None:
+        if previous is not None and not previous.is_live:  # a live one: launch says what can be done
             if not sys.stdin.isatty():
                 raise GalaxyError(f"experiment {experiment!r} already has checkpoints in run {previous.id}; "
                                   f"add --resume, --restart or --skip.")

@@ -336,14 +336,16 @@ def _launch(registry: Registry, experiment: str, choice: str | None, devices: in
     executor = executor or registry.executor_of(experiment)
     if executor not in EXECUTORS:
         raise GalaxyError(f"executor {executor!r} is unknown; use one of: {', '.join(EXECUTORS)}")
+    live = next((run for run in find_runs(registry) if run.experiment == experiment and run.is_live), None)
+    if live is not None and choice != "restart":
+        raise GalaxyError(f"experiment {experiment!r} is {live.state} now in run {live.id}: follow it with "
+                          f"`galaxy-tui show {live.id}`; to resume or evaluate it, stop it first (galaxy-tui stop "
+                          f"{live.id}); --restart starts another run beside it.")
     previous = latest_checkpointed_run(registry, experiment)
     if previous is not None and choice is None:
         raise GalaxyError(f"experiment {experiment!r} already has checkpoints in run {previous.id}; choose "
                           f"--resume (continue it), --restart (a new run) or --skip (evaluate its best checkpoint).")
     if previous is not None and choice in ("resume", "skip"):
-        if previous.is_live:
-            raise GalaxyError(f"run {previous.id} is still {previous.state}; stop it first "
-                              f"(galaxy-tui stop {previous.id}).")
         frozen = read_config(previous.dir)
         if frozen["run"]["config_hash"] != config["run"]["config_hash"]:
             raise GalaxyError(f"experiment {experiment!r} changed since run {previous.id} was trained "

@@ -138,3 +138,13 @@ def test_the_headless_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert main(["--workspace", str(root), "diff", FINISHED, FAILED]) == 0
     shown = capsys.readouterr().out
     assert "experiment.lr" in shown and "0.0003" in shown and "0.001" in shown and "model" not in shown
+
+
+def test_launching_an_experiment_that_is_running_says_what_can_be_done(tmp_path: Path) -> None:
+    """Without checkpoints yet (probing), a plain launch used to start a second run beside the live one."""
+    from galaxy_tui.runs import launch
+    registry = load_registry(fixture_workspace(tmp_path) / "experiments.toml")
+    live = add_live_run(tmp_path)
+    for choice in (None, "resume", "skip"):
+        with pytest.raises(GalaxyError, match=f"is training now in run {live}.*stop it first.*--restart"):
+            launch(registry, "demo-tiny", choice)

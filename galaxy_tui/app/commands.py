@@ -15,7 +15,7 @@ class Command:
     action: str
     pane: str | None = None   # None: everywhere; else the pane id it belongs to
     show: bool = True         # shown in the footer
-    footer_group: str = ""    # keys of one group share one footer label ("+ - threshold ±0.01")
+    footer_group: str = ""    # keys of one group share one footer label ("+- Threshold ±0.01")
 
 
 COMMANDS: tuple[Command, ...] = (
