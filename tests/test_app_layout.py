@@ -32,10 +32,15 @@ async def test_the_size_check_follows_each_resize_at_once(tmp_path: Path) -> Non
     app = GalaxyApp(tmp_path, telemetry=NoGpu())
     async with app.run_test(size=(160, 48)) as pilot:
         assert not too_small(app)
+        await until(pilot, lambda: app.panes_ready)
+        await pilot.press("4")
+        results = app.query_one("#results-pane")
         for size, small in (((70, 20), True), ((100, 30), False), ((79, 24), True), ((80, 24), False)):
             await pilot.resize_terminal(*size)
             await pilot.pause()
             assert too_small(app) is small, size
+            if not small:  # the pane's keys work again: the focus went back into it (hiding the body took it)
+                await until(pilot, lambda: app.focused is not None and results in app.focused.ancestors_with_self)
 
 
 async def test_the_experiment_form_fits_at_80x24_and_shows_its_error(tmp_path: Path) -> None:

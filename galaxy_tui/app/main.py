@@ -208,8 +208,15 @@ class GalaxyApp(App[None]):
     def _check_size(self, size: Size | None = None) -> None:
         size = size or self.size
         small = size.width < MIN_WIDTH or size.height < MIN_HEIGHT
+        body = self.query_one("#body")
+        hidden_before = not body.display
         self.query_one("#too-small").display = small
-        self.query_one("#body").display = not small
+        body.display = not small
+        if hidden_before and not small and self.panes_ready:  # hiding the body took the focus: give it back
+            if self._runs_open:
+                self.query_one("#runs-table").focus()
+            else:
+                self.action_show_pane(self.active_pane)
         self._wide = size.width >= SIDE_BY_SIDE_WIDTH
         self._screen_width = size.width
         self._lay_out_runs()
