@@ -71,7 +71,7 @@ class DatasetsPane(Widget):
             with VerticalScroll(id="datasets-right"):
                 yield Static("", id="labelling")
                 yield Static("", id="counts")
-                yield Label("samples · Tab to them, Enter opens one large · v all of them", classes="section")
+                yield Label("samples · Tab, then Enter opens one large · v all of them", classes="section")
                 yield ThumbnailStrip(id="dataset-thumbs")
 
     def on_mount(self) -> None:
