@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -222,6 +222,12 @@ def has_checkpoint(run_dir: Path) -> bool:
     return any((run_dir / "checkpoints" / name).exists() for name in ("last.pt", "best.pt"))
 
 
+def newest_live_run(runs: Iterable[RunInfo], experiment: str) -> RunInfo | None:
+    """The experiment's newest run that is running (or waiting to): it cannot be resumed or evaluated now."""
+    live = [run for run in runs if run.experiment == experiment and run.is_live]
+    return max(live, key=lambda run: run.started, default=None)
+
+
 def latest_checkpointed_run(registry: Registry, experiment: str) -> RunInfo | None:
     for run in find_runs(registry):
         if run.experiment == experiment and has_checkpoint(run.dir):
@@ -336,7 +342,7 @@ def _launch(registry: Registry, experiment: str, choice: str | None, devices: in
     executor = executor or registry.executor_of(experiment)
     if executor not in EXECUTORS:
         raise GalaxyError(f"executor {executor!r} is unknown; use one of: {', '.join(EXECUTORS)}")
-    live = next((run for run in find_runs(registry) if run.experiment == experiment and run.is_live), None)
+    live = newest_live_run(find_runs(registry), experiment)
     if live is not None and choice != "restart":
         raise GalaxyError(f"experiment {experiment!r} is {live.state} now in run {live.id}: follow it with "
                           f"`galaxy-tui show {live.id}`; to resume or evaluate it, stop it first (galaxy-tui stop "

@@ -15,7 +15,7 @@ from galaxy_tui.app.experiment_form import ExperimentForm
 from galaxy_tui.app.threads import deliver
 from galaxy_tui.errors import GalaxyError
 from galaxy_tui.registry import Experiment
-from galaxy_tui.runs import RunInfo, find_runs, latest_checkpointed_run, launch, stop_run
+from galaxy_tui.runs import RunInfo, find_runs, latest_checkpointed_run, launch, newest_live_run, stop_run
 
 COLUMNS = ("name", "dataset", "model", "size", "epochs", "lr", "micro", "batch", "prec", "dev", "thr")
 
@@ -109,7 +109,8 @@ class ExperimentsPane(Widget):
         if name is None:
             return
         registry = self.app.registry  # type: ignore[attr-defined]
-        live = self._live_run_of(name)
+        store = self.app.store  # type: ignore[attr-defined]
+        live = newest_live_run((record.info for record in store.records.values()), name)
         if live is not None:
             self._offer_live(name, live)
             return
@@ -128,11 +129,6 @@ class ExperimentsPane(Widget):
             [("resume", "Resume", "r"), ("restart", "Restart", "t"), ("skip", "Skip: evaluate best", "s"),
              ("cancel", "Cancel", "c")],
             dialog_id="launch-choice"), chosen)
-
-    def _live_run_of(self, name: str) -> RunInfo | None:
-        records = self.app.store.records.values()  # type: ignore[attr-defined]
-        live = [r.info for r in records if r.info.experiment == name and r.info.is_live]
-        return max(live, key=lambda info: info.started, default=None)
 
     def _offer_live(self, name: str, live: RunInfo) -> None:
         """A live run cannot be resumed or evaluated (it is running): the choices that make sense now."""

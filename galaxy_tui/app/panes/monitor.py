@@ -69,8 +69,8 @@ def epochs_done(record: RunRecord) -> int:
 
 def eta_seconds(record: RunRecord) -> float | None:
     model, info = record.model, record.info
-    if not info.is_live or not model.epochs or not model.last_step:
-        return None
+    if not info.is_live or info.state == "queued" or not model.epochs or not model.last_step:
+        return None  # ended, or starting: the last step is a previous attempt's
     per_epoch = float(np.mean([e["seconds"] for e in model.epochs[-3:]]))
     step, done = model.last_step, epochs_done(record)
     done_fraction = step["step_in_epoch"] / max(1, step["steps_per_epoch"]) if step["epoch"] > done else 0.0
@@ -80,15 +80,16 @@ def eta_seconds(record: RunRecord) -> float | None:
 def header_text(record: RunRecord, width: int = 200) -> Text:
     info, model = record.info, record.model
     fields = [Text(info.id, style="bold"), state_text(info.state)]
-    if info.state == "queued":
-        fields.append(Text("starting the worker…", style="dim"))
+    starting = info.state == "queued"  # a resumed run's last step is its previous attempt's
+    if starting:
+        fields.append(Text(before_the_worker(info.state), style="dim"))
     elif info.epochs:
         fields += [Text(f"attempt {info.attempt}"), Text(f"epoch {epochs_done(record)}/{info.epochs}")]
-    if model.last_step and info.state != "queued":  # a resumed run's last step is its previous attempt's
+    if model.last_step and not starting:
         s = model.last_step
         fields += [Text(f"step {s['step_in_epoch']}/{s['steps_per_epoch']} of epoch {s['epoch']}"),
                    Text(f"{s['samples_per_s']:.0f} samples/s"), Text(f"loss {s['loss']:.4f}")]
-    eta = eta_seconds(record) if info.state != "queued" else None
+    eta = eta_seconds(record)
     if eta is not None:
         fields.append(Text(f"ETA {int(eta // 60)}m{int(eta % 60):02d}s"))
     if model.prepare and model.prepare[0] < model.prepare[1] and info.state == "preparing":
