@@ -13,6 +13,16 @@ from pathlib import Path
 from galaxy_tui.errors import GalaxyError
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < 1e7:  # also refuses nan and inf
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds (0 or more)")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="galaxy-tui",
@@ -41,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     runs.add_argument("--filter", default="", help="as `/` in the app: text state:finished exp:NAME #tag acc>0.9")
     stop = commands.add_parser("stop", help="stop a run (it checkpoints and can be resumed)")
     stop.add_argument("run")
+    stop.add_argument("--wait", type=_seconds, default=300.0, metavar="SECONDS",
+                      help="return once its processes have exited, waiting at most this long (default 300; 0: "
+                           "return at once)")
     show = commands.add_parser("show", help="print a run's summary, confusion matrix and curves")
     show.add_argument("run")
     show.add_argument("--answer", help="vote-fraction runs: the answer to plot predicted vs true (a column of "
@@ -130,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
             return list_runs(workspace, args.filter)
         if args.command == "stop":
             from galaxy_tui.commands import stop
-            return stop(workspace, args.run)
+            return stop(workspace, args.run, args.wait)
         if args.command == "show":
             from galaxy_tui.commands import show
             return show(workspace, args.run, args.answer)

@@ -187,17 +187,30 @@ def diff_runs(workspace: Path, first: str, second: str) -> int:
     return 0
 
 
-def stop(workspace: Path, run_id: str) -> int:
-    from galaxy_tui.runs import stop_run
+def stop(workspace: Path, run_id: str, wait_s: float) -> int:
+    """Ask a run to stop; unless `wait_s` is 0, return once its processes are gone (exit 1 if they are not)."""
+    from galaxy_tui.runs import run_info, stop_run, wait_for_end
     run = stop_run(registry_for_reading(workspace), run_id)
+    console = Console()
     if run.state in ("submitted", "pending"):
-        Console().print(f"asked run {run.id} to stop; its Slurm job had not started, so it leaves the queue")
+        console.print(f"asked run {run.id} to stop; its Slurm job had not started, so it leaves the queue")
     elif run.state in ("queued", "preparing", "probing"):
-        Console().print(f"asked run {run.id} to stop; it had not started training ({run.state}), so there is "
-                        f"nothing to checkpoint: launch it again to start")
+        console.print(f"asked run {run.id} to stop; it had not started training ({run.state}), so there is "
+                      f"nothing to checkpoint: launch it again to start")
     else:
-        Console().print(f"asked run {run.id} to stop; it finishes the step, checkpoints and becomes 'stopped' "
-                        f"(resume with `galaxy-tui train {run.experiment} --resume`)")
+        console.print(f"asked run {run.id} to stop; it finishes the step, checkpoints and becomes 'stopped'")
+    if wait_s <= 0:
+        return 0
+    with console.status("waiting for its processes to exit…"):
+        ended = wait_for_end(run.dir, wait_s)
+    if not ended:
+        console.print(f"[yellow]run {run.id} is still exiting after {wait_s:.0f} s; `galaxy-tui runs` shows when "
+                      f"it has stopped[/yellow]")
+        return 1
+    info = run_info(run.dir)
+    console.print(f"run {info.id}: {info.state}" + (f" ({info.message})" if info.message else ""))
+    if info.state == "stopped" and run.state not in ("submitted", "pending", "queued", "preparing", "probing"):
+        console.print(f"resume with `galaxy-tui train {info.experiment} --resume`")
     return 0
 
 

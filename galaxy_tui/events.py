@@ -19,6 +19,7 @@ Event = dict[str, Any]
 
 FINAL_STATES = ("finished", "stopped", "failed", "killed")
 LIVE_STATES = ("submitted", "pending", "queued", "preparing", "probing", "training", "evaluating")
+AGAIN_MODES = ("evaluate", "boost")  # jobs on a trained run: stopping one leaves the run as it was
 
 
 def _encode(kind: str, fields: dict[str, Any]) -> tuple[Event, bytes]:

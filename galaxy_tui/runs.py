@@ -12,10 +12,7 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
-import subprocess
-import sys
 import time
 import tomllib
 from collections.abc import Callable, Iterable
@@ -27,15 +24,11 @@ import tomli_w
 
 from galaxy_tui.atomic import atomic_write_bytes, atomic_write_json, locked, read_json
 from galaxy_tui.errors import GalaxyError
-from galaxy_tui.events import FINAL_STATES, LIVE_STATES, append_event
-from galaxy_tui.executors import slurm
-from galaxy_tui.procinfo import boot_id, is_alive
+from galaxy_tui.events import FINAL_STATES
+from galaxy_tui.executors import local, slurm
 from galaxy_tui.registry import EXECUTORS, Registry
 from galaxy_tui.scores import score_named
 
-CHOICES = ("resume", "restart", "skip")
-_QUEUED_GRACE_S = 30.0
-_STALE_HEARTBEAT_S = 120.0
 # Keys that may change between attempts without invalidating a checkpoint.
 _HASH_EXEMPT = ("epochs", "early_stopping", "checkpoint_minutes", "mistakes", "devices", "micro_batch",
                 "vram_margin", "max_steps_per_epoch", "tta")
@@ -137,27 +130,9 @@ def _derive_state(run_dir: Path, status: dict[str, Any]) -> slurm.Told:
         told = slurm.view(run_dir, status)
         if told is not None:
             return told
-    return slurm.Told(_local_state(run_dir, status), str(status.get("message") or ""))
-
-
-def _local_state(run_dir: Path, status: dict[str, Any]) -> str:
-    state = str(status.get("state", "lost"))
-    if state in FINAL_STATES:
-        return state
-    if state not in LIVE_STATES:
-        return "lost"  # a state this program never writes: nothing vouches for a live run
-    supervisor = read_json(run_dir / "supervisor.json")
-    now = time.time()
-    if supervisor is None:
-        return state if now - _number(status, "updated", 0) < _QUEUED_GRACE_S else "lost"
-    if status.get("host") not in (None, socket.gethostname()):  # another machine: only the heartbeat tells
-        return state if now - _number(status, "heartbeat", 0) < _STALE_HEARTBEAT_S else "lost"
-    if supervisor.get("boot_id") != boot_id():
-        return "lost"
-    if is_alive(supervisor.get("worker_pid"), supervisor.get("worker_start")) or \
-            is_alive(supervisor.get("supervisor_pid"), supervisor.get("supervisor_start")):
-        return state
-    return "lost"
+    written = str(status.get("state", "lost"))
+    return slurm.Told(written if written in FINAL_STATES else local.state(run_dir, status),
+                      str(status.get("message") or ""))
 
 
 def _number(status: dict[str, Any], key: str, default: float) -> float:
@@ -235,61 +210,40 @@ def latest_checkpointed_run(registry: Registry, experiment: str) -> RunInfo | No
     return None
 
 
-def _worker_argv(run_dir: Path, mode: str, devices: int) -> list[str]:
-    worker = ["-m", "galaxy_tui.train.worker", str(run_dir), "--mode", mode]
-    if devices > 1:
-        return [sys.executable, "-m", "torch.distributed.run", "--standalone",
-                f"--nproc-per-node={devices}", "--log-dir", str(run_dir / "ranks"), "--redirects", "3",
-                "--tee", "3", *worker]
-    return [sys.executable, *worker]
-
-
-# Seconds torchrun waits after forwarding SIGTERM before it SIGKILLs the ranks (its default is 30 s,
-# too short to finish a step and write a large checkpoint). Read by torch 2.11+; older torchrun ignores it.
-TORCHRUN_SHUTDOWN_TIMEOUT_S = 600
-
-
-def worker_environment(devices: int, inherited: dict[str, str]) -> dict[str, str]:
-    """Variables the worker needs that the user has not set: expandable segments, because fragmentation
-    is the usual cause of "fitted in the probe, out of memory later"; a grace period under torchrun."""
-    env = {}
-    if "PYTORCH_CUDA_ALLOC_CONF" not in inherited and "PYTORCH_ALLOC_CONF" not in inherited:
-        env["PYTORCH_CUDA_ALLOC_CONF"] = "expandable_segments:True"
-    if devices > 1 and "TORCH_ELASTIC_SHUTDOWN_TIMEOUT" not in inherited:
-        env["TORCH_ELASTIC_SHUTDOWN_TIMEOUT"] = str(TORCHRUN_SHUTDOWN_TIMEOUT_S)
-    return env
-
-
 def _start(registry: Registry, run_dir: Path, mode: str, attempt: int, devices: int,
            executor: str = "local") -> RunInfo:
-    status = _status(run_dir)
-    now = time.time()
-    # The previous attempt's pids and job go first: a reader must never see `queued` beside dead pids (lost).
-    (run_dir / "supervisor.json").unlink(missing_ok=True)
-    (run_dir / slurm.RECORD).unlink(missing_ok=True)
-    atomic_write_json(run_dir / "status.json", {
-        **status, "state": "submitted" if executor == "slurm" else "queued", "attempt": attempt, "mode": mode,
-        "updated": now, "started": status.get("started", now), "experiment": status.get("experiment", run_dir.name),
-        "message": "", "host": socket.gethostname(), "executor": executor,
-    })
-    if executor == "slurm":
-        return _submit(registry, run_dir, mode, attempt, devices)
-    atomic_write_json(run_dir / "launch.json", {"argv": _worker_argv(run_dir, mode, devices), "attempt": attempt,
-                                                "cwd": str(registry.workspace),
-                                                "env": worker_environment(devices, dict(os.environ))})
-    with open(run_dir / "supervisor.log", "ab") as log:  # what the supervisor says before the worker's log
-        launcher = subprocess.Popen([sys.executable, "-m", "galaxy_tui.supervisor", str(run_dir)],
-                                    start_new_session=True, stdin=subprocess.DEVNULL,
-                                    stdout=log, stderr=subprocess.STDOUT, cwd=registry.workspace)
-    launcher.wait(timeout=60)
-    if launcher.returncode != 0:
-        said = (run_dir / "supervisor.log").read_text(errors="replace").strip().splitlines()[-3:]
-        message = f"the supervisor did not start ({sys.executable} -m galaxy_tui.supervisor): " + \
-                  (" / ".join(said) or f"exit status {launcher.returncode}")
-        _failed_to_start(run_dir, message)
-        raise GalaxyError(f"run {run_dir.name}: {message}. Is galaxy-tui installed for this Python "
-                          f"(pip install -e . in the project)?")
-    return run_info(run_dir)
+    # Before anything of the new attempt is written: the previous attempt's processes may still be exiting.
+    lock_fd = local.take_attempt_lock(run_dir) if executor == "local" else None
+    try:
+        status = _status(run_dir)
+        now = time.time()
+        # The previous attempt's pids and job go first: a reader must never see `queued` beside dead pids (lost).
+        (run_dir / "supervisor.json").unlink(missing_ok=True)
+        (run_dir / slurm.RECORD).unlink(missing_ok=True)
+        atomic_write_json(run_dir / "status.json", {
+            **status, "state": "submitted" if executor == "slurm" else "queued", "attempt": attempt, "mode": mode,
+            "updated": now, "started": status.get("started", now),
+            "experiment": status.get("experiment", run_dir.name), "message": "", "host": socket.gethostname(),
+            "executor": executor, "before": _ended_as(status),
+        })
+        if lock_fd is None:
+            return _submit(registry, run_dir, mode, attempt, devices)
+        try:
+            local.start(run_dir, mode, attempt, devices, registry.workspace, lock_fd)
+        except GalaxyError as exc:
+            _failed_to_start(run_dir, str(exc))
+            raise GalaxyError(f"run {run_dir.name}: {exc}. Is galaxy-tui installed for this Python "
+                              f"(pip install -e . in the project)?") from None
+        return run_info(run_dir)
+    finally:
+        if lock_fd is not None:
+            os.close(lock_fd)  # the supervisor and the worker hold it now
+
+
+def _ended_as(status: dict[str, Any]) -> str:
+    """How the previous attempt ended ("" for a new run): a stopped re-evaluation of a finished run puts it back."""
+    state = status.get("state")
+    return state if isinstance(state, str) and state in FINAL_STATES else ""
 
 
 def _failed_to_start(run_dir: Path, message: str) -> None:
@@ -302,7 +256,7 @@ def _submit(registry: Registry, run_dir: Path, mode: str, attempt: int, devices:
     settings = registry.slurm_of(experiment) if experiment in registry.experiments else registry.slurm
     try:
         job = slurm.submit(run_dir, mode, attempt, settings, devices, registry.workspace,
-                           worker_environment(devices, dict(os.environ)))
+                           local.worker_environment(devices, dict(os.environ)))
     except GalaxyError as exc:
         _failed_to_start(run_dir, str(exc))
         raise
@@ -357,6 +311,7 @@ def _launch(registry: Registry, experiment: str, choice: str | None, devices: in
             raise GalaxyError(f"experiment {experiment!r} changed since run {previous.id} was trained "
                               f"({_changed_keys(frozen, config)}); its checkpoint does not fit. Use --restart.")
         if choice == "resume":
+            _refuse_resume_without_last(previous)
             preflight(registry, experiment, previous.dir / "split.csv")
         config["run"]["id"] = previous.id
         atomic_write_bytes(previous.dir / "config.toml", tomli_w.dumps(config).encode())
@@ -372,6 +327,14 @@ def _launch(registry: Registry, experiment: str, choice: str | None, devices: in
     atomic_write_bytes(run_dir / "config.toml", tomli_w.dumps(config).encode())
     atomic_write_json(run_dir / "status.json", {"experiment": experiment, "started": time.time()})
     return _start(registry, run_dir, "train", 1, devices, executor)
+
+
+def _refuse_resume_without_last(run: RunInfo) -> None:
+    """A resume continues from last.pt; without it, training would start again at epoch 1 and overwrite best.pt."""
+    if not (run.dir / "checkpoints" / "last.pt").exists():
+        raise GalaxyError(f"run {run.id} has no last checkpoint ({run.dir}/checkpoints/last.pt is missing), so it "
+                          f"cannot be resumed; its best.pt is kept. --skip evaluates best.pt; --restart starts a new "
+                          f"run in a folder of its own, leaving {run.id} and its best.pt as they are.")
 
 
 def reevaluate(registry: Registry, run_id: str, tta: bool) -> RunInfo:
@@ -424,13 +387,19 @@ def stop_run(registry: Registry, run_id: str) -> RunInfo:
     if run.job:  # a Slurm job
         slurm.cancel(run.dir)
         return run
-    supervisor = read_json(run.dir / "supervisor.json") or {}
-    pid, ticks = supervisor.get("worker_pid"), supervisor.get("worker_start")
-    if not is_alive(pid, ticks):
-        raise GalaxyError(f"run {run.id}: its worker process is not running here; nothing to stop.")
-    os.kill(int(pid), signal.SIGTERM)
-    append_event(run.dir / "events.jsonl", "stop_requested", pid=pid)
+    local.stop(run.dir)
     return run
+
+
+def wait_for_end(run_dir: Path, timeout_s: float) -> bool:
+    """Wait until the run's attempt has ended and its processes are gone, so that the next launch can start at
+    once; False if it still runs after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while run_info(run_dir).is_live:
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.2)
+    return local.wait_for_exit(run_dir, max(0.0, deadline - time.monotonic()))
 
 
 def delete_run(registry: Registry, run_id: str) -> None:

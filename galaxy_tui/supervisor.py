@@ -9,6 +9,7 @@ id in supervisor.json, waits, and then appends an `exited` event. If the worker 
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import subprocess
@@ -17,7 +18,7 @@ import time
 from pathlib import Path
 
 from galaxy_tui.atomic import atomic_write_json, read_json
-from galaxy_tui.events import FINAL_STATES, append_event
+from galaxy_tui.events import AGAIN_MODES, FINAL_STATES, append_event
 from galaxy_tui.procinfo import boot_id, start_ticks
 
 _READY_TIMEOUT_S = 30.0
@@ -44,11 +45,17 @@ def read_rank_failures(run_dir: Path) -> list[dict]:
     return sorted(records, key=lambda r: (r["t"], r["rank"]))
 
 
-def _final_state_for(code: int, run_dir: Path) -> tuple[str, str]:
+def _final_state_for(code: int, run_dir: Path, status: dict) -> tuple[str, str]:
     failures = read_rank_failures(run_dir)
     if failures:
         first = failures[0]
         return "failed", f"rank {first['rank']}: {first['message']}"
+    if code == -signal.SIGTERM and status.get("before") == "finished" and status.get("mode") in AGAIN_MODES:
+        return "finished", f"the {status['mode']} was stopped before it began; the earlier results stand"
+    if code == -signal.SIGBUS:
+        return "failed", ("the worker was killed by SIGBUS: a memory-mapped file (the prepared-image cache) could "
+                          "not be read or written, which is what a full disk does; free space where the cache is "
+                          "(workspace cache_dir) and launch it again")
     if code == -signal.SIGTERM:
         # Only a stop sends SIGTERM; it arrived before the worker could handle it (it was starting up).
         return "stopped", ("stopped while the worker was starting, before any step; resume continues from the "
@@ -60,7 +67,7 @@ def _final_state_for(code: int, run_dir: Path) -> tuple[str, str]:
     return "failed", f"the worker exited with code {code} without a final state; see worker.log"
 
 
-def supervise(run_dir: Path) -> int:
+def supervise(run_dir: Path, lock_fd: int | None = None) -> int:
     launch = read_json(run_dir / "launch.json") or {}
     argv = launch.get("argv")
     if not argv:
@@ -70,8 +77,10 @@ def supervise(run_dir: Path) -> int:
     for stale in (*(run_dir / "ranks").glob("failure-rank*.json"), images_ready_path(run_dir)):
         stale.unlink(missing_ok=True)  # a new attempt starts with no failures and no images on record
     with open(run_dir / "worker.log", "ab") as log:
+        # The worker holds the attempt lock too, so a new attempt waits for it even if this process is killed.
         worker = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                  cwd=launch.get("cwd") or None, env=env)
+                                  cwd=launch.get("cwd") or None, env=env,
+                                  pass_fds=() if lock_fd is None else (lock_fd,))
     atomic_write_json(run_dir / "supervisor.json", {
         "attempt": launch.get("attempt", 1),
         "boot_id": boot_id(),
@@ -84,13 +93,14 @@ def supervise(run_dir: Path) -> int:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, lambda *_: worker.send_signal(signal.SIGTERM))
     code = worker.wait()
+    attempt = launch.get("attempt", 1)
     exited = {"code": code if code >= 0 else None,
-              "signal": signal.Signals(-code).name if code < 0 else None,
-              "attempt": launch.get("attempt", 1)}
+              "signal": signal.Signals(-code).name if code < 0 else None, "attempt": attempt}
     append_event(run_dir / "events.jsonl", "exited", **exited)
     status = read_json(run_dir / "status.json") or {}
-    if status.get("state") not in FINAL_STATES:
-        state, message = _final_state_for(code, run_dir)
+    # Only this attempt's state: a later attempt's is not this supervisor's to end.
+    if status.get("state") not in FINAL_STATES and status.get("attempt", attempt) == attempt:
+        state, message = _final_state_for(code, run_dir, status)
         append_event(run_dir / "events.jsonl", state, message=message)
         atomic_write_json(run_dir / "status.json", {**status, "state": state, "message": message,
                                                     "updated": time.time(), "pid": None}, in_place_fallback=True)
@@ -98,7 +108,11 @@ def supervise(run_dir: Path) -> int:
 
 
 def main() -> int:
-    run_dir = Path(sys.argv[1]).resolve()
+    parser = argparse.ArgumentParser(prog="galaxy_tui.supervisor")
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--lock-fd", type=int, help="the attempt lock, held open for the attempt's lifetime")
+    args = parser.parse_args()
+    run_dir = args.run_dir.resolve()
     if os.fork() > 0:
         # The launcher waits for this parent: return once the worker is recorded, so no reader
         # ever sees a queued run without a supervisor.json.
@@ -106,7 +120,7 @@ def main() -> int:
         while time.monotonic() < deadline and not (run_dir / "supervisor.json").exists():
             time.sleep(0.01)
         os._exit(0)
-    return supervise(run_dir)
+    return supervise(run_dir, args.lock_fd)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from galaxy_tui.events import Event, EventTail
+from galaxy_tui.executors import local
 from galaxy_tui.run_model import RunModel, batch_split, trainable_parts
 from galaxy_tui.runs import run_info
 from galaxy_tui.scores import score_of_epochs
@@ -97,6 +98,9 @@ def follow_run(run_dir: Path, console: Console, poll_s: float = 0.3, attempt: in
                 progress.stop()
                 style = "green" if info.state == "finished" else "red"
                 console.print(f"run {info.id}: [{style}]{info.state}[/] {info.message}")
+                if not local.wait_for_exit(run_dir, local.EXIT_WINDOW_S):
+                    console.print(f"[yellow]its processes are still exiting after {local.EXIT_WINDOW_S:.0f} s; "
+                                  f"a launch of the same run waits for them[/yellow]")
                 if info.state == "finished":
                     console.print(f"details: galaxy-tui show {info.id}")
                 return info.state

@@ -41,6 +41,7 @@ from galaxy_tui.data.labels import UNLABELLED
 from galaxy_tui.data.sources import load_dataset
 from galaxy_tui.data.splits import labelled_split, write_split
 from galaxy_tui.errors import GalaxyError
+from galaxy_tui.events import AGAIN_MODES
 from galaxy_tui.registry import parse_frozen
 from galaxy_tui.runs import read_config
 from galaxy_tui.train.checkpoint import load_checkpoint, save_checkpoint
@@ -206,9 +207,13 @@ class Worker:
             self.collectives.start()
             self.emit("distributed", backend=self.collectives.backend, world=self.world)
         checkpoints = self.run_dir / "checkpoints"
-        resumed = self.mode == "resume" and (checkpoints / "last.pt").exists()
+        if self.mode == "resume" and not (checkpoints / "last.pt").exists():
+            raise GalaxyError(f"{checkpoints / 'last.pt'} is missing: there is nothing to resume from, and training "
+                              f"again from epoch 1 would overwrite best.pt; --skip evaluates best.pt, --restart "
+                              f"starts a new run")
+        resumed = self.mode == "resume"
         # Pretrained weights only for a fresh start: a checkpoint holds every weight (and needs no cache).
-        fresh = self.mode in ("train", "resume") and not resumed
+        fresh = self.mode == "train"
         weights = Path(self.config["run"]["workspace"]) / Path(self.exp.weights).expanduser() \
             if self.exp.weights and fresh else None
         model = build_model(self.exp.model, task.outputs, self.exp.pretrained and fresh, weights)
@@ -606,6 +611,12 @@ class Worker:
     def stopped_early(self) -> None:
         """A stop in a phase with no training step to finish: say what it means for the run."""
         phase = str(self.reporter.get("state", "starting"))
+        if self.mode in AGAIN_MODES and self.reporter.get("before") == "finished":
+            message = f"the {self.mode} was stopped; the run stays finished with its earlier results"
+            if self.rank == 0:
+                self.emit("stopped", phase=phase, message=message)
+                self.state("finished", message=message)
+            return
         if phase == "evaluating":
             message = (f"stopped while evaluating; the model is trained: `galaxy-tui train "
                        f"{self.config['run']['experiment']} --skip` evaluates its best checkpoint")
