@@ -131,8 +131,9 @@ def _derive_state(run_dir: Path, status: dict[str, Any]) -> slurm.Told:
         if told is not None:
             return told
     written = str(status.get("state", "lost"))
-    return slurm.Told(written if written in FINAL_STATES else local.state(run_dir, status),
-                      str(status.get("message") or ""))
+    if written in FINAL_STATES:
+        return slurm.Told(written, str(status.get("message") or ""))
+    return slurm.Told(*local.state(run_dir, status))
 
 
 def _number(status: dict[str, Any], key: str, default: float) -> float:
@@ -267,10 +268,15 @@ def _submit(registry: Registry, run_dir: Path, mode: str, attempt: int, devices:
 def preflight(registry: Registry, experiment: str, saved_split: Path | None = None) -> None:
     """What the worker would fail on at once, found before any run folder exists: a dataset that does
     not load (missing file, column, HDF5 dataset), a class with no galaxies, an empty part of the split."""
-    from galaxy_tui.data.sources import load_dataset  # pandas/h5py: only when launching
+    from galaxy_tui.data.cache import check_cache_space  # pandas/h5py: only when launching
+    from galaxy_tui.data.sources import load_dataset
     from galaxy_tui.data.splits import labelled_split
     exp = registry.experiment(experiment)
-    labelled_split(load_dataset(registry.dataset(exp.dataset), registry.cache_dir), exp, saved_split)
+    spec = registry.dataset(exp.dataset)
+    dataset = load_dataset(spec, registry.cache_dir)
+    chosen = labelled_split(dataset, exp, saved_split)
+    check_cache_space(dataset, list(chosen.frame["ref"]), exp.image_size, registry.cache_dir,
+                      float(spec.options.get("crop", 1.0)))
 
 
 def launch(registry: Registry, experiment: str, choice: str | None = None, devices: int | None = None,
@@ -321,11 +327,15 @@ def _launch(registry: Registry, experiment: str, choice: str | None, devices: in
         raise GalaxyError(f"experiment {experiment!r} has no checkpoint to {choice}; run it without --{choice}.")
     preflight(registry, experiment)
     run_dir = new_run_dir(registry.runs_dir, experiment)
-    (run_dir / "checkpoints").mkdir()
-    (run_dir / "results").mkdir()
-    config["run"]["id"] = run_dir.name
-    atomic_write_bytes(run_dir / "config.toml", tomli_w.dumps(config).encode())
-    atomic_write_json(run_dir / "status.json", {"experiment": experiment, "started": time.time()})
+    try:
+        (run_dir / "checkpoints").mkdir()
+        (run_dir / "results").mkdir()
+        config["run"]["id"] = run_dir.name
+        atomic_write_bytes(run_dir / "config.toml", tomli_w.dumps(config).encode())
+        atomic_write_json(run_dir / "status.json", {"experiment": experiment, "started": time.time()})
+    except BaseException:
+        shutil.rmtree(run_dir, ignore_errors=True)  # a refused launch leaves no empty run behind
+        raise
     return _start(registry, run_dir, "train", 1, devices, executor)
 
 

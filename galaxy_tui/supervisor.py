@@ -45,7 +45,7 @@ def read_rank_failures(run_dir: Path) -> list[dict]:
     return sorted(records, key=lambda r: (r["t"], r["rank"]))
 
 
-def _final_state_for(code: int, run_dir: Path, status: dict) -> tuple[str, str]:
+def final_state_for(code: int, run_dir: Path, status: dict) -> tuple[str, str]:
     failures = read_rank_failures(run_dir)
     if failures:
         first = failures[0]
@@ -96,14 +96,18 @@ def supervise(run_dir: Path, lock_fd: int | None = None) -> int:
     attempt = launch.get("attempt", 1)
     exited = {"code": code if code >= 0 else None,
               "signal": signal.Signals(-code).name if code < 0 else None, "attempt": attempt}
-    append_event(run_dir / "events.jsonl", "exited", **exited)
-    status = read_json(run_dir / "status.json") or {}
-    # Only this attempt's state: a later attempt's is not this supervisor's to end.
-    if status.get("state") not in FINAL_STATES and status.get("attempt", attempt) == attempt:
-        state, message = _final_state_for(code, run_dir, status)
-        append_event(run_dir / "events.jsonl", state, message=message)
-        atomic_write_json(run_dir / "status.json", {**status, "state": state, "message": message,
-                                                    "updated": time.time(), "pid": None}, in_place_fallback=True)
+    try:
+        append_event(run_dir / "events.jsonl", "exited", **exited)
+        status = read_json(run_dir / "status.json") or {}
+        # Only this attempt's state: a later attempt's is not this supervisor's to end.
+        if status.get("state") not in FINAL_STATES and status.get("attempt", attempt) == attempt:
+            state, message = final_state_for(code, run_dir, status)
+            append_event(run_dir / "events.jsonl", state, message=message)
+            atomic_write_json(run_dir / "status.json", {**status, "state": state, "message": message,
+                                                        "updated": time.time(), "pid": None}, in_place_fallback=True)
+    except OSError as exc:  # a read-only or full disk: readers derive the state from the processes being gone
+        print(f"galaxy-tui supervisor: the worker exited ({exited}); cannot record it in {run_dir}: "
+              f"{exc.strerror or exc}", flush=True)
     return 0
 
 

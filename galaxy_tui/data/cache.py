@@ -7,6 +7,7 @@ place only when complete, so an interrupted build is never mistaken for a finish
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -24,6 +25,7 @@ from galaxy_tui.errors import GalaxyError
 
 Progress = Callable[[int, int], None]
 _CHUNK = 256
+_HEADROOM_BYTES = 64 * 2**20  # the valid flags, meta.json and whatever else shares the disk
 
 
 @dataclass
@@ -85,13 +87,62 @@ def _process_exists(pid: int) -> bool:
     return True
 
 
+def cache_bytes(count: int, size: int) -> int:
+    return count * size * size * 3
+
+
+def _gigabytes(n: int) -> str:
+    return f"{n / 1e9:.2f} GB" if n >= 1e9 else f"{n / 1e6:.1f} MB"
+
+
+def check_cache_space(dataset: Dataset, refs: Sequence, size: int, cache_root: Path, crop: float = 1.0) -> None:
+    """Refuse, before anything is written, a cache that the disk cannot hold (a full disk mid-build would kill
+    the worker with SIGBUS through the memory map)."""
+    if (cache_root / cache_key(dataset, refs, size, crop) / "meta.json").exists():
+        return
+    _require_space(cache_root, cache_bytes(len(refs), size))
+
+
+def _require_space(cache_root: Path, needed: int) -> None:
+    existing = cache_root
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    free = shutil.disk_usage(existing).free
+    if free < needed + _HEADROOM_BYTES:
+        raise GalaxyError(f"the prepared-image cache needs {_gigabytes(needed)} in {cache_root}, and only "
+                          f"{_gigabytes(free)} is free there; free {_gigabytes(needed + _HEADROOM_BYTES - free)} or "
+                          f"point the workspace's cache_dir at a larger disk.")
+
+
+def _reserve(path: Path, needed: int, cache_root: Path) -> None:
+    """Allocate the cache file's blocks now, so the disk says it is full here and not as a SIGBUS later."""
+    fd = os.open(path, os.O_RDWR)
+    try:
+        os.posix_fallocate(fd, 0, needed)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise GalaxyError(f"no space left in {cache_root} for the prepared-image cache ({_gigabytes(needed)}); "
+                              f"free space or point the workspace's cache_dir at a larger disk.") from None
+        if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):  # a file system that cannot reserve: write as before
+            raise
+    finally:
+        os.close(fd)
+
+
 def _build(dataset: Dataset, refs: Sequence, size: int, crop: float, final: Path, progress: Progress | None,
            threads: int | None) -> PreparedImages:
     building = final.parent / f"{final.name}.building-{os.getpid()}"
     shutil.rmtree(building, ignore_errors=True)
-    building.mkdir(parents=True)
     count = len(refs)
-    array = np.memmap(building / "images.u8", dtype=np.uint8, mode="w+", shape=(count, size, size, 3))
+    _require_space(final.parent, cache_bytes(count, size))
+    building.mkdir(parents=True)
+    try:
+        (building / "images.u8").touch()
+        _reserve(building / "images.u8", cache_bytes(count, size), final.parent)
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        raise
+    array = np.memmap(building / "images.u8", dtype=np.uint8, mode="r+", shape=(count, size, size, 3))
     valid = np.zeros(count, dtype=bool)
 
     def load(i: int) -> bool:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import json
 import os
 import signal
 import socket
@@ -24,7 +25,7 @@ from typing import Any
 
 from galaxy_tui.atomic import atomic_write_json, read_json
 from galaxy_tui.errors import GalaxyError
-from galaxy_tui.events import LIVE_STATES, append_event
+from galaxy_tui.events import FINAL_STATES, LIVE_STATES, append_event
 from galaxy_tui.procinfo import boot_id, is_alive
 
 ATTEMPT_LOCK = "attempt.lock"
@@ -124,23 +125,60 @@ def start(run_dir: Path, mode: str, attempt: int, devices: int, workspace: Path,
                           + (" / ".join(said) or f"exit status {launcher.returncode}"))
 
 
-def state(run_dir: Path, status: dict[str, Any]) -> str:
-    """A live state from status.json, checked against the processes: `lost` where nothing vouches for it."""
+def state(run_dir: Path, status: dict[str, Any]) -> tuple[str, str]:
+    """A live state from status.json checked against the processes, and what to say of it: `lost` where nothing
+    vouches for it, `failed` where the processes are gone because the run folder cannot be written."""
     written = str(status.get("state", "lost"))
+    said = str(status.get("message") or "")
     if written not in LIVE_STATES:
-        return "lost"  # a state this program never writes: nothing vouches for a live run
+        return "lost", said  # a state this program never writes: nothing vouches for a live run
     supervisor = read_json(run_dir / "supervisor.json")
     now = time.time()
     if supervisor is None:
-        return written if now - _number(status, "updated") < _QUEUED_GRACE_S else "lost"
+        return (written, said) if now - _number(status, "updated") < _QUEUED_GRACE_S else _gone(run_dir, said)
     if status.get("host") not in (None, socket.gethostname()):  # another machine: only the heartbeat tells
-        return written if now - _number(status, "heartbeat") < _STALE_HEARTBEAT_S else "lost"
+        return (written, said) if now - _number(status, "heartbeat") < _STALE_HEARTBEAT_S else ("lost", said)
     if supervisor.get("boot_id") != boot_id():
-        return "lost"
+        return "lost", said
     if is_alive(supervisor.get("worker_pid"), supervisor.get("worker_start")) or \
             is_alive(supervisor.get("supervisor_pid"), supervisor.get("supervisor_start")):
-        return written
-    return "lost"
+        return written, said
+    return _gone(run_dir, said)
+
+
+def _gone(run_dir: Path, said: str) -> tuple[str, str]:
+    """The processes are gone without a final state: a folder they could not write explains it (nothing could
+    record it there), anything else is `lost`."""
+    try:
+        read_only = bool(os.statvfs(run_dir).f_flag & os.ST_RDONLY) or not os.access(run_dir, os.W_OK)
+    except OSError:
+        read_only = False
+    if read_only:
+        return "failed", (f"cannot write {run_dir}: read-only, so the worker stopped; make the folder writable, "
+                          f"then resume it")
+    return _last_word(run_dir) or ("lost", said)
+
+
+def _last_word(run_dir: Path) -> tuple[str, str] | None:
+    """The final event the attempt's worker appended when status.json could not be written (its stream was
+    open before the folder became read-only), if it did."""
+    try:
+        with open(run_dir / "events.jsonl", "rb") as handle:
+            handle.seek(max(0, handle.seek(0, os.SEEK_END) - 16384))
+            lines = handle.read().splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        kind = event.get("type") if isinstance(event, dict) else None
+        if kind == "started":
+            return None
+        if kind in FINAL_STATES:
+            return str(kind), str(event.get("message") or "")
+    return None
 
 
 def _number(status: dict[str, Any], key: str) -> float:

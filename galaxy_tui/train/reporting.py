@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import threading
 import time
 from pathlib import Path
@@ -27,6 +28,7 @@ class Reporter:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.write_error: str | None = None
         if writes:
             self._status.update(host=socket.gethostname())
             self._thread = threading.Thread(target=self._beat, name="heartbeat", daemon=True)
@@ -34,7 +36,11 @@ class Reporter:
 
     def emit(self, kind: str, /, **fields: Any) -> None:
         if self._events is not None:
-            self._events.emit(kind, **fields)
+            try:
+                self._events.emit(kind, **fields)
+            except OSError as exc:  # the stream cannot grow (a full or read-only disk): the log still tells
+                print(f"galaxy-tui worker: cannot append {kind!r} to {self._events.path}: {exc.strerror or exc}",
+                      file=sys.stderr, flush=True)
 
     def get(self, key: str, default: Any = None) -> Any:
         with self._lock:
@@ -50,8 +56,13 @@ class Reporter:
             return
         with self._lock:  # held across the write, so a heartbeat never lands after a newer state
             now = time.time()
-            atomic_write_json(self.run_dir / "status.json", {**self._status, "heartbeat": now, "updated": now},
-                              in_place_fallback=True)
+            try:
+                atomic_write_json(self.run_dir / "status.json", {**self._status, "heartbeat": now, "updated": now},
+                                  in_place_fallback=True)
+            except OSError as exc:  # a read-only or vanished run folder: say it once; readers derive the state
+                if self.write_error is None:
+                    self.write_error = f"cannot write {self.run_dir / 'status.json'}: {exc.strerror or exc}"
+                    print(f"galaxy-tui worker: {self.write_error}", file=sys.stderr, flush=True)
 
     def _beat(self) -> None:
         while not self._stop.wait(HEARTBEAT_S):

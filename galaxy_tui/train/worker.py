@@ -657,7 +657,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--mode", choices=("train", "resume", "evaluate", "boost"), default="train")
     args = parser.parse_args(argv)
-    worker = Worker(args.run_dir.resolve(), args.mode)
+    try:
+        worker = Worker(args.run_dir.resolve(), args.mode)
+    except (GalaxyError, OSError) as exc:  # nothing of the run can be written: the log says why
+        print(f"galaxy-tui worker: cannot start: {exc}", file=sys.stderr)
+        return 1
     try:
         return worker.run()
     except StopRequested:
