@@ -31,6 +31,10 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], Any], sweep: bool = Fal
     `sweep` first removes leftovers of a writer killed mid-write (only for files with one writer)."""
     if path.is_symlink():
         path = path.resolve()
+    if path.exists() and not path.is_file() and not path.is_dir():  # a device or a pipe (/dev/stdout): written
+        with open(path, "wb") as handle:                            # through, never replaced by a file
+            write(handle)
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         mode = path.stat().st_mode & 0o7777
@@ -47,8 +51,10 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], Any], sweep: bool = Fal
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.filename is None:  # a failed write names no file: name the target
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
         raise
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import sys
 from pathlib import Path
 
-from galaxy_tui.errors import GalaxyError
+from galaxy_tui.errors import GalaxyError, storage_problem
 
 
 def _seconds(text: str) -> float:
@@ -20,6 +21,28 @@ def _seconds(text: str) -> float:
         value = -1.0
     if not 0 <= value < 1e7:  # also refuses nan and inf
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds (0 or more)")
+    return value
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port (1-65535)")
+    return int(text)
+
+
+def _count(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 1_000_000:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number from 1")
+    return int(text)
+
+
+def _megabytes(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 4096:  # also refuses nan and inf
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size in MB above 0 and at most 4096")
     return value
 
 
@@ -43,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     choice.add_argument("--resume", action="store_true", help="continue the latest run from its last checkpoint")
     choice.add_argument("--restart", action="store_true", help="start a new run from scratch")
     choice.add_argument("--skip", action="store_true", help="evaluate the best checkpoint; no training")
-    train.add_argument("--devices", type=int, help="number of GPUs (torchrun + DDP)")
+    train.add_argument("--devices", type=_count, help="number of GPUs (torchrun + DDP)")
     train.add_argument("--executor", choices=("local", "slurm"),
                        help="run here, or as a Slurm job ([workspace.slurm]); default: experiments.toml's")
 
@@ -98,7 +121,7 @@ def _parser() -> argparse.ArgumentParser:
                          help="average over the 8 flips and quarter turns; their spread in tta_spread")
     predict.add_argument("--features", action="store_true",
                          help="also write the penultimate layer per galaxy (OUT.features.npy)")
-    predict.add_argument("--batch", type=int, default=64, help="galaxies per batch (default 64)")
+    predict.add_argument("--batch", type=_count, default=64, help="galaxies per batch (default 64)")
     predict.add_argument("--device", help="cuda, cuda:1 or cpu (default: the GPU when there is one)")
     exporting = commands.add_parser("export", help="a finished run's model as TorchScript or ONNX, with a JSON of "
                                                    "its preprocessing and outputs, checked against PyTorch")
@@ -112,81 +135,103 @@ def _parser() -> argparse.ArgumentParser:
     serving.add_argument("run")
     serving.add_argument("--host", default="127.0.0.1",
                          help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 for every one)")
-    serving.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    serving.add_argument("--max-upload-mb", type=float, default=10.0, help="largest image accepted (default 10)")
-    serving.add_argument("--max-files", type=int, default=16, help="most images per request (default 16)")
-    serving.add_argument("--max-batch", type=int, default=32,
+    serving.add_argument("--port", type=_port, default=8000, help="port (default 8000)")
+    serving.add_argument("--max-upload-mb", type=_megabytes, default=10.0, help="largest image accepted (default 10)")
+    serving.add_argument("--max-files", type=_count, default=16, help="most images per request (default 16)")
+    serving.add_argument("--max-batch", type=_count, default=32,
                          help="most images per forward pass when requests arrive together (default 32)")
     serving.add_argument("--device", help="cuda, cuda:1 or cpu (default: the GPU when there is one)")
     return parser
+
+
+def _run(args: argparse.Namespace, workspace: Path) -> int:
+    if args.command is None:
+        # The start builds tens of thousands of long-lived objects (modules, styles, widgets): no collection
+        # walks them until the first paint, when the app freezes them and turns collection back on.
+        gc.disable()
+        from galaxy_tui.app.main import run_app
+        return run_app(workspace)
+    if args.command == "datasets":
+        from galaxy_tui.commands import list_datasets
+        return list_datasets(workspace, args.threshold, args.min_classifications, args.max_artifact)
+    if args.command == "train":
+        from galaxy_tui.commands import train
+        choice = "resume" if args.resume else "restart" if args.restart else "skip" if args.skip else None
+        return train(workspace, args.experiment, args.detach, choice, args.devices, args.executor)
+    if args.command == "runs":
+        from galaxy_tui.commands import list_runs
+        return list_runs(workspace, args.filter)
+    if args.command == "stop":
+        from galaxy_tui.commands import stop
+        return stop(workspace, args.run, args.wait)
+    if args.command == "show":
+        from galaxy_tui.commands import show
+        return show(workspace, args.run, args.answer)
+    if args.command == "export-metrics":
+        from galaxy_tui.commands import export_metrics_csv
+        return export_metrics_csv(workspace, args.runs, args.output)
+    if args.command == "evaluate":
+        from galaxy_tui.commands import evaluate
+        return evaluate(workspace, args.run, args.tta, args.detach)
+    if args.command == "boost":
+        from galaxy_tui.commands import boost
+        return boost(workspace, args.run, args.booster, args.detach)
+    if args.command == "compare":
+        from galaxy_tui.commands import compare
+        return compare(workspace, args.runs, args.csv)
+    if args.command == "ensemble":
+        from galaxy_tui.commands import ensemble
+        return ensemble(workspace, args.runs, args.weights)
+    if args.command == "predict":
+        from galaxy_tui.inference.predict_command import predict
+        if (args.unlabelled or args.all) and args.dataset is None:
+            raise GalaxyError("--unlabelled and --all choose a dataset's galaxies: add --dataset NAME.")
+        return predict(workspace, args.run, args.paths, args.dataset, args.unlabelled, args.out, args.tta,
+                       args.features, args.batch, args.device)
+    if args.command == "export":
+        from galaxy_tui.inference.export_command import export
+        return export(workspace, args.run, args.format, args.out, args.check)
+    if args.command == "serve":
+        from galaxy_tui.serve.serve_command import serve
+        return serve(workspace, args.run, args.host, args.port, args.max_upload_mb, args.max_files,
+                     args.max_batch, args.device)
+    if args.command == "diff":
+        from galaxy_tui.commands import diff_runs
+        return diff_runs(workspace, args.first, args.second)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     workspace: Path = args.workspace.expanduser().resolve()
     try:
-        if args.command is None:
-            # The start builds tens of thousands of long-lived objects (modules, styles, widgets): no collection
-            # walks them until the first paint, when the app freezes them and turns collection back on.
-            gc.disable()
-            from galaxy_tui.app.main import run_app
-            return run_app(workspace)
-        if args.command == "datasets":
-            from galaxy_tui.commands import list_datasets
-            return list_datasets(workspace, args.threshold, args.min_classifications, args.max_artifact)
-        if args.command == "train":
-            from galaxy_tui.commands import train
-            choice = "resume" if args.resume else "restart" if args.restart else "skip" if args.skip else None
-            return train(workspace, args.experiment, args.detach, choice, args.devices, args.executor)
-        if args.command == "runs":
-            from galaxy_tui.commands import list_runs
-            return list_runs(workspace, args.filter)
-        if args.command == "stop":
-            from galaxy_tui.commands import stop
-            return stop(workspace, args.run, args.wait)
-        if args.command == "show":
-            from galaxy_tui.commands import show
-            return show(workspace, args.run, args.answer)
-        if args.command == "export-metrics":
-            from galaxy_tui.commands import export_metrics_csv
-            return export_metrics_csv(workspace, args.runs, args.output)
-        if args.command == "evaluate":
-            from galaxy_tui.commands import evaluate
-            return evaluate(workspace, args.run, args.tta, args.detach)
-        if args.command == "boost":
-            from galaxy_tui.commands import boost
-            return boost(workspace, args.run, args.booster, args.detach)
-        if args.command == "compare":
-            from galaxy_tui.commands import compare
-            return compare(workspace, args.runs, args.csv)
-        if args.command == "ensemble":
-            from galaxy_tui.commands import ensemble
-            return ensemble(workspace, args.runs, args.weights)
-        if args.command == "predict":
-            from galaxy_tui.inference.predict_command import predict
-            if (args.unlabelled or args.all) and args.dataset is None:
-                raise GalaxyError("--unlabelled and --all choose a dataset's galaxies: add --dataset NAME.")
-            return predict(workspace, args.run, args.paths, args.dataset, args.unlabelled, args.out, args.tta,
-                           args.features, max(1, args.batch), args.device)
-        if args.command == "export":
-            from galaxy_tui.inference.export_command import export
-            return export(workspace, args.run, args.format, args.out, args.check)
-        if args.command == "serve":
-            from galaxy_tui.serve.serve_command import serve
-            return serve(workspace, args.run, args.host, args.port, args.max_upload_mb, args.max_files,
-                         args.max_batch, args.device)
-        if args.command == "diff":
-            from galaxy_tui.commands import diff_runs
-            return diff_runs(workspace, args.first, args.second)
+        code = _run(args, workspace)
+        sys.stdout.flush()  # inside the try: a closed pipe is said here, not at the interpreter's exit
+        return code
     except GalaxyError as exc:
         print(f"galaxy-tui: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # `galaxy-tui runs | head -1`: the reader has all it wanted
+        _silence_stdout()
+        return 141  # as a Unix tool ended by SIGPIPE
+    except OSError as exc:
+        problem = storage_problem(exc)
+        if problem is None:
+            raise
+        print(f"galaxy-tui: {problem}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         if args.command == "train":
             print("galaxy-tui: stopped following; the run goes on in the background (galaxy-tui runs)",
                   file=sys.stderr)
         return 130
-    return 0
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's final flush does not raise into a closed pipe again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 if __name__ == "__main__":

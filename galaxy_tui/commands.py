@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.table import Table
 
+from galaxy_tui.analysis.metrics_file import read_metrics
 from galaxy_tui.data.labels import empty_class_warning
 from galaxy_tui.data.sources import load_dataset
 from galaxy_tui.errors import GalaxyError
@@ -130,7 +131,6 @@ def _state_style(state: str) -> str:
 def list_runs(workspace: Path, filter_text: str = "") -> int:
     import time
 
-    from galaxy_tui.atomic import read_json
     from galaxy_tui.bookkeeping.notes import read_notes
     from galaxy_tui.bookkeeping.run_filter import parse_filter, run_facts
     from galaxy_tui.runs import find_runs
@@ -139,7 +139,7 @@ def list_runs(workspace: Path, filter_text: str = "") -> int:
     notes = {run.id: read_notes(run.dir) for run in runs}
     if filter_text.strip():
         wanted = parse_filter(filter_text)
-        runs = [run for run in runs if wanted(run_facts(run, read_json(run.dir / "results" / "metrics.json"),
+        runs = [run for run in runs if wanted(run_facts(run, read_metrics(run.dir),
                                                         notes[run.id].tags, notes[run.id].note))]
     columns = ("run", "experiment", "state", "attempt", "epoch", "best val", "started", "tags")
     rows = [(run.id, run.experiment, run.state_text, str(run.attempt), run.epoch_text,
@@ -253,8 +253,11 @@ def compare(workspace: Path, run_ids: list[str], csv: Path | None) -> int:
     from galaxy_tui.analysis.comparison import comparable_groups, compared, comparison_frame
     from galaxy_tui.runs import get_run
     registry = registry_for_reading(workspace)
-    items = [compared(get_run(registry, run_id)) for run_id in run_ids]
+    damaged: list[str] = []
+    items = [compared(get_run(registry, run_id), damaged) for run_id in run_ids]
     console = Console()
+    for problem in damaged:
+        console.print(f"[yellow]{problem}[/yellow]")
     cells = {item.run: _comparison_cells(item) for item in items}
     width = {c: max(len(c), *(len(row[c]) for row in cells.values())) + 3  # padding and the gap
              for c in COMPARE_ESSENTIAL + COMPARE_OPTIONAL}

@@ -46,6 +46,7 @@ DATASET_OPTIONAL: dict[str, tuple[str, ...]] = {
 }
 COMMON_KEYS = ("kind", "crop", "notes", "name")
 NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
+MAX_NAME = 100
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 SAMPLERS = ("weighted", "class-weights", "none")
 SCHEDULERS = ("cosine", "plateau", "none")
@@ -238,6 +239,11 @@ def _read_raw(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise GalaxyError(f"{path}: file not found. Run galaxy-tui in a workspace folder, or pass "
                           f"--workspace DIR.") from None
+    except IsADirectoryError:
+        raise GalaxyError(f"{path} is a folder, where galaxy-tui keeps its registry file; move it away (or use "
+                          f"--workspace DIR for another workspace).") from None
+    except OSError as exc:
+        raise GalaxyError(f"cannot read {path}: {exc.strerror or exc}; check its permissions.") from None
     except UnicodeDecodeError as exc:
         line = exc.object[:exc.start].count(b"\n") + 1
         raise GalaxyError(f"{path}: byte {exc.start} (line {line}) is not UTF-8 ({exc.object[exc.start]:#04x}); "
@@ -259,6 +265,10 @@ class FieldError(GalaxyError):
     def __init__(self, message: str, table: str, key: str, problem: str):
         super().__init__(message)
         self.table, self.key, self.problem = table, key, problem
+
+
+_KIND_NAMES = {int: "a whole number", float: "a number", str: "a string", dict: "a table", list: "a list",
+               bool: "true or false"}
 
 
 class _Table:
@@ -289,10 +299,10 @@ class _Table:
             self.fail(key, f"= {value!r} must be a finite number")
         if (low is not None and value < low) or (high is not None and value > high) or \
                 (above is not None and value <= above):
-            bounds = " and ".join(b for b in (f">= {low:g}" if low is not None else "",
+            bounds = " and ".join(b for b in (f">= {low:.10g}" if low is not None else "",
                                               ("positive" if above == 0 else f"> {above:g}")
                                               if above is not None else "",
-                                              f"<= {high:g}" if high is not None else "") if b)
+                                              f"<= {high:.10g}" if high is not None else "") if b)
             self.fail(key, f"= {value!r} must be {bounds}")
         return value
 
@@ -305,8 +315,8 @@ class _Table:
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if not isinstance(value, kind) or (isinstance(value, bool) and kind in (int, float)):
-            names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-            self.fail(key, f"= {value!r} must be a {names}")
+            kinds = (kind,) if isinstance(kind, type) else kind
+            self.fail(key, f"= {value!r} must be {' or '.join(_KIND_NAMES.get(k, k.__name__) for k in kinds)}")
         return value
 
     def choice(self, key: str, choices: tuple[str, ...], default: str) -> str:
@@ -344,6 +354,9 @@ EXPERIMENT_KEYS = tuple(f for f in Experiment.__dataclass_fields__ if f not in (
 
 
 def _check_name(path: Path, table: str, name: str) -> None:
+    if len(name) > MAX_NAME:
+        raise GalaxyError(f"{path}: [{table}.{name[:40]}…] the name is {len(name)} characters long; at most "
+                          f"{MAX_NAME} (it names run folders): rename the table.")
     if not NAME.fullmatch(name) or name in (".", ".."):
         raise GalaxyError(f"{path}: [{table}.{name}] the name may hold only letters, digits, '.', '_' and '-' "
                           f"(it names run folders); rename the table.")
@@ -503,10 +516,31 @@ def _parse_dataset(path: Path, name: str, data: Any, warnings: list[str] | None 
     for key in DATASET_KINDS[kind]:
         if key not in t.data:
             t.fail(key, f"is missing; a {kind} dataset needs: {', '.join(DATASET_KINDS[kind])}")
-    crop = t.get("crop", float, 1.0)
-    if not 0.0 < crop <= 1.0:
-        t.fail("crop", f"= {crop} must be within (0, 1]: the centre fraction of each image to keep")
-    return DatasetSpec(name=name, kind=kind, options=dict(t.data), base_dir=path.parent)
+    crop = t.number("crop", float, 1.0, above=0.0, high=1.0)
+    for key in DATASET_KINDS[kind]:
+        if not t.get(key, str, "").strip():
+            t.fail(key, "is empty; it names a file or folder")
+    t.get("notes", str, "")
+    if kind == "synthetic":
+        t.number("count", int, 3000, low=1, high=10_000_000)
+        t.number("size", int, 64, low=8, high=4096)
+        t.number("seed", int, 0, low=0, high=4_294_967_295)
+    if kind == "image-folder":
+        _check_folder_options(t)
+    return DatasetSpec(name=name, kind=kind, options={**t.data, "crop": crop} if "crop" in t.data else dict(t.data),
+                       base_dir=path.parent)
+
+
+def _check_folder_options(t: _Table) -> None:
+    """merge = { class = ["folder", ...] }, exclude = ["folder", ...]."""
+    merge = t.get("merge", dict, {})
+    for target, members in merge.items():
+        if not isinstance(members, list) or not members or not all(isinstance(m, str) for m in members):
+            t.fail("merge", f"{target} = {members!r} must be a list of folder names, e.g. {target} = "
+                            f"[\"{target}_a\", \"{target}_b\"]")
+    exclude = t.get("exclude", list, [])
+    if not all(isinstance(folder, str) for folder in exclude):
+        t.fail("exclude", f"= {exclude!r} must be a list of folder names")
 
 
 def parse_registry(path: Path, raw: dict[str, Any]) -> Registry:

@@ -23,6 +23,7 @@ from galaxy_tui.analysis.fraction_figures import (
     is_fraction_run,
     question_table,
 )
+from galaxy_tui.analysis.metrics_file import read_metrics
 from galaxy_tui.atomic import read_json
 from galaxy_tui.errors import GalaxyError
 from galaxy_tui.events import read_events_counted
@@ -78,28 +79,37 @@ def print_report(run: RunInfo, console: Console, answer: str | None = None) -> N
         console.print(f"finetune: from epoch {model.trainable['epoch']} trains "
                       f"{'; '.join(trainable_parts(model.trainable))}")
     _print_manifest(run, console)
-    metrics = read_json(run.dir / "results" / "metrics.json")
+    damaged: list[str] = []
+    metrics = read_metrics(run.dir, damaged)
+    for problem in damaged:
+        console.print(f"[yellow]{problem}[/yellow]")
     if is_fraction_run(metrics):
         _print_fractions(run, metrics, console, answer)
     elif metrics:
         split = str(metrics.get("split", "test"))
-        console.print(f"{split} accuracy [bold]{metrics['accuracy']:.4f}[/bold]  {split} loss {metrics['loss']:.4f}  "
-                      f"macro F1 {metrics['macro_f1']:.4f}  best val acc {metrics.get('best_val_acc', 0):.4f} "
-                      f"(epoch {metrics.get('best_epoch')})")
-        console.print(per_class_table(metrics))
-        console.print(confusion_table(metrics["classes"], metrics["confusion"]))
+        console.print(f"{split} accuracy [bold]{_figure(metrics.get('accuracy'))}[/bold]  {split} loss "
+                      f"{_figure(metrics.get('loss'))}  macro F1 {_figure(metrics.get('macro_f1'))}  best val acc "
+                      f"{_figure(metrics.get('best_val_acc'))} (epoch {metrics.get('best_epoch')})")
+        if isinstance(metrics.get("per_class"), dict) and metrics.get("per_class"):
+            console.print(per_class_table(metrics))
+        if metrics.get("classes") and metrics.get("confusion"):
+            console.print(confusion_table(metrics["classes"], metrics["confusion"]))
         _print_calibration(metrics, console)
         console.print(f"mistakes: {run.dir / 'results' / 'mistakes'}")
     if metrics and metrics.get("thresholds"):
         console.print(threshold_table(metrics))
     if metrics and metrics.get("tta"):
         tta = metrics["tta"]
-        figure = f"accuracy {tta['accuracy']:.4f}" if "accuracy" in tta else f"RMSE {tta.get('rmse')}"
+        figure = f"accuracy {_figure(tta.get('accuracy'))}" if "accuracy" in tta else f"RMSE {tta.get('rmse')}"
         console.print(f"test-time augmentation (mean over the 8 flips and quarter turns): {figure}")
     if metrics:
         _print_energy(metrics, console)
     if model.steps or model.epochs:
         console.print(Text.from_ansi(loss_plot(model, min(console.width, 100))))
+
+
+def _figure(value: object) -> str:
+    return f"{value:.4f}" if isinstance(value, (int, float)) else "n/a"
 
 
 def _print_calibration(metrics: dict[str, Any], console: Console) -> None:

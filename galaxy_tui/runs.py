@@ -13,6 +13,8 @@ import os
 import re
 import shutil
 import socket
+import subprocess
+import sys
 import time
 import tomllib
 from collections.abc import Callable, Iterable
@@ -26,6 +28,7 @@ from galaxy_tui.atomic import atomic_write_bytes, atomic_write_json, locked, rea
 from galaxy_tui.errors import GalaxyError
 from galaxy_tui.events import FINAL_STATES
 from galaxy_tui.executors import local, slurm
+from galaxy_tui.model_names import is_encoder_name
 from galaxy_tui.registry import EXECUTORS, Registry
 from galaxy_tui.scores import score_named
 
@@ -173,13 +176,15 @@ def find_runs(registry: Registry) -> list[RunInfo]:
 
 
 RUN_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
+MAX_RUN_ID = 200  # a folder name must fit the file system's 255 bytes
 
 
 def get_run(registry: Registry, run_id: str) -> RunInfo:
     """The run a person names: a folder directly inside runs_dir (or the one folder whose name starts
     with what they typed). Never a path: `../x`, `/etc` and `a/b` name no run."""
-    if not RUN_ID.fullmatch(run_id):
-        raise GalaxyError(f"{run_id!r} is not a run id (letters, digits, '.', '_', '-'; no paths); "
+    if not RUN_ID.fullmatch(run_id) or len(run_id) > MAX_RUN_ID:
+        raise GalaxyError(f"{run_id[:60]!r}{'…' if len(run_id) > 60 else ''} is not a run id (letters, digits, '.', "
+                          f"'_', '-', at most {MAX_RUN_ID}; no paths); "
                           f"`galaxy-tui runs` lists them.")
     run_dir = registry.runs_dir / run_id
     if not (run_dir / "status.json").exists():
@@ -265,9 +270,11 @@ def _submit(registry: Registry, run_dir: Path, mode: str, attempt: int, devices:
     return run_info(run_dir)
 
 
-def preflight(registry: Registry, experiment: str, saved_split: Path | None = None) -> None:
+def preflight(registry: Registry, experiment: str, saved_split: Path | None = None, fresh: bool = True) -> None:
     """What the worker would fail on at once, found before any run folder exists: a dataset that does
-    not load (missing file, column, HDF5 dataset), a class with no galaxies, an empty part of the split."""
+    not load (missing file, column, HDF5 dataset), a class with no galaxies, an empty part of the split, an image
+    cache the disk cannot hold, an encoder timm lacks or whose weights are missing offline (`fresh`: a new run,
+    which starts from the pretrained weights; a resume starts from its checkpoint)."""
     from galaxy_tui.data.cache import check_cache_space  # pandas/h5py: only when launching
     from galaxy_tui.data.sources import load_dataset
     from galaxy_tui.data.splits import labelled_split
@@ -277,6 +284,22 @@ def preflight(registry: Registry, experiment: str, saved_split: Path | None = No
     chosen = labelled_split(dataset, exp, saved_split)
     check_cache_space(dataset, list(chosen.frame["ref"]), exp.image_size, registry.cache_dir,
                       float(spec.options.get("crop", 1.0)))
+    if is_encoder_name(exp.model):
+        _check_encoder(exp.model, exp.pretrained and fresh, registry.workspace / Path(exp.weights).expanduser()
+                       if exp.weights and fresh else None, registry.workspace)
+
+
+def _check_encoder(name: str, pretrained: bool, weights: Path | None, workspace: Path) -> None:
+    """timm's model list and the weights lookups need torch: asked of a short-lived process (a few seconds)."""
+    argv = [sys.executable, "-m", "galaxy_tui.train.encoders", name, *(["--pretrained"] if pretrained else []),
+            *(["--weights", str(weights)] if weights else [])]
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=180, cwd=workspace,
+                              stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        return  # the worker finds out and says so
+    if done.returncode == 2:
+        raise GalaxyError(done.stderr.strip())
 
 
 def launch(registry: Registry, experiment: str, choice: str | None = None, devices: int | None = None,
@@ -318,7 +341,7 @@ def _launch(registry: Registry, experiment: str, choice: str | None, devices: in
                               f"({_changed_keys(frozen, config)}); its checkpoint does not fit. Use --restart.")
         if choice == "resume":
             _refuse_resume_without_last(previous)
-            preflight(registry, experiment, previous.dir / "split.csv")
+            preflight(registry, experiment, previous.dir / "split.csv", fresh=False)
         config["run"]["id"] = previous.id
         atomic_write_bytes(previous.dir / "config.toml", tomli_w.dumps(config).encode())
         mode = "resume" if choice == "resume" else "evaluate"
@@ -416,7 +439,7 @@ def delete_run(registry: Registry, run_id: str) -> None:
     """Remove an ended run's folder. Only a whole id (never a prefix) names a run to delete. The folder is
     first renamed to a hidden name, so an interrupted delete leaves no half run in the listing."""
     run_dir = registry.runs_dir / run_id
-    if not RUN_ID.fullmatch(run_id) or not (run_dir / "status.json").exists():
+    if not RUN_ID.fullmatch(run_id) or len(run_id) > MAX_RUN_ID or not (run_dir / "status.json").exists():
         raise GalaxyError(f"no run {run_id!r} in {registry.runs_dir} (a delete needs the whole id); nothing deleted.")
     run = run_info(run_dir)
     if run.is_live:

@@ -45,7 +45,8 @@ def test_a_supervisor_never_ends_a_later_attempt(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     newer = {"state": "queued", "attempt": 2, "mode": "resume"}
-    fake_worker = f"import json, pathlib; pathlib.Path({str(run_dir / 'status.json')!r}).write_text({json.dumps(newer)!r})"
+    status = str(run_dir / "status.json")
+    fake_worker = f"import pathlib; pathlib.Path({status!r}).write_text({json.dumps(newer)!r})"
     atomic_write_json(run_dir / "launch.json", {"argv": [sys.executable, "-c", fake_worker], "attempt": 1})
     atomic_write_json(run_dir / "status.json", {"state": "training", "attempt": 1})
     supervise(run_dir)

@@ -429,13 +429,16 @@ def test_the_persons_registry_survives_launch_finish_runs_and_a_threshold_change
 def test_a_kill_between_the_best_and_last_checkpoints_never_loses_the_best(tmp_path: Path,
                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """Simulates SIGKILL between the two checkpoint writes of an improving epoch (a test seam kills the
-    worker right after the first write). best.pt is written first, so resume always finds it."""
+    worker right after the first write). best.pt is written first, so it is never lost: a resume (which needs
+    last.pt) refuses and says so, and --skip evaluates best.pt."""
     registry = tiny_workspace(tmp_path, epochs=1, extra={"max_steps_per_epoch": 2})
     monkeypatch.setenv("GALAXY_TUI_KILL_BETWEEN_CHECKPOINTS", "1")
     run = wait_final(launch(registry, "tiny"))
     assert run.state == "killed"
     assert (run.dir / "checkpoints" / "best.pt").exists() and not (run.dir / "checkpoints" / "last.pt").exists()
     monkeypatch.delenv("GALAXY_TUI_KILL_BETWEEN_CHECKPOINTS")
-    resumed = wait_final(launch(registry, "tiny", "resume"))
-    assert resumed.state == "finished", (run.dir / "worker.log").read_text()[-2000:]
+    with pytest.raises(GalaxyError, match="cannot be resumed; its best.pt is kept. --skip evaluates best.pt"):
+        launch(registry, "tiny", "resume")
+    evaluated = wait_final(launch(registry, "tiny", "skip"))
+    assert evaluated.state == "finished", (run.dir / "worker.log").read_text()[-2000:]
     assert json.loads((run.dir / "results" / "metrics.json").read_text())["best_epoch"] == 1

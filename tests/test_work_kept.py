@@ -168,3 +168,26 @@ def test_processes_gone_after_a_failed_event_they_could_not_record_read_as_faile
     append_event(run_dir / "events.jsonl", "failed", message="cannot write last.pt: Read-only file system")
     info = run_info(run_dir)
     assert info.state == "failed" and info.message == "cannot write last.pt: Read-only file system"
+
+
+@pytest.mark.slow
+def test_a_full_disk_while_evaluating_fails_with_the_disk_not_a_traceback(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Simulates ENOSPC when the evaluation writes metrics.json (its writer raising as a full disk does)."""
+    import errno
+
+    import galaxy_tui.analysis.classification_results as results
+    from galaxy_tui.events import read_events
+    from galaxy_tui.train.worker import main as worker_main
+    registry = tiny_workspace(tmp_path, epochs=1, extra={"max_steps_per_epoch": 2})
+    run = wait_final(launch(registry, "tiny"))
+
+    def full(path: Path, _value: object, **_: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(results, "atomic_write_json", full)
+    assert worker_main([str(run.dir), "--mode", "evaluate"]) == 1
+    status = read_json(run.dir / "status.json")
+    assert status["state"] == "failed" and status["message"].startswith("no space left to write")
+    failed = [e for e in read_events(run.dir / "events.jsonl") if e["type"] == "failed"][-1]
+    assert failed["traceback"] is None and "metrics.json" in failed["message"]

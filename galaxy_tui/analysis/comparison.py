@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 from statistics import median
 from typing import TYPE_CHECKING, Any
 
-from galaxy_tui.atomic import read_json
+from galaxy_tui.analysis.metrics_file import read_metrics
 from galaxy_tui.errors import GalaxyError
 from galaxy_tui.events import read_events
 from galaxy_tui.runs import DERIVED, RunInfo, read_config
@@ -94,9 +94,10 @@ def _median_speed(run: RunInfo) -> float | None:
     return round(median(speeds), 1) if speeds else None
 
 
-def compared(run: RunInfo) -> Compared:
-    """The figures of a finished run or ensemble; a GalaxyError saying why when it has no results."""
-    metrics = read_json(run.dir / "results" / "metrics.json")
+def compared(run: RunInfo, damaged: list[str] | None = None) -> Compared:
+    """The figures of a finished run or ensemble; a GalaxyError saying why when it has no results. Figures of a
+    damaged metrics.json are left out, and said in `damaged`."""
+    metrics = read_metrics(run.dir, damaged)
     if not metrics:
         raise GalaxyError(f"{run.id} has no results yet (state {run.state}); only finished runs are compared.")
     config = read_config(run.dir)

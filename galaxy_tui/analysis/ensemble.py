@@ -22,8 +22,8 @@ from galaxy_tui.analysis.fraction_results import (
     write_fraction_results,
 )
 from galaxy_tui.analysis.measured import Measured
+from galaxy_tui.analysis.metrics_file import read_metrics
 from galaxy_tui.analysis.run_galaxies import RunGalaxies, run_galaxies
-from galaxy_tui.atomic import read_json
 from galaxy_tui.data.vote_tree import answer_errors
 from galaxy_tui.errors import GalaxyError
 from galaxy_tui.runs import RunInfo
@@ -65,11 +65,16 @@ def _read_predictions(run: RunInfo, name: str) -> pd.DataFrame:
 
 
 def load_member(run: RunInfo) -> Member:
-    metrics = read_json(run.dir / "results" / "metrics.json")
+    metrics = read_metrics(run.dir)
     if run.state != "finished" or not metrics:
         raise GalaxyError(f"{run.id} is {run.state}: only finished runs can join an ensemble.")
-    task = FRACTIONS if "rmse" in metrics else "classification"
-    return Member(run, task, list(metrics["outputs" if task == FRACTIONS else "classes"]), metrics,
+    task = FRACTIONS if "rmse" in metrics or metrics.get("task") == FRACTIONS else "classification"
+    outputs = metrics.get("outputs" if task == FRACTIONS else "classes")
+    if not outputs:
+        key = "outputs" if task == FRACTIONS else "classes"
+        raise GalaxyError(f"{run.id}: its results/metrics.json's `{key}` is missing or damaged; `galaxy-tui "
+                          f"evaluate {run.id}` writes it again.")
+    return Member(run, task, list(outputs), metrics,
                   _read_predictions(run, "val_predictions.csv"), _read_predictions(run, "predictions.csv"))
 
 

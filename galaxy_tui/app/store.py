@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from galaxy_tui.atomic import read_json
+from galaxy_tui.analysis.metrics_file import read_metrics
 from galaxy_tui.bookkeeping.notes import NOTES_FILE, RunNotes, read_notes
 from galaxy_tui.events import FINAL_STATES, Event, EventTail
 from galaxy_tui.run_model import RunModel
@@ -39,7 +39,7 @@ class RunRecord:
             return False
         if mtime == self.metrics_mtime:
             return False
-        self.metrics, self.metrics_mtime = read_json(path), mtime
+        self.metrics, self.metrics_mtime = read_metrics(self.info.dir), mtime
         return True
 
 

@@ -10,7 +10,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from galaxy_tui.atomic import atomic_write_bytes, read_json
+from galaxy_tui.analysis.metrics_file import read_metrics
+from galaxy_tui.atomic import atomic_write_bytes
 from galaxy_tui.bookkeeping.notes import read_notes
 from galaxy_tui.run_model import RunModel
 from galaxy_tui.runs import run_info
@@ -29,7 +30,7 @@ def _lr_at(model: RunModel, lr_steps: list[int], step: int) -> float | None:
 def metrics_rows(run_dir: Path) -> list[dict[str, Any]]:
     info = run_info(run_dir)
     model = RunModel.of_run(run_dir)
-    final = read_json(run_dir / "results" / "metrics.json") or {}
+    final = read_metrics(run_dir) or {}
     common = {"run": info.id, "experiment": info.experiment, "state": info.state,
               "tags": " ".join(read_notes(run_dir).tags), "test_split": final.get("split"),
               "test_accuracy": final.get("accuracy"), "test_loss": final.get("loss"),

@@ -166,10 +166,13 @@ def file_signature(path: Path) -> str:
 def list_images(folder: Path) -> dict[str, os.stat_result]:
     """Image files directly in `folder`, by name, with their stat (one scandir)."""
     found: dict[str, os.stat_result] = {}
-    with os.scandir(folder) as entries:
-        for entry in entries:
-            if entry.is_file() and entry.name.lower().endswith((".jpg", ".jpeg", ".png")):
-                found[entry.name] = entry.stat()
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.is_file() and entry.name.lower().endswith((".jpg", ".jpeg", ".png")):
+                    found[entry.name] = entry.stat()
+    except OSError as exc:  # a folder of the dataset that cannot be read: say which, and that it is a read
+        raise GalaxyError(f"cannot read the folder {folder}: {exc.strerror or exc}; check its permissions.") from None
     return found
 
 

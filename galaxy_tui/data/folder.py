@@ -18,7 +18,10 @@ def load_image_folder(name: str, root: Path, merge: dict[str, list[str]] | None 
     require_dir(root, "Image")
     merge = merge or {}
     excluded = set(exclude or [])
-    folders = sorted(p.name for p in root.iterdir() if p.is_dir() and p.name not in excluded)
+    try:
+        folders = sorted(p.name for p in root.iterdir() if p.is_dir() and p.name not in excluded)
+    except OSError as exc:
+        raise GalaxyError(f"cannot read the folder {root}: {exc.strerror or exc}; check its permissions.") from None
     if not folders:
         raise GalaxyError(f"{root} has no class sub-folders; an image-folder dataset needs one folder "
                           f"of jpg/png files per class.")

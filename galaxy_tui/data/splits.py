@@ -131,6 +131,9 @@ def labelled_split(dataset: Dataset, experiment: Experiment, saved: Path | None 
         warning = empty_class_warning(counts, dataset.name)
         if warning:
             raise GalaxyError(warning)
+        if len(dataset.classes) < 2:
+            raise GalaxyError(f"{dataset.name}: only one class ({', '.join(dataset.classes)}); a classifier needs two "
+                              f"or more (an image folder needs a sub-folder of images per class).")
         keep = np.flatnonzero(labels >= 0)
     frame = dataset.frame.iloc[keep].reset_index(drop=True)
     labels = labels[keep].astype(np.int64)

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from galaxy_tui.atomic import read_json
+from galaxy_tui.analysis.metrics_file import read_metrics
 from galaxy_tui.errors import GalaxyError
 from galaxy_tui.registry import parse_frozen
 from galaxy_tui.runs import DERIVED, read_config
@@ -88,15 +88,16 @@ def load_run(run_dir: Path, device: torch.device | None = None) -> LoadedRun:
         raise GalaxyError(f"run {run_dir.name} has no best checkpoint (checkpoints/best.pt): it never finished an "
                           f"epoch; train it first.")
     experiment = config["experiment"]
-    metrics = read_json(run_dir / "results" / "metrics.json") or {}
+    metrics = read_metrics(run_dir) or {}
     fractions = _fraction_task(run_dir, config) if experiment.get("task") == "vote-fractions" else None
     if fractions is not None:
         outputs = list(fractions.tree.columns)
     elif metrics.get("classes"):
         outputs = list(metrics["classes"])
     else:
-        raise GalaxyError(f"run {run_dir.name} has no results/metrics.json naming its classes: evaluate it first "
-                          f"(galaxy-tui evaluate {run_dir.name}).")
+        raise GalaxyError(f"run {run_dir.name}: its results/metrics.json does not name its classes (the file or "
+                          f"its `classes` is missing or damaged): evaluate it again (galaxy-tui evaluate "
+                          f"{run_dir.name}).")
     device = device or choose_device()
     state = load_checkpoint(best, config["run"]["config_hash"])
     model = build_model(str(experiment["model"]), len(outputs), pretrained=False)

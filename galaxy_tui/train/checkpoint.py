@@ -46,17 +46,19 @@ def _write_failure(path: Path, exc: BaseException) -> str:
 def load_checkpoint(path: Path, config_hash: str) -> dict[str, Any]:
     if not path.exists():
         raise GalaxyError(f"no checkpoint at {path}; train the experiment first (or --restart).")
+    if path.stat().st_size == 0:
+        raise GalaxyError(f"checkpoint {path} is empty (0 bytes): it is damaged; use --restart.")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         if "GLOBAL" not in str(exc):  # weights_only names the global it refused; anything else is damage
-            reason = str(exc).splitlines()[0][:120]
+            reason = _first_line(exc)[:120]
             raise GalaxyError(f"checkpoint {path} cannot be read: it is damaged ({reason}); use --restart.") from None
         # weights_only refused an object no checkpoint of ours holds: never load it any other way
         raise GalaxyError(f"{path} is not a checkpoint this program wrote (it holds objects other than "
                           f"tensors and plain values), so it was not loaded. Remove it, or use --restart.") from None
     except Exception as exc:  # a damaged file: torch raises several types
-        reason = str(exc).splitlines()[0][:200]
+        reason = _first_line(exc)[:200]
         raise GalaxyError(f"checkpoint {path} cannot be read ({type(exc).__name__}: {reason}); use --restart.") \
             from None
     if not isinstance(state, dict) or state.get("config_hash") != config_hash:
@@ -64,3 +66,7 @@ def load_checkpoint(path: Path, config_hash: str) -> dict[str, Any]:
         raise GalaxyError(f"checkpoint {path} was trained with a different configuration "
                           f"(hash {found} vs {config_hash}); use --restart for a new run.")
     return state
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or ["(no message)"])[0]

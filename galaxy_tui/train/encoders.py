@@ -85,21 +85,32 @@ def _reachable(endpoint: str) -> bool:
         return False
 
 
-def _cached_or_downloaded(spec: EncoderSpec, repo: str) -> tuple[Path, Path | None]:
-    """The weights file and config.json of `repo`: from the cache, else downloaded (online only)."""
-    from huggingface_hub import constants, hf_hub_download, try_to_load_from_cache
+def _cached(repo: str, filename: str) -> Path | None:
+    from huggingface_hub import try_to_load_from_cache
 
-    def cached(filename: str) -> Path | None:
-        found = try_to_load_from_cache(repo, filename)
-        return Path(found) if isinstance(found, str) else None
+    found = try_to_load_from_cache(repo, filename)
+    return Path(found) if isinstance(found, str) else None
 
-    weights = next((path for path in map(cached, WEIGHT_FILES) if path is not None), None)
-    if weights is not None:
-        return weights, cached("config.json")
-    if constants.HF_HUB_OFFLINE or not _reachable(constants.ENDPOINT):
+
+def _cached_weights_or_online(spec: EncoderSpec, repo: str) -> Path | None:
+    """The cached weights file of `repo`, or None when they can be downloaded; a GalaxyError when neither."""
+    from huggingface_hub import constants
+
+    weights = next((path for path in (_cached(repo, name) for name in WEIGHT_FILES) if path is not None), None)
+    if weights is None and (constants.HF_HUB_OFFLINE or not _reachable(constants.ENDPOINT)):
         raise GalaxyError(f"{spec.name}: its pretrained weights ({repo}) are not in the Hugging Face cache "
                           f"({constants.HF_HUB_CACHE}) and this machine is offline (or HF_HUB_OFFLINE is set); "
                           f"{_fetch_hint(repo)}.")
+    return weights
+
+
+def _cached_or_downloaded(spec: EncoderSpec, repo: str) -> tuple[Path, Path | None]:
+    """The weights file and config.json of `repo`: from the cache, else downloaded (online only)."""
+    from huggingface_hub import constants, hf_hub_download
+
+    weights = _cached_weights_or_online(spec, repo)
+    if weights is not None:
+        return weights, _cached(repo, "config.json")
     try:
         weights = Path(hf_hub_download(repo, WEIGHT_FILES[0], etag_timeout=10))
     except Exception as exc:  # no network, no such repository, a proxy: all end the same way
@@ -160,15 +171,44 @@ def _pretrained_cfg(config_file: Path | None, encoder: nn.Module) -> dict[str, A
     return default
 
 
+def _unknown_architecture(spec: EncoderSpec) -> GalaxyError:
+    return GalaxyError(f"{spec.name}: timm has no architecture {spec.architecture!r}; "
+                       f"`python -c \"import timm; print(timm.list_models('*nano*'))\"` lists them")
+
+
+def _weights_repo(spec: EncoderSpec, hf_hub_id: str | None) -> str:
+    repo = spec.repo or hf_hub_id
+    if not repo:
+        raise GalaxyError(f"{spec.name}: timm publishes no Hugging Face weights for it; set weights = FILE or "
+                          f"pretrained = false")
+    return repo
+
+
+def check_encoder(name: str, pretrained: bool, weights: Path | None) -> None:
+    """What building the encoder would fail on, found without building it (no weights are read or fetched):
+    an architecture timm lacks, a weights file that is not there, published weights neither cached nor
+    reachable."""
+    import timm
+
+    spec = encoder_spec(name)
+    if not timm.is_model(spec.architecture):
+        raise _unknown_architecture(spec)
+    if weights is not None:
+        if not weights.is_file():
+            raise GalaxyError(f"{name}: weights = {str(weights)!r} is not a file")
+    elif pretrained:
+        published = timm.get_pretrained_cfg(spec.architecture, allow_unregistered=True)
+        _cached_weights_or_online(spec, _weights_repo(spec, getattr(published, "hf_hub_id", None)))
+
+
 def build_encoder_model(name: str, outputs: int, pretrained: bool, weights: Path | None = None) -> EncoderNet:
     import timm
 
     spec = encoder_spec(name)
     try:
         encoder = timm.create_model(spec.architecture, pretrained=False, num_classes=0, in_chans=spec.in_chans)
-    except RuntimeError as exc:  # timm: "Unknown model (...)"
-        raise GalaxyError(f"{name}: timm has no architecture {spec.architecture!r} ({exc}); "
-                          f"`python -c \"import timm; print(timm.list_models('*nano*'))\"` lists them") from None
+    except RuntimeError:  # timm: "Unknown model (...)"
+        raise _unknown_architecture(spec) from None
     config_file: Path | None = None
     if weights is not None:
         if not weights.is_file():
@@ -176,13 +216,34 @@ def build_encoder_model(name: str, outputs: int, pretrained: bool, weights: Path
         config_file = weights.parent / "config.json"
         _load_encoder_weights(encoder, weights, spec)
     elif pretrained:
-        repo = spec.repo or encoder.pretrained_cfg.get("hf_hub_id")
-        if not repo:
-            raise GalaxyError(f"{name}: timm publishes no Hugging Face weights for it; set weights = FILE or "
-                              f"pretrained = false")
+        repo = _weights_repo(spec, encoder.pretrained_cfg.get("hf_hub_id"))
         weights_file, config_file = _cached_or_downloaded(spec, repo)
         _load_encoder_weights(encoder, weights_file, spec)
     cfg = _pretrained_cfg(config_file, encoder)
     size = cfg.get("input_size")
     return EncoderNet(encoder, outputs, list(cfg.get("mean", (0.485, 0.456, 0.406))),
                       list(cfg.get("std", (0.229, 0.224, 0.225))), spec.in_chans, int(size[-1]) if size else None)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m galaxy_tui.train.encoders NAME [--pretrained] [--weights FILE]`: check_encoder in a process of
+    its own, so a launch from the UI (which never imports torch) can refuse a bad encoder before any run exists.
+    Exit 2 with the message on stderr when it would fail."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="galaxy_tui.train.encoders")
+    parser.add_argument("name")
+    parser.add_argument("--pretrained", action="store_true")
+    parser.add_argument("--weights", type=Path)
+    args = parser.parse_args(argv)
+    try:
+        check_encoder(args.name, args.pretrained, args.weights)
+    except GalaxyError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -40,7 +40,7 @@ from galaxy_tui.data.cache import prepare_images
 from galaxy_tui.data.labels import UNLABELLED
 from galaxy_tui.data.sources import load_dataset
 from galaxy_tui.data.splits import labelled_split, write_split
-from galaxy_tui.errors import GalaxyError
+from galaxy_tui.errors import GalaxyError, storage_problem
 from galaxy_tui.events import AGAIN_MODES
 from galaxy_tui.registry import parse_frozen
 from galaxy_tui.runs import read_config
@@ -672,6 +672,11 @@ def main(argv: list[str] | None = None) -> int:
         worker.fail(str(exc))
         return 1
     except Exception as exc:  # a bug: keep the traceback in worker.log and the event
+        problem = storage_problem(exc) if isinstance(exc, OSError) else None
+        if problem is not None:  # a full, read-only or forbidden disk: a message, not a bug's traceback
+            print(f"galaxy-tui worker: {problem}", file=sys.stderr)
+            worker.fail(problem)
+            return 1
         trace = traceback.format_exc()
         print(trace, file=sys.stderr)
         worker.fail_after_peer(f"{type(exc).__name__}: {exc}", trace)
