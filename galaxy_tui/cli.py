@@ -46,6 +46,18 @@ def _megabytes(text: str) -> float:
     return value
 
 
+def _pixels(text: str) -> int | None:
+    """"4096x4096" or a pixel count; 0: no limit."""
+    width, _, height = text.lower().partition("x")
+    if width.isdigit() and (height.isdigit() if height else True):
+        pixels = int(width) * int(height or 1)
+        if pixels == 0:
+            return None
+        if pixels >= 64 * 64:
+            return pixels
+    raise argparse.ArgumentTypeError(f"{text!r} is not a pixel limit such as 4096x4096 (at least 64x64; 0: none)")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="galaxy-tui",
@@ -137,6 +149,9 @@ def _parser() -> argparse.ArgumentParser:
                          help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 for every one)")
     serving.add_argument("--port", type=_port, default=8000, help="port (default 8000)")
     serving.add_argument("--max-upload-mb", type=_megabytes, default=10.0, help="largest image accepted (default 10)")
+    serving.add_argument("--max-pixels", type=_pixels, default=4096 * 4096, metavar="WxH",
+                         help="largest image decoded, from its header (default 4096x4096; a larger JPEG is decoded "
+                              "at a reduced scale where that fits; 0: no limit)")
     serving.add_argument("--max-files", type=_count, default=16, help="most images per request (default 16)")
     serving.add_argument("--max-batch", type=_count, default=32,
                          help="most images per forward pass when requests arrive together (default 32)")
@@ -194,7 +209,7 @@ def _run(args: argparse.Namespace, workspace: Path) -> int:
     if args.command == "serve":
         from galaxy_tui.serve.serve_command import serve
         return serve(workspace, args.run, args.host, args.port, args.max_upload_mb, args.max_files,
-                     args.max_batch, args.device)
+                     args.max_batch, args.device, args.max_pixels)
     if args.command == "diff":
         from galaxy_tui.commands import diff_runs
         return diff_runs(workspace, args.first, args.second)

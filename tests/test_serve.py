@@ -155,6 +155,12 @@ def test_a_real_server_answers_a_real_upload(folder_run, loaded: LoadedRun) -> N
         expected = predict_items(loaded, file_items(JPEGS[:1])[0]).output_array[0]
         got = [answer.json()["results"][0]["probabilities"][c] for c in loaded.outputs]
         np.testing.assert_allclose(got, expected, atol=2e-5)
+        with socket.create_connection(("127.0.0.1", port)) as half:  # a client that leaves mid-upload
+            half.sendall(b"POST /classify HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+                         b"Content-Length: 100000\r\n\r\n--b\r\nContent-Disposition: form-data; name=\"file\"; "
+                         b"filename=\"g.jpg\"\r\n\r\n" + JPEGS[0].read_bytes()[:2000])
+            time.sleep(0.5)
+        assert httpx.get(f"{url}/health", timeout=5).status_code == 200
         busy = subprocess.run([sys.executable, "-m", "galaxy_tui.cli", "--workspace", str(root), "serve", run.id,
                                "--port", str(port)], capture_output=True, text=True, timeout=60)
         assert busy.returncode == 2 and f"cannot listen on 127.0.0.1:{port}" in busy.stderr
@@ -162,6 +168,7 @@ def test_a_real_server_answers_a_real_upload(folder_run, loaded: LoadedRun) -> N
         server.terminate()
         out, err = server.communicate(timeout=30)
     assert f"http://127.0.0.1:{port}" in out and "Traceback" not in err
+    assert err.count("disconnected mid-upload") == 1, err
 
 
 def test_serve_without_its_extra_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch, folder_run) -> None:  # noqa: ANN001
@@ -169,3 +176,68 @@ def test_serve_without_its_extra_says_how_to_install_it(monkeypatch: pytest.Monk
     monkeypatch.setitem(sys.modules, "uvicorn", None)
     with pytest.raises(GalaxyError, match=r"pip install 'galaxy-tui\[serve\]'"):
         serve(folder_run[0], folder_run[1].id, "127.0.0.1", free_port(), 10, 16, 32, None)
+
+
+def bomb_png(width: int, height: int) -> bytes:
+    """A PNG of huge dimensions and a small file (all zeros compress ~1000:1), as a decompression bomb is."""
+    import io
+
+    from PIL import Image
+    buffer = io.BytesIO()
+    Image.new("L", (width, height)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_an_image_of_too_many_pixels_is_refused_from_its_header(loaded: LoadedRun,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """13000 x 13000 pixels in a 0.2 MB PNG: refused with 413 before a pixel is decoded (decoding raises here)."""
+    from PIL import PngImagePlugin
+    data = bomb_png(13000, 13000)
+    assert len(data) < 512 * 1024
+
+    def never(*_: object) -> None:
+        raise AssertionError("the bomb was decoded")
+
+    monkeypatch.setattr(PngImagePlugin.PngImageFile, "load", never)
+    client = TestClient(create_app(loaded, Limits()))
+    answer = client.post("/classify", files=[("file", ("bomb.png", data, "image/png"))])
+    assert answer.status_code == 413
+    assert "13000x13000 pixels" in answer.json()["detail"] and "16,777,216 pixels" in answer.json()["detail"]
+    assert client.get("/model").json()["limits"]["max_pixels"] == 4096 * 4096
+
+
+def test_a_large_jpeg_is_decoded_small_instead_of_refused() -> None:
+    import io
+
+    from PIL import Image
+
+    from galaxy_tui.data.images import ImageTooLarge, decode_upload
+    buffer = io.BytesIO()
+    Image.new("RGB", (2000, 1600), (90, 60, 30)).save(buffer, "JPEG")
+    image = decode_upload(buffer.getvalue(), "big.jpg", max_pixels=1000 * 1000, least_side=224)
+    assert image.shape == (800, 1000, 3)  # the decoder's 1/2 scale: under the limit, above the model's size
+    with pytest.raises(ImageTooLarge, match="2000x1600 pixels"):  # 1/8 would be needed: below 224 px a side
+        decode_upload(buffer.getvalue(), "big.jpg", max_pixels=250 * 200, least_side=224)
+    with pytest.raises(ImageTooLarge):
+        decode_upload(bomb_png(2000, 1600), "big.png", max_pixels=1000 * 1000)
+
+
+def test_an_upload_that_stalls_is_answered_408() -> None:
+    """Simulates a client that sends its headers and then nothing (receive() never returns)."""
+    from galaxy_tui.serve.body_limit import BodyLimit
+
+    async def app(scope, receive, send) -> None:  # noqa: ANN001
+        await receive()
+
+    async def stalled() -> dict:
+        await asyncio.sleep(3600)
+        return {}
+
+    sent: list[dict] = []
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "headers": [(b"content-length", b"1000")]}
+    asyncio.run(BodyLimit(app, limit=10_000, stall_s=0.2)(scope, stalled, send))
+    assert sent[0]["status"] == 408 and b"stalled for 0.2 s" in sent[1]["body"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -13,12 +14,39 @@ class ImageUnreadable(Exception):
     """One image could not be decoded; callers skip it and count it."""
 
 
-def _decoded(source: str | Path | io.BytesIO, name: str | Path, draft_size: int | None) -> np.ndarray:
+class ImageTooLarge(ImageUnreadable):
+    """An image whose header declares more pixels than the caller allows: refused before it is decoded."""
+
+
+def _within(image: Image.Image, name: str | Path, max_pixels: int, least_side: int) -> None:
+    """Refuse an image of more than `max_pixels` from its header alone; a JPEG that its decoder can scale down
+    (1/2 to 1/8) under the limit, keeping at least `least_side` pixels a side, is decoded small instead."""
+    width, height = image.size
+    if width * height <= max_pixels:
+        return
+    if image.format == "JPEG":
+        for scale in (2, 4, 8):
+            small = (-(-width // scale), -(-height // scale))
+            if small[0] * small[1] <= max_pixels and min(small) >= least_side:
+                image.draft("RGB", small)
+                if image.size[0] * image.size[1] <= max_pixels:
+                    return
+                break
+    raise ImageTooLarge(f"{name}: {width}x{height} pixels is more than this server decodes ({max_pixels:,} pixels, "
+                        f"its --max-pixels); send a cut-out of the galaxy")
+
+
+def _decoded(source: str | Path | BinaryIO, name: str | Path, draft_size: int | None,
+             max_pixels: int | None = None, least_side: int = 0) -> np.ndarray:
     try:
         with Image.open(source) as image:
+            if max_pixels is not None:
+                _within(image, name, max_pixels, least_side)
             if draft_size is not None and image.format == "JPEG":
                 image.draft("RGB", (draft_size, draft_size))
             return np.asarray(image.convert("RGB"))
+    except ImageUnreadable:
+        raise
     except UnidentifiedImageError:
         raise ImageUnreadable(f"{name}: not an image format Pillow can decode (JPEG, PNG, TIFF, …)") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
@@ -30,9 +58,12 @@ def read_image_file(path: str | Path, draft_size: int | None = None) -> np.ndarr
     return _decoded(path, path, draft_size)
 
 
-def decode_image_bytes(data: bytes, name: str) -> np.ndarray:
-    """An uploaded image's bytes to uint8 RGB; `name` is how the message names it."""
-    return _decoded(io.BytesIO(data), name, None)
+def decode_upload(source: bytes | BinaryIO, name: str, max_pixels: int | None = None,
+                  least_side: int = 0) -> np.ndarray:
+    """An uploaded image (its bytes, or the file it was spooled to) to uint8 RGB; `name` is how messages name it.
+    With `max_pixels`, an image larger than that is refused from its header (ImageTooLarge) or, a JPEG, decoded
+    at a reduced scale that keeps `least_side`."""
+    return _decoded(io.BytesIO(source) if isinstance(source, bytes) else source, name, None, max_pixels, least_side)
 
 
 def centre_crop(image: np.ndarray, fraction: float) -> np.ndarray:

@@ -5,33 +5,32 @@ files; requests that arrive together go to the device as one batch."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
+import warnings
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import asdict
+from typing import Any, BinaryIO
 
 import numpy as np
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, HTTPException, Request, Response
+from PIL.Image import DecompressionBombWarning
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as FormRefused
+from starlette.requests import ClientDisconnect
 
 from galaxy_tui.analysis.calibration import scaled
-from galaxy_tui.data.images import ImageUnreadable, decode_image_bytes, resize_image
+from galaxy_tui.data.images import ImageTooLarge, ImageUnreadable, decode_upload, resize_image
 from galaxy_tui.inference.predicting import Forward
 from galaxy_tui.inference.servable import LoadedRun
 from galaxy_tui.serve.batcher import Batcher
 from galaxy_tui.serve.body_limit import BodyLimit
+from galaxy_tui.serve.limits import Limits
 
 MULTIPART_OVERHEAD = 64 * 1024  # boundaries and part headers around the files
-
-
-@dataclass(frozen=True)
-class Limits:
-    max_bytes: int = 10 * 2**20  # per image
-    max_files: int = 16          # per request
-    max_batch: int = 32          # images per forward pass
+log = logging.getLogger("galaxy_tui.serve")
 
 
 def _scalars(metrics: dict[str, Any]) -> dict[str, Any]:
@@ -61,10 +60,22 @@ def answers(loaded: LoadedRun, names: list[str], outputs: np.ndarray) -> list[di
     return results
 
 
+def _size(upload: UploadFile) -> int:
+    if upload.size is not None:
+        return upload.size
+    upload.file.seek(0, 2)
+    size = upload.file.tell()
+    upload.file.seek(0)
+    return size
+
+
 def create_app(loaded: LoadedRun, limits: Limits = Limits()) -> FastAPI:
     forward = Forward(loaded, tta=False, features=False)
     batcher = Batcher(lambda images: forward(images)[0], limits.max_batch)
-    decoders = ThreadPoolExecutor(max_workers=4, thread_name_prefix="galaxy-decode")
+    decoders = ThreadPoolExecutor(max_workers=limits.decodes, thread_name_prefix="galaxy-decode")
+    if limits.max_pixels is not None:  # our limit is the stricter one: Pillow's warning about it says nothing new
+        warnings.filterwarnings("ignore", category=DecompressionBombWarning)
+    least_side = -(-loaded.image_size * 100 // max(1, round(loaded.crop * 100)))  # a drafted JPEG keeps this
     started = time.time()
 
     @asynccontextmanager
@@ -76,15 +87,20 @@ def create_app(loaded: LoadedRun, limits: Limits = Limits()) -> FastAPI:
 
     app = FastAPI(title=f"galaxy-tui · {loaded.run_id}", lifespan=lifespan,
                   description="Classify galaxy images with a run trained in galaxy-tui.")
-    app.add_middleware(BodyLimit, limit=limits.max_files * limits.max_bytes + MULTIPART_OVERHEAD)
+    app.add_middleware(BodyLimit, limit=limits.max_files * limits.max_bytes + MULTIPART_OVERHEAD,
+                       stall_s=limits.stall_s)
 
-    def prepared(data: bytes, name: str) -> np.ndarray:
-        return resize_image(decode_image_bytes(data, name), loaded.image_size, loaded.crop)
+    def prepared(source: bytes | BinaryIO, name: str) -> np.ndarray:
+        return resize_image(decode_upload(source, name, limits.max_pixels, least_side), loaded.image_size,
+                            loaded.crop)
 
-    async def uploads(request: Request) -> list[tuple[str, bytes]]:
+    async def uploads(request: Request) -> list[tuple[str, int, bytes | BinaryIO]]:
+        """Each image's name, size and where to read it: the body itself, or the file the form spooled it to
+        (read by a decoder, so a request holds at most the form's small in-memory spool per image)."""
         kind = request.headers.get("content-type", "")
         if kind.startswith("image/"):
-            return [("image", await request.body())]
+            body = await request.body()
+            return [("image", len(body), body)]
         if not kind.startswith("multipart/form-data"):
             raise HTTPException(400, "send images as multipart form files (curl -F file=@galaxy.jpg URL/classify) "
                                      "or one image as the body with an image/* Content-Type")
@@ -99,25 +115,30 @@ def create_app(loaded: LoadedRun, limits: Limits = Limits()) -> FastAPI:
         if not files:
             raise HTTPException(400, "the form has no files: send each image as a file field "
                                      "(curl -F file=@galaxy.jpg URL/classify)")
-        return [(upload.filename or f"file {i + 1}", await upload.read(limits.max_bytes + 1))
-                for i, upload in enumerate(files)]
+        return [(upload.filename or f"file {i + 1}", _size(upload), upload.file) for i, upload in enumerate(files)]
 
-    @app.post("/classify")
-    async def classify(request: Request) -> dict[str, Any]:
+    @app.post("/classify", response_model=None)
+    async def classify(request: Request) -> dict[str, Any] | Response:
         received = time.perf_counter()
-        images = await uploads(request)
-        for name, data in images:
-            if len(data) > limits.max_bytes:
+        try:
+            images = await uploads(request)
+        except ClientDisconnect:  # nobody is left to answer: one line in the log, not a traceback
+            log.warning("a client disconnected mid-upload (%s)", request.client.host if request.client else "?")
+            return Response(status_code=499)
+        for name, size, _ in images:
+            if size > limits.max_bytes:
                 raise HTTPException(413, f"{name} is larger than {limits.max_bytes / 2**20:g} MiB (the server's "
                                          f"--max-upload-mb)")
         loop = asyncio.get_running_loop()
         try:
-            pixels = await asyncio.gather(*(loop.run_in_executor(decoders, prepared, data, name)
-                                            for name, data in images))
+            pixels = await asyncio.gather(*(loop.run_in_executor(decoders, prepared, source, name)
+                                            for name, _, source in images))
+        except ImageTooLarge as exc:
+            raise HTTPException(413, str(exc)) from None
         except ImageUnreadable as exc:
             raise HTTPException(400, f"not an image this server can read: {exc}") from None
         outputs = await batcher.submit(np.stack(pixels))
-        return {"run": loaded.run_id, "results": answers(loaded, [name for name, _ in images], outputs),
+        return {"run": loaded.run_id, "results": answers(loaded, [name for name, _, _ in images], outputs),
                 "seconds": round(time.perf_counter() - received, 4)}
 
     @app.get("/health")
