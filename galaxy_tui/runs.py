@@ -16,18 +16,16 @@ import socket
 import subprocess
 import sys
 import time
-import tomllib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import tomli_w
-
-from galaxy_tui.atomic import atomic_write_bytes, atomic_write_json, locked, read_json
+from galaxy_tui.atomic import atomic_write_json, locked, read_json
 from galaxy_tui.errors import GalaxyError
 from galaxy_tui.events import FINAL_STATES
 from galaxy_tui.executors import local, slurm
+from galaxy_tui.frozen_run import DERIVED, read_config, task_section, write_config
 from galaxy_tui.model_names import is_encoder_name
 from galaxy_tui.registry import EXECUTORS, Registry
 from galaxy_tui.scores import score_named
@@ -35,7 +33,6 @@ from galaxy_tui.scores import score_named
 # Keys that may change between attempts without invalidating a checkpoint.
 _HASH_EXEMPT = ("epochs", "early_stopping", "checkpoint_minutes", "mistakes", "devices", "micro_batch",
                 "vram_margin", "max_steps_per_epoch", "tta")
-DERIVED = ("ensemble", "boosted")  # result folders made from runs (their config has this section), not trained
 
 
 @dataclass(frozen=True)
@@ -100,13 +97,6 @@ def run_config(registry: Registry, experiment: str) -> dict[str, Any]:
         "experiment": table,
         "dataset": dataset,
     }
-
-
-def read_config(run_dir: Path) -> dict[str, Any]:
-    try:
-        return tomllib.loads((run_dir / "config.toml").read_text())
-    except (FileNotFoundError, tomllib.TOMLDecodeError) as exc:
-        raise GalaxyError(f"{run_dir}/config.toml cannot be read ({exc}); the run folder is damaged.") from None
 
 
 def new_run_dir(runs_dir: Path, experiment: str) -> Path:
@@ -270,11 +260,13 @@ def _submit(registry: Registry, run_dir: Path, mode: str, attempt: int, devices:
     return run_info(run_dir)
 
 
-def preflight(registry: Registry, experiment: str, saved_split: Path | None = None, fresh: bool = True) -> None:
+def preflight(registry: Registry, experiment: str, saved_split: Path | None = None,
+              fresh: bool = True) -> dict[str, Any]:
     """What the worker would fail on at once, found before any run folder exists: a dataset that does
     not load (missing file, column, HDF5 dataset), a class with no galaxies, an empty part of the split, an image
     cache the disk cannot hold, an encoder timm lacks or whose weights are missing offline (`fresh`: a new run,
-    which starts from the pretrained weights; a resume starts from its checkpoint)."""
+    which starts from the pretrained weights; a resume starts from its checkpoint). Returns the task section
+    config.toml freezes (the classes, a vote-fraction run's decision tree)."""
     from galaxy_tui.data.cache import check_cache_space  # pandas/h5py: only when launching
     from galaxy_tui.data.sources import load_dataset
     from galaxy_tui.data.splits import labelled_split
@@ -287,6 +279,7 @@ def preflight(registry: Registry, experiment: str, saved_split: Path | None = No
     if is_encoder_name(exp.model):
         _check_encoder(exp.model, exp.pretrained and fresh, registry.workspace / Path(exp.weights).expanduser()
                        if exp.weights and fresh else None, registry.workspace)
+    return task_section(dataset.classes, chosen.tree)
 
 
 def _check_encoder(name: str, pretrained: bool, weights: Path | None, workspace: Path) -> None:
@@ -339,22 +332,23 @@ def _launch(registry: Registry, experiment: str, choice: str | None, devices: in
         if frozen["run"]["config_hash"] != config["run"]["config_hash"]:
             raise GalaxyError(f"experiment {experiment!r} changed since run {previous.id} was trained "
                               f"({_changed_keys(frozen, config)}); its checkpoint does not fit. Use --restart.")
+        config["task"] = frozen.get("task", {})
         if choice == "resume":
             _refuse_resume_without_last(previous)
-            preflight(registry, experiment, previous.dir / "split.csv", fresh=False)
+            config["task"] = preflight(registry, experiment, previous.dir / "split.csv", fresh=False)
         config["run"]["id"] = previous.id
-        atomic_write_bytes(previous.dir / "config.toml", tomli_w.dumps(config).encode())
+        write_config(previous.dir, config)
         mode = "resume" if choice == "resume" else "evaluate"
         return _start(registry, previous.dir, mode, previous.attempt + 1, devices, executor)
     if choice in ("resume", "skip"):
         raise GalaxyError(f"experiment {experiment!r} has no checkpoint to {choice}; run it without --{choice}.")
-    preflight(registry, experiment)
+    config["task"] = preflight(registry, experiment)
     run_dir = new_run_dir(registry.runs_dir, experiment)
     try:
         (run_dir / "checkpoints").mkdir()
         (run_dir / "results").mkdir()
         config["run"]["id"] = run_dir.name
-        atomic_write_bytes(run_dir / "config.toml", tomli_w.dumps(config).encode())
+        write_config(run_dir, config)
         atomic_write_json(run_dir / "status.json", {"experiment": experiment, "started": time.time()})
     except BaseException:
         shutil.rmtree(run_dir, ignore_errors=True)  # a refused launch leaves no empty run behind
@@ -400,7 +394,7 @@ def _again(registry: Registry, run_id: str, mode: str, change: Callable[[dict[st
         if not (run.dir / "checkpoints" / "best.pt").exists():
             raise GalaxyError(f"run {run.id} has no best checkpoint to use (state {run.state}).")
         change(config)
-        atomic_write_bytes(run.dir / "config.toml", tomli_w.dumps(config).encode())
+        write_config(run.dir, config)
         return _start(registry, run.dir, mode, run.attempt + 1, devices or int(config["experiment"]["devices"]))
 
 

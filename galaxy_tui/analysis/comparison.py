@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 from galaxy_tui.analysis.metrics_file import read_metrics
 from galaxy_tui.errors import GalaxyError
 from galaxy_tui.events import read_events
-from galaxy_tui.runs import DERIVED, RunInfo, read_config
+from galaxy_tui.frozen_run import DERIVED, read_config
+from galaxy_tui.runs import RunInfo
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -13,7 +13,8 @@ from typing import Any
 import tomli_w
 
 from galaxy_tui.atomic import atomic_write_bytes, atomic_write_json
-from galaxy_tui.runs import DERIVED, RunInfo, new_run_dir, read_config, run_info
+from galaxy_tui.frozen_run import DERIVED, read_config
+from galaxy_tui.runs import RunInfo, new_run_dir, run_info
 
 
 @contextmanager

@@ -4,7 +4,6 @@ derived from the run without its network (an ensemble) needs to write its artefa
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,8 +12,9 @@ from galaxy_tui.data.catalog import Dataset
 from galaxy_tui.data.sources import load_dataset
 from galaxy_tui.data.splits import LabelledSplit, labelled_split
 from galaxy_tui.errors import GalaxyError
-from galaxy_tui.registry import Experiment, parse_frozen
-from galaxy_tui.runs import RunInfo, read_config
+from galaxy_tui.frozen_run import read_frozen
+from galaxy_tui.registry import Experiment
+from galaxy_tui.runs import RunInfo
 
 
 class FrameImages:
@@ -50,7 +50,6 @@ class RunGalaxies:
 
 
 def run_galaxies(run: RunInfo) -> RunGalaxies:
-    config = read_config(run.dir)
-    experiment, spec = parse_frozen(run.dir / "config.toml", config, Path(config["run"]["workspace"]))
-    dataset = load_dataset(spec, Path(config["run"]["cache_dir"]))
-    return RunGalaxies(experiment, dataset, labelled_split(dataset, experiment, run.dir / "split.csv"))
+    frozen = read_frozen(run.dir)
+    dataset = load_dataset(frozen.dataset, frozen.cache_dir)
+    return RunGalaxies(frozen.experiment, dataset, labelled_split(dataset, frozen.experiment, run.dir / "split.csv"))

@@ -9,10 +9,11 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from galaxy_tui.runs import read_config
+from galaxy_tui.frozen_run import read_config
 
 # Where the run happened, not what it was: different for every run, so never a "change".
 _PLACE_KEYS = ("run.id", "run.workspace", "run.cache_dir", "run.config_hash")
+_FOLLOWS = "task."  # the classes and tree frozen from the dataset: they follow from what is compared
 MISSING = object()
 
 
@@ -36,7 +37,7 @@ def flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def config_changes(first: dict[str, Any], second: dict[str, Any]) -> list[Change]:
     a, b = flatten(first), flatten(second)
-    keys = sorted((set(a) | set(b)) - set(_PLACE_KEYS))
+    keys = sorted(key for key in (set(a) | set(b)) - set(_PLACE_KEYS) if not key.startswith(_FOLLOWS))
     return [Change(key, a.get(key, MISSING), b.get(key, MISSING)) for key in keys
             if a.get(key, MISSING) != b.get(key, MISSING)]
 

@@ -130,6 +130,31 @@ class VoteTree:
                 for name, question, answer in self.rule}
 
 
+def tree_table(tree: VoteTree) -> dict[str, object]:
+    """The tree as a TOML table (a run's config.toml freezes the questions it was trained on)."""
+    def question(q: Question) -> dict[str, object]:
+        table: dict[str, object] = {"key": q.key, "text": q.text, "answers": list(q.answers),
+                                    "columns": list(q.columns), "count_columns": list(q.count_columns)}
+        if q.parent is not None:  # TOML has no null: a root question has no parent key
+            table["parent"] = [q.parent[0], q.parent[1]]
+        return table
+    return {"cumulative": tree.cumulative, "questions": [question(q) for q in tree.questions],
+            "rule": [list(r) for r in tree.rule]}
+
+
+def tree_from_table(table: dict) -> VoteTree:
+    """The tree `tree_table` wrote; a GalaxyError when the table is not one."""
+    try:
+        questions = tuple(Question(str(q["key"]), str(q["text"]), tuple(map(str, q["answers"])),
+                                   tuple(map(str, q["columns"])),
+                                   (str(q["parent"][0]), int(q["parent"][1])) if "parent" in q else None,
+                                   tuple(map(str, q.get("count_columns", ())))) for q in table["questions"])
+        rule = tuple((str(r[0]), str(r[1]), int(r[2])) for r in table.get("rule", ()))
+        return VoteTree(questions, bool(table.get("cumulative", False)), rule)
+    except (KeyError, IndexError, TypeError, ValueError) as exc:
+        raise GalaxyError(f"the frozen decision tree is damaged ({type(exc).__name__}: {exc}).") from None
+
+
 def answer_errors(predicted: np.ndarray, truth: np.ndarray) -> tuple[float, float] | None:
     """(RMSE, MAE) over the answers the catalogue has (NaN answers left out); None when it has none."""
     known = np.isfinite(truth)

@@ -14,9 +14,10 @@ from galaxy_tui.data.images import read_image_file
 from galaxy_tui.data.labels import usable_votes
 from galaxy_tui.data.sources import load_dataset
 from galaxy_tui.errors import GalaxyError
+from galaxy_tui.frozen_run import read_frozen
 from galaxy_tui.inference.predicting import Item
-from galaxy_tui.registry import Registry, parse_frozen
-from galaxy_tui.runs import RunInfo, read_config
+from galaxy_tui.registry import Registry
+from galaxy_tui.runs import RunInfo
 
 
 def file_items(paths: list[Path]) -> tuple[list[Item], Collected]:
@@ -31,8 +32,7 @@ def dataset_items(registry: Registry, name: str, run: RunInfo, unlabelled: bool)
     dataset = load_dataset(registry.dataset(name), registry.cache_dir)
     rows = np.arange(len(dataset.frame))
     if unlabelled:
-        config = read_config(run.dir)
-        experiment, _ = parse_frozen(run.dir / "config.toml", config, Path(config["run"]["workspace"]))
+        experiment = read_frozen(run.dir).experiment
         if not dataset.has_votes:
             raise GalaxyError(f"dataset {name!r} has fixed labels, not votes: no labelling rule drops any of its "
                               f"galaxies; use --all.")
@@ -51,9 +51,8 @@ def _items(dataset: Dataset, frame: pd.DataFrame) -> list[Item]:
 def held_out_items(run: RunInfo, count: int) -> list[Item]:
     """The first `count` test galaxies of the run's own split (validation where it has no test part): real
     galaxies the run never trained on, read from its dataset."""
-    config = read_config(run.dir)
-    _, spec = parse_frozen(run.dir / "config.toml", config, Path(config["run"]["workspace"]))
-    dataset = load_dataset(spec, Path(config["run"]["cache_dir"]))
+    frozen = read_frozen(run.dir)
+    dataset = load_dataset(frozen.dataset, frozen.cache_dir)
     split = pd.read_csv(run.dir / "split.csv", dtype={"id": str, "split": str})
     part = "test" if (split["split"] == "test").any() else "val"
     wanted = set(split["id"][split["split"] == part].head(count))

@@ -13,8 +13,7 @@ from torch import nn
 
 from galaxy_tui.analysis.metrics_file import read_metrics
 from galaxy_tui.errors import GalaxyError
-from galaxy_tui.registry import parse_frozen
-from galaxy_tui.runs import DERIVED, read_config
+from galaxy_tui.frozen_run import read_frozen
 from galaxy_tui.train.batches import MEAN, STD
 from galaxy_tui.train.checkpoint import load_checkpoint
 from galaxy_tui.train.models import build_model, head_layer
@@ -66,45 +65,35 @@ def choose_device(wanted: str | None = None) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def _fraction_task(run_dir: Path, config: dict[str, Any]) -> VoteFractionTask:
-    """The decision tree the run predicts, read again from its dataset (the head's outputs follow it)."""
-    from galaxy_tui.data.sources import load_dataset
-    from galaxy_tui.data.splits import experiment_tree
-    experiment, spec = parse_frozen(run_dir / "config.toml", config, Path(config["run"]["workspace"]))
-    dataset = load_dataset(spec, Path(config["run"]["cache_dir"]))
-    return VoteFractionTask(experiment_tree(dataset, experiment), experiment.loss)
-
-
 def load_run(run_dir: Path, device: torch.device | None = None) -> LoadedRun:
     """The run's best checkpoint in eval mode on `device` (the GPU when there is one); a GalaxyError saying
-    what is missing otherwise."""
-    config = read_config(run_dir)
-    for derived in DERIVED:
-        if derived in config:
-            raise GalaxyError(f"{run_dir.name} is {'an ensemble' if derived == 'ensemble' else 'a boosted result'}: "
-                              f"it has no network of its own; predict with {config[derived].get('run') or 'a member'}.")
+    what is missing otherwise. Needs nothing but the run folder (its frozen config names classes and answers)."""
+    frozen = read_frozen(run_dir)
+    if frozen.derived:
+        raise GalaxyError(f"{run_dir.name} is {'an ensemble' if frozen.derived == 'ensemble' else 'a boosted result'}"
+                          f": it has no network of its own; predict with "
+                          f"{frozen.config[frozen.derived].get('run') or 'a member'}.")
     best = run_dir / "checkpoints" / "best.pt"
     if not best.exists():
         raise GalaxyError(f"run {run_dir.name} has no best checkpoint (checkpoints/best.pt): it never finished an "
                           f"epoch; train it first.")
-    experiment = config["experiment"]
     metrics = read_metrics(run_dir) or {}
-    fractions = _fraction_task(run_dir, config) if experiment.get("task") == "vote-fractions" else None
+    tree = frozen.tree()
+    fractions = VoteFractionTask(tree, frozen.experiment.loss) if tree is not None else None
     if fractions is not None:
         outputs = list(fractions.tree.columns)
-    elif metrics.get("classes"):
-        outputs = list(metrics["classes"])
+    elif frozen.classes or metrics.get("classes"):
+        outputs = list(frozen.classes or metrics["classes"])
     else:
-        raise GalaxyError(f"run {run_dir.name}: its results/metrics.json does not name its classes (the file or "
-                          f"its `classes` is missing or damaged): evaluate it again (galaxy-tui evaluate "
-                          f"{run_dir.name}).")
+        raise GalaxyError(f"run {run_dir.name}: neither its config.toml nor its results/metrics.json names its "
+                          f"classes (missing or damaged): evaluate it again (galaxy-tui evaluate {run_dir.name}).")
     device = device or choose_device()
-    state = load_checkpoint(best, config["run"]["config_hash"])
-    model = build_model(str(experiment["model"]), len(outputs), pretrained=False)
+    state = load_checkpoint(best, frozen.config_hash)
+    model = build_model(frozen.experiment.model, len(outputs), pretrained=False)
     model.load_state_dict(state["model"])
     servable = Servable(model, fractions).to(device).eval()
     calibration = metrics.get("calibration") or {}
     temperature = calibration.get("temperature") if fractions is None else None
     return LoadedRun(run_dir.name, servable, device, "vote-fractions" if fractions else "classification", outputs,
-                     int(experiment["image_size"]), float(config["dataset"].get("crop", 1.0)),
+                     frozen.experiment.image_size, frozen.crop,
                      float(temperature) if isinstance(temperature, (int, float)) else None, metrics)

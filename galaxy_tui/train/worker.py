@@ -42,8 +42,7 @@ from galaxy_tui.data.sources import load_dataset
 from galaxy_tui.data.splits import labelled_split, write_split
 from galaxy_tui.errors import GalaxyError, storage_problem
 from galaxy_tui.events import AGAIN_MODES
-from galaxy_tui.registry import parse_frozen
-from galaxy_tui.runs import read_config
+from galaxy_tui.frozen_run import read_frozen
 from galaxy_tui.train.checkpoint import load_checkpoint, save_checkpoint
 from galaxy_tui.train.device import (
     choose_placement,
@@ -113,9 +112,10 @@ class Worker:
     def __init__(self, run_dir: Path, mode: str):
         self.run_dir = run_dir
         self.mode = mode
-        self.config = read_config(run_dir)
-        self.workspace = Path(self.config["run"]["workspace"])
-        self.exp, self.spec = parse_frozen(run_dir / "config.toml", self.config, self.workspace)
+        self.frozen = read_frozen(run_dir)
+        self.config = self.frozen.config
+        self.workspace = self.frozen.workspace
+        self.exp, self.spec = self.frozen.experiment, self.frozen.dataset
         self.topology = Topology.from_environment()
         self.rank, self.world = self.topology.rank, self.topology.world
         self.reporter = Reporter(run_dir, writes=self.rank == 0)

@@ -50,8 +50,8 @@ from galaxy_tui.app.threads import deliver
 from galaxy_tui.app.thumbs import for_screen, readable_class, size_square, step_focus
 from galaxy_tui.app.views import show_config_diff
 from galaxy_tui.errors import GalaxyError
+from galaxy_tui.frozen_run import read_config
 from galaxy_tui.run_model import RunModel
-from galaxy_tui.runs import read_config
 from galaxy_tui.scores import score_of_epochs
 
 # A 256-colour-safe ramp from "none" to "all of the row".
