@@ -1,13 +1,19 @@
-"""What a run learns and how it is judged. The loop, the probe and the worker ask the task for its
-targets, loss, predictions, validation score and the direction of "best" instead of branching on its
-name (classification today; vote-fraction regression fits the same shape)."""
+"""What a run learns and how it is judged. The loop, the probe and the worker's jobs ask the task for its
+targets, loss, predictions, validation score, the direction of "best" and its headline figure instead of
+branching on its name. Two implementations of the Task protocol: classification and vote fractions; a third
+(multi-label, detection) is a third class here."""
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from galaxy_tui.analysis.fraction_results import errors
+from galaxy_tui.data.catalog import Dataset
 from galaxy_tui.data.vote_tree import VoteTree, answer_errors
 from galaxy_tui.registry import Experiment
 from galaxy_tui.scores import BY_KEY, Score
@@ -43,6 +49,8 @@ class ClassificationTask(_Judged):
     probabilities, validation accuracy (higher is better)."""
 
     judged_by = BY_KEY["val_acc"]
+    headline = "accuracy"
+    reports_volunteers = True  # results show how sure the volunteers were of each galaxy
 
     def __init__(self, num_classes: int, experiment: Experiment, train_labels: np.ndarray):
         self.outputs = num_classes
@@ -84,6 +92,12 @@ class ClassificationTask(_Judged):
     def score(self, predictions: np.ndarray, labels: np.ndarray) -> float:
         return float((predictions.argmax(1) == labels).mean()) if len(predictions) else 0.0
 
+    def target_rows(self, dataset: Dataset, frame: pd.DataFrame, labels: np.ndarray) -> np.ndarray:
+        return labels
+
+    def headline_of(self, predictions: np.ndarray, labels: np.ndarray) -> float:
+        return round(float((predictions.argmax(1) == labels).mean()), 5)
+
 
 class VoteFractionTask(_Judged):
     """The volunteers' answers down the decision tree. The head has one output per answer: a softmax per
@@ -94,6 +108,8 @@ class VoteFractionTask(_Judged):
     lower is better."""
 
     judged_by = BY_KEY["val_rmse"]
+    headline = "rmse"
+    reports_volunteers = False
 
     def __init__(self, tree: VoteTree, loss: str):
         self.tree = tree
@@ -203,5 +219,38 @@ class VoteFractionTask(_Judged):
         return float("nan") if measured is None else measured[0]
 
 
-Task = ClassificationTask | VoteFractionTask
+    def target_rows(self, dataset: Dataset, frame: pd.DataFrame, labels: np.ndarray) -> np.ndarray:
+        return self.target_table(*dataset.answers(frame, self.tree))
+
+    def headline_of(self, predictions: np.ndarray, labels: np.ndarray) -> float | None:
+        return errors(predictions, labels[:, :self.outputs])[0]
+
+
+class Task(Protocol):
+    outputs: int
+    headline: str               # the figure results lead with: "accuracy", "rmse"
+    reports_volunteers: bool
+
+    @property
+    def metric(self) -> str: ...
+    @property
+    def higher_is_better(self) -> bool: ...
+    @property
+    def scheduler_mode(self) -> str: ...
+    def improved(self, value: float, best: float | None) -> bool: ...
+    def batch_weight(self, labels: np.ndarray) -> float: ...
+    def targets(self, labels: np.ndarray, device: torch.device) -> torch.Tensor: ...
+    def loss_sum(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor: ...
+    def eval_loss_sum(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor: ...
+    def predictions(self, logits: torch.Tensor) -> torch.Tensor: ...
+    def score(self, predictions: np.ndarray, labels: np.ndarray) -> float: ...
+    def target_rows(self, dataset: Dataset, frame: pd.DataFrame, labels: np.ndarray) -> np.ndarray: ...
+    def headline_of(self, predictions: np.ndarray, labels: np.ndarray) -> float | None: ...
+
+
+def task_for(tree: VoteTree | None, num_classes: int, experiment: Experiment, train_labels: np.ndarray) -> Task:
+    """The run's task: its decision tree's answers where it has one, else its classes."""
+    if tree is not None:
+        return VoteFractionTask(tree, experiment.loss)
+    return ClassificationTask(num_classes, experiment, train_labels)
 
