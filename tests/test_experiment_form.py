@@ -9,7 +9,7 @@ from textual.widgets import DataTable
 from galaxy_tui.app.dialogs import ChoiceDialog
 from galaxy_tui.app.experiment_form import FIELDS, ExperimentForm
 from galaxy_tui.app.main import GalaxyApp
-from galaxy_tui.bookkeeping.config_diff import flatten
+from galaxy_tui.records.config_diff import flatten
 from galaxy_tui.registry import Experiment, Finetune, load_registry
 from pilot_helpers import NoGpu, open_experiment_form, screen_text, until
 from workspace_fixture import tiny_workspace

@@ -220,9 +220,16 @@ def test_a_metrics_json_edited_to_wrong_types(demo_run: tuple[Path, RunInfo], tm
         assert run_cli(capsys, "--workspace", str(workspace), *argv)[0] == 0
     metrics["classes"] = {"a": 1}
     path.write_text(json.dumps(metrics))
-    code, err = run_cli(capsys, "--workspace", str(workspace), "predict", run_dir.name, str(REALDATA),
-                        "--out", str(tmp_path / "p.csv"))
-    assert code == 2 and "`classes` is missing or damaged" in err
+    predict = ("predict", run_dir.name, str(REALDATA), "--out", str(tmp_path / "p.csv"))
+    assert run_cli(capsys, "--workspace", str(workspace), *predict)[0] == 0  # config.toml froze the classes
+    import tomllib
+
+    import tomli_w
+    config = tomllib.loads((run_dir / "config.toml").read_text())
+    del config["task"]  # as a run of a version that froze no classes
+    (run_dir / "config.toml").write_text(tomli_w.dumps(config))
+    code, err = run_cli(capsys, "--workspace", str(workspace), *predict)
+    assert code == 2 and "names its classes (missing or damaged)" in err
 
 
 def test_show_names_the_damaged_keys(demo_run: tuple[Path, RunInfo], tmp_path: Path,

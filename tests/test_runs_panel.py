@@ -12,7 +12,7 @@ from fixture_runs import fixture_workspace
 from galaxy_tui.app.dialogs import ChoiceDialog, InputDialog
 from galaxy_tui.app.main import GalaxyApp
 from galaxy_tui.app.views import ConfigDiffScreen
-from galaxy_tui.bookkeeping.notes import read_notes
+from galaxy_tui.records.notes import read_notes
 from pilot_helpers import NoGpu, region_text, screen_text, text_of, until
 
 FINISHED, FAILED = "demo-tiny-20261101-120000", "demo-tiny-20261101-110000"
@@ -110,7 +110,7 @@ async def compare_table(pilot, runs: int, rows: int) -> DataTable:  # noqa: ANN0
 
 
 async def test_compare_shows_tags_and_notes_and_marks_its_sorted_column(tmp_path: Path) -> None:
-    from galaxy_tui.bookkeeping.notes import write_notes
+    from galaxy_tui.records.notes import write_notes
     root = fixture_workspace(tmp_path)
     write_notes(root / "runs" / FINISHED, ("baseline",), "AdamW, no augmentation")
     app = GalaxyApp(root, telemetry=NoGpu())

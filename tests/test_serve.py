@@ -172,7 +172,7 @@ def test_a_real_server_answers_a_real_upload(folder_run, loaded: LoadedRun) -> N
 
 
 def test_serve_without_its_extra_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch, folder_run) -> None:  # noqa: ANN001
-    from galaxy_tui.serve.serve_command import serve
+    from galaxy_tui.cli.serve_command import serve
     monkeypatch.setitem(sys.modules, "uvicorn", None)
     with pytest.raises(GalaxyError, match=r"pip install 'galaxy-tui\[serve\]'"):
         serve(folder_run[0], folder_run[1].id, "127.0.0.1", free_port(), 10, 16, 32, None)

@@ -20,10 +20,10 @@ from galaxy_tui.app.run_state import state_text
 from galaxy_tui.app.store import RunRecord
 from galaxy_tui.app.views import show_config_diff
 from galaxy_tui.atomic import atomic_write_json, read_json
-from galaxy_tui.bookkeeping.export import export_metrics
-from galaxy_tui.bookkeeping.notes import parse_tags, write_notes
-from galaxy_tui.bookkeeping.run_filter import RunFilter, parse_filter, run_facts
 from galaxy_tui.errors import GalaxyError
+from galaxy_tui.records.export import export_metrics
+from galaxy_tui.records.notes import parse_tags, write_notes
+from galaxy_tui.records.run_filter import RunFilter, parse_filter, run_facts
 from galaxy_tui.runs import delete_run
 
 UI_STATE_FILE = "ui-state.json"

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from galaxy_tui.analysis.metrics_file import read_metrics
-from galaxy_tui.bookkeeping.notes import NOTES_FILE, RunNotes, read_notes
 from galaxy_tui.events import FINAL_STATES, Event, EventTail
+from galaxy_tui.records.notes import NOTES_FILE, RunNotes, read_notes
 from galaxy_tui.run_model import RunModel
 from galaxy_tui.runs import RunInfo, run_info
 

@@ -13,8 +13,8 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Input, Label, Log, Static
 
 from galaxy_tui.app.footer import FittingFooter
-from galaxy_tui.bookkeeping.config_diff import Change, changes_table, run_changes
 from galaxy_tui.errors import GalaxyError
+from galaxy_tui.records.config_diff import Change, changes_table, run_changes
 
 
 class ConfigDiffScreen(ModalScreen[None]):

@@ -12,9 +12,8 @@ from pathlib import Path
 from galaxy_tui.atomic import read_json
 from galaxy_tui.errors import GalaxyError
 from galaxy_tui.inference.galaxy_sources import file_items
-from galaxy_tui.inference.predict_command import save_predictions
 from galaxy_tui.inference.predict_jobs import write_job_status
-from galaxy_tui.inference.predicting import predict_items
+from galaxy_tui.inference.predicting import predict_items, save_predictions
 from galaxy_tui.inference.servable import load_run
 
 

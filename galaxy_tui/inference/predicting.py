@@ -7,12 +7,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
 from galaxy_tui.analysis.calibration import scaled
+from galaxy_tui.atomic import atomic_write_bytes
 from galaxy_tui.data.images import ImageUnreadable, resize_image
 from galaxy_tui.inference.servable import LoadedRun
 from galaxy_tui.train.loop import dihedral_views
@@ -140,3 +142,20 @@ def prediction_table(loaded: LoadedRun, predicted: Predicted) -> pd.DataFrame:
     if predicted.spreads:
         frame["tta_spread"] = np.concatenate(predicted.spreads).round(5)
     return frame
+
+
+def save_predictions(target: Path, loaded: LoadedRun, predicted: Predicted) -> tuple[pd.DataFrame, list[str]]:
+    """The CSV, the features beside it (when asked for) and the skipped files with why; what was written."""
+    frame = prediction_table(loaded, predicted)
+    atomic_write_bytes(target, frame.to_csv(index=False).encode())
+    written = [str(target)]
+    if predicted.feature_array is not None:
+        feature_file = target.with_suffix(".features.npy")
+        np.save(feature_file, predicted.feature_array)
+        written.append(f"{feature_file} ({predicted.feature_array.shape[1]} per galaxy, rows as in the CSV)")
+    if predicted.skipped:
+        skipped_file = target.with_suffix(".skipped.csv")
+        atomic_write_bytes(skipped_file, pd.DataFrame(predicted.skipped, columns=["path", "why"])
+                           .to_csv(index=False).encode())
+        written.append(f"{skipped_file} (the files skipped, with why)")
+    return frame, written

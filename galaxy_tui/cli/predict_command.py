@@ -6,16 +6,14 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from galaxy_tui.atomic import atomic_write_bytes
 from galaxy_tui.errors import GalaxyError
 from galaxy_tui.inference.galaxy_sources import dataset_items, file_items
-from galaxy_tui.inference.predicting import Predicted, predict_items, prediction_table
+from galaxy_tui.inference.predicting import Predicted, predict_items, save_predictions
 from galaxy_tui.inference.servable import LoadedRun, choose_device, load_run
 from galaxy_tui.registry import registry_for_reading
 from galaxy_tui.runs import get_run
@@ -53,23 +51,6 @@ def predict(workspace: Path, run_id: str, paths: list[Path], dataset: str | None
     frame, written = save_predictions(out or Path(f"predictions-{run.id}.csv"), loaded, predicted)
     _summary(Console(), loaded, predicted, frame, seconds, written, tta)
     return 0
-
-
-def save_predictions(target: Path, loaded: LoadedRun, predicted: Predicted) -> tuple[pd.DataFrame, list[str]]:
-    """The CSV, the features beside it (when asked for) and the skipped files with why; what was written."""
-    frame = prediction_table(loaded, predicted)
-    atomic_write_bytes(target, frame.to_csv(index=False).encode())
-    written = [str(target)]
-    if predicted.feature_array is not None:
-        feature_file = target.with_suffix(".features.npy")
-        np.save(feature_file, predicted.feature_array)
-        written.append(f"{feature_file} ({predicted.feature_array.shape[1]} per galaxy, rows as in the CSV)")
-    if predicted.skipped:
-        skipped_file = target.with_suffix(".skipped.csv")
-        atomic_write_bytes(skipped_file, pd.DataFrame(predicted.skipped, columns=["path", "why"])
-                           .to_csv(index=False).encode())
-        written.append(f"{skipped_file} (the files skipped, with why)")
-    return frame, written
 
 
 def _summary(console: Console, loaded: LoadedRun, predicted: Predicted, frame: pd.DataFrame, seconds: float,

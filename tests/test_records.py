@@ -12,12 +12,12 @@ import pytest
 import tomli_w
 
 from fixture_runs import add_live_run, fixture_workspace
-from galaxy_tui.bookkeeping.config_diff import MISSING, config_changes, run_changes
-from galaxy_tui.bookkeeping.export import COLUMNS, metrics_csv
-from galaxy_tui.bookkeeping.notes import NOTES_FILE, parse_tags, read_notes, write_notes
-from galaxy_tui.bookkeeping.run_filter import parse_filter, run_facts
 from galaxy_tui.cli import main
 from galaxy_tui.errors import GalaxyError
+from galaxy_tui.records.config_diff import MISSING, config_changes, run_changes
+from galaxy_tui.records.export import COLUMNS, metrics_csv
+from galaxy_tui.records.notes import NOTES_FILE, parse_tags, read_notes, write_notes
+from galaxy_tui.records.run_filter import parse_filter, run_facts
 from galaxy_tui.registry import load_registry
 from galaxy_tui.runs import RunInfo, delete_run, find_runs
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from galaxy_tui.analysis.metrics_file import read_metrics
 from galaxy_tui.atomic import atomic_write_bytes
-from galaxy_tui.bookkeeping.notes import read_notes
+from galaxy_tui.records.notes import read_notes
 from galaxy_tui.run_model import RunModel
 from galaxy_tui.runs import run_info
 

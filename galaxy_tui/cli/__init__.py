@@ -167,51 +167,51 @@ def _run(args: argparse.Namespace, workspace: Path) -> int:
         from galaxy_tui.app.main import run_app
         return run_app(workspace)
     if args.command == "datasets":
-        from galaxy_tui.commands import list_datasets
+        from galaxy_tui.cli.datasets_command import list_datasets
         return list_datasets(workspace, args.threshold, args.min_classifications, args.max_artifact)
     if args.command == "train":
-        from galaxy_tui.commands import train
+        from galaxy_tui.cli.run_commands import train
         choice = "resume" if args.resume else "restart" if args.restart else "skip" if args.skip else None
         return train(workspace, args.experiment, args.detach, choice, args.devices, args.executor)
     if args.command == "runs":
-        from galaxy_tui.commands import list_runs
+        from galaxy_tui.cli.run_commands import list_runs
         return list_runs(workspace, args.filter)
     if args.command == "stop":
-        from galaxy_tui.commands import stop
+        from galaxy_tui.cli.run_commands import stop
         return stop(workspace, args.run, args.wait)
     if args.command == "show":
-        from galaxy_tui.commands import show
+        from galaxy_tui.cli.result_commands import show
         return show(workspace, args.run, args.answer)
     if args.command == "export-metrics":
-        from galaxy_tui.commands import export_metrics_csv
+        from galaxy_tui.cli.result_commands import export_metrics_csv
         return export_metrics_csv(workspace, args.runs, args.output)
     if args.command == "evaluate":
-        from galaxy_tui.commands import evaluate
+        from galaxy_tui.cli.run_commands import evaluate
         return evaluate(workspace, args.run, args.tta, args.detach)
     if args.command == "boost":
-        from galaxy_tui.commands import boost
+        from galaxy_tui.cli.run_commands import boost
         return boost(workspace, args.run, args.booster, args.detach)
     if args.command == "compare":
-        from galaxy_tui.commands import compare
+        from galaxy_tui.cli.result_commands import compare
         return compare(workspace, args.runs, args.csv)
     if args.command == "ensemble":
-        from galaxy_tui.commands import ensemble
+        from galaxy_tui.cli.result_commands import ensemble
         return ensemble(workspace, args.runs, args.weights)
     if args.command == "predict":
-        from galaxy_tui.inference.predict_command import predict
+        from galaxy_tui.cli.predict_command import predict
         if (args.unlabelled or args.all) and args.dataset is None:
             raise GalaxyError("--unlabelled and --all choose a dataset's galaxies: add --dataset NAME.")
         return predict(workspace, args.run, args.paths, args.dataset, args.unlabelled, args.out, args.tta,
                        args.features, args.batch, args.device)
     if args.command == "export":
-        from galaxy_tui.inference.export_command import export
+        from galaxy_tui.cli.export_command import export
         return export(workspace, args.run, args.format, args.out, args.check)
     if args.command == "serve":
-        from galaxy_tui.serve.serve_command import serve
+        from galaxy_tui.cli.serve_command import serve
         return serve(workspace, args.run, args.host, args.port, args.max_upload_mb, args.max_files,
                      args.max_batch, args.device, args.max_pixels)
     if args.command == "diff":
-        from galaxy_tui.commands import diff_runs
+        from galaxy_tui.cli.result_commands import diff_runs
         return diff_runs(workspace, args.first, args.second)
     return 0
 
