@@ -18,7 +18,7 @@ from galaxy_tui.atomic import finite
 Event = dict[str, Any]
 
 FINAL_STATES = ("finished", "stopped", "failed", "killed")
-LIVE_STATES = ("submitted", "pending", "queued", "preparing", "probing", "training", "evaluating")
+LIVE_STATES = ("submitted", "pending", "queued", "preparing", "probing", "training", "evaluating", "predicting")
 AGAIN_MODES = ("evaluate", "boost")  # jobs on a trained run: stopping one leaves the run as it was
 
 

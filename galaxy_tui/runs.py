@@ -12,7 +12,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -24,7 +23,7 @@ from typing import Any
 from galaxy_tui.atomic import atomic_write_json, locked, read_json
 from galaxy_tui.errors import GalaxyError
 from galaxy_tui.events import FINAL_STATES
-from galaxy_tui.executors import local, slurm
+from galaxy_tui.executors import jobs
 from galaxy_tui.frozen_run import DERIVED, read_config, task_section, write_config
 from galaxy_tui.model_names import is_encoder_name
 from galaxy_tui.registry import EXECUTORS, Registry
@@ -117,18 +116,6 @@ def _status(run_dir: Path) -> dict[str, Any]:
     return read_json(run_dir / "status.json") or {}
 
 
-def _derive_state(run_dir: Path, status: dict[str, Any]) -> slurm.Told:
-    """The run's state, and what to say about it (status.json's message, or what Slurm tells)."""
-    if status.get("executor") == "slurm":
-        told = slurm.view(run_dir, status)
-        if told is not None:
-            return told
-    written = str(status.get("state", "lost"))
-    if written in FINAL_STATES:
-        return slurm.Told(written, str(status.get("message") or ""))
-    return slurm.Told(*local.state(run_dir, status))
-
-
 def _number(status: dict[str, Any], key: str, default: float) -> float:
     """A figure from status.json, or the default when it is missing or not a number (a damaged or
     hand-edited file must not break the listing of every run)."""
@@ -142,7 +129,7 @@ def run_info(run_dir: Path) -> RunInfo:
     status = _status(run_dir)
     best = _number(status, "best_metric", -1.0)
     pid = status.get("pid")
-    state, message, reason = _derive_state(run_dir, status)
+    state, message, reason = jobs.state(run_dir, status)
     return RunInfo(
         id=run_dir.name, dir=run_dir, experiment=str(status.get("experiment", "")),
         state=state, attempt=int(_number(status, "attempt", 1)),
@@ -208,56 +195,18 @@ def latest_checkpointed_run(registry: Registry, experiment: str) -> RunInfo | No
 
 def _start(registry: Registry, run_dir: Path, mode: str, attempt: int, devices: int,
            executor: str = "local") -> RunInfo:
-    # Before anything of the new attempt is written: the previous attempt's processes may still be exiting.
-    lock_fd = local.take_attempt_lock(run_dir) if executor == "local" else None
-    try:
-        status = _status(run_dir)
-        now = time.time()
-        # The previous attempt's pids and job go first: a reader must never see `queued` beside dead pids (lost).
-        (run_dir / "supervisor.json").unlink(missing_ok=True)
-        (run_dir / slurm.RECORD).unlink(missing_ok=True)
-        atomic_write_json(run_dir / "status.json", {
-            **status, "state": "submitted" if executor == "slurm" else "queued", "attempt": attempt, "mode": mode,
-            "updated": now, "started": status.get("started", now),
-            "experiment": status.get("experiment", run_dir.name), "message": "", "host": socket.gethostname(),
-            "executor": executor, "before": _ended_as(status),
-        })
-        if lock_fd is None:
-            return _submit(registry, run_dir, mode, attempt, devices)
-        try:
-            local.start(run_dir, mode, attempt, devices, registry.workspace, lock_fd)
-        except GalaxyError as exc:
-            _failed_to_start(run_dir, str(exc))
-            raise GalaxyError(f"run {run_dir.name}: {exc}. Is galaxy-tui installed for this Python "
-                              f"(pip install -e . in the project)?") from None
-        return run_info(run_dir)
-    finally:
-        if lock_fd is not None:
-            os.close(lock_fd)  # the supervisor and the worker hold it now
+    experiment = str(_status(run_dir).get("experiment", ""))
+    settings = registry.slurm_of(experiment) if experiment in registry.experiments else registry.slurm
+    jobs.start(run_dir, jobs.JobSpec(jobs.TRAIN_WORKER, mode, attempt, devices, registry.workspace, executor, settings),
+               lambda previous: {"experiment": previous.get("experiment", run_dir.name),
+                                 "before": _ended_as(previous)})
+    return run_info(run_dir)
 
 
 def _ended_as(status: dict[str, Any]) -> str:
     """How the previous attempt ended ("" for a new run): a stopped re-evaluation of a finished run puts it back."""
     state = status.get("state")
     return state if isinstance(state, str) and state in FINAL_STATES else ""
-
-
-def _failed_to_start(run_dir: Path, message: str) -> None:
-    atomic_write_json(run_dir / "status.json", {**_status(run_dir), "state": "failed", "message": message,
-                                                "updated": time.time()})
-
-
-def _submit(registry: Registry, run_dir: Path, mode: str, attempt: int, devices: int) -> RunInfo:
-    experiment = str(_status(run_dir).get("experiment", ""))
-    settings = registry.slurm_of(experiment) if experiment in registry.experiments else registry.slurm
-    try:
-        job = slurm.submit(run_dir, mode, attempt, settings, devices, registry.workspace,
-                           local.worker_environment(devices, dict(os.environ)))
-    except GalaxyError as exc:
-        _failed_to_start(run_dir, str(exc))
-        raise
-    atomic_write_json(run_dir / "status.json", {**_status(run_dir), "slurm_job": job, "updated": time.time()})
-    return run_info(run_dir)
 
 
 def preflight(registry: Registry, experiment: str, saved_split: Path | None = None,
@@ -411,22 +360,8 @@ def stop_run(registry: Registry, run_id: str) -> RunInfo:
     run = get_run(registry, run_id)
     if not run.is_live:
         raise GalaxyError(f"run {run.id} is {run.state}, not running; nothing to stop.")
-    if run.job:  # a Slurm job
-        slurm.cancel(run.dir)
-        return run
-    local.stop(run.dir)
+    jobs.stop(run.dir, _status(run.dir))
     return run
-
-
-def wait_for_end(run_dir: Path, timeout_s: float) -> bool:
-    """Wait until the run's attempt has ended and its processes are gone, so that the next launch can start at
-    once; False if it still runs after `timeout_s`."""
-    deadline = time.monotonic() + timeout_s
-    while run_info(run_dir).is_live:
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.2)
-    return local.wait_for_exit(run_dir, max(0.0, deadline - time.monotonic()))
 
 
 def delete_run(registry: Registry, run_id: str) -> None:

@@ -56,6 +56,8 @@ def final_state_for(code: int, run_dir: Path, status: dict) -> tuple[str, str]:
         return "failed", ("the worker was killed by SIGBUS: a memory-mapped file (the prepared-image cache) could "
                           "not be read or written, which is what a full disk does; free space where the cache is "
                           "(workspace cache_dir) and launch it again")
+    if code == -signal.SIGTERM and status.get("mode") == "predict":
+        return "stopped", "stopped while the worker was starting, before it classified any image"
     if code == -signal.SIGTERM:
         # Only a stop sends SIGTERM; it arrived before the worker could handle it (it was starting up).
         return "stopped", ("stopped while the worker was starting, before any step; resume continues from the "

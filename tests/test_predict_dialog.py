@@ -5,6 +5,7 @@ protocol underneath: a job whose process died without a last word reads as faile
 from __future__ import annotations
 
 import csv
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,8 +15,10 @@ import pytest
 
 from conftest import write_jpeg
 from galaxy_tui.atomic import atomic_write_json
-from galaxy_tui.inference.predict_jobs import latest_job, read_job, write_job_status
+from galaxy_tui.errors import GalaxyError
+from galaxy_tui.inference.predict_jobs import latest_job, read_job, start_predict_job, write_job_status
 from galaxy_tui.procinfo import boot_id, start_ticks
+from trained_runs import REALDATA
 
 pytestmark = pytest.mark.slow
 
@@ -74,15 +77,42 @@ async def test_p_classifies_a_folder_in_the_background_and_opens_each_galaxy_lar
     assert "readme.txt" in skipped
 
 
-def test_a_job_whose_process_died_without_a_word_reads_as_failed(tmp_path: Path) -> None:
+def test_a_job_whose_processes_died_without_a_word_reads_as_lost(tmp_path: Path) -> None:
+    """Simulates a predict job whose supervisor and worker were killed (dead pids on record, no final state)."""
+    import socket
     folder = tmp_path / "run" / "predictions" / "20261203-000000"
     folder.mkdir(parents=True)
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     ticks = start_ticks(gone.pid)
     gone.wait()
-    atomic_write_json(folder / "process.json", {"pid": gone.pid, "start": ticks, "boot_id": boot_id()})
-    write_job_status(folder, "predicting", done=3, total=10, message="")
+    atomic_write_json(folder / "supervisor.json", {"worker_pid": gone.pid, "worker_start": ticks,
+                                                   "supervisor_pid": gone.pid, "supervisor_start": ticks,
+                                                   "boot_id": boot_id()})
+    write_job_status(folder, "predicting", done=3, total=10, message="", executor="local", host=socket.gethostname())
     job = read_job(folder)
-    assert job.state == "failed" and "ended without finishing" in job.message and not job.live
+    assert job.state == "lost" and not job.live
     write_job_status(folder, "finished", done=10, total=10, message="10 classified")
     assert read_job(folder).state == "finished"
+
+
+@pytest.mark.slow
+def test_a_predict_job_is_started_and_stopped_by_the_launcher(folder_run, tmp_path: Path) -> None:  # noqa: ANN001
+    """Started like any run (supervisor, attempt lock), stopped by TERM: it ends `stopped` at once or at its next
+    batch, whichever the TERM meets, and the supervisor records its exit."""
+    from galaxy_tui.events import read_events
+    from galaxy_tui.executors.local import attempt_running
+    from galaxy_tui.inference.predict_jobs import stop_job
+    from workspace_fixture import wait_for
+    root, run = folder_run
+    many = tmp_path / "many"
+    for n in range(40):  # 40 copies of the real JPEGs: thousands of galaxies, so the stop lands mid-job
+        shutil.copytree(REALDATA, many / str(n), ignore=shutil.ignore_patterns("*.csv", "*.txt"))
+    folder = start_predict_job(run.dir, [many], root)
+    wait_for(lambda: read_job(folder).state == "predicting", timeout=60, poll=0.05)
+    stop_job(folder)
+    job = wait_for(lambda: None if (found := read_job(folder)).live else found, timeout=60)
+    assert job.state == "stopped" and "stopped after classifying" in job.message, job.message
+    wait_for(lambda: not attempt_running(folder), timeout=30)
+    assert [e["type"] for e in read_events(folder / "events.jsonl")] == ["stop_requested", "exited"]
+    with pytest.raises(GalaxyError, match="is stopped; nothing to stop"):
+        stop_job(folder)

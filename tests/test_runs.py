@@ -151,6 +151,9 @@ def test_a_reused_pid_is_not_proof_of_life(tmp_path: Path) -> None:
     status = read_json(run.dir / "status.json")
     status["state"] = "training"
     (run.dir / "status.json").write_text(json.dumps(status))
+    events = (run.dir / "events.jsonl").read_text().splitlines()
+    mid_training = [line for line in events if json.loads(line)["type"] not in ("eval", "finished", "exited")]
+    (run.dir / "events.jsonl").write_text("\n".join(mid_training) + "\n")  # as a worker killed mid-training
     supervisor = read_json(run.dir / "supervisor.json")
     supervisor.update(worker_pid=os.getpid(), supervisor_pid=os.getpid())  # alive, but started at another time
     (run.dir / "supervisor.json").write_text(json.dumps(supervisor))

@@ -241,3 +241,30 @@ def test_a_requeued_job_resumes_from_its_last_checkpoint(cluster: dict, tmp_path
     wait_for(lambda: run_info(run.dir).state == "training", 120)
     stop_run(registry, run.id)
     assert _settled(run).state == "stopped"
+
+
+@pytest.mark.slow
+def test_a_predict_job_runs_as_a_slurm_job(cluster: dict, tmp_path: Path) -> None:
+    """A predict job through the same launcher as a run, on the Slurm executor: submitted, classified, settled."""
+    from galaxy_tui.inference.predict_jobs import read_job, start_predict_job
+    registry = _slurm_workspace(tmp_path, {"time": "10"})
+    run = _settled(launch(registry, "tiny"))
+    assert run.state == "finished", (run.dir / "worker.log").read_text()[-3000:]
+    images = tmp_path / "images"
+    images.mkdir()
+    from conftest import write_jpeg
+    for n in range(5):
+        write_jpeg(images / f"g{n}.jpg", n)
+    folder = start_predict_job(run.dir, [images], tmp_path, "slurm", registry.slurm)
+    assert read_json(folder / "slurm.json")["job_id"] and (folder / "slurm.sh").exists()
+    assert "--module galaxy_tui.inference.predict_worker" in (folder / "slurm.sh").read_text()
+
+    def ended():  # noqa: ANN202
+        slurm.forget_queue()
+        job = read_job(folder)
+        return None if job.live else job
+    job = wait_for(ended, 240)
+    assert job.state == "finished", (folder / "worker.log").read_text()[-3000:]
+    assert len((folder / "predictions.csv").read_text().splitlines()) == 6
+    exited = [e for e in read_events(folder / "events.jsonl") if e["type"] == "exited"]
+    assert [e["slurm_state"] for e in exited] == ["COMPLETED"]

@@ -21,7 +21,8 @@ from galaxy_tui.app.path_input import PathInput
 from galaxy_tui.app.thumbs import eye_crop, readable_class
 from galaxy_tui.data.images import ImageUnreadable, read_image_file
 from galaxy_tui.data.thumbnails import thumbnail
-from galaxy_tui.inference.predict_jobs import PredictJob, latest_job, read_job, start_predict_job
+from galaxy_tui.errors import GalaxyError
+from galaxy_tui.inference.predict_jobs import PredictJob, latest_job, read_job, start_predict_job, stop_job
 
 TOP = 3          # classes named in a caption
 ANSWERS_SHOWN = 6
@@ -63,7 +64,7 @@ def _picture(path: Path, crop: float) -> PILImage.Image:
 
 class PredictDialog(ModalScreen[None]):
     AUTO_FOCUS = "#predict-path"
-    BINDINGS = [Binding("escape", "dismiss(None)", "Close")]
+    BINDINGS = [Binding("escape", "dismiss(None)", "Close"), Binding("ctrl+s", "stop_job", "Stop the job")]
 
     def __init__(self, run_id: str, run_dir: Path, dataset_kind: str, workspace: Path):
         super().__init__(id="predict-dialog")
@@ -81,7 +82,8 @@ class PredictDialog(ModalScreen[None]):
             yield PathInput(self.workspace, placeholder="path/to/galaxies", id="predict-path")
             yield Static("", id="predict-status")
             yield DataTable(id="predict-table", cursor_type="row", zebra_stripes=True)
-            yield Static("Enter: the galaxy large · Escape closes (a running job goes on)", classes="hint")
+            yield Static("Enter: the galaxy large · Ctrl+S stops the job · Escape closes (a job goes on)",
+                         classes="hint")
 
     def on_mount(self) -> None:
         self.query_one("#predict-table", DataTable).display = False
@@ -104,8 +106,23 @@ class PredictDialog(ModalScreen[None]):
         if not path.exists():
             self._say(f"no such file or folder: {path}", error=True)
             return
-        folder = start_predict_job(self.run_dir, [path], self.workspace)
+        try:
+            folder = start_predict_job(self.run_dir, [path], self.workspace)
+        except GalaxyError as exc:
+            self._say(str(exc), error=True)
+            return
         self._follow(read_job(folder), open_when_done=True)
+
+    def action_stop_job(self) -> None:
+        if self.job is None or not self.job.live:
+            self._say("no job is running", error=True)
+            return
+        try:
+            stop_job(self.job.folder)
+        except GalaxyError as exc:
+            self._say(str(exc), error=True)
+            return
+        self._say("stopping the job at its next batch…")
 
     def _follow(self, job: PredictJob, open_when_done: bool) -> None:
         self.job, self.open_when_done = job, open_when_done
@@ -129,8 +146,8 @@ class PredictDialog(ModalScreen[None]):
         if self._poll is not None:
             self._poll.stop()
             self._poll = None
-        if job.state == "failed":
-            self._say(f"the job failed: {job.message}", error=True)
+        if job.state != "finished":
+            self._say(f"the job is {job.state}: {job.message}", error=job.state != "stopped")
             return
         self._say(f"{job.message}; CSV in the run's predictions/{job.folder.name}/")
         self._fill(job.predictions)

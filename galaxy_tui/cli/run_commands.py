@@ -103,7 +103,8 @@ def list_runs(workspace: Path, filter_text: str = "") -> int:
 
 def stop(workspace: Path, run_id: str, wait_s: float) -> int:
     """Ask a run to stop; unless `wait_s` is 0, return once its processes are gone (exit 1 if they are not)."""
-    from galaxy_tui.runs import run_info, stop_run, wait_for_end
+    from galaxy_tui.executors.jobs import wait_for_end
+    from galaxy_tui.runs import run_info, stop_run
     run = stop_run(registry_for_reading(workspace), run_id)
     console = Console()
     if run.state in ("submitted", "pending"):

@@ -107,12 +107,10 @@ def take_attempt_lock(run_dir: Path) -> int:
 
 # ---------------------------------------------------------------- start, state, stop
 
-def start(run_dir: Path, mode: str, attempt: int, devices: int, workspace: Path, lock_fd: int) -> None:
-    """Start the attempt's supervisor (which starts the worker), handing it the attempt lock; returns once the
-    worker's pid is on record. The caller keeps its own copy of `lock_fd` and closes it."""
-    atomic_write_json(run_dir / "launch.json", {"argv": worker_argv(run_dir, mode, devices), "attempt": attempt,
-                                                "cwd": str(workspace),
-                                                "env": worker_environment(devices, dict(os.environ))})
+def start(run_dir: Path, argv: list[str], attempt: int, workspace: Path, env: dict[str, str], lock_fd: int) -> None:
+    """Start the attempt's supervisor, which starts `argv` (the job's worker) and hands it the attempt lock;
+    returns once the worker's pid is on record. The caller keeps its own copy of `lock_fd` and closes it."""
+    atomic_write_json(run_dir / "launch.json", {"argv": argv, "attempt": attempt, "cwd": str(workspace), "env": env})
     with open(run_dir / "supervisor.log", "ab") as log:  # what the supervisor says before the worker's log
         launcher = subprocess.Popen([sys.executable, "-m", "galaxy_tui.supervisor", str(run_dir),
                                      "--lock-fd", str(lock_fd)], pass_fds=(lock_fd,),

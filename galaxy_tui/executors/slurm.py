@@ -29,6 +29,7 @@ from galaxy_tui.events import FINAL_STATES, append_event
 from galaxy_tui.registry import SlurmSettings
 
 RECORD = "slurm.json"
+TRAIN_WORKER = "galaxy_tui.train.worker"
 SCRIPT = "slurm.sh"
 QUEUE_CACHE_S = 2.0
 LIVE_JOB_STATES = ("PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED", "REQUEUE_HOLD",
@@ -137,7 +138,9 @@ def tasks_per_node(settings: SlurmSettings, devices: int) -> int:
 
 
 def job_script(run_dir: Path, mode: str, settings: SlurmSettings, devices: int, workspace: Path,
-               env: dict[str, str]) -> str:
+               env: dict[str, str], module: str = TRAIN_WORKER) -> str:
+    """The batch script of one attempt: `module` (the training worker, or another job's) on `run_dir`, as
+    many tasks as the run has ranks."""
     tasks = tasks_per_node(settings, devices)
     options = [f"--job-name=galaxy-tui:{run_dir.name}", f"--output={run_dir / 'worker.log'}", "--open-mode=append",
                f"--nodes={settings.nodes}", f"--ntasks-per-node={tasks}",
@@ -148,7 +151,8 @@ def job_script(run_dir: Path, mode: str, settings: SlurmSettings, devices: int, 
         if value:
             options.append(f"{flag}={value}")
     world = settings.nodes * tasks
-    task = [sys.executable, "-m", "galaxy_tui.executors.slurm_task", str(run_dir), "--mode", mode]
+    task = [sys.executable, "-m", "galaxy_tui.executors.slurm_task", str(run_dir), "--mode", mode,
+            *(["--module", module] if module != TRAIN_WORKER else [])]
     srun = ["srun", "--kill-on-bad-exit=1", *(["--label"] if world > 1 else []), *task]
     lines = ["#!/bin/bash", f"# galaxy-tui run {run_dir.name}: {world} task(s); resubmit with sbatch {SCRIPT}",
              *(f"#SBATCH {option}" for option in [*options, *settings.extra]),
@@ -161,10 +165,10 @@ def job_script(run_dir: Path, mode: str, settings: SlurmSettings, devices: int, 
 
 
 def submit(run_dir: Path, mode: str, attempt: int, settings: SlurmSettings, devices: int, workspace: Path,
-           env: dict[str, str]) -> str:
-    """Write slurm.sh into the run folder, sbatch it, record the job in slurm.json; the job's id."""
+           env: dict[str, str], module: str = TRAIN_WORKER) -> str:
+    """Write slurm.sh into the job's folder, sbatch it, record the job in slurm.json; the job's id."""
     script = run_dir / SCRIPT
-    atomic_write_bytes(script, job_script(run_dir, mode, settings, devices, workspace, env).encode())
+    atomic_write_bytes(script, job_script(run_dir, mode, settings, devices, workspace, env, module).encode())
     done = _slurm(["sbatch", "--parsable", str(script)], timeout=60)
     if done.returncode != 0:
         said = " / ".join(done.stderr.strip().splitlines()[-3:]) or f"exit status {done.returncode}"

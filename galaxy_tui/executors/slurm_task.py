@@ -1,4 +1,4 @@
-"""One Slurm task of a run: `srun python -m galaxy_tui.executors.slurm_task RUN_DIR --mode MODE`.
+"""One Slurm task of a job: `srun python -m galaxy_tui.executors.slurm_task RUN_DIR --mode MODE [--module M]`.
 
 Gives the worker the variables torchrun would (RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR,
 MASTER_PORT) from Slurm's own (one task per GPU; rank 0's node hosts the rendezvous), then becomes the
@@ -49,12 +49,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="galaxy_tui.executors.slurm_task")
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--mode", required=True)
+    parser.add_argument("--module", default="galaxy_tui.train.worker",
+                        help="the job's worker (another job than training takes only the folder)")
     args = parser.parse_args(argv)
     environ = dict(os.environ)
     environ.update(torchrun_variables(environ))
-    mode = mode_for(args.run_dir, args.mode, environ)
-    os.execve(sys.executable, [sys.executable, "-m", "galaxy_tui.train.worker", str(args.run_dir), "--mode", mode],
-              environ)
+    worker = [sys.executable, "-m", args.module, str(args.run_dir)]
+    if args.module == "galaxy_tui.train.worker":
+        worker += ["--mode", mode_for(args.run_dir, args.mode, environ)]
+    os.execve(sys.executable, worker, environ)
     return 0  # pragma: no cover - execve does not return
 
 

@@ -1,32 +1,33 @@
-"""Predict jobs the workbench starts: a folder under the run (`predictions/<time>/`) holding the request,
-a status the worker rewrites as it goes, the predictions CSV and the worker's log. The job runs in its own
-session, so it outlives the UI and SSH. Stdlib only: the UI starts and reads jobs without importing torch."""
+"""Predict jobs the workbench (or `galaxy-tui predict --detach`) starts: a folder under the run
+(`predictions/<time>/`) holding the request, the status the worker rewrites as it goes, the predictions CSV and
+the worker's log. They start through the same launcher as every run (executors/jobs.py): here in a session of
+their own, so they outlive the UI and SSH, or as a Slurm job; they can be stopped. Torch-free: the UI starts and
+reads jobs without importing torch."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from galaxy_tui.atomic import atomic_write_json, read_json
-from galaxy_tui.procinfo import boot_id, is_alive, start_ticks
-
-JOB_FINAL_STATES = ("finished", "failed")
+from galaxy_tui.errors import GalaxyError
+from galaxy_tui.events import FINAL_STATES
+from galaxy_tui.executors import jobs
+from galaxy_tui.registry import SlurmSettings
 
 
 @dataclass(frozen=True)
 class PredictJob:
     folder: Path
-    state: str  # queued | predicting | finished | failed
+    state: str  # submitted | pending | queued | predicting | finished | stopped | failed | killed | lost
     done: int
     total: int
     message: str
 
     @property
     def live(self) -> bool:
-        return self.state not in JOB_FINAL_STATES
+        return self.state not in (*FINAL_STATES, "lost")
 
     @property
     def predictions(self) -> Path:
@@ -47,7 +48,8 @@ def write_job_status(folder: Path, state: str, **fields: object) -> None:
                                                "updated": time.time(), **fields})
 
 
-def start_predict_job(run_dir: Path, paths: list[Path], cwd: Path) -> Path:
+def start_predict_job(run_dir: Path, paths: list[Path], workspace: Path, executor: str = "local",
+                      slurm: SlurmSettings | None = None) -> Path:
     """A new job classifying `paths` (files or folders) with the run's best model; returns its folder."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
     folder, number = jobs_folder(run_dir) / stamp, 1
@@ -56,36 +58,32 @@ def start_predict_job(run_dir: Path, paths: list[Path], cwd: Path) -> Path:
         folder = jobs_folder(run_dir) / f"{stamp}-{number}"
     folder.mkdir(parents=True)
     atomic_write_json(folder / "request.json", {"paths": [str(path) for path in paths], "requested": time.time()})
-    write_job_status(folder, "queued", done=0, total=0, message="")
-    with open(folder / "worker.log", "ab") as log:
-        worker = subprocess.Popen([sys.executable, "-m", "galaxy_tui.inference.predict_worker", str(folder)],
-                                  start_new_session=True, stdin=subprocess.DEVNULL, stdout=log,
-                                  stderr=subprocess.STDOUT, cwd=cwd)
-    atomic_write_json(folder / "process.json", {"pid": worker.pid, "start": start_ticks(worker.pid),
-                                                "boot_id": boot_id()})
-    _started[folder] = worker
+    jobs.start(folder, jobs.JobSpec(jobs.PREDICT_WORKER, "predict", 1, 1, workspace, executor, slurm),
+               lambda _previous: {"done": 0, "total": 0, "run": run_dir.name})
     return folder
 
 
-# This process's own jobs: a child that has exited stays a zombie until waited for, so ask it directly.
-_started: dict[Path, subprocess.Popen[bytes]] = {}
-
-
-def _running(folder: Path) -> bool:
-    if folder in _started:
-        return _started[folder].poll() is None
-    process = read_json(folder / "process.json") or {}
-    return process.get("boot_id") == boot_id() and is_alive(process.get("pid"), process.get("start"))
-
-
 def read_job(folder: Path) -> PredictJob:
-    """The job as its status says, except that one whose process has gone without a final state failed."""
+    """The job as its executor tells it: a job whose process has gone without a final state is `lost`, one whose
+    Slurm job ended says how."""
     status = read_json(folder / "status.json") or {}
-    state, message = str(status.get("state", "failed")), str(status.get("message", ""))
-    if state not in JOB_FINAL_STATES and not _running(folder):
-        state = "failed"
-        message = f"the predict job ended without finishing; see {folder / 'worker.log'}"
-    return PredictJob(folder, state, int(status.get("done", 0)), int(status.get("total", 0)), message)
+    state, message, reason = jobs.state(folder, status)
+    if reason:
+        message = f"waiting in Slurm's queue: {reason}"
+    return PredictJob(folder, state, _count(status, "done"), _count(status, "total"), message)
+
+
+def _count(status: dict, key: str) -> int:
+    value = status.get(key, 0)
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def stop_job(folder: Path) -> None:
+    """Ask the job's worker to stop: it ends `stopped` at its next batch, saying how far it got."""
+    job = read_job(folder)
+    if not job.live:
+        raise GalaxyError(f"the predict job {folder.name} is {job.state}; nothing to stop.")
+    jobs.stop(folder, read_json(folder / "status.json") or {})
 
 
 def latest_job(run_dir: Path) -> PredictJob | None:

@@ -1,9 +1,11 @@
-"""`python -m galaxy_tui.inference.predict_worker JOB_FOLDER`: one predict job the workbench started
-(see predict_jobs): classify the requested files and folders with the run's best model, say how far it
-got in status.json as it goes, and leave predictions.csv (and skipped.csv) in the job's folder."""
+"""`python -m galaxy_tui.inference.predict_worker JOB_FOLDER`: one predict job (see predict_jobs), started by
+the launcher like any run: classify the requested files and folders with the run's best model, say how far it
+got in status.json as it goes, and leave predictions.csv (and skipped.csv) in the job's folder. On SIGTERM it
+ends `stopped` at its next batch."""
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
 import traceback
@@ -17,7 +19,11 @@ from galaxy_tui.inference.predicting import predict_items, save_predictions
 from galaxy_tui.inference.servable import load_run
 
 
-def run_job(folder: Path) -> None:
+class Stopped(Exception):
+    pass
+
+
+def run_job(folder: Path, stop: list[bool]) -> None:
     request = read_json(folder / "request.json") or {}
     items, collected = file_items([Path(path).expanduser() for path in request.get("paths", [])])
     if not items:
@@ -26,8 +32,12 @@ def run_job(folder: Path) -> None:
     write_job_status(folder, "predicting", done=0, total=len(items), message="loading the model")
     loaded = load_run(folder.parents[1])
     started = time.perf_counter()
-    predicted = predict_items(loaded, items, progress=lambda done, total: write_job_status(
-        folder, "predicting", done=done, total=total, message=f"on {loaded.device}"))
+    def progress(done: int, total: int) -> None:
+        write_job_status(folder, "predicting", done=done, total=total, message=f"on {loaded.device}")
+        if stop:
+            raise Stopped(f"stopped after classifying {done} of {total} images; start it again to classify them all")
+
+    predicted = predict_items(loaded, items, progress=progress)
     predicted.skipped = [(str(path), why) for path, why in collected.skipped] + predicted.skipped
     save_predictions(folder / "predictions.csv", loaded, predicted)
     write_job_status(folder, "finished", done=len(items), total=len(items), classified=len(predicted.ids),
@@ -37,10 +47,21 @@ def run_job(folder: Path) -> None:
                                 if predicted.skipped else ""))
 
 
+def _stop_flag() -> list[bool]:
+    """Truthy once SIGTERM arrived (the launcher's stop): checked after each batch."""
+    flag: list[bool] = []
+    signal.signal(signal.SIGTERM, lambda *_: flag.append(True))
+    return flag
+
+
 def main() -> int:
     folder = Path(sys.argv[1]).resolve()
+    stop = _stop_flag()
     try:
-        run_job(folder)
+        run_job(folder, stop)
+    except Stopped as exc:
+        write_job_status(folder, "stopped", message=str(exc))
+        return 0
     except Exception as exc:  # the job's last word goes to its status; the details to worker.log
         traceback.print_exc()
         message = str(exc) if isinstance(exc, GalaxyError) else f"{type(exc).__name__}: {exc}"
