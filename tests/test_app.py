@@ -11,7 +11,7 @@ from textual.widgets import DataTable
 from galaxy_tui.app.dialogs import ChoiceDialog, HelpScreen
 from galaxy_tui.app.gallery import GalaxyView
 from galaxy_tui.app.main import GalaxyApp
-from galaxy_tui.app.panes.results import MistakeCell
+from galaxy_tui.app.panes.mistakes_grid import MistakeCell
 from galaxy_tui.app.thumbs import ThumbnailStrip
 from galaxy_tui.registry import load_registry
 from galaxy_tui.runs import launch

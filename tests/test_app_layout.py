@@ -261,7 +261,7 @@ def test_figures_wrap_between_fields_never_inside_one() -> None:
 
 
 def test_a_mistake_caption_is_three_short_lines() -> None:
-    from galaxy_tui.app.panes.results import mistake_caption
+    from galaxy_tui.app.panes.mistakes_grid import mistake_caption
     caption = mistake_caption({"id": "587722981736", "true": "spiral_clockwise", "predicted": "edge_on",
                                "confidence": "0.934"})
     assert caption.split("\n") == ["587722981736", "true spiral clockwise", "0.93 edge on"]
@@ -275,7 +275,7 @@ async def test_galaxies_toggle_between_colour_and_the_grey_ramp(tmp_path: Path) 
 
     from fixture_runs import FrozenTelemetry, fixture_workspace
     from galaxy_tui.app import thumbs
-    from galaxy_tui.app.panes.results import MistakeCell
+    from galaxy_tui.app.panes.mistakes_grid import MistakeCell
     assert not thumbs.grey_by_default("truecolor")
     assert thumbs.grey_by_default("256") is thumbs.DRAWN_WITH_CELLS
 

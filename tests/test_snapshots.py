@@ -12,7 +12,7 @@ from textual.pilot import Pilot
 
 from fixture_runs import FrozenTelemetry, fixture_workspace
 from galaxy_tui.app.main import GalaxyApp
-from galaxy_tui.app.panes.results import MistakeCell
+from galaxy_tui.app.panes.mistakes_grid import MistakeCell
 from galaxy_tui.app.thumbs import ThumbnailStrip
 
 

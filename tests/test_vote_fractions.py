@@ -305,7 +305,7 @@ async def test_the_results_pane_shows_a_fraction_run(demo_fraction_run: Path) ->
 
     from galaxy_tui.app.gallery import GalaxyView
     from galaxy_tui.app.main import GalaxyApp
-    from galaxy_tui.app.panes.results import MistakeCell
+    from galaxy_tui.app.panes.mistakes_grid import MistakeCell
     from pilot_helpers import NoGpu, screen_text, text_of, until
     app = GalaxyApp(demo_fraction_run.parent.parent, telemetry=NoGpu())
     async with app.run_test(size=(140, 44)) as pilot:

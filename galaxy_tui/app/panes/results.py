@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import csv
-import math
-from collections import Counter
 from pathlib import Path
 
 from PIL import Image as PILImage
-from rich.table import Table
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.widget import Widget
-from textual.widgets import DataTable, Label, Static, TabbedContent, TabPane
-from textual_image.widget import Image as ImageWidget
+from textual.widgets import DataTable, Static, TabbedContent, TabPane
 from textual_plotext import PlotextPlot
 
 from galaxy_tui.analysis.calibration_figures import (
@@ -32,7 +26,6 @@ from galaxy_tui.analysis.comparison import Comparability, comparability
 from galaxy_tui.analysis.derived_results import derived_from, is_derived
 from galaxy_tui.analysis.fraction_figures import (
     FractionPredictions,
-    csv_number,
     draw_residuals,
     draw_scatter,
     headline,
@@ -40,142 +33,29 @@ from galaxy_tui.analysis.fraction_figures import (
     question_table,
 )
 from galaxy_tui.app.commands import bindings_for
-from galaxy_tui.app.curves import visible
 from galaxy_tui.app.ensemble_offer import offer_ensemble
 from galaxy_tui.app.fields import pack_fields
-from galaxy_tui.app.gallery import Galaxy, GalaxyView, vote_line
+from galaxy_tui.app.gallery import Galaxy, GalaxyView
+from galaxy_tui.app.panes.compare_view import (
+    COMPARE_COLUMNS,
+    OVERLAY_RUNS,
+    compare_rows,
+    draw_overlay,
+    groups_text,
+    validation_curves,
+)
+from galaxy_tui.app.panes.mistakes_grid import (
+    MistakeCell,
+    MistakesGrid,
+    mistake_orders,
+)
+from galaxy_tui.app.panes.result_figures import heatmap
 from galaxy_tui.app.predict_dialog import PredictDialog
 from galaxy_tui.app.store import RunRecord
 from galaxy_tui.app.threads import deliver
-from galaxy_tui.app.thumbs import for_screen, readable_class, size_square, step_focus
 from galaxy_tui.app.views import show_config_diff
 from galaxy_tui.errors import GalaxyError
 from galaxy_tui.frozen_run import read_config
-from galaxy_tui.run_model import RunModel
-from galaxy_tui.scores import score_of_epochs
-
-# A 256-colour-safe ramp from "none" to "all of the row".
-HEAT = ("grey11", "grey23", "navy_blue", "dark_blue", "blue3", "blue1", "dodger_blue2", "dodger_blue1",
-        "deep_sky_blue1", "turquoise2")
-COMPARE_COLUMNS = ("grp", "run", "experiment", "model", "thr", "best val", "test", "minutes", "tags", "note")
-DESCENDING_FROM = 5  # figures sort best first; names ascending
-GRID_COLUMNS = 4
-OVERLAY_RUNS = 6
-
-
-def heatmap(classes: list[str], matrix: list[list[int]], normalised: bool,
-            title: str = "confusion matrix: rows true, columns predicted") -> Table:
-    table = Table(title=title + (" (row share)" if normalised else ""), show_lines=False, pad_edge=False)
-    table.add_column("true \\ pred", no_wrap=True)
-    for name in classes:
-        table.add_column(name[:10], justify="right", no_wrap=True)
-    for i, (name, row) in enumerate(zip(classes, matrix)):
-        total = sum(row) or 1
-        cells = []
-        for j, n in enumerate(row):
-            share = n / total
-            label = f"{share:.2f}" if normalised else str(n)
-            style = f"{'bold ' if i == j else ''}white on {HEAT[min(len(HEAT) - 1, int(share * len(HEAT)))]}"
-            cells.append(Text(f" {label} ", style=style))
-        table.add_row(f"{name[:12]} ({sum(row)})", *cells)
-    return table
-
-
-def test_figure(metrics: dict) -> str:
-    """The headline test figure: accuracy, or RMSE for a vote-fraction run."""
-    if is_fraction_run(metrics):
-        return f"rmse {metrics['rmse']:.4f}" if isinstance(metrics.get("rmse"), (int, float)) else "-"
-    return f"{metrics['accuracy']:.4f}" if isinstance(metrics.get("accuracy"), (int, float)) else "-"
-
-
-MISTAKE_ORDERS = {"confidence": "model confidence, most sure first",
-                  "class": "true class, the most confident errors of each first",
-                  "disagreement": "volunteer disagreement, most split first"}
-
-
-def mistake_caption(row: dict[str, str]) -> str:
-    """Three short lines that each fit a tile (cut with an ellipsis, never wrapped mid-word): the galaxy,
-    what it is, what the model said and how sure it was."""
-    return f"{row.get('id', '')}\ntrue {readable_class(row['true'])}\n{float(row['confidence']):.2f} " \
-           f"{readable_class(row['predicted'])}"
-
-
-def _number(row: dict[str, str], column: str) -> float:
-    return csv_number(row.get(column))
-
-
-def volunteer_line(row: dict[str, str]) -> str:
-    """The vote fractions behind a mistake's true label, for the enlarged view ("" without votes)."""
-    agreement = _number(row, "votes_agreement")
-    if not math.isfinite(agreement):
-        return ""
-    fractions = (_number(row, f"votes_{column}") for column in
-                 ("smooth", "disk", "edgeon_yes", "spiral", "total_classifications"))
-    return vote_line(*fractions) + f"  · agreement {agreement:.2f}"
-
-
-def residual_caption(row: dict[str, str], answers: list[str]) -> str:
-    """A worst-residual tile: the galaxy, its RMSE, its most wrong answer (of those listed) true -> predicted."""
-    def miss(answer: str) -> float:
-        error = abs(_number(row, f"true_{answer}") - _number(row, f"pred_{answer}"))
-        return error if math.isfinite(error) else -1.0
-
-    worst = max(answers, key=miss) if answers else ""
-    return f"{row.get('id', '')}\nrmse {_number(row, 'rmse'):.3f}\n{worst} " \
-           f"{_number(row, f'true_{worst}'):.2f}→{_number(row, f'pred_{worst}'):.2f}"
-
-
-def residual_details(row: dict[str, str], answers: list[str]) -> str:
-    """Every answer of the listing, true -> predicted, for the enlarged view."""
-    return "  ".join(f"{a} {_number(row, f'true_{a}'):.2f}→{_number(row, f'pred_{a}'):.2f}" for a in answers)
-
-
-def ordered_mistakes(listing: list[dict[str, str]], order: str, classes: list[str]) -> list[dict[str, str]]:
-    if order == "disagreement":  # the least agreement first; galaxies without votes last
-        return sorted(listing, key=lambda row: agreement if math.isfinite(agreement := _number(row, "votes_agreement"))
-                      else 2.0)
-    by_confidence = sorted(listing, key=lambda row: -_number(row, "confidence"))
-    if order == "class":  # in the run's class order (a class it no longer lists: last)
-        return sorted(by_confidence, key=lambda row: classes.index(row["true"]) if row["true"] in classes
-                      else len(classes))
-    return by_confidence
-
-
-def mistake_orders(has_votes: bool) -> list[str]:
-    return [order for order in MISTAKE_ORDERS if has_votes or order != "disagreement"]
-
-
-class MistakeCell(Vertical):
-    """A tile of the Mistakes tab: a mistake, or a vote-fraction run's galaxy with a large residual."""
-
-    can_focus = True
-
-    def __init__(self, path: Path, row: dict[str, str], caption: str, details: str):
-        super().__init__(classes="mistake")
-        self.path, self.row, self.caption, self.details = path, row, caption, details
-
-    def compose(self) -> ComposeResult:
-        yield ImageWidget(for_screen(PILImage.open(self.path), self.app.grey_galaxies),  # type: ignore[attr-defined]
-                          classes="mistake-image")
-        yield Static(Text(self.caption, no_wrap=True, overflow="ellipsis"), classes="mistake-caption")
-
-
-class MistakesGrid(Grid):
-    BINDINGS = [Binding("left", "move(-1)", show=False), Binding("right", "move(1)", show=False),
-                Binding("up", f"move({-GRID_COLUMNS})", show=False),
-                Binding("down", f"move({GRID_COLUMNS})", show=False)]
-
-    def on_resize(self) -> None:
-        self.call_after_refresh(self.fit_images)
-
-    def fit_images(self) -> None:
-        """Pictures grow with the pane: each takes its column's width."""
-        columns = max(14, (self.size.width - (GRID_COLUMNS - 1)) // GRID_COLUMNS)
-        for image in self.query(".mistake-image"):
-            size_square(image, columns, max_rows=24)
-
-    def action_move(self, delta: int) -> None:
-        step_focus(list(self.query(MistakeCell)), self.app.focused, delta)
 
 
 class ResultsPane(Widget, can_focus=True):
@@ -295,49 +175,8 @@ class ResultsPane(Widget, can_focus=True):
 
     async def _mount_mistakes(self, record: RunRecord | None) -> None:
         grid = self.query_one("#mistakes-grid", MistakesGrid)
-        await grid.remove_children()
         heading = self.query_one("#mistakes-order", Static)
-        heading.update("")
-        if record is not None and is_fraction_run(record.metrics):
-            await self._mount_residuals(grid, heading, record.info.dir / "results" / "residuals")
-            return
-        folder = record.info.dir / "results" / "mistakes" if record else None
-        if folder is None or not (folder / "mistakes.csv").exists():
-            await grid.mount(Label("no mistakes to show"))
-            return
-        with open(folder / "mistakes.csv", newline="") as handle:
-            listing = list(csv.DictReader(handle))
-        if not listing:
-            split = (record.metrics or {}).get("split", "test")
-            await grid.mount(Label(f"no mistakes: every {split} galaxy was classified correctly"))
-            return
-        self._has_votes = "votes_agreement" in listing[0]
-        orders = mistake_orders(self._has_votes)
-        if self.mistake_order not in orders:
-            self.mistake_order = "confidence"
-        following = orders[(orders.index(self.mistake_order) + 1) % len(orders)]
-        heading.update(Text.assemble(  # wraps between words at any width (the pane may not be laid out yet)
-            (f"{len(listing)} mistakes", "bold"), f" · sorted by {MISTAKE_ORDERS[self.mistake_order]} · ",
-            (f"o: by {MISTAKE_ORDERS[following].split(',')[0]}", "dim"),
-            ("" if self._has_votes else " (no vote fractions to sort by)", "dim"),
-            (" · arrows move · Enter opens", "dim")))
-        classes = list((record.metrics or {}).get("classes") or [])
-        await grid.mount_all([MistakeCell(folder / row["file"], row, mistake_caption(row), volunteer_line(row))
-                              for row in ordered_mistakes(listing, self.mistake_order, classes)])
-        grid.fit_images()
-
-    async def _mount_residuals(self, grid: MistakesGrid, heading: Static, folder: Path) -> None:
-        if not (folder / "residuals.csv").exists():
-            await grid.mount(Label("no residuals to show"))
-            return
-        with open(folder / "residuals.csv", newline="") as handle:
-            listing = list(csv.DictReader(handle))
-        answers = [c[len("true_"):] for c in (listing[0] if listing else {}) if c.startswith("true_")]
-        heading.update(Text.assemble((f"{len(listing)} galaxies with the largest residuals", "bold"),
-                                     " · worst first · ", ("arrows move · Enter opens", "dim")))
-        await grid.mount_all([MistakeCell(folder / row["file"], row, residual_caption(row, answers),
-                                          residual_details(row, answers)) for row in listing])
-        grid.fit_images()
+        self._has_votes, self.mistake_order = await grid.show(record, heading, self.mistake_order)
 
     def _cleared_plots(self) -> tuple[PlotextPlot, PlotextPlot]:
         """The Answers/Calibration tab's two plots, emptied for the next figures."""
@@ -422,18 +261,7 @@ class ResultsPane(Widget, can_focus=True):
         table = self.query_one("#compare-table", DataTable)
         self._group_keys = list(dict.fromkeys(keys.values()))
         self._groups = {run_id: self._group_keys.index(key) + 1 for run_id, key in keys.items()}
-        rows = []
-        for record in records:
-            m = record.metrics
-            rows.append((f"G{self._groups[record.info.id]}", ("● " if record.info.id in store.marked else "") +
-                         record.info.id, record.info.experiment, m.get("model", ""), f"{m.get('threshold', 0):g}",
-                         record.info.best_text,
-                         test_figure(m) + (" (val)" if m.get("split") == "validation" else ""),
-                         f"{m.get('seconds', 0) / 60:.1f}", " ".join(f"#{t}" for t in record.notes.tags),
-                         record.notes.note, record.info.id))
-        descending = DESCENDING_FROM <= self.sort_column < COMPARE_COLUMNS.index("tags")
-        rows.sort(key=lambda row: row[self.sort_column], reverse=descending)
-        rows.sort(key=lambda row: int(row[0][1:]))  # stable: each group together, sorted within
+        rows, descending = compare_rows(records, self._groups, store.marked, self.sort_column)
         cursor = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value if table.row_count else None
         table.clear()
         for *cells, run_id in rows:
@@ -446,25 +274,12 @@ class ResultsPane(Widget, can_focus=True):
         self._overlay()
 
     def _describe_groups(self) -> None:
-        """The groups, each kept whole on its line; and why the run under the cursor cannot be compared with
-        group 1 (the newest result's)."""
         groups = self.query_one("#compare-groups", Static)
-        if len(self._group_keys) < 2:
-            groups.update(Text("all runs comparable: " + self._group_keys[0].describe() if self._group_keys else "",
-                               style="dim"))
-            return
-        counts = Counter(self._groups.values())
-        fields = [Text("comparable groups:", style="dim")]
-        fields += [Text(f"G{n} {key.describe()} ({counts[n]})") for n, key in enumerate(self._group_keys, start=1)]
-        text = pack_fields(fields, max(20, (groups.content_size.width or self.size.width) - 1))
         table = self.query_one("#compare-table", DataTable)
-        if table.row_count:
-            run_id = str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
-            group = self._groups.get(run_id, 1)
-            if group != 1:
-                text.append(f"\nG{group} vs G1: ", style="bold yellow")
-                text.append(self._group_keys[0].why_not(self._group_keys[group - 1]))
-        groups.update(text)
+        under_cursor = str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value) \
+            if table.row_count else None
+        groups.update(groups_text(self._group_keys, self._groups, under_cursor,
+                                  max(20, (groups.content_size.width or self.size.width) - 1)))
 
     def _overlay(self) -> None:
         """The validation curves of the runs marked in the runs list, else of the first rows as sorted."""
@@ -485,23 +300,11 @@ class ResultsPane(Widget, can_focus=True):
 
     @work(thread=True, exclusive=True, group="overlay")
     def _read_curves(self, folders: list[tuple[str, Path]], title: str) -> None:
-        curves = []
-        for run_id, folder in folders:
-            model = RunModel.of_run(folder)
-            score = score_of_epochs(model.epochs)
-            curves.append((f"{run_id} ({score.short})", *model.epoch_series("epoch", score.key)))
-        deliver(self.app, self._draw_overlay, curves, title)
+        deliver(self.app, self._draw_overlay, validation_curves(folders), title)
 
     def _draw_overlay(self, curves: list[tuple[str, list[float], list[float]]], title: str) -> None:
         widget = self.query_one("#compare-plot", PlotextPlot)
-        plt = widget.plt
-        plt.clear_data()
-        plt.title(title)
-        plt.xlabel("epoch")
-        for run_id, *series in curves:
-            epochs, accuracy = visible(*series, None)
-            if epochs:
-                plt.plot(epochs, accuracy, label=run_id, marker="braille")
+        draw_overlay(widget.plt, curves, title)
         widget.refresh()
 
     def redraw_galaxies(self) -> None:
