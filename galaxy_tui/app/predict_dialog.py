@@ -82,8 +82,7 @@ class PredictDialog(ModalScreen[None]):
             yield PathInput(self.workspace, placeholder="path/to/galaxies", id="predict-path")
             yield Static("", id="predict-status")
             yield DataTable(id="predict-table", cursor_type="row", zebra_stripes=True)
-            yield Static("Enter: the galaxy large · Ctrl+S stops the job · Escape closes (a job goes on)",
-                         classes="hint")
+            yield Static("Enter opens large · Ctrl+S stops · Esc closes (the job goes on)", classes="hint")
 
     def on_mount(self) -> None:
         self.query_one("#predict-table", DataTable).display = False
@@ -107,7 +106,10 @@ class PredictDialog(ModalScreen[None]):
             self._say(f"no such file or folder: {path}", error=True)
             return
         try:
-            folder = start_predict_job(self.run_dir, [path], self.workspace)
+            registry = self.app.registry  # type: ignore[attr-defined]
+            folder = start_predict_job(self.run_dir, [path], self.workspace,
+                                       registry.executor if registry else "local",
+                                       registry.slurm if registry else None)
         except GalaxyError as exc:
             self._say(str(exc), error=True)
             return
