@@ -14,6 +14,7 @@ from galaxy_tui.errors import GalaxyError
 from galaxy_tui.events import read_events
 from galaxy_tui.frozen_run import DERIVED, read_config
 from galaxy_tui.runs import RunInfo
+from galaxy_tui.task_kinds import task_kind
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -81,7 +82,7 @@ class Compared:
 
     @property
     def metric(self) -> str:
-        return "rmse" if self.task == "vote-fractions" else "accuracy"
+        return task_kind(self.task).headline
 
 
 def split_hash(run: RunInfo) -> str | None:
@@ -111,7 +112,7 @@ def compared(run: RunInfo, damaged: list[str] | None = None) -> Compared:
         run=run.id, kind=kind, dataset=shared.dataset, labelling=shared.labelling, split=shared.split, task=task,
         model=str(metrics.get("model") or experiment.get("model", "")), image_size=experiment.get("image_size"),
         epochs=metrics.get("epochs_trained"), best_val=best,
-        test=metrics.get("rmse" if task == "vote-fractions" else "accuracy"), macro_f1=metrics.get("macro_f1"),
+        test=metrics.get(task_kind(task).headline), macro_f1=metrics.get("macro_f1"),
         seconds=metrics.get("seconds"), samples_per_s=None if kind != "run" else _median_speed(run),
         parameters=metrics.get("parameters"))
 

@@ -15,6 +15,7 @@ import tomli_w
 from galaxy_tui.atomic import atomic_write_bytes, atomic_write_json
 from galaxy_tui.frozen_run import DERIVED, read_config
 from galaxy_tui.runs import RunInfo, new_run_dir, run_info
+from galaxy_tui.task_kinds import kind_of_metrics
 
 
 @contextmanager
@@ -37,12 +38,11 @@ def derived_folder(runs_dir: Path, name: str, source: Path, section: str, what: 
 def finish_derived(folder: Path, name: str, metrics: dict[str, Any], started: float, message: str) -> RunInfo:
     """status.json last: from here the folder is a finished result in the runs list, its best figure the
     validation accuracy (or RMSE, for vote fractions) as a trained run's."""
-    fractions = "rmse" in metrics
-    test = {"test_rmse": metrics["rmse"]} if fractions else {"test_accuracy": metrics["accuracy"]}
+    kind = kind_of_metrics(metrics)
     atomic_write_json(folder / "status.json", {
         "experiment": name, "state": "finished", "attempt": 1, "epoch": 0, "epochs": 0,
-        "best_metric": metrics.get("best_val_rmse" if fractions else "best_val_acc"),
-        "metric": "val_rmse" if fractions else "val_acc", **test,
+        "best_metric": metrics.get(f"best_{kind.validation}"), "metric": kind.validation,
+        f"test_{kind.headline}": metrics[kind.headline],
         "started": started, "updated": time.time(), "message": message})
     return run_info(folder)
 

@@ -27,15 +27,15 @@ from galaxy_tui.analysis.run_galaxies import RunGalaxies, run_galaxies
 from galaxy_tui.data.vote_tree import answer_errors
 from galaxy_tui.errors import GalaxyError
 from galaxy_tui.runs import RunInfo
+from galaxy_tui.task_kinds import TaskKind, kind_of_metrics
 
 SCHEMES = ("equal", "val-accuracy", "inverse-val-mae", "inverse-val-rmse")
-FRACTIONS = "vote-fractions"
 
 
 @dataclass
 class Member:
     run: RunInfo
-    task: str  # "classification" or "vote-fractions"
+    task: TaskKind
     outputs: list[str]  # the classes, or the answers
     metrics: dict[str, Any]  # results/metrics.json
     val: pd.DataFrame  # val_predictions.csv
@@ -47,11 +47,11 @@ class Member:
     def predicted(self, frame: pd.DataFrame, order: pd.Index) -> np.ndarray:
         """Class probabilities (p_<class>) or answers (pred_<answer>), in the order of the first member's
         galaxies."""
-        return self._values(frame, order, "pred_" if self.task == FRACTIONS else "p_")
+        return self._values(frame, order, self.task.predicted_prefix)
 
     def truth(self, frame: pd.DataFrame, order: pd.Index) -> np.ndarray:
         """Class indices, or the catalogue's answers (NaN where it has none)."""
-        if self.task == FRACTIONS:
+        if self.task.is_fractions:
             return self._values(frame, order, "true_")
         return frame.set_index("id").loc[order, "true"].map({c: k for k, c in enumerate(self.outputs)}).to_numpy()
 
@@ -68,12 +68,11 @@ def load_member(run: RunInfo) -> Member:
     metrics = read_metrics(run.dir)
     if run.state != "finished" or not metrics:
         raise GalaxyError(f"{run.id} is {run.state}: only finished runs can join an ensemble.")
-    task = FRACTIONS if "rmse" in metrics or metrics.get("task") == FRACTIONS else "classification"
-    outputs = metrics.get("outputs" if task == FRACTIONS else "classes")
+    task = kind_of_metrics(metrics)
+    outputs = metrics.get(task.outputs_key)
     if not outputs:
-        key = "outputs" if task == FRACTIONS else "classes"
-        raise GalaxyError(f"{run.id}: its results/metrics.json's `{key}` is missing or damaged; `galaxy-tui "
-                          f"evaluate {run.id}` writes it again.")
+        raise GalaxyError(f"{run.id}: its results/metrics.json's `{task.outputs_key}` is missing or damaged; "
+                          f"`galaxy-tui evaluate {run.id}` writes it again.")
     return Member(run, task, list(outputs), metrics,
                   _read_predictions(run, "val_predictions.csv"), _read_predictions(run, "predictions.csv"))
 
@@ -89,21 +88,21 @@ def check_members(members: list[Member]) -> None:
         if reason:
             raise GalaxyError(f"{member.run.id} cannot join {first.run.id}: {reason}.")
         if member.task != first.task:
-            raise GalaxyError(f"{member.run.id} is a {member.task} run, {first.run.id} a {first.task} run.")
+            raise GalaxyError(f"{member.run.id} is a {member.task.name} run, {first.run.id} a {first.task.name} run.")
         if member.outputs != first.outputs:
-            what = "answers" if first.task == FRACTIONS else "classes"
-            raise GalaxyError(f"{member.run.id} has {what} {member.outputs}, {first.run.id} {first.outputs}.")
+            raise GalaxyError(f"{member.run.id} has {first.task.outputs_word} {member.outputs}, {first.run.id} "
+                              f"{first.outputs}.")
         for part in ("val", "test"):
             if set(getattr(member, part)["id"]) != set(getattr(first, part)["id"]):
                 raise GalaxyError(f"{member.run.id} was measured on other {part} galaxies than {first.run.id}.")
 
 
-def _validation_figure(scheme: str, predicted: np.ndarray, truth: np.ndarray, task: str) -> float:
+def _validation_figure(scheme: str, predicted: np.ndarray, truth: np.ndarray, task: TaskKind) -> float:
     """The figure a member is weighted by: its accuracy, or the inverse of its error against the truth
     (one-hot classes, or the catalogue's answers)."""
     if scheme == "val-accuracy":
         return float((predicted.argmax(1) == truth).mean())
-    target = truth if task == FRACTIONS else np.eye(predicted.shape[1])[truth]
+    target = truth if task.is_fractions else np.eye(predicted.shape[1])[truth]
     rmse, mae = answer_errors(predicted, target) or (np.inf, np.inf)
     return 1.0 / max(mae if scheme == "inverse-val-mae" else rmse, 1e-9)
 
@@ -113,7 +112,7 @@ def member_weights(members: list[Member], scheme: str, order: pd.Index) -> np.nd
     if scheme not in SCHEMES:
         raise GalaxyError(f"--weights {scheme!r}: choose one of {', '.join(SCHEMES)}.")
     task = members[0].task
-    if scheme == "val-accuracy" and task == FRACTIONS:
+    if scheme == "val-accuracy" and task.is_fractions:
         raise GalaxyError("--weights val-accuracy: vote-fraction runs have no accuracy; use inverse-val-rmse "
                           "(or inverse-val-mae, equal).")
     if scheme == "equal":
@@ -144,7 +143,7 @@ def build_ensemble(runs_dir: Path, runs: list[RunInfo], scheme: str) -> RunInfo:
     with derived_folder(runs_dir, "ensemble", first.run.dir, "ensemble", what) as folder:
         started = time.time()
         galaxies = run_galaxies(first.run)
-        write = _write_fractions if first.task == FRACTIONS else _write_classification
+        write = _write_fractions if first.task.is_fractions else _write_classification
         metrics = write(folder, galaxies, first, combined("val", val_order), combined("test", test_order),
                         {"kind": "ensemble", "ensemble": what, "threshold": galaxies.experiment.labels.threshold,
                          "model": f"ens/{scheme}", "seconds": round(time.time() - started, 1)})

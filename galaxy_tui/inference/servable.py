@@ -14,6 +14,7 @@ from torch import nn
 from galaxy_tui.analysis.metrics_file import read_metrics
 from galaxy_tui.errors import GalaxyError
 from galaxy_tui.frozen_run import read_frozen
+from galaxy_tui.task_kinds import task_kind
 from galaxy_tui.train.batches import MEAN, STD
 from galaxy_tui.train.checkpoint import load_checkpoint
 from galaxy_tui.train.models import build_model, head_layer
@@ -50,8 +51,7 @@ class LoadedRun:
         """What a caller must do to an image before the model: the same as the run's training did."""
         return {"image_size": self.image_size, "centre_crop": self.crop, "resize": "bilinear",
                 "input": "float32 RGB in 0..255, N x 3 x H x W (the model normalises with ImageNet's mean and std)",
-                "output": "class probabilities (softmax)" if self.task == "classification"
-                else "vote fractions, one per answer"}
+                "output": task_kind(self.task).output_meaning}
 
     def features_hook(self, captured: list[torch.Tensor]) -> torch.utils.hooks.RemovableHandle:
         """Collect the penultimate layer's output (the head's input) of every forward pass."""
@@ -94,6 +94,6 @@ def load_run(run_dir: Path, device: torch.device | None = None) -> LoadedRun:
     servable = Servable(model, fractions).to(device).eval()
     calibration = metrics.get("calibration") or {}
     temperature = calibration.get("temperature") if fractions is None else None
-    return LoadedRun(run_dir.name, servable, device, "vote-fractions" if fractions else "classification", outputs,
+    return LoadedRun(run_dir.name, servable, device, frozen.experiment.task, outputs,
                      frozen.experiment.image_size, frozen.crop,
                      float(temperature) if isinstance(temperature, (int, float)) else None, metrics)

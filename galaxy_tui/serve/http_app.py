@@ -28,6 +28,7 @@ from galaxy_tui.inference.servable import LoadedRun
 from galaxy_tui.serve.batcher import Batcher
 from galaxy_tui.serve.body_limit import BodyLimit
 from galaxy_tui.serve.limits import Limits
+from galaxy_tui.task_kinds import task_kind
 
 MULTIPART_OVERHEAD = 64 * 1024  # boundaries and part headers around the files
 log = logging.getLogger("galaxy_tui.serve")
@@ -149,7 +150,7 @@ def create_app(loaded: LoadedRun, limits: Limits = Limits()) -> FastAPI:
     @app.get("/model")
     def model() -> dict[str, Any]:
         return {"run": loaded.run_id, "task": loaded.task,
-                "classes" if loaded.task == "classification" else "answers": loaded.outputs,
+                task_kind(loaded.task).outputs_word: loaded.outputs,
                 "preprocessing": loaded.preprocessing, "temperature": loaded.temperature,
                 "metrics": _scalars(loaded.metrics), "limits": asdict(limits)}
 

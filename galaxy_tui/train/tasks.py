@@ -17,6 +17,7 @@ from galaxy_tui.data.catalog import Dataset
 from galaxy_tui.data.vote_tree import VoteTree, answer_errors
 from galaxy_tui.registry import Experiment
 from galaxy_tui.scores import BY_KEY, Score
+from galaxy_tui.task_kinds import CLASSIFICATION, VOTE_FRACTIONS
 from galaxy_tui.train.batches import class_weights
 
 
@@ -48,8 +49,9 @@ class ClassificationTask(_Judged):
     """One class per galaxy: cross-entropy (class weights and label smoothing as configured), softmax
     probabilities, validation accuracy (higher is better)."""
 
-    judged_by = BY_KEY["val_acc"]
-    headline = "accuracy"
+    kind = CLASSIFICATION
+    judged_by = BY_KEY[kind.validation]
+    headline = kind.headline
     reports_volunteers = True  # results show how sure the volunteers were of each galaxy
 
     def __init__(self, num_classes: int, experiment: Experiment, train_labels: np.ndarray):
@@ -107,8 +109,9 @@ class VoteFractionTask(_Judged):
     (NaN where it has none), followed by the vote counts when the loss needs them. Validation RMSE,
     lower is better."""
 
-    judged_by = BY_KEY["val_rmse"]
-    headline = "rmse"
+    kind = VOTE_FRACTIONS
+    judged_by = BY_KEY[kind.validation]
+    headline = kind.headline
     reports_volunteers = False
 
     def __init__(self, tree: VoteTree, loss: str):
