@@ -17,7 +17,8 @@ from galaxy_tui.train import device as device_module
 from galaxy_tui.train.device import Placement, choose_placement, make_scaler, restore_rng_states, rng_states
 from galaxy_tui.train.distributed import Collectives, Topology, backend_devices, backend_for
 from galaxy_tui.train.feed import Prefetcher
-from galaxy_tui.train.loop import RunFailed, Split, Trainer, _cpu_copy
+from galaxy_tui.train.loop import RunFailed, Split, Trainer
+from galaxy_tui.train.memory import cpu_copy
 from galaxy_tui.train.models import build_model
 from galaxy_tui.train.oom import is_out_of_memory
 from galaxy_tui.train.probe_search import TrialOutcome, search_micro_batch
@@ -158,7 +159,7 @@ def test_the_probe_restores_every_random_state_it_used(monkeypatch: pytest.Monke
 
 def test_probe_copies_are_detached_cpu_copies() -> None:
     weights = torch.ones(3)
-    copy = _cpu_copy({"w": weights, "state": {0: {"exp_avg": weights}}, "groups": [{"lr": 0.1}]})
+    copy = cpu_copy({"w": weights, "state": {0: {"exp_avg": weights}}, "groups": [{"lr": 0.1}]})
     weights += 1
     assert copy["w"].device.type == "cpu" and torch.equal(copy["w"], torch.ones(3))  # type: ignore[index]
     assert torch.equal(copy["state"][0]["exp_avg"], torch.ones(3))  # type: ignore[index]

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
-import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -13,7 +11,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
-import psutil
 import torch
 from torch import nn
 
@@ -23,6 +20,7 @@ from galaxy_tui.train.device import Placement, make_scaler, restore_rng_states, 
 from galaxy_tui.train.distributed import Collectives, Topology
 from galaxy_tui.train.feed import Inline, Prefetcher, read_rows
 from galaxy_tui.train.finetune import FinetunePlan
+from galaxy_tui.train.memory import PeakMemory, cpu_copy
 from galaxy_tui.train.oom import OomInjector, is_out_of_memory, release_memory
 from galaxy_tui.train.probe_search import TrialOutcome
 from galaxy_tui.train.tasks import Task
@@ -386,8 +384,8 @@ class Trainer:
         and scaler state, and every random state the trial consumed, so the run's data order and augmentation do
         not depend on the probe. The copies live on the CPU: on the GPU they would inflate the very peak being
         measured."""
-        model_state = _cpu_copy(self.model.state_dict())
-        optim_state = _cpu_copy(self.optimizer.state_dict())
+        model_state = cpu_copy(self.model.state_dict())
+        optim_state = cpu_copy(self.optimizer.state_dict())
         scaler_state = self.scaler.state_dict()
         randomness = rng_states(self.placement.device), self.generator.get_state()
         rng = np.random.default_rng(size)
@@ -425,53 +423,3 @@ class Trainer:
         self._accumulate(rows, labels, len(rows), step=-1)
         self.scaler.step(self.optimizer)
         self.scaler.update()
-
-
-def _cpu_copy(state: object) -> object:
-    """A copy of a (nested) state dict with every tensor on the CPU."""
-    if isinstance(state, torch.Tensor):
-        return state.detach().to("cpu", copy=True)
-    if isinstance(state, dict):
-        return {k: _cpu_copy(v) for k, v in state.items()}
-    if isinstance(state, (list, tuple)):
-        return type(state)(_cpu_copy(v) for v in state)
-    return state
-
-
-class PeakMemory:
-    """Peak memory over a stretch of work: CUDA's own peak statistics, or on CPU the process RSS
-    sampled every 2 ms in a thread (the OS keeps no resettable high-water mark)."""
-
-    def __init__(self, placement: Placement):
-        self.cuda = placement.device.type == "cuda"
-        self.device = placement.device
-        self._peak = 0
-        self._running = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        if self.cuda:
-            torch.cuda.synchronize(self.device)
-            torch.cuda.reset_peak_memory_stats(self.device)
-            return
-        process = psutil.Process(os.getpid())
-        self._peak = process.memory_info().rss
-        self._running.set()
-
-        def sample() -> None:
-            while self._running.is_set():
-                self._peak = max(self._peak, process.memory_info().rss)
-                time.sleep(0.002)
-
-        self._thread = threading.Thread(target=sample, daemon=True)
-        self._thread.start()
-
-    def stop(self) -> int:
-        if self.cuda:
-            torch.cuda.synchronize(self.device)
-            return int(torch.cuda.max_memory_reserved(self.device))
-        self._running.clear()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-        return int(self._peak)
