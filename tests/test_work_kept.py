@@ -132,11 +132,13 @@ def test_a_run_folder_made_read_only_mid_training_ends_failed_saying_so(tmp_path
     registry = tiny_workspace(tmp_path, epochs=30, extra={"checkpoint_minutes": 0.0001})
     run = launch(registry, "tiny")
     wait_for(lambda: any(e["type"] == "checkpoint" for e in read_events(run.dir / "events.jsonl")))
-    mounted = subprocess.run(f"mount --bind {run.dir} {run.dir} && mount -o remount,ro,bind {run.dir}",
-                             shell=True, capture_output=True)
-    if mounted.returncode != 0:
-        pytest.skip("this sandbox cannot bind-mount")
+    bound = subprocess.run(["mount", "--bind", str(run.dir), str(run.dir)], capture_output=True, text=True)
+    if bound.returncode != 0:
+        pytest.skip(f"this sandbox cannot bind-mount: {bound.stderr.strip()}")
     try:
+        read_only = subprocess.run(["mount", "-o", "remount,ro,bind", str(run.dir)], capture_output=True, text=True)
+        if read_only.returncode != 0:
+            pytest.skip(f"this sandbox cannot remount read-only: {read_only.stderr.strip()}")
         ended = wait_for(lambda: None if (info := run_info(run.dir)).is_live else info, timeout=60)
         assert ended.state == "failed" and "read-only" in ended.message.lower()
     finally:

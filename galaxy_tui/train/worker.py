@@ -10,6 +10,7 @@ events, status and checkpoints.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -49,6 +50,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"galaxy-tui worker: cannot start: {exc}", file=sys.stderr)
         return 1
     try:
+        code = _run_reporting(attempt)
+    finally:
+        attempt.close()
+    if attempt.world > 1:
+        # The process group is destroyed; skip the interpreter's teardown, where gloo's threads can still hold
+        # Python objects and abort the process (SIGABRT, "terminate called"), which srun takes for a failed task.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def _run_reporting(attempt: Attempt) -> int:
+    """Run the attempt; how it ended goes to its events and status.json, and the exit code says it."""
+    try:
         return run(attempt)
     except StopRequested:
         attempt.stopped_early()
@@ -67,8 +83,6 @@ def main(argv: list[str] | None = None) -> int:
         print(trace, file=sys.stderr)
         attempt.fail_after_peer(f"{type(exc).__name__}: {exc}", trace)
         return 1
-    finally:
-        attempt.close()
 
 
 if __name__ == "__main__":
