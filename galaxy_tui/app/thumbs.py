@@ -89,11 +89,20 @@ class ThumbnailStrip(Vertical):
                 Binding("up", "move_row(-1)", show=False), Binding("down", "move_row(1)", show=False)]
 
     shown: str | None = None  # the dataset whose thumbnails are on screen
+    shown_labelling: Labelling | None = None  # and the labelling that chose them
     _asked: tuple[Dataset, Labelling] | None = None
 
     def show_dataset(self, dataset: Dataset, labelling: Labelling) -> None:
+        if self._asked is not None and self._asked[0] is dataset and self._asked[1] == labelling:
+            return  # these galaxies are on screen or on their way
         self._asked = (dataset, labelling)
         self.render_samples(dataset, labelling)
+
+    async def clear(self) -> None:
+        """No thumbnails (the selected dataset is still loading): never another dataset's galaxies."""
+        self._asked = None
+        self.shown = self.shown_labelling = None
+        await self.remove_children()
 
     def redraw(self) -> None:
         """Draw the same galaxies again (colour/grey changed)."""
@@ -116,9 +125,12 @@ class ThumbnailStrip(Vertical):
                     continue
             rows.append((name, images))
         if not get_current_worker().is_cancelled:
-            deliver(self.app, self._mount_rows, dataset.name, rows)
+            deliver(self.app, self._mount_rows, dataset, labelling, rows)
 
-    async def _mount_rows(self, dataset: str, rows: list[tuple[str, list[tuple[int, PILImage.Image]]]]) -> None:
+    async def _mount_rows(self, dataset: Dataset, labelling: Labelling,
+                          rows: list[tuple[str, list[tuple[int, PILImage.Image]]]]) -> None:
+        if self._asked is None or self._asked[0] is not dataset or self._asked[1] != labelling:
+            return  # drawn for a dataset or labelling no longer asked for
         grey = self.app.grey_galaxies  # type: ignore[attr-defined]
         lines = [Horizontal(Label(readable_class(name), classes="thumb-class"),
                             *(Thumbnail(for_screen(image, grey), row, name) for row, image in images),
@@ -127,7 +139,7 @@ class ThumbnailStrip(Vertical):
         await self.remove_children()
         await self.mount_all(lines)
         self.fit_images()
-        self.shown = dataset
+        self.shown, self.shown_labelling = dataset.name, labelling
 
     def on_resize(self) -> None:
         self.call_after_refresh(self.fit_images)

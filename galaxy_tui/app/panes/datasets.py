@@ -121,6 +121,7 @@ class DatasetsPane(Widget):
         if self.experiment:
             self.labelling = registry.experiments[self.experiment].labels
         self.refresh_counts()
+        self._show_samples()
         if name not in self.loaded and name not in self._loading:
             self._loading.add(name)
             self.query_one("#dataset-info", Static).update(f"loading {name} …")
@@ -155,7 +156,16 @@ class DatasetsPane(Widget):
         self._remember(name)
         if self.selected == name:
             self.refresh_counts()
-            self.query_one("#dataset-thumbs", ThumbnailStrip).show_dataset(dataset, self.labelling)
+            self._show_samples()
+
+    def _show_samples(self) -> None:
+        """The selected dataset's galaxies at the current labelling; none while it loads (never another's)."""
+        strip = self.query_one("#dataset-thumbs", ThumbnailStrip)
+        dataset = self.loaded.get(self.selected or "")
+        if dataset is None:
+            self.call_later(strip.clear)
+        else:
+            strip.show_dataset(dataset, self.labelling)
 
     def action_gallery(self) -> None:
         dataset = self.loaded.get(self.selected or "")
@@ -253,6 +263,7 @@ class DatasetsPane(Widget):
             return
         self.labelling = labelling
         self.refresh_counts()
+        self._show_samples()
         self._save_soon()
 
     def _save_soon(self) -> None:
@@ -298,6 +309,7 @@ class DatasetsPane(Widget):
                 else users[0]
             self.labelling = self.app.registry.experiments[self.experiment].labels  # type: ignore[attr-defined]
             self.refresh_counts()
+            self._show_samples()
 
     def action_type_threshold(self) -> None:
         def typed(value: str | None) -> None:
@@ -358,3 +370,7 @@ class DatasetsPane(Widget):
         if self.app.edit_registry(lambda raw: raw.setdefault("datasets", {}).__setitem__(name, table)):  # type: ignore[attr-defined]
             self.app.notify(f"added dataset {name} ({table['kind']})")
             self.reload()
+            datasets = self.query_one("#datasets-table", DataTable)
+            if name in datasets.rows:  # the new dataset is the one to look at, and the arrows move in the list
+                datasets.move_cursor(row=datasets.get_row_index(name))
+            datasets.focus()
