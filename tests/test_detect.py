@@ -66,3 +66,26 @@ def test_unknown_things_are_explained(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(GalaxyError, match="no sub-folders of jpg/png images"):
         detect_dataset(tmp_path / "empty", tmp_path)
+
+
+def test_a_catalogue_s_images_folder_or_its_parent_finds_the_catalogue(tmp_path: Path,
+                                                                       kaggle_files: dict[str, Path]) -> None:
+    """People point at what they see: the Kaggle images folder, or the folder holding it and the CSV."""
+    for typed in (kaggle_files["images"], tmp_path):
+        table = detect_dataset(typed, tmp_path)
+        assert table["kind"] == "kaggle-gz2", typed
+        assert Path(table["solutions"]).name == "training_solutions_rev1.csv"
+        assert Path(table["images"]).name == "images_training_rev1"
+
+
+def test_a_gz2_folder_with_its_table_and_images_is_gz2(tmp_path: Path, gz2_files: dict[str, Path]) -> None:
+    for typed in (gz2_files["images"], tmp_path):
+        table = detect_dataset(typed, tmp_path)
+        assert table["kind"] == "gz2-hart16" and Path(table["catalog"]).name == "gz2_hart16.csv", typed
+
+
+def test_datasets_of_known_kinds_get_short_names() -> None:
+    from galaxy_tui.data.detect import KIND_NAMES, dataset_files
+    assert KIND_NAMES["kaggle-gz2"] == "kaggle-gz2" and KIND_NAMES["gz2-hart16"] == "gz2"
+    assert dataset_files({"kind": "kaggle-gz2", "solutions": "a.csv", "images": "imgs", "crop": 0.75}) == \
+        "solutions a.csv, images imgs"

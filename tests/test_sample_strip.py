@@ -61,3 +61,9 @@ async def test_the_samples_follow_the_dataset_the_labelling_and_the_dialogs(tmp_
         await pilot.press("up")
         await until(pilot, lambda: pane.selected == "tiny" and samples_settled(app))
         assert_samples_belong(app)
+
+
+def test_a_question_the_volunteers_never_reached_shows_a_dash_not_nan() -> None:
+    from galaxy_tui.app.gallery import vote_line
+    line = vote_line(0.9, 0.1, float("nan"), float("nan"), 23)
+    assert "nan" not in line and line == "votes: smooth 0.90  disk 0.10  edge-on —  spiral —  (23 volunteers)"

@@ -80,9 +80,15 @@ class GalaxyTile(Vertical, can_focus=True):
         yield Static(Text(self.caption, no_wrap=True, overflow="ellipsis"), classes="gallery-caption")
 
 
+def _fraction(value: float) -> str:
+    """A vote fraction, or — for a question the volunteers never reached (the catalogue has no fraction)."""
+    return f"{value:.2f}" if np.isfinite(value) else "—"
+
+
 def vote_line(smooth: float, disk: float, edgeon: float, spiral: float, volunteers: float) -> str:
     """The volunteers' answers behind a label, as the enlarged views show them."""
-    line = f"votes: smooth {smooth:.2f}  disk {disk:.2f}  edge-on {edgeon:.2f}  spiral {spiral:.2f}"
+    line = (f"votes: smooth {_fraction(smooth)}  disk {_fraction(disk)}  edge-on {_fraction(edgeon)}  "
+            f"spiral {_fraction(spiral)}")
     return line + (f"  ({int(volunteers)} volunteers)" if np.isfinite(volunteers) else "")
 
 

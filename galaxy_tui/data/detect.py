@@ -23,6 +23,21 @@ def _image_folder_beside(path: Path, expected: list[str]) -> Path | None:
     return best
 
 
+CATALOGUE_COLUMNS = ({"GalaxyID", "Class1.1"}, {"dr7objid"})  # the Kaggle solutions, GZ2 Hart16
+
+
+def _catalogue_in(folder: Path) -> Path | None:
+    """A Kaggle solutions or GZ2 Hart16 table in the folder."""
+    for candidate in sorted(folder.glob("*.csv")):
+        try:
+            columns = set(pd.read_csv(candidate, nrows=0).columns)
+        except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError):
+            continue
+        if any(wanted <= columns for wanted in CATALOGUE_COLUMNS):
+            return candidate
+    return None
+
+
 def detect_dataset(typed: Path, workspace: Path) -> dict[str, Any]:
     """A [datasets.*] table for the path a person typed, or a GalaxyError saying what was found and what is
     expected. Paths are kept as typed (relative stays relative, a symlink is not resolved); files found
@@ -35,7 +50,15 @@ def detect_dataset(typed: Path, workspace: Path) -> dict[str, Any]:
                           f"or Kaggle solutions .csv, or a folder with one sub-folder of images per class.")
     rel = lambda p: str(typed.parent / p.relative_to(path.parent))  # noqa: E731 - p lies beside (or below) path
     if path.is_dir():
+        # People point at what they see: the folder holding a catalogue and its images, or the images folder of a
+        # catalogue beside it. A folder of two or more class folders is an image folder.
         classes = [d for d in path.iterdir() if d.is_dir() and list_images(d)]
+        own = _catalogue_in(path)
+        if own is not None:
+            return detect_dataset(typed / own.name, workspace)
+        beside = _catalogue_in(path.parent) if len(classes) < 2 else None
+        if beside is not None:
+            return detect_dataset(typed.parent / beside.name, workspace)
         if not classes:
             raise GalaxyError(f"{path} has no sub-folders of jpg/png images; an image-folder dataset needs one "
                               f"folder per class.")
@@ -82,3 +105,13 @@ def detect_dataset(typed: Path, workspace: Path) -> dict[str, Any]:
         raise GalaxyError(f"{path}: columns {', '.join(sorted(columns)[:8])} match no known catalogue (GZ2 Hart16 "
                           f"has dr7objid; the Kaggle solutions have GalaxyID and Class1.1 ... Class11.6).")
     raise GalaxyError(f"{path}: unknown file type {path.suffix!r}; expected .h5/.hdf5, .csv or a folder.")
+
+
+# The name a dataset of a known kind gets in experiments.toml (a folder of classes is named after its folder).
+KIND_NAMES = {"kaggle-gz2": "kaggle-gz2", "gz2-hart16": "gz2", "galaxy10-h5": "galaxy10-decals",
+              "galaxy-mnist-h5": "galaxy-mnist"}
+
+
+def dataset_files(table: dict[str, Any]) -> str:
+    """What was found, as the add dialog says it: "solutions data/x.csv, images data/images"."""
+    return ", ".join(f"{key} {value}" for key, value in table.items() if key not in ("kind", "crop"))

@@ -361,14 +361,16 @@ class DatasetsPane(Widget):
                                          paths_from=self.app.registry.workspace), typed)  # type: ignore[attr-defined]
 
     def _add_dataset(self, typed: str, table: dict) -> None:
+        from galaxy_tui.data.detect import KIND_NAMES, dataset_files
         registry = self.app.registry  # type: ignore[attr-defined]
-        base = re.sub(r"[^a-z0-9]+", "-", Path(typed).stem.lower()).strip("-") or "dataset"
+        base = KIND_NAMES.get(table["kind"]) or \
+            re.sub(r"[^a-z0-9]+", "-", Path(typed).stem.lower()).strip("-") or "dataset"
         name, n = base, 1
         while name in registry.datasets:
             n += 1
             name = f"{base}-{n}"
         if self.app.edit_registry(lambda raw: raw.setdefault("datasets", {}).__setitem__(name, table)):  # type: ignore[attr-defined]
-            self.app.notify(f"added dataset {name} ({table['kind']})")
+            self.app.notify(f"added dataset {name} ({table['kind']}: {dataset_files(table)})", timeout=8)
             self.reload()
             datasets = self.query_one("#datasets-table", DataTable)
             if name in datasets.rows:  # the new dataset is the one to look at, and the arrows move in the list
