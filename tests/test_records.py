@@ -148,3 +148,18 @@ def test_launching_an_experiment_that_is_running_says_what_can_be_done(tmp_path:
     for choice in (None, "resume", "skip"):
         with pytest.raises(GalaxyError, match=f"is training now in run {live}.*stop it first.*--restart"):
             launch(registry, "demo-tiny", choice)
+
+
+def test_runs_and_show_speak_json_for_scripts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    workspace = fixture_workspace(tmp_path)
+    assert main(["--workspace", str(workspace), "runs", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    by_id = {run["id"]: run for run in listed}
+    assert by_id[FINISHED]["state"] == "finished" and by_id[FAILED]["state"] == "failed"
+    assert all(set(run) >= {"id", "experiment", "state", "attempt", "best", "best_measures", "dir", "tags"}
+               for run in listed)
+    assert main(["--workspace", str(workspace), "runs", "--json", "--filter", "state:failed"]) == 0
+    assert [run["id"] for run in json.loads(capsys.readouterr().out)] == [FAILED]
+    assert main(["--workspace", str(workspace), "show", FINISHED, "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["run"]["id"] == FINISHED and isinstance(shown["metrics"], dict) and shown["damaged"] == []

@@ -84,6 +84,7 @@ def _parser() -> argparse.ArgumentParser:
 
     runs = commands.add_parser("runs", help="list runs with their state")
     runs.add_argument("--filter", default="", help="as `/` in the app: text state:finished exp:NAME #tag acc>0.9")
+    runs.add_argument("--json", action="store_true", help="a JSON array, one object per run (for scripts)")
     stop = commands.add_parser("stop", help="stop a run (it checkpoints and can be resumed)")
     stop.add_argument("run")
     stop.add_argument("--wait", type=_seconds, default=300.0, metavar="SECONDS",
@@ -91,6 +92,7 @@ def _parser() -> argparse.ArgumentParser:
                            "return at once)")
     show = commands.add_parser("show", help="print a run's summary, confusion matrix and curves")
     show.add_argument("run")
+    show.add_argument("--json", action="store_true", help="the run's state and results/metrics.json as JSON")
     show.add_argument("--answer", help="vote-fraction runs: the answer to plot predicted vs true (a column of "
                                        "predictions.csv without true_/pred_, e.g. Class1.1); default the first")
     export = commands.add_parser("export-metrics", help="runs' curves and final metrics as one CSV")
@@ -175,13 +177,13 @@ def _run(args: argparse.Namespace, workspace: Path) -> int:
         return train(workspace, args.experiment, args.detach, choice, args.devices, args.executor)
     if args.command == "runs":
         from galaxy_tui.cli.run_commands import list_runs
-        return list_runs(workspace, args.filter)
+        return list_runs(workspace, args.filter, args.json)
     if args.command == "stop":
         from galaxy_tui.cli.run_commands import stop
         return stop(workspace, args.run, args.wait)
     if args.command == "show":
         from galaxy_tui.cli.result_commands import show
-        return show(workspace, args.run, args.answer)
+        return show(workspace, args.run, args.answer, args.json)
     if args.command == "export-metrics":
         from galaxy_tui.cli.result_commands import export_metrics_csv
         return export_metrics_csv(workspace, args.runs, args.output)

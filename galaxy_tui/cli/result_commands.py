@@ -40,11 +40,21 @@ def diff_runs(workspace: Path, first: str, second: str) -> int:
     Console().print(changes_table(changes, a.id, b.id, title=f"What changed from {a.id} to {b.id}"))
     return 0
 
-def show(workspace: Path, run_id: str, answer: str | None = None) -> int:
-    from galaxy_tui.report import print_report
+def show(workspace: Path, run_id: str, answer: str | None = None, as_json: bool = False) -> int:
     from galaxy_tui.runs import get_run
-    print_report(get_run(registry_for_reading(workspace), run_id), Console(), answer)
+    run = get_run(registry_for_reading(workspace), run_id)
+    if as_json:
+        import json
+
+        from galaxy_tui.atomic import finite
+        from galaxy_tui.records.notes import read_notes
+        from galaxy_tui.records.run_json import shown_json
+        print(json.dumps(finite(shown_json(run, read_notes(run.dir))), indent=1, allow_nan=False))
+        return 0
+    from galaxy_tui.report import print_report
+    print_report(run, Console(), answer)
     return 0
+
 
 def _compact(value: float | int | None) -> str:
     """1,234,567 -> 1.2M; 163,931 -> 164k."""

@@ -69,7 +69,7 @@ def boost(workspace: Path, run_id: str, booster: str, detach: bool) -> int:
                                      f"fitting {booster} (attempt {run.attempt}); the result gets a folder of its "
                                      f"own (boosted-…)", detach)
 
-def list_runs(workspace: Path, filter_text: str = "") -> int:
+def list_runs(workspace: Path, filter_text: str = "", as_json: bool = False) -> int:
     import time
 
     from galaxy_tui.records.notes import read_notes
@@ -82,6 +82,12 @@ def list_runs(workspace: Path, filter_text: str = "") -> int:
         wanted = parse_filter(filter_text)
         runs = [run for run in runs if wanted(run_facts(run, read_metrics(run.dir),
                                                         notes[run.id].tags, notes[run.id].note))]
+    if as_json:
+        import json
+
+        from galaxy_tui.records.run_json import run_json
+        print(json.dumps([run_json(run, notes[run.id]) for run in runs], indent=1, allow_nan=False))
+        return 0
     columns = ("run", "experiment", "state", "attempt", "epoch", "best val", "started", "tags")
     rows = [(run.id, run.experiment, run.state_text, str(run.attempt), run.epoch_text,
              "-" if run.best_metric is None else f"{score_named(run.metric).short} {run.best_metric:.4f}",
