@@ -66,6 +66,7 @@ def follow_run(run_dir: Path, console: Console, poll_s: float = 0.3, attempt: in
     (`attempt` > 1) the earlier attempts are summed up in one line instead of replayed."""
     tail, model = EventTail(run_dir / "events.jsonl"), RunModel()
     pending: list[Event] = []
+    result = ""
     if attempt > 1:
         history = tail.read_new()
         cut = next((i for i, e in enumerate(history) if e["type"] == "started" and e.get("attempt") == attempt),
@@ -85,6 +86,8 @@ def follow_run(run_dir: Path, console: Console, poll_s: float = 0.3, attempt: in
                 line = event_line(event)
                 if line:
                     console.print(line)
+                if event["type"] == "boosted":  # a boost's result is a folder of its own: the details are there
+                    result = str(event.get("folder") or "") or result
             model.apply(events)
             if model.prepare and model.last_step is None:
                 done, total = model.prepare
@@ -102,6 +105,6 @@ def follow_run(run_dir: Path, console: Console, poll_s: float = 0.3, attempt: in
                     console.print(f"[yellow]its processes are still exiting after {local.EXIT_WINDOW_S:.0f} s; "
                                   f"a launch of the same run waits for them[/yellow]")
                 if info.state == "finished":
-                    console.print(f"details: galaxy-tui show {info.id}")
+                    console.print(f"details: galaxy-tui show {result or info.id}")
                 return info.state
             time.sleep(poll_s)

@@ -243,6 +243,7 @@ def test_boost_fits_on_the_run_s_features_and_saves_a_comparable_result(two_mode
     assert (a.dir / "results" / "metrics.json").read_bytes() == before  # the network's own results untouched
     boosted = [run for run in find_runs(load_registry(root / "experiments.toml")) if run.id.startswith("boosted-")]
     assert len(boosted) == 1 and boosted[0].state == "finished"
+    assert f"details: galaxy-tui show {boosted[0].id}" in done.stdout  # the boosted result, not the run it came from
     metrics = read_json(boosted[0].dir / "results" / "metrics.json")
     predictions = pd.read_csv(boosted[0].dir / "results" / "predictions.csv")
     assert metrics["accuracy"] == pytest.approx((predictions["true"] == predictions["predicted"]).mean(), abs=1e-5)
