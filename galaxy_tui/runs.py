@@ -24,6 +24,7 @@ from galaxy_tui.atomic import atomic_write_json, locked, read_json
 from galaxy_tui.errors import GalaxyError
 from galaxy_tui.events import FINAL_STATES
 from galaxy_tui.executors import jobs
+from galaxy_tui.executors.local import number
 from galaxy_tui.frozen_run import DERIVED, read_config, task_section, write_config
 from galaxy_tui.model_names import is_encoder_name
 from galaxy_tui.registry import EXECUTORS, Registry
@@ -116,27 +117,18 @@ def _status(run_dir: Path) -> dict[str, Any]:
     return read_json(run_dir / "status.json") or {}
 
 
-def _number(status: dict[str, Any], key: str, default: float) -> float:
-    """A figure from status.json, or the default when it is missing or not a number (a damaged or
-    hand-edited file must not break the listing of every run)."""
-    value = status.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-        return default
-    return value
-
-
 def run_info(run_dir: Path) -> RunInfo:
     status = _status(run_dir)
-    best = _number(status, "best_metric", -1.0)
+    best = number(status, "best_metric", -1.0)
     pid = status.get("pid")
     state, message, reason = jobs.state(run_dir, status)
     return RunInfo(
         id=run_dir.name, dir=run_dir, experiment=str(status.get("experiment", "")),
-        state=state, attempt=int(_number(status, "attempt", 1)),
-        epoch=int(_number(status, "epoch", 0)), epochs=int(_number(status, "epochs", 0)),
-        step=int(_number(status, "step", 0)),
+        state=state, attempt=int(number(status, "attempt", 1)),
+        epoch=int(number(status, "epoch", 0)), epochs=int(number(status, "epochs", 0)),
+        step=int(number(status, "step", 0)),
         best_metric=float(best) if "best_metric" in status and best >= 0 else None,
-        started=float(_number(status, "started", 0)), updated=float(_number(status, "updated", 0)),
+        started=float(number(status, "started", 0)), updated=float(number(status, "updated", 0)),
         message=message, pid=pid if isinstance(pid, int) else None,
         metric=score_named(status.get("metric") if isinstance(status.get("metric"), str) else None).key,
         job=str(status.get("slurm_job") or ""), reason=reason,

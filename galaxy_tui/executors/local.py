@@ -133,9 +133,9 @@ def state(run_dir: Path, status: dict[str, Any]) -> tuple[str, str]:
     supervisor = read_json(run_dir / "supervisor.json")
     now = time.time()
     if supervisor is None:
-        return (written, said) if now - _number(status, "updated") < _QUEUED_GRACE_S else _gone(run_dir, said)
+        return (written, said) if now - number(status, "updated") < _QUEUED_GRACE_S else _gone(run_dir, said)
     if status.get("host") not in (None, socket.gethostname()):  # another machine: only the heartbeat tells
-        return (written, said) if now - _number(status, "heartbeat") < _STALE_HEARTBEAT_S else ("lost", said)
+        return (written, said) if now - number(status, "heartbeat") < _STALE_HEARTBEAT_S else ("lost", said)
     if supervisor.get("boot_id") != boot_id():
         return "lost", said
     if is_alive(supervisor.get("worker_pid"), supervisor.get("worker_start")) or \
@@ -179,9 +179,13 @@ def _last_word(run_dir: Path) -> tuple[str, str] | None:
     return None
 
 
-def _number(status: dict[str, Any], key: str) -> float:
-    value = status.get(key, 0)
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
+def number(status: dict[str, Any], key: str, default: float = 0.0) -> float:
+    """A figure from status.json, or the default when it is missing or not a number (a damaged or
+    hand-edited file must not break the listing of every run)."""
+    value = status.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        return default
+    return value
 
 
 def stop(run_dir: Path) -> int:

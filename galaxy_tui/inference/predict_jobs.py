@@ -14,6 +14,7 @@ from galaxy_tui.atomic import atomic_write_json, read_json
 from galaxy_tui.errors import GalaxyError
 from galaxy_tui.events import FINAL_STATES
 from galaxy_tui.executors import jobs
+from galaxy_tui.executors.local import number
 from galaxy_tui.registry import SlurmSettings
 
 
@@ -70,12 +71,7 @@ def read_job(folder: Path) -> PredictJob:
     state, message, reason = jobs.state(folder, status)
     if reason:
         message = f"waiting in Slurm's queue: {reason}"
-    return PredictJob(folder, state, _count(status, "done"), _count(status, "total"), message)
-
-
-def _count(status: dict, key: str) -> int:
-    value = status.get(key, 0)
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+    return PredictJob(folder, state, int(number(status, "done")), int(number(status, "total")), message)
 
 
 def stop_job(folder: Path) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 import warnings
 from collections.abc import AsyncIterator
@@ -76,7 +77,7 @@ def create_app(loaded: LoadedRun, limits: Limits = Limits()) -> FastAPI:
     decoders = ThreadPoolExecutor(max_workers=limits.decodes, thread_name_prefix="galaxy-decode")
     if limits.max_pixels is not None:  # our limit is the stricter one: Pillow's warning about it says nothing new
         warnings.filterwarnings("ignore", category=DecompressionBombWarning)
-    least_side = -(-loaded.image_size * 100 // max(1, round(loaded.crop * 100)))  # a drafted JPEG keeps this
+    least_side = math.ceil(loaded.image_size / loaded.crop)  # a drafted JPEG keeps this, before the centre crop
     started = time.time()
 
     @asynccontextmanager
