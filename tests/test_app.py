@@ -59,6 +59,19 @@ async def test_threshold_keys_save_once_the_keys_pause(tmp_path: Path, monkeypat
         assert saves == [0.76] and load_registry(registry.path).experiments["tiny"].labels.threshold == 0.76
 
 
+async def test_a_key_pressed_just_before_quitting_is_saved_without_a_traceback(tmp_path: Path) -> None:
+    """The pane's unmount runs after its children are gone (the CI run that met it): the save must not need them."""
+    registry = tiny_workspace(tmp_path)
+    app = GalaxyApp(tmp_path, telemetry=NoGpu())
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: "total" in text_of(app, "#counts"))
+        await pilot.press("plus")
+        assert app.query_one("#datasets-pane")._pending_save is not None  # still waiting for the keys to pause
+        for child in list(app.query_one("#datasets-pane").children):
+            await child.remove()  # what quitting does first
+    assert load_registry(registry.path).experiments["tiny"].labels.threshold == 0.71
+
+
 async def test_launch_from_the_ui_goes_live_and_shows_results(tmp_path: Path) -> None:
     tiny_workspace(tmp_path, epochs=2)
     app = GalaxyApp(tmp_path, telemetry=NoGpu())

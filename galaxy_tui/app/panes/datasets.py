@@ -99,9 +99,10 @@ class DatasetsPane(Widget):
 
     @property
     def selected(self) -> str | None:
-        table = self.query_one("#datasets-table", DataTable)
+        tables = self.query("#datasets-table").results(DataTable)
+        table = next(tables, None)  # None while the app quits: the list may already be gone
         registry = self.app.registry  # type: ignore[attr-defined]
-        if registry is None or not registry.datasets or table.row_count == 0:
+        if table is None or registry is None or not registry.datasets or table.row_count == 0:
             return None
         return list(registry.datasets)[min(table.cursor_row, len(registry.datasets) - 1)]
 
