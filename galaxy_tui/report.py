@@ -9,26 +9,16 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from galaxy_tui.analysis.calibration_figures import (
-    calibration_line,
-    draw_reliability,
-    per_class_table,
-    threshold_table,
-)
-from galaxy_tui.analysis.fraction_figures import (
-    FractionPredictions,
-    draw_residuals,
-    draw_scatter,
-    headline,
-    is_fraction_run,
-    question_table,
-)
+from galaxy_tui.analysis.calibration_figures import calibration_line, draw_reliability, threshold_table
+from galaxy_tui.analysis.fraction_figures import FractionPredictions, draw_residuals, draw_scatter
 from galaxy_tui.analysis.metrics_file import read_metrics
+from galaxy_tui.analysis.task_results import figure, results_of
 from galaxy_tui.atomic import read_json
 from galaxy_tui.errors import GalaxyError
 from galaxy_tui.events import read_events_counted
 from galaxy_tui.run_model import RunModel, batch_split, format_joules, trainable_parts
 from galaxy_tui.runs import RunInfo
+from galaxy_tui.task_kinds import CLASSIFICATION, VOTE_FRACTIONS
 
 
 def confusion_table(classes: list[str], matrix: list[list[int]],
@@ -83,41 +73,11 @@ def print_report(run: RunInfo, console: Console, answer: str | None = None) -> N
     metrics = read_metrics(run.dir, damaged)
     for problem in damaged:
         console.print(f"[yellow]{problem}[/yellow]")
-    if is_fraction_run(metrics):
-        _print_fractions(run, metrics, console, answer)
-    elif metrics:
-        split = str(metrics.get("split", "test"))
-        console.print(f"{split} accuracy [bold]{_figure(metrics.get('accuracy'))}[/bold]  {split} loss "
-                      f"{_figure(metrics.get('loss'))}  macro F1 {_figure(metrics.get('macro_f1'))}  best val acc "
-                      f"{_figure(metrics.get('best_val_acc'))} (epoch {metrics.get('best_epoch')})")
-        if isinstance(metrics.get("per_class"), dict) and metrics.get("per_class"):
-            console.print(per_class_table(metrics))
-        if metrics.get("classes") and metrics.get("confusion"):
-            console.print(confusion_table(metrics["classes"], metrics["confusion"]))
-        _print_calibration(metrics, console)
-        console.print(f"mistakes: {run.dir / 'results' / 'mistakes'}")
-    if metrics and metrics.get("thresholds"):
-        console.print(threshold_table(metrics))
-    if metrics and metrics.get("tta"):
-        tta = metrics["tta"]
-        figure = f"accuracy {_figure(tta.get('accuracy'))}" if "accuracy" in tta else f"RMSE {tta.get('rmse')}"
-        console.print(f"test-time augmentation (mean over the 8 flips and quarter turns): {figure}")
     if metrics:
+        _print_results(run, metrics, console, answer)
         _print_energy(metrics, console)
     if model.steps or model.epochs:
         console.print(Text.from_ansi(loss_plot(model, min(console.width, 100))))
-
-
-def _figure(value: object) -> str:
-    return f"{value:.4f}" if isinstance(value, (int, float)) else "n/a"
-
-
-def _print_calibration(metrics: dict[str, Any], console: Console) -> None:
-    line = calibration_line(metrics)
-    if line is None:
-        return
-    console.print(line)
-    console.print(Text.from_ansi(_plotext_figure(lambda plt: draw_reliability(plt, metrics), min(console.width, 100))))
 
 
 def _plotext_figure(draw: Any, width: int, height: int = 18) -> str:
@@ -137,28 +97,49 @@ def _print_energy(metrics: dict[str, Any], console: Console) -> None:
         console.print(f"[dim]training energy N/A: {metrics['energy_note']}[/dim]")
 
 
-def _print_fractions(run: RunInfo, metrics: dict[str, Any], console: Console, answer: str | None = None) -> None:
-    """A vote-fraction run: RMSE and MAE beside the mean baseline, per question, the labelling rule applied to
-    the predicted answers, predicted vs true for one answer, the residuals and where the worst galaxies are."""
+def _print_results(run: RunInfo, metrics: dict[str, Any], console: Console, answer: str | None) -> None:
+    """The headline figures, the table per output and the confusion matrix as the task tells them, then what only
+    its task has (calibration, or predicted vs true answers), the threshold curve and test-time augmentation."""
+    view = results_of(metrics)
+    console.print(Text("  ").join(view.headline_fields(metrics)))
+    if (table := view.outputs_table(metrics)) is not None:
+        console.print(table)
+    matrix = view.matrix(metrics)
+    if matrix is not None:
+        console.print(confusion_table(matrix.classes, matrix.counts, matrix.title))
+    elif view.no_matrix:
+        console.print(Text(view.no_matrix, style="dim"))
+    _TASK_FIGURES[view.kind.name](run, metrics, console, answer)
+    if metrics.get("thresholds"):
+        console.print(threshold_table(metrics))
+    if metrics.get("tta"):
+        console.print(f"test-time augmentation (mean over the 8 flips and quarter turns): {view.kind.headline_label} "
+                      f"{figure(metrics['tta'].get(view.kind.headline))}")
+
+
+def _print_calibration(run: RunInfo, metrics: dict[str, Any], console: Console, _answer: str | None) -> None:
+    line = calibration_line(metrics)
+    if line is not None:
+        console.print(line)
+        console.print(Text.from_ansi(_plotext_figure(lambda plt: draw_reliability(plt, metrics),
+                                                     min(console.width, 100))))
+    console.print(f"mistakes: {run.dir / 'results' / 'mistakes'}")
+
+
+def _print_answers(run: RunInfo, metrics: dict[str, Any], console: Console, answer: str | None) -> None:
+    """Predicted vs true for one answer, the residuals and where the worst galaxies are."""
     predictions = FractionPredictions.read(run.dir / "results" / "predictions.csv")
     if predictions is not None and answer is not None and answer not in predictions.answers:
         raise GalaxyError(f"--answer {answer!r}: this run predicts {', '.join(predictions.answers)}.")
-    console.print(headline(metrics))
-    console.print(question_table(metrics))
-    derived = metrics.get("derived")
-    if derived:
-        console.print(confusion_table(derived["classes"], derived["confusion"],
-                                      f"labelling rule at {derived.get('threshold')}: volunteers' answers (rows) vs "
-                                      f"predicted answers (columns)"))
-    else:
-        console.print("[dim]no derived classification: the chosen questions leave out one the labelling rule "
-                      "reads[/dim]")
     if predictions is not None and predictions.answers:
         width = min(console.width, 100)
         for draw in (lambda plt: draw_scatter(plt, predictions, answer or predictions.answers[0]),
                      lambda plt: draw_residuals(plt, predictions)):
             console.print(Text.from_ansi(_plotext_figure(draw, width)))
     console.print(f"worst residuals: {run.dir / 'results' / 'residuals'}")
+
+
+_TASK_FIGURES = {CLASSIFICATION.name: _print_calibration, VOTE_FRACTIONS.name: _print_answers}
 
 
 def _print_manifest(run: RunInfo, console: Console) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 class TaskKind:
     name: str              # as experiments.toml's `task` says it
     headline: str          # metrics.json's leading figure
+    headline_label: str    # what a person calls it
     validation: str        # the score "best" means (scores.SCORES), for status.json and the runs list
     outputs_key: str       # metrics.json's list of the outputs
     outputs_word: str      # what a person calls the outputs
@@ -19,10 +20,15 @@ class TaskKind:
     output_meaning: str
     is_fractions: bool
 
+    @property
+    def best_validation(self) -> str:
+        """metrics.json's best validation score (best_val_acc, best_val_rmse)."""
+        return f"best_{self.validation}"
 
-CLASSIFICATION = TaskKind("classification", "accuracy", "val_acc", "classes", "classes", "p_",
+
+CLASSIFICATION = TaskKind("classification", "accuracy", "accuracy", "val_acc", "classes", "classes", "p_",
                           "class probabilities (softmax)", False)
-VOTE_FRACTIONS = TaskKind("vote-fractions", "rmse", "val_rmse", "outputs", "answers", "pred_",
+VOTE_FRACTIONS = TaskKind("vote-fractions", "rmse", "RMSE", "val_rmse", "outputs", "answers", "pred_",
                           "vote fractions, one per answer", True)
 _KINDS = {kind.name: kind for kind in (CLASSIFICATION, VOTE_FRACTIONS)}
 

@@ -216,7 +216,7 @@ def test_show_prints_the_fraction_results(demo_fraction_run: Path) -> None:
     print_report(run_info(demo_fraction_run), console, answer="spiral")
     text = console.file.getvalue()
     for expected in ("test RMSE", "mean baseline", "RMSE per question", "how many arms",
-                     "spiral: predicted vs true", "residuals", "volunteers' answers (rows)"):
+                     "spiral: predicted vs true", "residuals", "rows volunteers, columns model"):
         assert expected in text
     with pytest.raises(GalaxyError, match="this run predicts smooth, disk"):
         print_report(run_info(demo_fraction_run), console, answer="Class1.1")

@@ -18,10 +18,6 @@ from galaxy_tui.analysis.derived_results import derived_from, is_derived
 BAR_WIDTH = 20
 
 
-def is_fraction_run(metrics: dict[str, Any] | None) -> bool:
-    return bool(metrics) and metrics.get("task") == "vote-fractions"
-
-
 def _figure(value: Any, digits: int = 4) -> str:
     return f"{value:.{digits}f}" if isinstance(value, (int, float)) else "-"
 

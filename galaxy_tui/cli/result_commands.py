@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from galaxy_tui.registry import registry_for_reading
+from galaxy_tui.task_kinds import kind_of_metrics
 
 if TYPE_CHECKING:
     pass
@@ -128,9 +129,10 @@ def ensemble(workspace: Path, run_ids: list[str], scheme: str) -> int:
     metrics = read_json(built.dir / "results" / "metrics.json") or {}
     weights = ", ".join(f"{run} {weight:.3f}" for run, weight in zip(metrics["ensemble"]["members"],
                                                                    metrics["ensemble"]["weights"]))
-    figure, best = ("RMSE", "rmse") if "rmse" in metrics else ("accuracy", "acc")
-    Console().print(f"{built.id}: {metrics.get('split', 'test')} {figure} [bold]{metrics[figure.lower()]:.4f}[/bold], "
-                    f"validation {figure} {metrics[f'best_val_{best}']:.4f}; weights ({scheme}, from validation): "
+    kind = kind_of_metrics(metrics)
+    Console().print(f"{built.id}: {metrics.get('split', 'test')} {kind.headline_label} [bold]"
+                    f"{metrics[kind.headline]:.4f}[/bold], validation {kind.headline_label} "
+                    f"{metrics[kind.best_validation]:.4f}; weights ({scheme}, from validation): "
                     f"{weights}\n`galaxy-tui show {built.id}` for the rest; "
                     f"`galaxy-tui compare {' '.join(run_ids)} {built.id}` beside its members")
     return 0

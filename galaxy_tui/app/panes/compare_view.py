@@ -10,9 +10,9 @@ from typing import Any
 from rich.text import Text
 
 from galaxy_tui.analysis.comparison import Comparability
+from galaxy_tui.analysis.task_results import results_of
 from galaxy_tui.app.curves import visible
 from galaxy_tui.app.fields import pack_fields
-from galaxy_tui.app.panes.result_figures import test_figure
 from galaxy_tui.app.store import RunRecord
 from galaxy_tui.run_model import RunModel
 from galaxy_tui.scores import score_of_epochs
@@ -33,7 +33,7 @@ def compare_rows(records: list[RunRecord], groups: dict[str, int], marked: list[
         rows.append((f"G{groups[record.info.id]}", ("● " if record.info.id in marked else "") + record.info.id,
                      record.info.experiment, m.get("model", ""),
                      f"{threshold:g}" if isinstance(threshold, (int, float)) else "-", record.info.best_text,
-                     test_figure(m) + (" (val)" if m.get("split") == "validation" else ""),
+                     results_of(m).test_figure(m) + (" (val)" if m.get("split") == "validation" else ""),
                      f"{(m.get('seconds') or 0) / 60:.1f}", " ".join(f"#{t}" for t in record.notes.tags),
                      record.notes.note, record.info.id))
     descending = DESCENDING_FROM <= sort_column < COMPARE_COLUMNS.index("tags")

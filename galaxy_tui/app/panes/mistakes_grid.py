@@ -15,13 +15,11 @@ from textual.containers import Grid, Vertical
 from textual.widgets import Label, Static
 from textual_image.widget import Image as ImageWidget
 
-from galaxy_tui.analysis.fraction_figures import (
-    csv_number,
-    is_fraction_run,
-)
+from galaxy_tui.analysis.fraction_figures import csv_number
 from galaxy_tui.app.gallery import vote_line
 from galaxy_tui.app.store import RunRecord
 from galaxy_tui.app.thumbs import for_screen, readable_class, size_square, step_focus
+from galaxy_tui.task_kinds import CLASSIFICATION, VOTE_FRACTIONS, kind_of_metrics
 
 GRID_COLUMNS = 4
 MISTAKE_ORDERS = {"confidence": "model confidence, most sure first",
@@ -106,9 +104,10 @@ class MistakesGrid(Grid):
         whether the mistakes have vote fractions to sort by, and the order used."""
         await self.remove_children()
         heading.update("")
-        if record is not None and is_fraction_run(record.metrics):
-            await self._show_residuals(heading, record.info.dir / "results" / "residuals")
-            return False, order
+        shows = {CLASSIFICATION.name: self._show_mistakes, VOTE_FRACTIONS.name: self._show_residuals}
+        return await shows[kind_of_metrics(record.metrics if record else None).name](record, heading, order)
+
+    async def _show_mistakes(self, record: RunRecord | None, heading: Static, order: str) -> tuple[bool, str]:
         folder = record.info.dir / "results" / "mistakes" if record else None
         if folder is None or not (folder / "mistakes.csv").exists():
             await self.mount(Label("no mistakes to show"))
@@ -135,10 +134,11 @@ class MistakesGrid(Grid):
         self.fit_images()
         return has_votes, order
 
-    async def _show_residuals(self, heading: Static, folder: Path) -> None:
+    async def _show_residuals(self, record: RunRecord | None, heading: Static, order: str) -> tuple[bool, str]:
+        folder = record.info.dir / "results" / "residuals" if record else Path()
         if not (folder / "residuals.csv").exists():
             await self.mount(Label("no residuals to show"))
-            return
+            return False, order
         with open(folder / "residuals.csv", newline="") as handle:
             listing = list(csv.DictReader(handle))
         answers = [c[len("true_"):] for c in (listing[0] if listing else {}) if c.startswith("true_")]
@@ -147,6 +147,7 @@ class MistakesGrid(Grid):
         await self.mount_all([MistakeCell(folder / row["file"], row, residual_caption(row, answers),
                                           residual_details(row, answers)) for row in listing])
         self.fit_images()
+        return False, order  # residuals have one order: worst first
 
     def on_resize(self) -> None:
         self.call_after_refresh(self.fit_images)

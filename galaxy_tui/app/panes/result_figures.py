@@ -1,13 +1,9 @@
-"""The Results pane's figures drawn as text: the confusion matrix as a heat-map, the headline test figure."""
+"""The Results pane's figures drawn as text: the confusion matrix as a heat-map."""
 
 from __future__ import annotations
 
 from rich.table import Table
 from rich.text import Text
-
-from galaxy_tui.analysis.fraction_figures import (
-    is_fraction_run,
-)
 
 # A 256-colour-safe ramp from "none" to "all of the row".
 HEAT = ("grey11", "grey23", "navy_blue", "dark_blue", "blue3", "blue1", "dodger_blue2", "dodger_blue1",
@@ -30,10 +26,3 @@ def heatmap(classes: list[str], matrix: list[list[int]], normalised: bool,
             cells.append(Text(f" {label} ", style=style))
         table.add_row(f"{name[:12]} ({sum(row)})", *cells)
     return table
-
-
-def test_figure(metrics: dict) -> str:
-    """The headline test figure: accuracy, or RMSE for a vote-fraction run."""
-    if is_fraction_run(metrics):
-        return f"rmse {metrics['rmse']:.4f}" if isinstance(metrics.get("rmse"), (int, float)) else "-"
-    return f"{metrics['accuracy']:.4f}" if isinstance(metrics.get("accuracy"), (int, float)) else "-"

@@ -19,19 +19,12 @@ from galaxy_tui.analysis.calibration_figures import (
     draw_reliability,
     draw_threshold_accuracy,
     draw_threshold_counts,
-    per_class_table,
     threshold_table,
 )
 from galaxy_tui.analysis.comparison import Comparability, comparability
 from galaxy_tui.analysis.derived_results import derived_from, is_derived
-from galaxy_tui.analysis.fraction_figures import (
-    FractionPredictions,
-    draw_residuals,
-    draw_scatter,
-    headline,
-    is_fraction_run,
-    question_table,
-)
+from galaxy_tui.analysis.fraction_figures import FractionPredictions, draw_residuals, draw_scatter
+from galaxy_tui.analysis.task_results import results_of
 from galaxy_tui.app.commands import bindings_for
 from galaxy_tui.app.ensemble_offer import offer_ensemble
 from galaxy_tui.app.fields import pack_fields
@@ -56,6 +49,7 @@ from galaxy_tui.app.threads import deliver
 from galaxy_tui.app.views import show_config_diff
 from galaxy_tui.errors import GalaxyError
 from galaxy_tui.frozen_run import read_config
+from galaxy_tui.task_kinds import VOTE_FRACTIONS
 
 
 class ResultsPane(Widget, can_focus=True):
@@ -126,52 +120,30 @@ class ResultsPane(Widget, can_focus=True):
             self.query_one("#results-thresholds", Static).update("")
             self.call_later(self._mount_mistakes, None)
             return
-        m = record.metrics
+        m, view = record.metrics, results_of(record.metrics)
         self._show_summary(record)
         self._confusion(m)
-        self.query_one("#results-per-class", Static).update(question_table(m) if is_fraction_run(m) else
-                                                            per_class_table(m))
+        self.query_one("#results-per-class", Static).update(view.outputs_table(m) or "")
         self.query_one("#results-thresholds", Static).update(threshold_table(m) if m.get("thresholds") else "")
         self.call_later(self._mount_mistakes, record)
         self._predictions = None
-        fractions = is_fraction_run(m)
-        self.query_one("#results-tabs", TabbedContent).get_tab("tab-answers").label = \
-            "Answers" if fractions else "Calibration"
-        if fractions:
+        self.query_one("#results-tabs", TabbedContent).get_tab("tab-answers").label = view.answers_tab
+        if view.kind is VOTE_FRACTIONS:  # the third tab: predicted against true answers, else calibration
             self._load_predictions(record.info.dir / "results" / "predictions.csv")
         else:
             self._show_calibration(m)
 
     def _show_summary(self, record: RunRecord) -> None:
         summary, m = self.query_one("#results-summary", Static), record.metrics or {}
-        if is_fraction_run(m):
-            summary.update(Text.assemble((record.info.id, "bold"), "  ", headline(m)))
-            return
-        if "accuracy" not in m:
-            return
-        split = m.get("split", "test")
-        accuracy = Text(f"{split} accuracy ")
-        accuracy.append(f"{m['accuracy']:.4f}", style="bold green")
-        summary.update(pack_fields([
-            Text(record.info.id, style="bold"), accuracy, Text(f"{split} loss {m['loss']:.4f}"),
-            Text(f"macro F1 {m['macro_f1']:.4f}"),
-            *([Text(f"with 8-view TTA {m['tta']['accuracy']:.4f}")] if (m.get("tta") or {}).get("accuracy") else []),
-            Text(f"val accuracy {m.get('best_val_acc', 0):.4f} ({derived_from(m)})" if is_derived(m)
-                 else f"best val {m.get('best_val_acc', 0):.4f} (epoch {m.get('best_epoch')})")],
-            max(20, (summary.content_size.width or self.size.width) - 2)))
+        summary.update(pack_fields([Text(record.info.id, style="bold"), *results_of(m).headline_fields(m)],
+                                   max(20, (summary.content_size.width or self.size.width) - 2)))
 
     def _confusion(self, metrics: dict) -> None:
-        widget = self.query_one("#results-confusion", Static)
-        if not is_fraction_run(metrics):
-            widget.update(heatmap(metrics["classes"], metrics["confusion"], self.normalised))
-            return
-        derived = metrics.get("derived")
-        if not derived:
-            widget.update(Text("no derived classification: the chosen questions leave out one the labelling rule "
-                               "reads", style="dim"))
-            return
-        widget.update(heatmap(derived["classes"], derived["confusion"], self.normalised,
-                              f"rule at {derived.get('threshold')}: rows volunteers, columns model"))
+        view = results_of(metrics)
+        matrix = view.matrix(metrics)
+        self.query_one("#results-confusion", Static).update(
+            heatmap(matrix.classes, matrix.counts, self.normalised, matrix.title) if matrix is not None
+            else Text(view.no_matrix, style="dim"))
 
     async def _mount_mistakes(self, record: RunRecord | None) -> None:
         grid = self.query_one("#mistakes-grid", MistakesGrid)
@@ -343,8 +315,7 @@ class ResultsPane(Widget, can_focus=True):
         if tabs.active == "tab-answers" and self._predictions is not None:
             self.answer_index += step
             self._show_answers(self._predictions)
-        elif tabs.active == "tab-answers" and record is not None and record.metrics \
-                and not is_fraction_run(record.metrics):
+        elif tabs.active == "tab-answers" and record is not None and (record.metrics or {}).get("thresholds"):
             self.show_thresholds = not self.show_thresholds
             self._show_calibration(record.metrics)
         tabs.active = "tab-answers"
