@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -27,7 +27,7 @@ from galaxy_tui.analysis.run_galaxies import RunGalaxies, run_galaxies
 from galaxy_tui.data.vote_tree import answer_errors
 from galaxy_tui.errors import GalaxyError
 from galaxy_tui.runs import RunInfo
-from galaxy_tui.task_kinds import TaskKind, kind_of_metrics
+from galaxy_tui.task_kinds import CLASSIFICATION, VOTE_FRACTIONS, TaskKind, kind_of_metrics
 
 SCHEMES = ("equal", "val-accuracy", "inverse-val-mae", "inverse-val-rmse")
 
@@ -51,9 +51,15 @@ class Member:
 
     def truth(self, frame: pd.DataFrame, order: pd.Index) -> np.ndarray:
         """Class indices, or the catalogue's answers (NaN where it has none)."""
-        if self.task.is_fractions:
-            return self._values(frame, order, "true_")
-        return frame.set_index("id").loc[order, "true"].map({c: k for k, c in enumerate(self.outputs)}).to_numpy()
+        return _COMBINING[self.task.name].truth(self, frame, order)
+
+
+def _class_indices(member: Member, frame: pd.DataFrame, order: pd.Index) -> np.ndarray:
+    return frame.set_index("id").loc[order, "true"].map({c: k for k, c in enumerate(member.outputs)}).to_numpy()
+
+
+def _answers(member: Member, frame: pd.DataFrame, order: pd.Index) -> np.ndarray:
+    return member._values(frame, order, "true_")
 
 
 def _read_predictions(run: RunInfo, name: str) -> pd.DataFrame:
@@ -102,7 +108,7 @@ def _validation_figure(scheme: str, predicted: np.ndarray, truth: np.ndarray, ta
     (one-hot classes, or the catalogue's answers)."""
     if scheme == "val-accuracy":
         return float((predicted.argmax(1) == truth).mean())
-    target = truth if task.is_fractions else np.eye(predicted.shape[1])[truth]
+    target = _COMBINING[task.name].target(truth, predicted.shape[1])
     rmse, mae = answer_errors(predicted, target) or (np.inf, np.inf)
     return 1.0 / max(mae if scheme == "inverse-val-mae" else rmse, 1e-9)
 
@@ -112,9 +118,9 @@ def member_weights(members: list[Member], scheme: str, order: pd.Index) -> np.nd
     if scheme not in SCHEMES:
         raise GalaxyError(f"--weights {scheme!r}: choose one of {', '.join(SCHEMES)}.")
     task = members[0].task
-    if scheme == "val-accuracy" and task.is_fractions:
-        raise GalaxyError("--weights val-accuracy: vote-fraction runs have no accuracy; use inverse-val-rmse "
-                          "(or inverse-val-mae, equal).")
+    refusal = _COMBINING[task.name].refused.get(scheme)
+    if refusal:
+        raise GalaxyError(f"--weights {scheme}: {refusal}")
     if scheme == "equal":
         raw = np.ones(len(members))
     else:
@@ -143,10 +149,10 @@ def build_ensemble(runs_dir: Path, runs: list[RunInfo], scheme: str) -> RunInfo:
     with derived_folder(runs_dir, "ensemble", first.run.dir, "ensemble", what) as folder:
         started = time.time()
         galaxies = run_galaxies(first.run)
-        write = _write_fractions if first.task.is_fractions else _write_classification
-        metrics = write(folder, galaxies, first, combined("val", val_order), combined("test", test_order),
-                        {"kind": "ensemble", "ensemble": what, "threshold": galaxies.experiment.labels.threshold,
-                         "model": f"ens/{scheme}", "seconds": round(time.time() - started, 1)})
+        metrics = _COMBINING[first.task.name].write(
+            folder, galaxies, first, combined("val", val_order), combined("test", test_order),
+            {"kind": "ensemble", "ensemble": what, "threshold": galaxies.experiment.labels.threshold,
+             "model": f"ens/{scheme}", "seconds": round(time.time() - started, 1)})
         return finish_derived(folder, "ensemble", metrics, started,
                               f"ensemble ({scheme}) of {', '.join(m.run.id for m in members)}")
 
@@ -172,3 +178,21 @@ def _write_fractions(folder: Path, galaxies: RunGalaxies, first: Member, val: Me
                                   mean_squared_error(test.predicted, test.truth), galaxies.images, rows,
                                   galaxies.experiment.mistakes, {**extra, "loss_function": "mse"},
                                   str(first.metrics.get("split", "test")), derived, val)
+
+
+@dataclass(frozen=True)
+class _Combining:
+    """What combining one task's members needs: their truth, the target a member's error is measured against,
+    the weightings that make no sense for it, and how the ensemble's results are written."""
+    truth: Callable[[Member, pd.DataFrame, pd.Index], np.ndarray]
+    target: Callable[[np.ndarray, int], np.ndarray]
+    refused: dict[str, str]
+    write: Callable[[Path, RunGalaxies, Member, Measured, Measured, dict[str, Any]], dict[str, Any]]
+
+
+_COMBINING = {
+    CLASSIFICATION.name: _Combining(_class_indices, lambda truth, n: np.eye(n)[truth], {}, _write_classification),
+    VOTE_FRACTIONS.name: _Combining(_answers, lambda truth, _n: truth, {
+        "val-accuracy": "vote-fraction runs have no accuracy; use inverse-val-rmse (or inverse-val-mae, equal)."},
+        _write_fractions),
+}
