@@ -49,12 +49,14 @@ def serve(port: int, model: str, size: int, max_batch: int, unbounded: bool = Fa
     import uvicorn
 
     from galaxy_tui.inference.servable import LoadedRun, Servable, choose_device
+    from galaxy_tui.inference.task_outputs import ClassOutputs
     from galaxy_tui.serve.http_app import Limits, create_app
     from galaxy_tui.train.models import build_model
 
     device = choose_device()
-    network = Servable(build_model(model, len(CLASSES), pretrained=False), None).to(device).eval()
-    loaded = LoadedRun(f"bench-{model}", network, device, "classification", CLASSES, size, 1.0, None)
+    reading = ClassOutputs()
+    network = Servable(build_model(model, len(CLASSES), pretrained=False), reading).to(device).eval()
+    loaded = LoadedRun(f"bench-{model}", network, device, "classification", reading, CLASSES, size, 1.0, None)
     limits = Limits(max_batch=max_batch, max_pixels=None, decodes=4) if unbounded else Limits(max_batch=max_batch)
     uvicorn.run(create_app(loaded, limits), host="127.0.0.1", port=port, log_level="error")
 

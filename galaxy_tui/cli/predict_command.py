@@ -9,7 +9,6 @@ from pathlib import Path
 import pandas as pd
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 from galaxy_tui.errors import GalaxyError
 from galaxy_tui.inference.galaxy_sources import dataset_items, file_items
@@ -59,14 +58,8 @@ def _summary(console: Console, loaded: LoadedRun, predicted: Predicted, frame: p
     console.print(f"[bold]{count}[/bold] galaxies classified by {loaded.run_id} on {loaded.device} in "
                   f"{seconds:.1f} s ({count / max(seconds, 1e-9):.0f}/s{', 8-view TTA' if tta else ''}); "
                   f"images prepared as in training: {loaded.image_size} px, centre crop {loaded.crop:g}")
-    if loaded.task == "classification" and count:
-        table = Table(title="predicted classes")
-        for column in ("class", "galaxies", "share", "median confidence"):
-            table.add_column(column, justify="left" if column == "class" else "right")
-        for name in loaded.outputs:
-            mine = frame[frame["predicted"] == name]
-            table.add_row(name, str(len(mine)), f"{len(mine) / count:.1%}",
-                          f"{mine['confidence'].median():.3f}" if len(mine) else "-")
+    table = loaded.reading.summary(loaded.outputs, frame)
+    if table is not None:
         console.print(table)
     elif count:
         means = frame[[f"pred_{name}" for name in loaded.outputs]].mean()

@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 import torch
 
-from galaxy_tui.analysis.calibration import scaled
 from galaxy_tui.atomic import atomic_write_bytes
 from galaxy_tui.data.images import ImageUnreadable, resize_image
 from galaxy_tui.inference.servable import LoadedRun
@@ -89,11 +88,7 @@ class Forward:
             return plain.cpu().numpy(), None, features
         views = torch.stack([plain, *(self.loaded.servable(view) for view in dihedral_views(x)[1:])])
         mean = views.mean(0)
-        if self.loaded.task == "classification":  # how much the chosen class's probability moves with the view
-            chosen = mean.argmax(1)
-            spread = views[:, torch.arange(len(chosen)), chosen].std(0)
-        else:
-            spread = views.std(0).mean(1)
+        spread = self.loaded.reading.tta_spread(views, mean)
         return mean.cpu().numpy(), spread.cpu().numpy(), features
 
 
@@ -126,19 +121,7 @@ def prediction_table(loaded: LoadedRun, predicted: Predicted) -> pd.DataFrame:
     where the run fitted a temperature) — or pred_<answer> for a vote-fraction run — and tta_spread."""
     outputs = predicted.output_array
     frame = pd.DataFrame({"id": predicted.ids, "path": predicted.wheres})
-    if loaded.task == "classification":
-        frame["predicted"] = np.array(loaded.outputs)[outputs.argmax(1)] if len(outputs) else []
-        frame["confidence"] = outputs.max(1).round(5) if len(outputs) else []
-        for i, name in enumerate(loaded.outputs):
-            frame[f"p_{name}"] = outputs[:, i].round(5) if len(outputs) else []
-        if loaded.temperature is not None and len(outputs):
-            calibrated = scaled(outputs.astype(np.float64), loaded.temperature)
-            frame["calibrated_confidence"] = calibrated.max(1).round(5)
-            for i, name in enumerate(loaded.outputs):
-                frame[f"pcal_{name}"] = calibrated[:, i].round(5)
-    else:
-        for i, name in enumerate(loaded.outputs):
-            frame[f"pred_{name}"] = outputs[:, i].round(5) if len(outputs) else []
+    loaded.reading.add_columns(frame, loaded.outputs, outputs, loaded.temperature)
     if predicted.spreads:
         frame["tta_spread"] = np.concatenate(predicted.spreads).round(5)
     return frame

@@ -14,6 +14,7 @@ from torch import nn
 from galaxy_tui.analysis.metrics_file import read_metrics
 from galaxy_tui.errors import GalaxyError
 from galaxy_tui.frozen_run import read_frozen
+from galaxy_tui.inference.task_outputs import ClassOutputs, FractionOutputs, TaskOutputs
 from galaxy_tui.task_kinds import task_kind
 from galaxy_tui.train.batches import MEAN, STD
 from galaxy_tui.train.checkpoint import load_checkpoint
@@ -22,16 +23,16 @@ from galaxy_tui.train.tasks import VoteFractionTask
 
 
 class Servable(nn.Module):
-    def __init__(self, model: nn.Module, fractions: VoteFractionTask | None):
+    def __init__(self, model: nn.Module, reading: TaskOutputs):
         super().__init__()
         self.model = model
-        self.fractions = fractions
+        self.reading = reading
         self.register_buffer("mean", MEAN.clone())
         self.register_buffer("std", STD.clone())
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         logits = self.model((images - self.mean) / self.std).float()
-        return self.fractions.predictions(logits) if self.fractions is not None else torch.softmax(logits, 1)
+        return self.reading.head(logits)
 
 
 @dataclass
@@ -40,6 +41,7 @@ class LoadedRun:
     servable: Servable
     device: torch.device
     task: str  # "classification" | "vote-fractions"
+    reading: TaskOutputs  # what the outputs mean: columns, JSON, summaries
     outputs: list[str]  # the classes, or the answers
     image_size: int
     crop: float
@@ -78,10 +80,11 @@ def load_run(run_dir: Path, device: torch.device | None = None) -> LoadedRun:
         raise GalaxyError(f"run {run_dir.name} has no best checkpoint (checkpoints/best.pt): it never finished an "
                           f"epoch; train it first.")
     metrics = read_metrics(run_dir) or {}
-    tree = frozen.tree()
-    fractions = VoteFractionTask(tree, frozen.experiment.loss) if tree is not None else None
-    if fractions is not None:
-        outputs = list(fractions.tree.columns)
+    tree = frozen.tree()  # a vote-fraction run's questions and answers, frozen with it
+    reading: TaskOutputs = FractionOutputs(VoteFractionTask(tree, frozen.experiment.loss)) if tree is not None \
+        else ClassOutputs()
+    if tree is not None:
+        outputs = list(tree.columns)
     elif frozen.classes or metrics.get("classes"):
         outputs = list(frozen.classes or metrics["classes"])
     else:
@@ -91,9 +94,8 @@ def load_run(run_dir: Path, device: torch.device | None = None) -> LoadedRun:
     state = load_checkpoint(best, frozen.config_hash)
     model = build_model(frozen.experiment.model, len(outputs), pretrained=False)
     model.load_state_dict(state["model"])
-    servable = Servable(model, fractions).to(device).eval()
-    calibration = metrics.get("calibration") or {}
-    temperature = calibration.get("temperature") if fractions is None else None
-    return LoadedRun(run_dir.name, servable, device, frozen.experiment.task, outputs,
+    servable = Servable(model, reading).to(device).eval()
+    temperature = (metrics.get("calibration") or {}).get("temperature")  # only classification fits one
+    return LoadedRun(run_dir.name, servable, device, frozen.experiment.task, reading, outputs,
                      frozen.experiment.image_size, frozen.crop,
                      float(temperature) if isinstance(temperature, (int, float)) else None, metrics)

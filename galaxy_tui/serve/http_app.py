@@ -22,7 +22,6 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as FormRefused
 from starlette.requests import ClientDisconnect
 
-from galaxy_tui.analysis.calibration import scaled
 from galaxy_tui.data.images import ImageTooLarge, ImageUnreadable, decode_upload, resize_image
 from galaxy_tui.inference.predicting import Forward
 from galaxy_tui.inference.servable import LoadedRun
@@ -39,27 +38,11 @@ def _scalars(metrics: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in metrics.items() if isinstance(value, (int, float, str, bool))}
 
 
-def _rounded(names: list[str], values: np.ndarray) -> dict[str, float]:
-    return {name: round(float(value), 5) for name, value in zip(names, values)}
-
-
 def answers(loaded: LoadedRun, names: list[str], outputs: np.ndarray) -> list[dict[str, Any]]:
     """Each image's JSON, the figures `predict` writes (built directly: a DataFrame per request would cost
     the event loop ~0.8 ms): the class, its probability and every class's, with the calibrated ones where the
     run fitted a temperature, or a vote-fraction run's answers."""
-    if loaded.task != "classification":
-        return [{"file": name, "fractions": _rounded(loaded.outputs, row)} for name, row in zip(names, outputs)]
-    calibrated = scaled(outputs.astype(np.float64), loaded.temperature) if loaded.temperature is not None else None
-    results = []
-    for i, (name, row) in enumerate(zip(names, outputs)):
-        best = int(row.argmax())
-        result: dict[str, Any] = {"file": name, "predicted": loaded.outputs[best],
-                                  "confidence": round(float(row[best]), 5),
-                                  "probabilities": _rounded(loaded.outputs, row)}
-        if calibrated is not None:
-            result["calibrated_probabilities"] = _rounded(loaded.outputs, calibrated[i])
-        results.append(result)
-    return results
+    return loaded.reading.answers(names, loaded.outputs, outputs, loaded.temperature)
 
 
 def _size(upload: UploadFile) -> int:
