@@ -19,6 +19,7 @@ from galaxy_tui.app.ensemble_offer import offer_ensemble
 from galaxy_tui.app.run_state import state_text
 from galaxy_tui.app.store import RunRecord
 from galaxy_tui.app.views import show_config_diff
+from galaxy_tui.app.whole_table import Row, WholeTable
 from galaxy_tui.atomic import atomic_write_json, read_json
 from galaxy_tui.errors import GalaxyError
 from galaxy_tui.records.export import export_metrics
@@ -40,10 +41,10 @@ class RunsPanel(Vertical):
     def compose(self) -> ComposeResult:
         yield Input(placeholder="filter: text state:finished exp:gz2 #tag acc>0.9", id="runs-filter")
         yield Static("", id="runs-filter-status")
-        yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
+        yield WholeTable(id="runs-table", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
-        self.query_one(DataTable).add_columns("run", "state", "epoch", "best")
+        self.query_one(WholeTable).set_columns(("run", "state", "epoch", "best"))
         self.query_one("#runs-filter").display = False
         saved = str((read_json(self._state_path) or {}).get("runs_filter") or "")
         try:
@@ -58,8 +59,8 @@ class RunsPanel(Vertical):
         return (registry.cache_dir if registry else self.app.workspace / "cache") / UI_STATE_FILE  # type: ignore[attr-defined]
 
     @property
-    def table(self) -> DataTable:
-        return self.query_one("#runs-table", DataTable)
+    def table(self) -> WholeTable:
+        return self.query_one("#runs-table", WholeTable)
 
     def _shown(self, records: list[RunRecord]) -> list[RunRecord]:
         if not self.filter.predicates:
@@ -77,8 +78,8 @@ class RunsPanel(Vertical):
         cursor_key = None
         if table.row_count:
             cursor_key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        table.clear()
         monitored, browsed = store.selected, store.browsed_record
+        rows = []
         for record in records:
             info = record.info
             marker = ("●" if info.id in store.marked else " ") + ("▶" if info.id == monitored else " ") + \
@@ -88,8 +89,9 @@ class RunsPanel(Vertical):
             below += [Text(" ".join(f"#{t}" for t in record.notes.tags), style="cyan")] if record.notes.tags else []
             if below:  # on a second line: the list is narrow beside a pane
                 name.append("\n   ").append(Text("  ").join(below))
-            table.add_row(name, state_text(info.state), info.epoch_text, info.best_text,
-                          key=info.id, height=2 if below else 1)
+            rows.append(Row(info.id, (name, state_text(info.state), info.epoch_text, info.best_text),
+                            2 if below else 1))
+        table.set_rows(rows)
         self._show_filter_status(len(records), len(every))
         ids = [r.info.id for r in records]
         keep = cursor_key if cursor_key in ids else store.selected

@@ -21,6 +21,7 @@ from galaxy_tui.app.folder_classes import FolderClassesDialog, FolderPlan
 from galaxy_tui.app.gallery import GalaxyView, GalleryScreen, dataset_galaxies
 from galaxy_tui.app.threads import deliver
 from galaxy_tui.app.thumbs import Thumbnail, ThumbnailStrip
+from galaxy_tui.app.whole_table import Row, WholeTable
 from galaxy_tui.data.count_memo import remember_counts, remembered_counts
 from galaxy_tui.data.labels import empty_class_warning
 from galaxy_tui.errors import GalaxyError
@@ -66,7 +67,7 @@ class DatasetsPane(Widget):
     def compose(self) -> ComposeResult:
         with Horizontal():
             with Vertical(id="datasets-left"):
-                yield DataTable(id="datasets-table", cursor_type="row", zebra_stripes=True)
+                yield WholeTable(id="datasets-table", cursor_type="row", zebra_stripes=True)
                 yield Static("", id="dataset-info")
             with VerticalScroll(id="datasets-right"):
                 yield Static("", id="labelling")
@@ -75,27 +76,29 @@ class DatasetsPane(Widget):
                 yield ThumbnailStrip(id="dataset-thumbs")
 
     def on_mount(self) -> None:
-        table = self.query_one("#datasets-table", DataTable)
-        table.add_columns("name", "kind", "rows")
+        self.query_one("#datasets-table", WholeTable).set_columns(("name", "kind", "rows"))
         self.query_one("#datasets-right").can_focus = False  # Tab goes from the table straight to the samples
         self.reload()
 
     # ------------------------------------------------------------------ registry
     def reload(self) -> None:
-        table = self.query_one("#datasets-table", DataTable)
-        table.clear()
         self._memo.clear()  # the registry changed: its tables may name other files
-        registry = self.app.registry  # type: ignore[attr-defined]
-        if registry is None:
+        self._fill_list()
+        if self.app.registry is None:  # type: ignore[attr-defined]
             self.query_one("#dataset-info", Static).update(Text(self.app.registry_error or "", style="red"))  # type: ignore[attr-defined]
             return
-        for spec in registry.datasets.values():
-            loaded = self.loaded.get(spec.name)
-            remembered = None if loaded else self._remembered(spec.name)
-            rows = len(loaded.frame) if loaded else remembered[0] if remembered else "…"
-            table.add_row(spec.name, spec.kind, str(rows), key=spec.name)
         if self.selected is not None:
             self.select(self.selected)
+
+    def _fill_list(self) -> None:
+        registry = self.app.registry  # type: ignore[attr-defined]
+        rows = []
+        for spec in registry.datasets.values() if registry else ():
+            loaded = self.loaded.get(spec.name)
+            remembered = None if loaded else self._remembered(spec.name)
+            count = len(loaded.frame) if loaded else remembered[0] if remembered else "…"
+            rows.append(Row(spec.name, (spec.name, spec.kind, str(count))))
+        self.query_one("#datasets-table", WholeTable).set_rows(rows)
 
     @property
     def selected(self) -> str | None:
@@ -151,9 +154,7 @@ class DatasetsPane(Widget):
     def _loaded(self, name: str, dataset: Dataset) -> None:
         self._loading.discard(name)
         self.loaded[name] = dataset
-        table = self.query_one("#datasets-table", DataTable)
-        if name in table.rows:
-            table.update_cell(name, table.ordered_columns[2].key, str(len(dataset.frame)))
+        self._fill_list()
         self._remember(name)
         if self.selected == name:
             self.refresh_counts()

@@ -13,6 +13,7 @@ from galaxy_tui.app.commands import bindings_for
 from galaxy_tui.app.dialogs import ChoiceDialog, confirm
 from galaxy_tui.app.experiment_form import ExperimentForm
 from galaxy_tui.app.threads import deliver
+from galaxy_tui.app.whole_table import Row, WholeTable
 from galaxy_tui.errors import GalaxyError
 from galaxy_tui.registry import Experiment
 from galaxy_tui.runs import RunInfo, find_runs, latest_checkpointed_run, launch, newest_live_run, stop_run
@@ -32,23 +33,21 @@ class ExperimentsPane(Widget):
         super().__init__(id="experiments-pane")
 
     def compose(self) -> ComposeResult:
-        yield DataTable(id="experiments-table", cursor_type="row", zebra_stripes=True)
+        yield WholeTable(id="experiments-table", cursor_type="row", zebra_stripes=True)
         yield Static("l launch · e edit · n new · c clone · Delete deletes · Enter edit", id="experiments-hint")
 
     def on_mount(self) -> None:
-        self.query_one(DataTable).add_columns(*COLUMNS)
+        self.query_one(WholeTable).set_columns(COLUMNS)
         self.reload()
 
     def reload(self) -> None:
-        table = self.query_one(DataTable)
+        table = self.query_one(WholeTable)
         cursor = table.cursor_row
-        table.clear()
         registry = self.app.registry  # type: ignore[attr-defined]
+        table.set_rows([Row(e.name, experiment_row(e)) for e in registry.experiments.values()] if registry else [])
         if registry is None:
             self.query_one("#experiments-hint", Static).update(Text(self.app.registry_error or "", style="red"))  # type: ignore[attr-defined]
             return
-        for experiment in registry.experiments.values():
-            table.add_row(*experiment_row(experiment), key=experiment.name)
         if table.row_count:
             table.move_cursor(row=min(cursor, table.row_count - 1))
 

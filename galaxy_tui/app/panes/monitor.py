@@ -9,7 +9,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
 from galaxy_tui.app.commands import bindings_for
@@ -20,6 +20,7 @@ from galaxy_tui.app.gauges import GaugeGrid, GaugeRow
 from galaxy_tui.app.run_state import before_the_worker, state_text
 from galaxy_tui.app.store import RunRecord
 from galaxy_tui.app.views import LogScreen
+from galaxy_tui.app.whole_table import Row, WholeTable
 from galaxy_tui.errors import GalaxyError
 from galaxy_tui.run_model import batch_split, trainable_parts
 from galaxy_tui.runs import stop_run
@@ -41,6 +42,13 @@ def downsample(xs: list[float], ys: list[float], width: int) -> tuple[list[float
 # arrive, and never wait for the table's own measuring (DataTable re-measures when idle). The outcome comes
 # before the figures: a 40-column box shows phase, micro, fits and peak.
 PROBE_COLUMNS = (("phase", 7), ("micro", 5), ("fits", 4), ("peak", 9), ("budget", 9), ("s", 5))
+
+
+def probe_row(trial: dict) -> tuple[str | Text, ...]:
+    fits = Text("yes", style="green") if trial["fits"] else Text("OOM" if trial["peak_bytes"] is None else "over",
+                                                                 style="bold red")
+    return (trial["phase"], str(trial["micro_batch"]), fits, format_bytes(trial["peak_bytes"]),
+            format_bytes(trial["budget_bytes"]), f"{trial['seconds']:.2f}")
 
 
 def format_bytes(n: float | None) -> str:
@@ -200,7 +208,7 @@ class MonitorPane(Widget, can_focus=True):
             yield PlotextPlot(id="acc-plot")
         with Horizontal(id="monitor-lower"):
             with Vertical(id="probe-box"):
-                yield DataTable(id="probe-table", show_cursor=False)
+                yield WholeTable(id="probe-table", show_cursor=False)
                 yield Static("", id="probe-summary")
             with Vertical(id="gauges"):
                 yield Static("", id="gauge-note")
@@ -208,9 +216,8 @@ class MonitorPane(Widget, can_focus=True):
         yield Static("", id="log-tail")
 
     def on_mount(self) -> None:
-        probe_table = self.query_one("#probe-table", DataTable)
-        for label, width in PROBE_COLUMNS:
-            probe_table.add_column(label, width=width)
+        self.query_one("#probe-table", WholeTable).set_columns([label for label, _ in PROBE_COLUMNS],
+                                                               least=[width for _, width in PROBE_COLUMNS])
         for plot_id, title, x_unit in (("#loss-plot", "loss", "optimizer step"), ("#acc-plot", "", "epoch")):
             self.query_one(plot_id, PlotextPlot).plt.title(title)
             self.query_one(plot_id, PlotextPlot).plt.xlabel(x_unit)
@@ -298,16 +305,10 @@ class MonitorPane(Widget, can_focus=True):
         return running.extend(losses[len(running.values):])
 
     def _probe(self, record: RunRecord) -> None:
-        table = self.query_one("#probe-table", DataTable)
         trials = record.model.probe_trials
-        if len(trials) < self._probe_rows:
-            table.clear()
-            self._probe_rows = 0
-        for t in trials[self._probe_rows:]:
-            fits = Text("yes", style="green") if t["fits"] else Text("OOM" if t["peak_bytes"] is None else "over",
-                                                                     style="bold red")
-            table.add_row(t["phase"], str(t["micro_batch"]), fits, format_bytes(t["peak_bytes"]),
-                          format_bytes(t["budget_bytes"]), f"{t['seconds']:.2f}")
+        if len(trials) != self._probe_rows:
+            self.query_one("#probe-table", WholeTable).set_rows([Row(str(i), probe_row(t))
+                                                                  for i, t in enumerate(trials)])
         self._probe_rows = len(trials)
         summary = probe_summary(record)
         if summary != self._probe_text:
@@ -316,7 +317,7 @@ class MonitorPane(Widget, can_focus=True):
 
     def _new_run(self) -> None:
         self._probe_rows, self._probe_text = 0, None
-        self.query_one("#probe-table", DataTable).clear()
+        self.query_one("#probe-table", WholeTable).set_rows([])
 
     # ------------------------------------------------------------------ once a second
     def repaint_slow(self) -> None:

@@ -47,6 +47,7 @@ from galaxy_tui.app.predict_dialog import PredictDialog
 from galaxy_tui.app.store import RunRecord
 from galaxy_tui.app.threads import deliver
 from galaxy_tui.app.views import show_config_diff
+from galaxy_tui.app.whole_table import Row, WholeTable
 from galaxy_tui.errors import GalaxyError
 from galaxy_tui.frozen_run import read_config
 from galaxy_tui.task_kinds import VOTE_FRACTIONS
@@ -89,13 +90,12 @@ class ResultsPane(Widget, can_focus=True):
                     yield PlotextPlot(id="residual-plot")
             with TabPane("Compare", id="tab-compare"):
                 yield Static("", id="compare-groups")
-                yield DataTable(id="compare-table", cursor_type="row", zebra_stripes=True)
+                yield WholeTable(id="compare-table", cursor_type="row", zebra_stripes=True)
                 yield PlotextPlot(id="compare-plot")
 
     def on_mount(self) -> None:
-        table = self.query_one("#compare-table", DataTable)
-        for column in COMPARE_COLUMNS:
-            table.add_column(column + "  ", key=column)  # room for the sort marker
+        self.query_one("#compare-table", WholeTable).set_columns(COMPARE_COLUMNS,
+                                                                 squeeze=("experiment", "tags", "note"))
         self.set_interval(0.5, self.repaint)
 
     def repaint(self) -> None:
@@ -230,18 +230,13 @@ class ResultsPane(Widget, can_focus=True):
 
     def _fill_compare(self, records: list[RunRecord], keys: dict[str, Comparability]) -> None:
         store = self.app.store  # type: ignore[attr-defined]
-        table = self.query_one("#compare-table", DataTable)
+        table = self.query_one("#compare-table", WholeTable)
         self._group_keys = list(dict.fromkeys(keys.values()))
         self._groups = {run_id: self._group_keys.index(key) + 1 for run_id, key in keys.items()}
         rows, descending = compare_rows(records, self._groups, store.marked, self.sort_column)
-        cursor = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value if table.row_count else None
-        table.clear()
-        for *cells, run_id in rows:
-            table.add_row(*cells, key=run_id)
-        for index, column in enumerate(table.ordered_columns):  # the sorted column says so in its header
-            column.label = Text(COMPARE_COLUMNS[index] + (" ▼" if descending else " ▲") * (index == self.sort_column))
-        if cursor in keys:
-            table.move_cursor(row=table.get_row_index(cursor))
+        table.relabel([column + (" ▼" if descending else " ▲") * (index == self.sort_column)  # the sorted one says so
+                       for index, column in enumerate(COMPARE_COLUMNS)])
+        table.set_rows([Row(run_id, cells) for *cells, run_id in rows])
         self._describe_groups()
         self._overlay()
 
