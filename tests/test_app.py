@@ -11,8 +11,8 @@ from textual.widgets import DataTable
 from galaxy_tui.app.dialogs import ChoiceDialog, HelpScreen
 from galaxy_tui.app.gallery import GalaxyView
 from galaxy_tui.app.main import GalaxyApp
-from galaxy_tui.app.panes.mistakes_grid import MistakeCell
-from galaxy_tui.app.thumbs import ThumbnailStrip
+from galaxy_tui.app.panes.mistakes_grid import MAX_ACROSS, MistakeCell
+from galaxy_tui.app.thumbs import ThumbnailStrip, tile_layout
 from galaxy_tui.registry import load_registry
 from galaxy_tui.runs import launch
 from galaxy_tui.telemetry import Reading
@@ -198,7 +198,7 @@ async def test_mistakes_move_with_arrows_and_open_larger(tmp_path: Path) -> None
         assert app.focused is cells[0]
         await pilot.pause()  # pictures take their column's width (not a fixed 16), and grow with the pane
         grid = app.query_one("#mistakes-grid")
-        assert cells[0].query_one(".mistake-image").size.width == (grid.size.width - 3) // 4
+        assert cells[0].query_one(".mistake-image").size.width == tile_layout(grid.size.width, MAX_ACROSS)[1]
         narrow = cells[0].query_one(".mistake-image").size.width
         await pilot.resize_terminal(200, 50)
         await until(pilot, lambda: cells[0].query_one(".mistake-image").size.width > narrow)  # the same tiles

@@ -1,5 +1,5 @@
-"""Looking at galaxies: a gallery of a dataset's labelled galaxies, class by class, as many to a page as
-fit at 32x32 image pixels or more, and one galaxy at a time as large as the screen allows."""
+"""Looking at galaxies: a gallery of a dataset's labelled galaxies, class by class, tiles filling the screen at
+a size the person picks (`z`), and one galaxy at a time as large as the screen allows, its caption beside it."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Grid, Vertical
+from textual.containers import Grid, Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 from textual_image.widget import Image as ImageWidget
@@ -21,15 +21,15 @@ from textual_image.widget import Image as ImageWidget
 from galaxy_tui.app.fields import pack_fields
 from galaxy_tui.app.footer import FittingFooter
 from galaxy_tui.app.threads import deliver
-from galaxy_tui.app.thumbs import for_screen, galaxy_picture, readable_class
+from galaxy_tui.app.thumbs import for_screen, galaxy_picture, readable_class, size_square
 from galaxy_tui.data.images import ImageUnreadable
 
 if TYPE_CHECKING:
     from galaxy_tui.data.catalog import Dataset
     from galaxy_tui.registry import Labelling
 
-TILE_COLUMNS = 32  # cells: 32 x 32 image pixels drawn with half-blocks ...
-TILE_ROWS = TILE_COLUMNS // 2  # ... two pixel rows per cell
+TILE_SIZES = (24, 32, 48, 64, 96)  # cells across: as many image pixels drawn with half-blocks (two pixel rows a cell)
+CAPTION_COLUMNS = 30  # the large view keeps this much beside the picture for the caption
 BLANK = PILImage.new("RGB", (8, 8))
 
 
@@ -43,19 +43,30 @@ class GalaxyView(ModalScreen[None]):
     """One galaxy as large as the screen allows, with its caption; the arrows step through the list."""
 
     BINDINGS = [Binding("escape,q,enter", "dismiss(None)", "Close"), Binding("left,up", "step(-1)", "Previous"),
-                Binding("right,down", "step(1)", "Next")]
+                Binding("right,down", "step(1)", "Next"),
+                Binding("g", "app.toggle_grey", "Colour / grey")]  # a modal screen hides the app's keys
 
     def __init__(self, galaxies: Sequence[Galaxy], index: int):
         super().__init__(id="galaxy-view")
         self.galaxies, self.index = galaxies, index
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="galaxy-view-box"):
+        with Horizontal(id="galaxy-view-box"):
             yield ImageWidget(BLANK, id="galaxy-large")
-            yield Static("", id="galaxy-caption")
-            yield Static("← → the previous / next galaxy · Escape closes", classes="hint")
+            with Vertical(id="galaxy-side"):
+                yield Static("", id="galaxy-caption")
+                yield Static("← → the previous / next galaxy · g colour or grey · Escape closes", classes="hint")
 
     def on_mount(self) -> None:
+        self._show()
+
+    def on_resize(self) -> None:
+        """The picture takes the whole height (or what the caption's column leaves of the width)."""
+        box = self.query_one("#galaxy-view-box")
+        width, height = box.size.width or self.size.width, box.size.height or self.size.height
+        size_square(self.query_one("#galaxy-large"), max(14, min(2 * height, width - CAPTION_COLUMNS - 2)))
+
+    def redraw_galaxies(self) -> None:
         self._show()
 
     def action_step(self, delta: int) -> None:
@@ -124,7 +135,8 @@ class GalleryScreen(Screen[None]):
                 Binding("pagedown", "page(1)", "Next page"), Binding("pageup", "page(-1)", "Previous page"),
                 Binding("left", "move(-1)", show=False), Binding("right", "move(1)", show=False),
                 Binding("up", "move_row(-1)", show=False), Binding("down", "move_row(1)", show=False),
-                Binding("enter", "open", "Open large")]
+                Binding("enter", "open", "Open large"),
+                Binding("z", "zoom(1)", "Larger"), Binding("Z", "zoom(-1)", "Smaller")]
 
     def __init__(self, dataset: Dataset, labelling: Labelling):
         super().__init__(id="gallery")
@@ -133,6 +145,8 @@ class GalleryScreen(Screen[None]):
         self.members = [np.flatnonzero(labels == k) for k in range(len(dataset.classes))]
         self.class_index = next((k for k, m in enumerate(self.members) if len(m)), 0)
         self.page = 0
+        self.tile = TILE_SIZES[1]  # the least size tiles may take (z: larger, to read spiral arms: 48 and up)
+        self._pictures: list[PILImage.Image] = []
 
     def compose(self) -> ComposeResult:
         yield Static("", id="gallery-title")
@@ -143,15 +157,18 @@ class GalleryScreen(Screen[None]):
         self.call_after_refresh(self._show_page)
 
     @property
-    def _layout(self) -> tuple[int, int]:
-        """Tiles across and down that fit the screen at TILE_COLUMNS x TILE_ROWS (+ a caption line)."""
+    def _layout(self) -> tuple[int, int, int]:
+        """Tiles across and down at the chosen size (+ a caption line), and the width each takes: the tiles
+        share out the width the whole ones leave, so the page is filled."""
         grid = self.query_one("#gallery-grid")
         width, height = grid.size.width or self.size.width, grid.size.height or max(1, self.size.height - 3)
-        return max(1, (width + 1) // (TILE_COLUMNS + 1)), max(1, height // (TILE_ROWS + 2))
+        tile = min(self.tile, max(14, width - 1), max(14, 2 * (height - 2)))
+        across, down = max(1, (width + 1) // (tile + 1)), max(1, height // (tile // 2 + 2))
+        return across, down, max(tile, min((width + 1) // across - 1, 2 * (height // down - 2)))
 
     @property
     def per_page(self) -> int:
-        across, down = self._layout
+        across, down, _tile = self._layout
         return across * down
 
     def _galaxies(self) -> list[Galaxy]:
@@ -167,30 +184,41 @@ class GalleryScreen(Screen[None]):
         fields = [Text(f"{self.dataset.name}: {name}", style="bold"), Text(f"{len(members)} galaxies"),
                   Text(f"page {self.page + 1} of {pages}")]
         fields += [Text(hint, style="dim") for hint in ("[ ] class", "PgUp/PgDn page", "arrows move",
-                                                         "Enter opens", "Escape closes")]
+                                                         f"z/Z size ({self.tile} px)", "Enter opens",
+                                                         "Escape closes")]
         self.query_one("#gallery-title", Static).update(pack_fields(fields, max(20, self.size.width - 2)))
         grid = self.query_one("#gallery-grid", Grid)
-        across, _down = self._layout
+        across, _down, tile = self._layout
         grid.styles.grid_size_columns = across
+        grid.styles.grid_columns = str(tile)
+        grid.styles.grid_rows = str(tile // 2 + 2)
         start = self.page * self.per_page
         rows = members[start:start + self.per_page]
         await grid.remove_children()
+        self._pictures = []  # until this page's are read: `g` must not draw the last page's on these tiles
         tiles = [GalaxyTile(start + i, f"{self.dataset.frame['id'].iloc[int(row)]}") for i, row in enumerate(rows)]
         await grid.mount_all(tiles)
+        for tile_widget in tiles:
+            tile_widget.styles.width, tile_widget.styles.height = tile, tile // 2 + 2
+            size_square(tile_widget.query_one(ImageWidget), tile)
         if tiles:
             tiles[min(focus, len(tiles) - 1)].focus()
         self._load_pictures([int(r) for r in rows], self.class_index, self.page)
 
     @work(thread=True, exclusive=True, group="gallery")
     def _load_pictures(self, rows: list[int], class_index: int, page: int) -> None:
-        pictures = [dataset_picture(self.dataset, row) for row in rows]
+        pictures = [dataset_picture(self.dataset, row, 192) for row in rows]
         deliver(self.app, self._put_pictures, pictures, class_index, page)
 
     def _put_pictures(self, pictures: list[PILImage.Image], class_index: int, page: int) -> None:
         if (class_index, page) != (self.class_index, self.page):
             return  # the person moved on meanwhile
+        self._pictures = pictures
+        self.redraw_galaxies()
+
+    def redraw_galaxies(self) -> None:
         grey = self.app.grey_galaxies  # type: ignore[attr-defined]
-        for tile, picture in zip(self.query(GalaxyTile), pictures):
+        for tile, picture in zip(self.query(GalaxyTile), self._pictures):
             tile.query_one(ImageWidget).image = for_screen(picture, grey)
 
     # ------------------------------------------------------------------ keys
@@ -222,6 +250,13 @@ class GalleryScreen(Screen[None]):
 
     async def action_move_row(self, delta: int) -> None:
         await self.action_move(delta * self._layout[0])
+
+    async def action_zoom(self, step: int) -> None:
+        """The next tile size up or down; the page then starts at the galaxy that had the focus."""
+        first = self.page * self.per_page + self._focused_slot()
+        self.tile = TILE_SIZES[max(0, min(len(TILE_SIZES) - 1, TILE_SIZES.index(self.tile) + step))]
+        self.page = first // self.per_page
+        await self._show_page(focus=first % self.per_page)
 
     def action_open(self) -> None:
         if isinstance(self.focused, GalaxyTile):

@@ -22,6 +22,7 @@ from textual.widgets import DataTable, Header, Static, TabbedContent, TabPane
 from galaxy_tui.app.commands import COMMANDS, Command, bindings_for, commands_for, key_label
 from galaxy_tui.app.dialogs import HelpScreen
 from galaxy_tui.app.footer import FittingFooter
+from galaxy_tui.app.gallery import GalaxyView, GalleryScreen
 from galaxy_tui.app.panes.datasets import DatasetsPane
 from galaxy_tui.app.runs_panel import RunsPanel
 from galaxy_tui.app.store import RunStore, StoreReader
@@ -328,6 +329,9 @@ class GalaxyApp(App[None]):
         self.query_one(ThumbnailStrip).redraw()
         for results in self.query("#results-pane"):
             results.redraw_galaxies()  # type: ignore[attr-defined]
+        for screen in self.screen_stack:  # the gallery and the large view, where open, at once
+            if isinstance(screen, (GalleryScreen, GalaxyView)):
+                screen.redraw_galaxies()
         self.notify(f"galaxies in {'grey' if self.grey_galaxies else 'colour'}", timeout=2)
 
     def action_help(self) -> None:

@@ -54,6 +54,23 @@ def galaxy_picture(dataset: Dataset, row: int, size: int) -> PILImage.Image:
     return thumbnail(dataset.read_image(dataset.frame["ref"].iloc[row]), size, eye_crop(dataset.kind))
 
 
+# Galaxy Zoo's spiral arms read from about 50 image pixels across (marginal at 52, clear at 88 in grey
+# half-blocks); ellipticals and edge-on disks read at every size.
+READABLE = 48
+LEAST = 32
+MOST = 64
+
+
+def tile_layout(width: int, max_across: int, least: int = LEAST, best: int = READABLE,
+                most: int = MOST) -> tuple[int, int]:
+    """How many square pictures go across `width` cells (a cell apart), and how many cells wide each is:
+    as many as fit at `best`, else as many as fit at `least`; each then takes its share up to `most`."""
+    across = max(1, min(max_across, (width + 1) // (best + 1)))
+    if across < 2:
+        across = max(1, min(max_across, (width + 1) // (least + 1)))
+    return across, max(14, min(most, (width + 1) // across - 1))
+
+
 def size_square(widget: Widget, columns: int, max_rows: int = 999) -> None:
     """A square galaxy `columns` cells wide: half-blocks draw two pixel rows per cell, so half as tall."""
     widget.styles.width = columns
@@ -132,30 +149,30 @@ class ThumbnailStrip(Vertical):
         if self._asked is None or self._asked[0] is not dataset or self._asked[1] != labelling:
             return  # drawn for a dataset or labelling no longer asked for
         grey = self.app.grey_galaxies  # type: ignore[attr-defined]
-        lines = [Horizontal(Label(readable_class(name), classes="thumb-class"),
-                            *(Thumbnail(for_screen(image, grey), row, name) for row, image in images),
-                            classes="thumb-row")
-                 for name, images in rows]
+        lines = [widget for name, images in rows for widget in (
+            Label(readable_class(name), classes="thumb-class"),  # above its galaxies: they take the whole width
+            Horizontal(*(Thumbnail(for_screen(image, grey), row, name) for row, image in images),
+                       classes="thumb-row"))]
         await self.remove_children()
         await self.mount_all(lines)
         self.fit_images()
+        self.call_after_refresh(self.fit_images)  # once laid out: the first fit may see no width yet
         self.shown, self.shown_labelling = dataset.name, labelling
 
     def on_resize(self) -> None:
         self.call_after_refresh(self.fit_images)
 
     def fit_images(self) -> None:
-        """Thumbnails grow with the pane: those of a class share the width beside its name (14 to 32
-        columns each; fewer are shown than would fit narrower)."""
-        room = self.size.width - 15
-        shown = max(1, min(PER_CLASS, room // 15))
-        width = max(14, min(32, room // shown - 1))
+        """Thumbnails grow with the pane: those of a class share its width (at least 48 cells each where
+        there is room for two, up to 64, and no taller than the pane; fewer are shown than would fit)."""
+        if not self.size.width:
+            return
+        pane = self.parent.size.height if isinstance(self.parent, Widget) else self.size.height
+        shown, width = tile_layout(self.size.width - 2, PER_CLASS, most=max(LEAST, min(MOST, 2 * (pane - 3))))
         # queries, not query_one: a resize can land while new rows are still mounting their children
         # (_mount_rows fits them again once mounted)
         for row in self.query(".thumb-row"):
             row.styles.height = width // 2
-            for name in row.query(".thumb-class"):
-                name.styles.height = width // 2
             for k, thumb in enumerate(row.query(Thumbnail)):
                 thumb.display = k < shown
                 for image in thumb.query(".thumb-image"):

@@ -18,10 +18,10 @@ from textual_image.widget import Image as ImageWidget
 from galaxy_tui.analysis.fraction_figures import csv_number
 from galaxy_tui.app.gallery import vote_line
 from galaxy_tui.app.store import RunRecord
-from galaxy_tui.app.thumbs import for_screen, readable_class, size_square, step_focus
+from galaxy_tui.app.thumbs import for_screen, readable_class, size_square, step_focus, tile_layout
 from galaxy_tui.task_kinds import CLASSIFICATION, VOTE_FRACTIONS, kind_of_metrics
 
-GRID_COLUMNS = 4
+MAX_ACROSS = 4
 MISTAKE_ORDERS = {"confidence": "model confidence, most sure first",
                   "class": "true class, the most confident errors of each first",
                   "disagreement": "volunteer disagreement, most split first"}
@@ -96,8 +96,8 @@ class MistakeCell(Vertical):
 
 class MistakesGrid(Grid):
     BINDINGS = [Binding("left", "move(-1)", show=False), Binding("right", "move(1)", show=False),
-                Binding("up", f"move({-GRID_COLUMNS})", show=False),
-                Binding("down", f"move({GRID_COLUMNS})", show=False)]
+                Binding("up", "move_row(-1)", show=False), Binding("down", "move_row(1)", show=False)]
+    across = MAX_ACROSS
 
     async def show(self, record: RunRecord | None, heading: Static, order: str) -> tuple[bool, str]:
         """The run's mistakes (a vote-fraction run: its worst residuals) in `order`, and the heading above;
@@ -153,10 +153,14 @@ class MistakesGrid(Grid):
         self.call_after_refresh(self.fit_images)
 
     def fit_images(self) -> None:
-        """Pictures grow with the pane: each takes its column's width."""
-        columns = max(14, (self.size.width - (GRID_COLUMNS - 1)) // GRID_COLUMNS)
+        """Pictures grow with the pane: as many columns as fit at 48 cells (at least 32), each its share."""
+        self.across, columns = tile_layout(self.size.width, MAX_ACROSS)
+        self.styles.grid_size_columns = self.across
         for image in self.query(".mistake-image"):
             size_square(image, columns, max_rows=24)
 
     def action_move(self, delta: int) -> None:
         step_focus(list(self.query(MistakeCell)), self.app.focused, delta)
+
+    def action_move_row(self, delta: int) -> None:
+        self.action_move(delta * self.across)
