@@ -512,3 +512,25 @@ async def test_a_resumed_run_starting_shows_no_step_or_eta_of_its_previous_attem
         await until(pilot, lambda: "starting the worker" in text_of(app, "#monitor-header"))
         header = text_of(app, "#monitor-header")
         assert "step 6/19" not in header and "ETA" not in header, header
+
+
+async def test_the_monitor_plots_keep_their_rows_at_80x24(tmp_path: Path) -> None:
+    """At 80x24 the plots were 3 rows tall with the legend over the curves: the log tail gives its rows, the
+    legend moves to the title, and at a roomy size both come back."""
+    from fixture_runs import fixture_workspace
+    from pilot_helpers import region_text
+    app = GalaxyApp(fixture_workspace(tmp_path), telemetry=NoGpu())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: len(app.store.records) == 2)
+        await pilot.press("3", "r")
+        await until(pilot, lambda: app.query_one("#runs-table").row_count == 2)
+        await pilot.press("enter")  # the finished run (the newest, under the cursor) on the Monitor
+        await until(pilot, lambda: "val" in region_text(app, app.query_one("#loss-plot")))
+        lines = region_text(app, app.query_one("#loss-plot")).splitlines()
+        frame = [i for i, line in enumerate(lines) if "┌" in line or "└" in line]
+        assert frame[1] - frame[0] - 1 >= 6  # rows of curves
+        assert "train" in lines[0] and not any("train" in line for line in lines[1:])  # the legend is the title
+        assert not app.query_one("#log-tail").display
+        await pilot.resize_terminal(160, 48)
+        await until(pilot, lambda: app.query_one("#log-tail").display
+                    and "train" in "".join(region_text(app, app.query_one("#loss-plot")).splitlines()[1:]))

@@ -41,6 +41,8 @@ def downsample(xs: list[float], ys: list[float], width: int) -> tuple[list[float
 # Widths of the widest values ("recover", "over", "123.4 GiB", "12.34"): the columns stand still as trials
 # arrive, and never wait for the table's own measuring (DataTable re-measures when idle). The outcome comes
 # before the figures: a 40-column box shows phase, micro, fits and peak.
+SHORT_PANE = 24  # rows of the pane below which the log tail goes
+LEGEND_ROWS = 14  # rows of a plot below which its legend would cover the curves
 PROBE_COLUMNS = (("phase", 7), ("micro", 5), ("fits", 4), ("peak", 9), ("budget", 9), ("s", 5))
 
 
@@ -218,9 +220,7 @@ class MonitorPane(Widget, can_focus=True):
     def on_mount(self) -> None:
         self.query_one("#probe-table", WholeTable).set_columns([label for label, _ in PROBE_COLUMNS],
                                                                least=[width for _, width in PROBE_COLUMNS])
-        for plot_id, title, x_unit in (("#loss-plot", "loss", "optimizer step"), ("#acc-plot", "", "epoch")):
-            self.query_one(plot_id, PlotextPlot).plt.title(title)
-            self.query_one(plot_id, PlotextPlot).plt.xlabel(x_unit)
+        self.query_one("#loss-plot", PlotextPlot).plt.title("loss")
         self.set_interval(0.25, self.repaint)
         self.set_interval(1.0, self.repaint_slow)
 
@@ -231,6 +231,13 @@ class MonitorPane(Widget, can_focus=True):
     def on_resize(self) -> None:
         self._painted = -1  # the curves are downsampled to the plot's width: redo them at the new size
         self._header = None
+        # a short terminal (80x24): the log tail gives its rows to the plots (w shows the whole log)
+        self.set_class(self.size.height < SHORT_PANE, "short")
+
+    @property
+    def _short_plots(self) -> bool:
+        """Too few rows for a legend inside the plot without covering the curves: it goes in the title."""
+        return self.query_one("#loss-plot").size.height < LEGEND_ROWS
 
     def repaint(self) -> None:
         store = self.app.store  # type: ignore[attr-defined]
@@ -260,7 +267,10 @@ class MonitorPane(Widget, can_focus=True):
         loss_widget = self.query_one("#loss-plot", PlotextPlot)
         plt = loss_widget.plt
         plt.clear_data()
-        plt.title("loss" + (f" · EMA {SMOOTHING}" if self.smoothed else "") + (" · log" if self.log_scale else ""))
+        short = self._short_plots
+        plt.title("loss" + (f" · EMA {SMOOTHING}" if self.smoothed else "") + (" · log" if self.log_scale else "")
+                  + (" · ⢕ train  • val" + ("  ⢕ lr (right)" if model.lrs else "") if short else ""))
+        plt.xlabel("" if short else "optimizer step")
         plt.yscale("log" if self.log_scale else "linear", yside="left")
         width = max(10, loss_widget.size.width - 10)
         xs: list[float] = []
@@ -274,13 +284,13 @@ class MonitorPane(Widget, can_focus=True):
         for label, marker, (x, y) in (("train", "braille", visible(xs, ys, limits)),
                                       ("val", "dot", visible(steps, val_loss, limits))):
             if x:
-                plt.plot(x, y, label=label, marker=marker, yside="left")
+                plt.plot(x, y, label=None if short else label, marker=marker, yside="left")
         if limits:  # plotext takes a log axis's limits as exponents
             plt.ylim(*(np.log10(limits) if self.log_scale else limits), yside="left")
         if model.lrs:  # on the right axis, from 0 to its peak, with short tick labels (plotext's run to 20 digits)
             lr_steps, lrs = downsample([s for s, _ in model.lrs], [v for _, v in model.lrs], width)
             peak = max(lrs) or 1.0
-            plt.plot(lr_steps, lrs, label="lr", marker="braille", yside="right", color="gray")
+            plt.plot(lr_steps, lrs, label=None if short else "lr", marker="braille", yside="right", color="gray")
             plt.ylim(0, peak * 1.05, yside="right")
             ticks = [0.0, peak / 2, peak]
             plt.yticks(ticks, ["0", f"{peak / 2:.1e}", f"{peak:.1e}"], yside="right")
@@ -289,9 +299,10 @@ class MonitorPane(Widget, can_focus=True):
         acc_widget.plt.clear_data()
         score = score_named(record.info.metric) if not model.epochs else score_of_epochs(model.epochs)
         acc_widget.plt.title(score.label + ("" if score.higher_is_better else " (lower is better)"))
+        acc_widget.plt.xlabel("" if short else "epoch")
         epochs, values = visible(*model.epoch_series("epoch", score.key), None)
         if epochs:
-            acc_widget.plt.plot(epochs, values, marker="dot", label=score.label)
+            acc_widget.plt.plot(epochs, values, marker="dot", label=None if short else score.label)
             acc_widget.plt.ylim(0, 1 if score.higher_is_better else max(values) * 1.1 or 1)
         acc_widget.refresh()
 
