@@ -534,3 +534,28 @@ async def test_the_monitor_plots_keep_their_rows_at_80x24(tmp_path: Path) -> Non
         await pilot.resize_terminal(160, 48)
         await until(pilot, lambda: app.query_one("#log-tail").display
                     and "train" in "".join(region_text(app, app.query_one("#loss-plot")).splitlines()[1:]))
+
+
+async def test_the_form_scrolls_to_an_error_and_says_what_the_focused_field_takes(tmp_path: Path) -> None:
+    """At 80x24 a refused value far down the form is scrolled into sight; every placeholder is whole in its
+    input; the focused field's experiments.toml key and what it takes are said under the form."""
+    from textual.widgets import Input
+    tiny_workspace(tmp_path)
+    app = GalaxyApp(tmp_path, telemetry=NoGpu())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_experiment_form(pilot, "e")
+        form = app.screen
+        await pilot.pause(0.2)
+        for control in form.query(Input):
+            assert len(str(control.placeholder)) <= control.size.width, (control.id, control.placeholder)
+        form.query_one("#f-seed").value = "seven"
+        await pilot.press("ctrl+s")
+        error = form.query_one("#error-f-seed")
+        body = form.query_one("#form-body")
+        await until(pilot, lambda: error.display and body.region.contains_region(error.region))
+        assert "'seven' is not a whole number" in text_of(app, "#error-f-seed")
+        form.query_one("#f-finetune").focus()
+        await until(pilot, lambda: "finetune in experiments.toml" in text_of(app, "#form-help"))
+        assert "head alone" in text_of(app, "#form-help")
+        form.query_one("#f-optimizer-lr").focus()
+        await until(pilot, lambda: "optimizer.lr in experiments.toml · a number" in text_of(app, "#form-help"))

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
@@ -43,24 +44,31 @@ class FormField:
     kind: str           # int, float, choice, bool, split, micro, names, path, finetune
     choices: tuple[str, ...] = ()
     wide: bool = False  # the control takes the rest of the row: its values are too long for half of it
-    hint: str = ""      # shown in an empty input
+    hint: str = ""      # said under the form while the field has the focus
+    placeholder: str = ""  # shown in an empty input: a few words, whole at any width
 
     @property
     def widget_id(self) -> str:
         return "f-" + self.key.replace(".", "-")
 
 
+KIND_HELP = {"int": "a whole number", "float": "a number", "bool": "yes or no",
+             "split": "three shares of the galaxies, e.g. 0.8, 0.1, 0.1",
+             "micro": "auto (the probe measures the largest that fits) or a whole number"}
+
 FIELDS: tuple[FormField, ...] = (
     FormField("dataset", "dataset", "choice"),
     FormField("task", "task", "choice", TASKS, wide=True),
     FormField("loss", "loss", "choice", tuple(dict.fromkeys(loss for losses in LOSSES.values() for loss in losses)),
               wide=True),
-    FormField("questions", "questions", "names", wide=True,
-              hint="blank: every question (vote fractions)"),
+    FormField("questions", "questions", "names", wide=True, placeholder="every question",
+              hint="the Galaxy Zoo questions to learn, comma-separated; blank: every question (vote fractions)"),
     FormField("model", "model", "choice", (*MODEL_NAMES, *ENCODERS), wide=True),
-    FormField("weights", "weights file", "path", wide=True, hint="none (timm/zoobot: a .safetensors or .pt file)"),
-    FormField("finetune", "finetune recipe", "finetune", wide=True,
-              hint="none (all train); e.g. 1, 2, 0.75: head-only epochs, then blocks, LR decay"),
+    FormField("weights", "weights file", "path", wide=True, placeholder="none",
+              hint="a timm or Zoobot encoder's weights: a .safetensors or .pt file on this machine; blank: none"),
+    FormField("finetune", "finetune recipe", "finetune", wide=True, placeholder="none: all layers train",
+              hint="e.g. 1, 2, 0.75: epochs training the head alone, then blocks unfrozen per epoch, and the "
+                   "learning-rate decay per block down; blank: every layer trains from the start"),
     FormField("pretrained", "pretrained", "bool"),
     FormField("image_size", "image size", "int"),
     FormField("epochs", "epochs", "int"),
@@ -237,6 +245,7 @@ class ExperimentForm(ModalScreen[str | None]):
                     with Vertical(classes="form-cell wide-cell" if field.wide else "form-cell"):
                         yield self._control(field)
                         yield Static("", id=f"error-{field.widget_id}", classes="field-error")
+            yield Static("", id="form-help")
             yield Static("", id="form-error")
             with Horizontal(classes="buttons"):
                 yield Button("Save (ctrl+s)", id="save", variant="primary", compact=True)
@@ -254,7 +263,18 @@ class ExperimentForm(ModalScreen[str | None]):
                 choices = (*choices, value)
             return Select(options, value=value if value in choices else Select.BLANK,
                           id=field.widget_id, allow_blank=not choices or value not in choices, compact=True)
-        return Input(shown(field, value), id=field.widget_id, placeholder=field.hint, compact=True)
+        return Input(shown(field, value), id=field.widget_id, placeholder=field.placeholder, compact=True)
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        """Under the fields: the focused one's key in experiments.toml, and what it takes."""
+        field = next((f for f in FIELDS if f.widget_id == event.widget.id), None)
+        if field is None:
+            self.query_one("#form-help", Static).update("")
+            return
+        what = field.hint or KIND_HELP.get(field.kind, "") or ("one of " + ", ".join(field.choices[:8])
+                                                              if field.choices else "")
+        self.query_one("#form-help", Static).update(Text.assemble((field.key, "bold"), " in experiments.toml",
+                                                                  (f" · {what}" if what else "", "dim")))
 
     def on_mount(self) -> None:
         self.query(".field-error").set(display=False)
