@@ -559,3 +559,32 @@ async def test_the_form_scrolls_to_an_error_and_says_what_the_focused_field_take
         assert "head alone" in text_of(app, "#form-help")
         form.query_one("#f-optimizer-lr").focus()
         await until(pilot, lambda: "optimizer.lr in experiments.toml · a number" in text_of(app, "#form-help"))
+
+
+async def test_the_form_shows_a_long_dataset_name_whole_at_80x24(tmp_path: Path) -> None:
+    from pilot_helpers import region_text
+    registry = tiny_workspace(tmp_path)
+    long_name = "training-solutions-rev1-decals"
+    text = registry.path.read_text().replace("[datasets.tiny]", f"[datasets.{long_name}]\nkind = \"synthetic\"\n"
+                                             "count = 60\n\n[datasets.tiny]")
+    registry.path.write_text(text)
+    app = GalaxyApp(tmp_path, telemetry=NoGpu())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await open_experiment_form(pilot, "n")
+        app.screen.query_one("#f-dataset").value = long_name
+        await pilot.pause(0.2)
+        assert long_name in region_text(app, app.screen.query_one("#f-dataset"))
+
+
+async def test_searching_calibration_finds_the_key_by_that_name(tmp_path: Path) -> None:
+    """A classification run's `a` tab is Calibration: the palette and help say so, not only "Answers"."""
+    tiny_workspace(tmp_path)
+    app = GalaxyApp(tmp_path, telemetry=NoGpu())
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: "total" in text_of(app, "#counts"))
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"calib")
+        await until(pilot, lambda: "Calibration/answers" in screen_text(app))
+        await pilot.press("escape", "4", "question_mark")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen) and "Calibration/answers" in screen_text(app))

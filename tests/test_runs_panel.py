@@ -47,6 +47,7 @@ async def test_tags_notes_and_a_filter_survive_a_restart(tmp_path: Path) -> None
         await pilot.press("n")
         await type_into_dialog(pilot, "the first honest demo")
         await until(pilot, lambda: "#baseline #adamw" in screen_text(app))
+        await until(pilot, lambda: "#adamw  the fi…" in screen_text(app))  # the note under the id too, cut to its width
         assert read_notes(root / "runs" / FINISHED).note == "the first honest demo"
         await pilot.press("slash")
         await pilot.press(*"#baseline")

@@ -70,9 +70,9 @@ COMMANDS: tuple[Command, ...] = (
             "results"),
     Command("Mistakes", "m", "Results: the most confident mistakes, or a vote-fraction run's worst residuals "
             "(arrows move, Enter opens)", "results_tab('tab-mistakes')", "results"),
-    Command("Answers", "a", "Results of a vote-fraction run: predicted vs true for one answer and the residuals; "
-            "again: the next answer. Of a classification run: its calibration (reliability, confidence); again: "
-            "accuracy by vote threshold",
+    Command("Calibration/answers", "a", "Results of a classification run: its calibration (reliability, "
+            "confidence); again: accuracy by vote threshold. Of a vote-fraction run: predicted vs true for one answer "
+            "and the residuals; again: the next answer",
             "answers(1)", "results"),
     Command("Previous answer", "A", "Results of a vote-fraction run: the previous answer", "answers(-1)", "results",
             show=False),

@@ -57,7 +57,7 @@ KIND_HELP = {"int": "a whole number", "float": "a number", "bool": "yes or no",
              "micro": "auto (the probe measures the largest that fits) or a whole number"}
 
 FIELDS: tuple[FormField, ...] = (
-    FormField("dataset", "dataset", "choice"),
+    FormField("dataset", "dataset", "choice", wide=True),  # names made from file names can be long
     FormField("task", "task", "choice", TASKS, wide=True),
     FormField("loss", "loss", "choice", tuple(dict.fromkeys(loss for losses in LOSSES.values() for loss in losses)),
               wide=True),
@@ -237,7 +237,7 @@ class ExperimentForm(ModalScreen[str | None]):
             yield Label(self.heading, classes="question")
             with VerticalScroll(id="form-body"), Grid(id="form-grid"):
                 yield Label("name")
-                with Vertical(classes="form-cell"):
+                with Vertical(classes="form-cell wide-cell"):
                     yield Input(self.start_name, id="f-name", disabled=self.original is not None, compact=True)
                     yield Static("", id="error-name", classes="field-error")
                 for field in FIELDS:

@@ -21,6 +21,7 @@ from textual.widgets import DataTable, Header, Static, TabbedContent, TabPane
 
 from galaxy_tui.app.commands import COMMANDS, Command, bindings_for, commands_for, key_label
 from galaxy_tui.app.dialogs import HelpScreen
+from galaxy_tui.app.early_keys import key_events
 from galaxy_tui.app.footer import FittingFooter
 from galaxy_tui.app.gallery import GalaxyView, GalleryScreen
 from galaxy_tui.app.panes.datasets import DatasetsPane
@@ -104,9 +105,11 @@ class GalaxyApp(App[None]):
     COMMANDS = App.COMMANDS | {CommandsProvider}
     AUTO_FOCUS = None  # on_mount focuses the Datasets table (Textual would pick the tabs)
 
-    def __init__(self, workspace: Path, telemetry: NvmlTelemetry | object | None = None, read_runs: bool = True):
+    def __init__(self, workspace: Path, telemetry: NvmlTelemetry | object | None = None, read_runs: bool = True,
+                 typed_early: str = ""):
         super().__init__()
         self.workspace = workspace
+        self._typed_early = typed_early  # keys typed while the program started (early_keys)
         self.registry: Registry | None = None
         self.registry_error: str | None = None
         self._registry_mtime = 0.0
@@ -190,6 +193,8 @@ class GalaxyApp(App[None]):
         self.set_interval(2.0, self.watch_registry_file)
         self._check_size()
         self.call_after_refresh(self._mount_later_panes)
+        for key in key_events(self._typed_early):
+            self.post_message(key)
 
     async def _mount_later_panes(self) -> None:
         for pane_id, pane in later_panes().items():
@@ -352,8 +357,8 @@ class GalaxyApp(App[None]):
             self.reader.stopping.set()
 
 
-def run_app(workspace: Path) -> int:
+def run_app(workspace: Path, typed_early: str = "") -> int:
     """Textual prints an unexpected exception's traceback itself; the exit status then says it failed."""
-    app = GalaxyApp(workspace)
+    app = GalaxyApp(workspace, typed_early=typed_early)
     app.run()
     return app.return_code or 0

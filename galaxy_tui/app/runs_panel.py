@@ -87,8 +87,12 @@ class RunsPanel(Vertical):
             name = Text(marker + info.id)
             below = [Text(f"waits: {info.reason}", style="yellow")] if info.reason else []  # Slurm's why
             below += [Text(" ".join(f"#{t}" for t in record.notes.tags), style="cyan")] if record.notes.tags else []
-            if below:  # on a second line: the list is narrow beside a pane
-                name.append("\n   ").append(Text("  ").join(below))
+            note = record.notes.note.strip()
+            below += [Text(note.splitlines()[0], style="italic")] if note else []
+            if below:  # on a second line, no wider than the id: the list is narrow beside a pane
+                line = Text("  ").join(below)
+                line.truncate(max(len(info.id), 24), overflow="ellipsis")
+                name.append("\n   ").append(line)
             rows.append(Row(info.id, (name, state_text(info.state), info.epoch_text, info.best_text),
                             2 if below else 1))
         table.set_rows(rows)

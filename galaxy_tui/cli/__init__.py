@@ -166,8 +166,11 @@ def _run(args: argparse.Namespace, workspace: Path) -> int:
         # The start builds tens of thousands of long-lived objects (modules, styles, widgets): no collection
         # walks them until the first paint, when the app freezes them and turns collection back on.
         gc.disable()
-        from galaxy_tui.app.main import run_app
-        return run_app(workspace)
+        from galaxy_tui.app.early_keys import keep_keys_from_the_terminal_probe, kept_keys
+        keep_keys_from_the_terminal_probe()
+        from galaxy_tui.app.main import run_app  # textual-image probes the terminal here
+        typed = kept_keys()
+        return run_app(workspace, typed)
     if args.command == "datasets":
         from galaxy_tui.cli.datasets_command import list_datasets
         return list_datasets(workspace, args.threshold, args.min_classifications, args.max_artifact)
