@@ -588,3 +588,21 @@ async def test_searching_calibration_finds_the_key_by_that_name(tmp_path: Path) 
         await until(pilot, lambda: "Calibration/answers" in screen_text(app))
         await pilot.press("escape", "4", "question_mark")
         await until(pilot, lambda: isinstance(app.screen, HelpScreen) and "Calibration/answers" in screen_text(app))
+
+
+async def test_a_key_typed_right_after_a_pane_key_reaches_the_new_pane(tmp_path: Path) -> None:
+    """`4c` arriving in one read (tmux send-keys, a fast typist): the c was the Experiments pane's (clone) because
+    the focus moved later. Both keys are queued before either is handled, as the terminal's reader does."""
+    from textual import events
+    from textual.widgets import TabbedContent
+
+    from fixture_runs import fixture_workspace
+    app = GalaxyApp(fixture_workspace(tmp_path), telemetry=NoGpu())
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: app.panes_ready and len(app.store.records) == 2)
+        await pilot.press("2")
+        await until(pilot, lambda: app.focused is app.query_one("#experiments-table"))
+        app.post_message(events.Key("4", "4"))
+        app.post_message(events.Key("c", "c"))
+        await until(pilot, lambda: app.query_one("#results-tabs", TabbedContent).active == "tab-compare")
+        assert not isinstance(app.screen, ExperimentForm)

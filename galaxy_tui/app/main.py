@@ -308,8 +308,8 @@ class GalaxyApp(App[None]):
                 return
             self._waiting_pane = None
             widget = self.query_one(focus)
-            if widget.focusable:
-                widget.focus()
+            if widget.focusable:  # at once, not later: a key read in the same batch must reach the new pane
+                self.screen.set_focus(widget)
 
     def action_toggle_runs(self) -> None:
         if self.focused is self.query_one("#runs-table", DataTable):
@@ -322,7 +322,7 @@ class GalaxyApp(App[None]):
         self._runs_open = True
         self._lay_out_runs()
         self.query_one(RunsPanel).refresh_rows()  # current rows before the first key lands on them
-        table.focus()
+        self.screen.set_focus(table)
 
     def close_runs(self) -> None:
         self._runs_open = False
