@@ -606,3 +606,29 @@ async def test_a_key_typed_right_after_a_pane_key_reaches_the_new_pane(tmp_path:
         app.post_message(events.Key("c", "c"))
         await until(pilot, lambda: app.query_one("#results-tabs", TabbedContent).active == "tab-compare")
         assert not isinstance(app.screen, ExperimentForm)
+
+
+def test_a_long_path_keeps_its_end() -> None:
+    from galaxy_tui.app.fields import fit_path
+    assert fit_path("/work/shared/realdata/gz1_small", 30) == "…/shared/realdata/gz1_small"
+    assert fit_path("/work/shared/realdata/gz1_small", 12) == "…/gz1_small"
+    assert fit_path("/data/gz1_small", 30) == "/data/gz1_small"
+    assert fit_path("built-in (3000 galaxies, 64px, seed 0)", 20) == "built-in (3000 galaxies, 64px, seed 0)"
+
+
+async def test_the_dataset_path_is_never_cut_mid_word_at_80x24(tmp_path: Path) -> None:
+    import numpy as np
+    from PIL import Image
+    folder = tmp_path / "a-rather-long-folder-name" / "gz1_small_walkthrough"
+    for name in ("elliptical", "spiral"):
+        (folder / name).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(np.full((16, 16, 3), 60 * i, np.uint8)).save(folder / name / f"{i}.png")
+    (tmp_path / "ws").mkdir()
+    (tmp_path / "ws" / "experiments.toml").write_text(f'[datasets.walk]\nkind = "image-folder"\npath = "{folder}"\n')
+    app = GalaxyApp(tmp_path / "ws", telemetry=NoGpu())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: "gz1_small_walkthrough" in text_of(app, "#dataset-info"))
+        shown = text_of(app, "#dataset-info").splitlines()[0]
+        assert shown.startswith("…/") and shown.endswith("/gz1_small_walkthrough")
+        assert len(shown) <= app.query_one("#dataset-info").size.width

@@ -15,7 +15,7 @@ from fixture_runs import fixture_workspace
 from galaxy_tui.app.gallery import Galaxy, GalaxyTile, GalaxyView, GalleryScreen
 from galaxy_tui.app.main import GalaxyApp
 from galaxy_tui.app.thumbs import ThumbnailStrip
-from pilot_helpers import NoGpu, until
+from pilot_helpers import NoGpu, screen_text, until
 from workspace_fixture import tiny_workspace
 
 STRIP_AND_MISTAKES = {(80, 24): 28, (100, 30): 32, (160, 48): 48}
@@ -85,14 +85,14 @@ async def test_the_gallery_fills_the_screen_zooms_and_redraws(tmp_path: Path) ->
         gallery = app.screen
         await pilot.pause(0.3)
         tiles = list(gallery.query(GalaxyTile))
-        across = len({tile.region.x for tile in tiles})
-        assert across * (tiles[0].size.width + 1) >= 160 - 8  # the row fills the width (less than a gutter short)
+        across, down = len({tile.region.x for tile in tiles}), len({tile.region.y for tile in tiles})
+        assert (across, down) == (4, 2) and across * (tiles[0].size.width + 1) >= 160 - 4  # the page is filled
         small = tiles[0].query_one(".gallery-image").size.width
-        await pilot.press("z", "z")
-        await until(pilot, lambda: gallery.tile == 64 and len(gallery.query(GalaxyTile)) < len(tiles))
+        await pilot.press("z")  # the next fuller page of larger tiles: 3 x 1 of 52 cells after 4 x 2 of 39
+        await until(pilot, lambda: 0 < len(gallery.query(GalaxyTile)) < len(tiles))
         await pilot.pause(0.3)
         large = gallery.query(GalaxyTile).first().query_one(".gallery-image").size.width
-        assert large >= 64 > small
+        assert large >= 48 > small and "(52 px)" in screen_text(app)
         assert all(gallery.region.contains_region(tile.region) for tile in gallery.query(GalaxyTile))
         await until(pilot, lambda: all(not _is_blank(tile) for tile in gallery.query(GalaxyTile)))
         before = [tile.query_one(ImageWidget).image for tile in gallery.query(GalaxyTile)]
@@ -107,3 +107,15 @@ async def test_the_gallery_fills_the_screen_zooms_and_redraws(tmp_path: Path) ->
 
 def _is_blank(tile: GalaxyTile) -> bool:
     return tile.query_one(ImageWidget).image.size == (8, 8)
+
+
+def test_gallery_pages_fill_the_screen_at_each_size() -> None:
+    from galaxy_tui.app.gallery import gallery_layouts
+    for width, height in ((80, 20), (100, 26), (160, 44), (240, 70)):
+        layouts = gallery_layouts(width, height)
+        sizes = [tile for _, _, tile in layouts]
+        assert sizes == sorted(sizes) and len(set(sizes)) == len(sizes)
+        for across, down, tile in layouts:
+            assert across * (tile + 1) - 1 <= width and down * (tile // 2 + 2) <= height  # inside the screen
+            # full: another tile does not fit across, nor another row down
+            assert (across + 1) * (tile + 1) - 1 > width or (down + 1) * (tile // 2 + 2) > height

@@ -20,3 +20,17 @@ def pack_fields(fields: list[Text], width: int) -> Text:
         packed.append_text(field_text)
         used += length
     return packed
+
+
+def fit_path(text: str, width: int) -> str:
+    """A line holding a long path, kept to `width` by leaving out leading folders ("…/realdata/gz1_small"):
+    a path has no spaces to wrap at, and its end names the data; other lines are left to wrap between words."""
+    if len(text) <= width or " " in text or "/" not in text or width < 8:
+        return text
+    parts = text.split("/")
+    kept = parts[-1]
+    for part in reversed(parts[:-1]):
+        if len(part) + 1 + len(kept) + 2 > width:
+            break
+        kept = f"{part}/{kept}"
+    return f"…/{kept}" if len(kept) + 2 <= width else "…" + text[-(width - 1):]

@@ -28,9 +28,28 @@ if TYPE_CHECKING:
     from galaxy_tui.data.catalog import Dataset
     from galaxy_tui.registry import Labelling
 
-TILE_SIZES = (24, 32, 48, 64, 96)  # cells across: as many image pixels drawn with half-blocks (two pixel rows a cell)
+FIRST_TILE = 32  # cells across a tile at first: as many image pixels drawn with half-blocks (two rows a cell)
 CAPTION_COLUMNS = 30  # the large view keeps this much beside the picture for the caption
 BLANK = PILImage.new("RGB", (8, 8))
+
+
+def gallery_layouts(width: int, height: int) -> list[tuple[int, int, int]]:
+    """The pages that fill `width` x `height` cells with square tiles (each with a caption line and a gap):
+    (across, down, tile width), smallest tiles first, leaving out those barely larger than a fuller page's."""
+    found: set[tuple[int, int, int]] = set()
+    for down in range(1, max(1, height // 9) + 1):
+        side = 2 * (height // down - 2)
+        across = max(1, (width + 1) // (side + 1))
+        found.add((across, down, min(side, (width + 1) // across - 1)))
+    for across in range(1, max(1, width // 15) + 1):
+        side = (width + 1) // across - 1
+        down = max(1, height // (side // 2 + 2))
+        found.add((across, down, min(side, 2 * (height // down - 2))))
+    fitting = [layout for layout in found if layout[2] >= 14]
+    kept = [layout for layout in fitting if not any(
+        other[0] * other[1] >= layout[0] * layout[1] and other[2] >= 0.9 * layout[2] and other != layout
+        and (other[0] * other[1], other[2]) > (layout[0] * layout[1], layout[2]) for other in fitting)]
+    return sorted(kept, key=lambda layout: (layout[2], -layout[0] * layout[1])) or [(1, 1, 14)]
 
 
 @dataclass(frozen=True)
@@ -145,7 +164,7 @@ class GalleryScreen(Screen[None]):
         self.members = [np.flatnonzero(labels == k) for k in range(len(dataset.classes))]
         self.class_index = next((k for k, m in enumerate(self.members) if len(m)), 0)
         self.page = 0
-        self.tile = TILE_SIZES[1]  # the least size tiles may take (z: larger, to read spiral arms: 48 and up)
+        self.tile = FIRST_TILE  # the least size tiles take (z: larger; spiral arms read from about 50)
         self._pictures: list[PILImage.Image] = []
 
     def compose(self) -> ComposeResult:
@@ -158,13 +177,15 @@ class GalleryScreen(Screen[None]):
 
     @property
     def _layout(self) -> tuple[int, int, int]:
-        """Tiles across and down at the chosen size (+ a caption line), and the width each takes: the tiles
-        share out the width the whole ones leave, so the page is filled."""
+        """Tiles across and down, and the width each takes: the fullest page whose tiles are the size asked
+        for or larger."""
+        layouts = self._layouts()
+        return next((layout for layout in layouts if layout[2] >= self.tile), layouts[-1])
+
+    def _layouts(self) -> list[tuple[int, int, int]]:
         grid = self.query_one("#gallery-grid")
         width, height = grid.size.width or self.size.width, grid.size.height or max(1, self.size.height - 3)
-        tile = min(self.tile, max(14, width - 1), max(14, 2 * (height - 2)))
-        across, down = max(1, (width + 1) // (tile + 1)), max(1, height // (tile // 2 + 2))
-        return across, down, max(tile, min((width + 1) // across - 1, 2 * (height // down - 2)))
+        return gallery_layouts(width, height)
 
     @property
     def per_page(self) -> int:
@@ -184,7 +205,7 @@ class GalleryScreen(Screen[None]):
         fields = [Text(f"{self.dataset.name}: {name}", style="bold"), Text(f"{len(members)} galaxies"),
                   Text(f"page {self.page + 1} of {pages}")]
         fields += [Text(hint, style="dim") for hint in ("[ ] class", "PgUp/PgDn page", "arrows move",
-                                                         f"z/Z size ({self.tile} px)", "Enter opens",
+                                                         f"z/Z size ({self._layout[2]} px)", "Enter opens",
                                                          "Escape closes")]
         self.query_one("#gallery-title", Static).update(pack_fields(fields, max(20, self.size.width - 2)))
         grid = self.query_one("#gallery-grid", Grid)
@@ -254,7 +275,9 @@ class GalleryScreen(Screen[None]):
     async def action_zoom(self, step: int) -> None:
         """The next tile size up or down; the page then starts at the galaxy that had the focus."""
         first = self.page * self.per_page + self._focused_slot()
-        self.tile = TILE_SIZES[max(0, min(len(TILE_SIZES) - 1, TILE_SIZES.index(self.tile) + step))]
+        layouts = self._layouts()
+        index = layouts.index(self._layout)
+        self.tile = layouts[max(0, min(len(layouts) - 1, index + step))][2]
         self.page = first // self.per_page
         await self._show_page(focus=first % self.per_page)
 

@@ -17,6 +17,7 @@ from textual.widgets import DataTable, Label, Static
 
 from galaxy_tui.app.commands import bindings_for
 from galaxy_tui.app.dialogs import InputDialog
+from galaxy_tui.app.fields import fit_path
 from galaxy_tui.app.folder_classes import FolderClassesDialog, FolderPlan
 from galaxy_tui.app.gallery import GalaxyView, GalleryScreen, dataset_galaxies
 from galaxy_tui.app.threads import deliver
@@ -224,12 +225,16 @@ class DatasetsPane(Widget):
             return
         counts = dataset.counts(lab)
         counts_view.update(count_bars(counts))
-        notes = [dataset.location, *dataset.problems]
+        width = info.content_size.width or max(20, self.query_one("#datasets-left").size.width - 2)
+        notes = [fit_path(dataset.location, width), *dataset.problems]
         warning = empty_class_warning(counts, dataset.name) if dataset.has_votes else None
         text = Text("\n".join(notes))
         if warning:
             text.append("\n" + warning, style="bold yellow")
         info.update(text)
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self.refresh_counts)  # the path line is fitted to the list's width
 
     def _remembered(self, name: str) -> tuple[int, dict[str, int]] | None:
         """The counts this dataset showed last time at this labelling (drawn until it has loaded)."""
