@@ -363,3 +363,16 @@ def test_a_training_step_reads_no_figure_back_from_the_device(monkeypatch: pytes
     for positions in trainer.batches_of_epoch(1)[:2]:
         trainer.optimizer_step(trainer.train.indices[positions], trainer.train.labels[positions])
     assert calls == [], calls
+
+
+@pytest.mark.parametrize(("scheduler", "peak_step"), [("cosine", 2), ("onecycle", 5)])
+def test_onecycle_climbs_for_longer_than_cosine(monkeypatch: pytest.MonkeyPatch, scheduler: str,
+                                                 peak_step: int) -> None:
+    """6 epochs of 3 steps: the rate peaks near 15% (cosine) or 30% (onecycle) of the 18 steps, then falls to ~0."""
+    trainer = _trainer(monkeypatch, scheduler=scheduler, epochs=6, lr=1e-2)
+    rates = []
+    for _ in range(18):
+        rates.append(trainer.optimizer.param_groups[0]["lr"])
+        trainer.optimizer_step(np.arange(32), trainer.train.labels[:32])
+    assert int(np.argmax(rates)) == peak_step and max(rates) == pytest.approx(1e-2, rel=0.05)
+    assert rates[0] < 1e-3 and rates[-1] < 1e-3

@@ -29,12 +29,12 @@ DATASET_OPTIONAL: dict[str, tuple[str, ...]] = {
     "gz2-hart16": ("fractions",),
     "image-folder": ("merge", "exclude"),
 }
-COMMON_KEYS = ("kind", "crop", "notes", "name")
+COMMON_KEYS = ("kind", "crop", "notes")
 NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*")
 MAX_NAME = 100
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 SAMPLERS = ("weighted", "class-weights", "none")
-SCHEDULERS = ("cosine", "plateau", "none")
+SCHEDULERS = ("cosine", "onecycle", "plateau", "none")
 OPTIMIZERS = ("adamw", "sgd")
 TASKS = ("classification", "vote-fractions")
 EXECUTORS = ("local", "slurm")

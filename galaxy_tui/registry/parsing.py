@@ -144,7 +144,7 @@ class _Table:
 
 
 def _parse_labelling(table: _Table) -> Labelling:
-    table.expect(("threshold", "min_classifications", "max_artifact"))
+    table.expect(LABEL_KEYS)
     threshold = table.get("threshold", float, 0.8)
     if not 0.5 < threshold <= 1.0:
         table.fail("threshold", f"= {threshold} is outside (0.5, 1.0]; use a value such as 0.8")
@@ -159,6 +159,23 @@ def _parse_labelling(table: _Table) -> Labelling:
 
 EXPERIMENT_KEYS = tuple(f for f in Experiment.__dataclass_fields__ if f not in ("name", "lr", "weight_decay",
                                                                                  "momentum")) + ("notes",)
+OPTIMIZER_KEYS = ("name", "lr", "weight_decay", "momentum")
+LABEL_KEYS = tuple(Labelling.__dataclass_fields__)
+FINETUNE_KEYS = ("frozen_epochs", "unfreeze_blocks", "lr_decay")
+WORKSPACE_KEYS = ("runs_dir", "cache_dir", "executor", "slurm")
+# Every table of experiments.toml and the keys the parser knows in it (docs/experiments-toml.md documents
+# each; a test holds the two together). NAME stands for a dataset's or an experiment's name.
+KEYS_BY_TABLE: dict[str, tuple[str, ...]] = {
+    "workspace": WORKSPACE_KEYS,
+    "workspace.slurm": SLURM_KEYS,
+    "datasets.NAME": tuple(dict.fromkeys(COMMON_KEYS + tuple(key for kind in DATASET_KINDS for key in
+                                                             DATASET_KINDS[kind] + DATASET_OPTIONAL.get(kind, ())))),
+    "experiments.NAME": EXPERIMENT_KEYS,
+    "experiments.NAME.optimizer": OPTIMIZER_KEYS,
+    "experiments.NAME.labels": LABEL_KEYS,
+    "experiments.NAME.finetune": FINETUNE_KEYS,
+    "experiments.NAME.slurm": SLURM_KEYS,
+}
 
 
 def _check_name(path: Path, table: str, name: str) -> None:
@@ -194,7 +211,7 @@ def _parse_experiment(path: Path, name: str, data: Any, datasets: dict[str, Data
     if isinstance(micro, str) and micro != "auto" or isinstance(micro, int) and micro <= 0:
         t.fail("micro_batch", f"= {micro!r} must be \"auto\" or a positive integer")
     opt = t.sub("optimizer")
-    opt.expect(("name", "lr", "weight_decay", "momentum"))
+    opt.expect(OPTIMIZER_KEYS)
     split = t.get("split", list, [0.8, 0.1, 0.1])
     if len(split) != 3 or not all(isinstance(x, (int, float)) and not isinstance(x, bool) and
                                   math.isfinite(x) and x >= 0 for x in split) \
@@ -277,7 +294,7 @@ SLURM_TIME = re.compile(r"(\d+-)?\d+(:\d{1,2}){0,2}")
 
 
 def _parse_finetune(t: _Table, epochs: int) -> Finetune:
-    t.expect(("frozen_epochs", "unfreeze_blocks", "lr_decay"))
+    t.expect(FINETUNE_KEYS)
     frozen = t.number("frozen_epochs", int, 0, low=0)
     blocks = t.get("unfreeze_blocks", (int, str), 0)
     if blocks == "all":
@@ -354,7 +371,7 @@ def _check_folder_options(t: _Table) -> None:
 def parse_registry(path: Path, raw: dict[str, Any]) -> Registry:
     warnings: list[str] = []
     workspace = _Table(path, "workspace", raw.get("workspace", {}), warnings)
-    workspace.expect(("runs_dir", "cache_dir", "executor", "slurm"))
+    workspace.expect(WORKSPACE_KEYS)
     executor = workspace.choice("executor", EXECUTORS, "local")
     slurm = SlurmSettings(**_parse_slurm_keys(workspace.sub("slurm")))
     base = path.parent

@@ -28,6 +28,10 @@ from galaxy_tui.train.tasks import Task
 Emit = Callable[..., None]
 STEP_EVENT_INTERVAL_S = 0.5
 
+# The share of the steps spent climbing to the peak rate: "cosine" warms up briefly, "onecycle" is Smith's
+# one-cycle policy (30%, from a 25th of the peak; torch's defaults, momentum cycling included).
+WARM_UP = {"cosine": 0.15, "onecycle": 0.3}
+
 
 class RunFailed(Exception):
     """The run cannot go on (e.g. out of memory at micro-batch 1); the message is for the user."""
@@ -129,11 +133,11 @@ class Trainer:
         return torch.optim.AdamW(params, lr=self.exp.lr, weight_decay=self.exp.weight_decay)
 
     def _scheduler(self) -> torch.optim.lr_scheduler.LRScheduler | torch.optim.lr_scheduler.ReduceLROnPlateau | None:
-        if self.exp.scheduler == "cosine":
+        if self.exp.scheduler in WARM_UP:  # both are one cycle: up to the peak, then a cosine down to ~0
             total = max(1, self.exp.epochs * self.steps_per_epoch)
             peaks = [group["lr"] for group in self.optimizer.param_groups]  # a finetune's blocks: their own
             return torch.optim.lr_scheduler.OneCycleLR(self.optimizer, max_lr=peaks, total_steps=total,
-                                                       pct_start=0.15, anneal_strategy="cos")
+                                                       pct_start=WARM_UP[self.exp.scheduler], anneal_strategy="cos")
         if self.exp.scheduler == "plateau":
             return torch.optim.lr_scheduler.ReduceLROnPlateau(self.optimizer, mode=self.task.scheduler_mode,
                                                               factor=0.5, patience=2)
