@@ -73,7 +73,11 @@ def _parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train an experiment (headless)")
     train.add_argument("experiment")
-    train.add_argument("--detach", action="store_true", help="return at once with the run id")
+    follow = train.add_mutually_exclusive_group()
+    follow.add_argument("--detach", action="store_true", help="return at once with the run id")
+    follow.add_argument("--attached", action="store_true",
+                        help="tie the run to this command: Ctrl-C, SIGTERM or SIGHUP stop it cleanly (checkpointed, "
+                             "resumable; exit 3); without it they end only the following, and the run goes on")
     choice = train.add_mutually_exclusive_group()
     choice.add_argument("--resume", action="store_true", help="continue the latest run from its last checkpoint")
     choice.add_argument("--restart", action="store_true", help="start a new run from scratch")
@@ -177,7 +181,7 @@ def _run(args: argparse.Namespace, workspace: Path) -> int:
     if args.command == "train":
         from galaxy_tui.cli.run_commands import train
         choice = "resume" if args.resume else "restart" if args.restart else "skip" if args.skip else None
-        return train(workspace, args.experiment, args.detach, choice, args.devices, args.executor)
+        return train(workspace, args.experiment, args.detach, choice, args.devices, args.executor, args.attached)
     if args.command == "runs":
         from galaxy_tui.cli.run_commands import list_runs
         return list_runs(workspace, args.filter, args.json)
@@ -240,10 +244,7 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"galaxy-tui: {problem}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        if args.command == "train":
-            print("galaxy-tui: stopped following; the run goes on in the background (galaxy-tui runs)",
-                  file=sys.stderr)
+    except KeyboardInterrupt:  # before a run started (the following says what a signal did to one)
         return 130
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,8 +29,8 @@ def _ask_choice(experiment: str, previous: str) -> str | None:
     return None if answer == "cancel" else answer
 
 def train(workspace: Path, experiment: str, detach: bool, choice: str | None, devices: int | None,
-          executor: str | None = None) -> int:
-    from galaxy_tui.runs import latest_checkpointed_run, launch
+          executor: str | None = None, attached: bool = False) -> int:
+    from galaxy_tui.runs import latest_checkpointed_run, launch, stop_run
     registry = ensure_registry(workspace)
     registry.experiment(experiment)
     print_warnings(registry.warnings)
@@ -44,17 +45,20 @@ def train(workspace: Path, experiment: str, detach: bool, choice: str | None, de
                 return 1
     run = launch(registry, experiment, choice, devices, executor)
     job = f", Slurm job {run.job}" if run.job else ""
-    return _announce_and_follow(run, f"run [bold]{run.id}[/bold] ({run.dir}{job})", detach)
+    return _announce_and_follow(run, f"run [bold]{run.id}[/bold] ({run.dir}{job})", detach,
+                                (lambda: stop_run(registry, run.id)) if attached else None)
 
-def _announce_and_follow(run: RunInfo, announcement: str, detach: bool) -> int:
-    """Say what started; follow it to its end (exit 0 when it finished) unless detached."""
-    from galaxy_tui.watch import follow_run
+
+def _announce_and_follow(run: RunInfo, announcement: str, detach: bool,
+                         stop: Callable[[], object] | None = None) -> int:
+    """Say what started; follow it to its end unless detached (following.FINISHED, FAILED or STOPPED)."""
+    from galaxy_tui.cli.following import follow_to_the_end
     console = Console()
     console.print(announcement)
     if detach:
         console.print(f"detached; follow it with `galaxy-tui` or `galaxy-tui show {run.id}`")
         return 0
-    return 0 if follow_run(run.dir, console, attempt=run.attempt) == "finished" else 1
+    return follow_to_the_end(run.dir, run.id, run.attempt, console, stop)
 
 def evaluate(workspace: Path, run_id: str, tta: bool, detach: bool) -> int:
     from galaxy_tui.runs import reevaluate
