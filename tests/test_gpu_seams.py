@@ -376,3 +376,25 @@ def test_onecycle_climbs_for_longer_than_cosine(monkeypatch: pytest.MonkeyPatch,
         trainer.optimizer_step(np.arange(32), trainer.train.labels[:32])
     assert int(np.argmax(rates)) == peak_step and max(rates) == pytest.approx(1e-2, rel=0.05)
     assert rates[0] < 1e-3 and rates[-1] < 1e-3
+
+
+@pytest.mark.parametrize("stop_after", [1, 3])
+def test_an_epoch_finished_by_a_resume_reports_the_loss_of_all_its_steps(monkeypatch: pytest.MonkeyPatch,
+                                                                        stop_after: int) -> None:
+    """Stopped after 1 (or all 3) of an epoch's steps, checkpointed, resumed: the epoch's train loss is the mean
+    over its 3 steps across both attempts (it read n/a when the resume had no step of it left)."""
+    first = _trainer(monkeypatch, epochs=2, lr=1e-2)
+    calls = iter(range(1, 99))
+    loss_one, stopped = first.train_epoch(1, lambda: next(calls) >= stop_after)
+    assert stopped and first.progress.step_in_epoch == stop_after
+    carried = first.epoch_loss_so_far()
+    assert carried[1] == stop_after and carried[0] == pytest.approx(loss_one * stop_after)
+    resumed = _trainer(monkeypatch, epochs=2, lr=1e-2)
+    resumed.model.load_state_dict(first.model.state_dict())
+    resumed.progress.step_in_epoch, (resumed.progress.carried_loss, resumed.progress.carried_steps) = \
+        stop_after, carried
+    mean, stopped = resumed.train_epoch(1, lambda: False)
+    total, steps = resumed.epoch_loss_so_far()
+    assert not stopped and steps == 3 and np.isfinite(mean) and mean == pytest.approx(total / 3)
+    if stop_after == 3:
+        assert mean == pytest.approx(loss_one)  # nothing left to train: the first attempt's steps alone

@@ -52,6 +52,10 @@ class Progress:
     best_epoch: int = 0
     stale_epochs: int = 0
     energy_j: float | None = None  # what the run's GPUs used while training, over all attempts (None: unknown)
+    # the current epoch's training losses summed over the steps an earlier attempt made of it (a resume
+    # finishes the epoch: its train loss is then the mean over all of the epoch's steps, not n/a)
+    carried_loss: float = 0.0
+    carried_steps: int = 0
 
 
 def dihedral_views(x: torch.Tensor) -> list[torch.Tensor]:
@@ -83,6 +87,7 @@ class Trainer:
         self.prefetch = placement.device.type == "cuda"
         self._feed_ring: list[torch.Tensor] = []  # the prefetcher's host buffers, reused across epochs
         self.progress = Progress()
+        self._epoch_sum, self._epoch_steps = torch.zeros(()), 0  # this attempt's share of the current epoch
         self.finetune = FinetunePlan(model, experiment.finetune) if experiment.finetune else None
         self._ddp: Callable[[nn.Module], nn.Module] | None = None
         self.generator = torch.Generator().manual_seed(experiment.seed * 1000 + self.rank)
@@ -293,7 +298,10 @@ class Trainer:
         it reports (a few times a second), so the GPU's queue never drains for a figure."""
         self.enter_epoch(epoch)
         self._train_mode()
-        epoch_sum, epoch_steps = torch.zeros((), device=self.placement.device), 0
+        if self.progress.step_in_epoch == 0:
+            self.progress.carried_loss, self.progress.carried_steps = 0.0, 0
+        self._epoch_sum = epoch_sum = torch.zeros((), device=self.placement.device)
+        self._epoch_steps = epoch_steps = 0
         window_sum, window_steps = torch.zeros((), device=self.placement.device), 0
         last_event, window_start, window_samples = 0.0, time.perf_counter(), 0
         batches = self.batches_of_epoch(epoch)
@@ -309,6 +317,7 @@ class Trainer:
                 epoch_sum += loss
                 window_sum += loss
                 epoch_steps, window_steps = epoch_steps + 1, window_steps + 1
+                self._epoch_steps = epoch_steps
                 self.progress.step_in_epoch = i + 1
                 window_samples += len(positions) * self.world
                 now = time.perf_counter()
@@ -324,8 +333,14 @@ class Trainer:
                     break
         finally:
             feeder.close()
-        mean = float(epoch_sum) / epoch_steps if epoch_steps else float("nan")
-        return mean, stopped
+        total, steps = self.epoch_loss_so_far()
+        return (total / steps if steps else float("nan")), stopped
+
+    def epoch_loss_so_far(self) -> tuple[float, int]:
+        """The current epoch's summed training loss and its steps, this attempt's and earlier ones' (a
+        checkpoint keeps them; reading them waits for the device, so only a checkpoint and the epoch's end do)."""
+        mine = float(self._epoch_sum) if self._epoch_steps else 0.0
+        return self.progress.carried_loss + mine, self.progress.carried_steps + self._epoch_steps
 
     @contextmanager
     def reading(self, images: np.ndarray) -> Iterator[None]:

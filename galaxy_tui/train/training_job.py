@@ -86,6 +86,7 @@ def _checkpoint_state(attempt: Attempt, trainer: Trainer) -> dict[str, Any]:
         "epoch": p.epoch, "step": p.step, "step_in_epoch": p.step_in_epoch, "best_metric": p.best_metric,
         "best_epoch": p.best_epoch, "stale_epochs": p.stale_epochs, "micro_batch": trainer.micro_batch,
         "energy_j": p.energy_j,
+        "epoch_loss": trainer.epoch_loss_so_far() if p.step_in_epoch else (0.0, 0),
         "config_hash": attempt.frozen.config_hash,
     }
 
@@ -118,6 +119,8 @@ def _restore(attempt: Attempt, trainer: Trainer, state: dict[str, Any]) -> None:
     p.best_epoch = int(state["best_epoch"])
     p.stale_epochs = int(state["stale_epochs"])
     p.energy_j = state.get("energy_j")
+    p.carried_loss, p.carried_steps = (float(x) for x in state.get("epoch_loss") or (0.0, 0))
+    p.carried_steps = int(p.carried_steps)
     trainer.micro_batch = int(state["micro_batch"])
     attempt.emit("resumed", epoch=p.epoch, step=p.step, step_in_epoch=p.step_in_epoch,
                  micro_batch=trainer.micro_batch)
