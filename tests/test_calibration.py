@@ -74,3 +74,26 @@ def test_results_carry_validation_predictions_and_calibrated_probabilities(tmp_p
     histograms = metrics["confidence"]
     assert sum(sum(h["right"]) + sum(h["wrong"]) for h in histograms.values()) == 300
     assert sum(histograms["a"]["right"]) == int(((test_truth == 0) & (test_p.argmax(1) == 0)).sum())
+
+
+def test_show_prints_each_class_s_median_confidence_not_a_bin() -> None:
+    import io
+
+    from rich.console import Console
+
+    from galaxy_tui.analysis.calibration_figures import per_class_table
+    from galaxy_tui.analysis.classification_results import confidence_histograms
+    probabilities = np.array([[0.95, 0.05], [0.85, 0.15], [0.61, 0.39], [0.3, 0.7], [0.45, 0.55]])
+    truth = np.array([0, 0, 0, 0, 1])  # class a: right at 0.95, 0.85, 0.61; wrong at 0.7
+    histograms = confidence_histograms(("a", "b"), truth, probabilities)
+    assert histograms["a"]["right_median"] == 0.85 and histograms["a"]["wrong_median"] == 0.7
+    assert histograms["b"]["wrong_median"] is None
+    per_class = {name: {"precision": 1.0, "recall": 1.0, "f1": 1.0, "support": 1} for name in ("a", "b")}
+
+    def shown(confidence: dict) -> str:
+        console = Console(file=io.StringIO(), width=120, color_system=None)
+        console.print(per_class_table({"per_class": per_class, "confidence": confidence}))
+        return console.file.getvalue()
+    assert "0.850 | 0.700" in shown(histograms)
+    older = {name: {"right": h["right"], "wrong": h["wrong"]} for name, h in histograms.items()}  # tenths alone
+    assert "~0.85 | ~0.65" in shown(older)  # read off the tenths (within a bin, linearly), and marked so

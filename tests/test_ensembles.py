@@ -17,7 +17,7 @@ from galaxy_tui.analysis.ensemble import build_ensemble
 from galaxy_tui.atomic import read_json
 from galaxy_tui.errors import GalaxyError
 from galaxy_tui.registry import load_registry, update_registry
-from galaxy_tui.runs import RunInfo, find_runs, launch
+from galaxy_tui.runs import RunInfo, find_runs, launch, run_info
 from workspace_fixture import tiny_workspace, wait_final
 
 pytestmark = pytest.mark.slow
@@ -98,6 +98,9 @@ def test_compare_prints_groups_and_writes_the_csv(two_models) -> None:  # noqa: 
     assert "left out for the width" in shown
     table = pd.read_csv(out)
     assert list(table["group"]) == [1, 1, 2] and table["parameters"].notna().all()
+    # named for what they hold: the best epoch, the epochs trained (all attempts), the seconds of all attempts
+    assert {"best_epoch", "epochs_trained", "train_seconds_all_attempts"} <= set(table.columns)
+    assert "epochs" not in table.columns and (table["epochs_trained"] >= table["best_epoch"]).all()
     assert (table["test"] == [read_json(r.dir / "results" / "metrics.json")["accuracy"] for r in (a, b, looser)]).all()
 
 
@@ -145,6 +148,10 @@ def test_evaluate_with_tta_reports_both_figures_in_a_new_attempt(two_models) -> 
     shown = subprocess.run([sys.executable, "-m", "galaxy_tui.cli", "--workspace", str(root), "show", looser.id],
                            capture_output=True, text=True, env={**os.environ, "COLUMNS": "120"}, check=True).stdout
     assert f"8 flips and quarter turns): accuracy {after['tta']['accuracy']:.4f}" in shown
+    again = subprocess.run([sys.executable, "-m", "galaxy_tui.cli", "--workspace", str(root), "evaluate", looser.id,
+                            "--tta"], capture_output=True, text=True, timeout=300)  # measured: nothing to redo
+    assert again.returncode == 0 and "already measured" in again.stdout and "--again" in again.stdout
+    assert run_info(looser.dir).attempt == looser.attempt + 1  # no new attempt
 
 
 async def test_marking_runs_and_pressing_e_builds_an_ensemble_in_the_runs_list(two_models) -> None:  # noqa: ANN001

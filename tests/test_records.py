@@ -163,3 +163,23 @@ def test_runs_and_show_speak_json_for_scripts(tmp_path: Path, capsys: pytest.Cap
     assert main(["--workspace", str(workspace), "show", FINISHED, "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["run"]["id"] == FINISHED and isinstance(shown["metrics"], dict) and shown["damaged"] == []
+
+
+def test_a_dataset_labelled_by_its_files_has_no_labelling_to_compare(tmp_path: Path) -> None:
+    """An image folder's classes come from its folders: the threshold its experiment carries means nothing, so
+    compare says — and two such runs with other thresholds are comparable."""
+    import tomli_w
+
+    from galaxy_tui.analysis.comparison import comparability
+    from galaxy_tui.runs import RunInfo
+    keys = []
+    for name, threshold in (("a", 0.8), ("b", 0.9)):
+        run = tmp_path / name
+        run.mkdir()
+        (run / "config.toml").write_text(tomli_w.dumps({
+            "dataset": {"name": "gz1", "kind": "image-folder", "path": "x"},
+            "experiment": {"labels": {"threshold": threshold}}}))
+        (run / "split.csv").write_text("id,split\n1,train\n")
+        keys.append(comparability(RunInfo(name, run, "e", "finished")))
+    assert keys[0].labelling == "" and keys[0].why_not(keys[1]) == ""
+    assert "threshold" not in keys[0].describe() and "labels from its files" in keys[0].describe()

@@ -350,6 +350,11 @@ def test_a_short_run_on_real_sdss_jpegs(tmp_path: Path) -> None:
     metrics = json.loads((run.dir / "results" / "metrics.json").read_text())
     assert metrics["classes"] == ["elliptical", "spiral", "edge_on", "merger"]
     assert sum(row["support"] for row in metrics["per_class"].values()) == 10  # 10% of the 100 images
+    assert metrics["threshold"] is None  # the folders say the classes: no labelling rule to report
+    listing = subprocess.run([sys.executable, "-m", "galaxy_tui.cli", "--workspace", str(tmp_path), "datasets"],
+                             capture_output=True, text=True, env={**os.environ, "COLUMNS": "250"}, check=True).stdout
+    gz1_row = next(line for line in listing.splitlines() if "gz1" in line and "image-folder" in line)
+    assert "— (its files)" in gz1_row and "threshold" not in gz1_row
 
 
 def test_headless_train_asks_in_a_terminal(tmp_path: Path) -> None:

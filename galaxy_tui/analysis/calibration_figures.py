@@ -62,21 +62,26 @@ def per_class_table(metrics: dict[str, Any]) -> Table:
         table.add_column(column, justify="right", no_wrap=True)
     for name, row in metrics["per_class"].items():
         counts = histograms.get(name, {})
-        confidence = [f"{_median_bin(counts.get('right'))} | {_median_bin(counts.get('wrong'))}"] if histograms else []
+        confidence = [f"{_median(counts, 'right')} | {_median(counts, 'wrong')}"] if histograms else []
         table.add_row(name, f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1']:.3f}",
                       str(row["support"]), *confidence)
     return table
 
 
-def _median_bin(counts: list[int] | None) -> str:
-    """The confidence tenth holding the middle answer ("0.9-1.0"), or "-" with no answers."""
+def _median(histogram: dict[str, Any], kind: str) -> str:
+    """The median confidence of a class's right (or wrong) answers, "-" with none. Results written before the
+    medians were kept have only the tenths: the median is then read off them (~, to the bin's straight line)."""
+    exact = histogram.get(f"{kind}_median")
+    if isinstance(exact, (int, float)):
+        return f"{exact:.3f}"
+    counts = histogram.get(kind)
     if not counts or not sum(counts):
         return "-"
-    middle, seen = sum(counts) / 2, 0
+    middle, seen, width = sum(counts) / 2, 0, 1 / len(counts)
     for b, count in enumerate(counts):
+        if count and seen + count >= middle:
+            return f"~{(b + (middle - seen) / count) * width:.2f}"
         seen += count
-        if seen >= middle:
-            return f"{b / len(counts):.1f}-{(b + 1) / len(counts):.1f}"
     return "-"
 
 

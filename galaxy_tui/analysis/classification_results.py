@@ -57,15 +57,19 @@ def probability_table(classes: tuple[str, ...], measured: Measured) -> pd.DataFr
 
 
 def confidence_histograms(classes: tuple[str, ...], truth: np.ndarray,
-                          probabilities: np.ndarray) -> dict[str, dict[str, list[int]]]:
-    """Per true class, how many right and wrong answers fell in each tenth of confidence."""
+                          probabilities: np.ndarray) -> dict[str, dict[str, Any]]:
+    """Per true class, how many right and wrong answers fell in each tenth of confidence, and the median
+    confidence of each (None without answers)."""
     confidence, right = probabilities.max(1), probabilities.argmax(1) == truth
     edges = np.linspace(0.0, 1.0, CONFIDENCE_BINS + 1)
-    histograms = {}
+    histograms: dict[str, dict[str, Any]] = {}
     for k, name in enumerate(classes):
         mine = truth == k
-        histograms[name] = {kind: np.histogram(confidence[mine & which], edges)[0].tolist()
-                            for kind, which in (("right", right), ("wrong", ~right))}
+        histograms[name] = {}
+        for kind, which in (("right", right), ("wrong", ~right)):
+            chosen = confidence[mine & which]
+            histograms[name][kind] = np.histogram(chosen, edges)[0].tolist()
+            histograms[name][f"{kind}_median"] = round(float(np.median(chosen)), 4) if len(chosen) else None
     return histograms
 
 

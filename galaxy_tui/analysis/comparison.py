@@ -13,6 +13,7 @@ from galaxy_tui.analysis.metrics_file import read_metrics
 from galaxy_tui.errors import GalaxyError
 from galaxy_tui.events import read_events
 from galaxy_tui.frozen_run import DERIVED, read_config
+from galaxy_tui.registry import FIXED_LABEL_KINDS
 from galaxy_tui.runs import RunInfo
 from galaxy_tui.task_kinds import task_kind
 
@@ -33,7 +34,8 @@ class Comparability:
         return json.loads(self.labelling).get("threshold") if self.labelling else None
 
     def describe(self) -> str:
-        return f"{self.dataset}, threshold {self.threshold}, split {(self.split or 'missing')[:6]}"
+        rule = f"threshold {self.threshold}" if self.labelling else "labels from its files"
+        return f"{self.dataset}, {rule}, split {(self.split or 'missing')[:6]}"
 
     def why_not(self, other: Comparability) -> str:
         """What `other` does not share with this one ("" when they are comparable)."""
@@ -52,8 +54,10 @@ class Comparability:
 
 def comparability(run: RunInfo) -> Comparability:
     experiment = (config := read_config(run.dir)).get("experiment", {})
-    return Comparability(str(config.get("dataset", {}).get("name", "")),
-                         json.dumps(experiment.get("labels", {}), sort_keys=True), split_hash(run))
+    dataset = config.get("dataset", {})
+    voted = dataset.get("kind") not in FIXED_LABEL_KINDS  # a folder per class, a label column: no rule applies
+    return Comparability(str(dataset.get("name", "")),
+                         json.dumps(experiment.get("labels", {}), sort_keys=True) if voted else "", split_hash(run))
 
 
 @dataclass(frozen=True)
@@ -63,16 +67,17 @@ class Compared:
     run: str
     kind: str  # "run", "ensemble", "boosted"
     dataset: str
-    labelling: str  # the labels section, as canonical JSON
+    labelling: str  # the labels section, as canonical JSON ("": the dataset's files say the classes)
     split: str | None  # the first 12 hex digits of split.csv's sha256
     task: str
     model: str
     image_size: int | None
-    epochs: int | None
+    best_epoch: int | None
+    epochs_trained: int | None
     best_val: float | None
     test: float | None  # accuracy, or RMSE for vote fractions
     macro_f1: float | None
-    seconds: float | None
+    train_seconds_all_attempts: float | None
     samples_per_s: float | None
     parameters: int | None
 
@@ -111,9 +116,9 @@ def compared(run: RunInfo, damaged: list[str] | None = None) -> Compared:
     return Compared(
         run=run.id, kind=kind, dataset=shared.dataset, labelling=shared.labelling, split=shared.split, task=task,
         model=str(metrics.get("model") or experiment.get("model", "")), image_size=experiment.get("image_size"),
-        epochs=metrics.get("epochs_trained"), best_val=best,
+        best_epoch=metrics.get("best_epoch"), epochs_trained=metrics.get("epochs_trained"), best_val=best,
         test=metrics.get(task_kind(task).headline), macro_f1=metrics.get("macro_f1"),
-        seconds=metrics.get("seconds"), samples_per_s=None if kind != "run" else _median_speed(run),
+        train_seconds_all_attempts=metrics.get("seconds"), samples_per_s=None if kind != "run" else _median_speed(run),
         parameters=metrics.get("parameters"))
 
 
@@ -132,5 +137,5 @@ def comparison_frame(items: list[Compared]) -> pd.DataFrame:
     for number, group in enumerate(comparable_groups(items), start=1):
         for item in group:
             rows.append({"group": number, **{k: v for k, v in asdict(item).items() if k != "labelling"},
-                         "labelling": item.labelling})
+                         "labelling": item.labelling or "—"})  # —: the dataset's files say the classes
     return pd.DataFrame(rows)

@@ -149,9 +149,10 @@ def build_ensemble(runs_dir: Path, runs: list[RunInfo], scheme: str) -> RunInfo:
     with derived_folder(runs_dir, "ensemble", first.run.dir, "ensemble", what) as folder:
         started = time.time()
         galaxies = run_galaxies(first.run)
+        threshold = galaxies.experiment.labels.threshold if galaxies.dataset.has_votes else None  # None: no rule
         metrics = _COMBINING[first.task.name].write(
             folder, galaxies, first, combined("val", val_order), combined("test", test_order),
-            {"kind": "ensemble", "ensemble": what, "threshold": galaxies.experiment.labels.threshold,
+            {"kind": "ensemble", "ensemble": what, "threshold": threshold,
              "model": f"ens/{scheme}", "seconds": round(time.time() - started, 1)})
         return finish_derived(folder, "ensemble", metrics, started,
                               f"ensemble ({scheme}) of {', '.join(m.run.id for m in members)}")

@@ -110,6 +110,7 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--tta", action="store_true",
                           help="also average each galaxy's prediction over its 8 flips and quarter turns")
     evaluate.add_argument("--detach", action="store_true", help="return at once")
+    evaluate.add_argument("--again", action="store_true", help="evaluate even where the figure asked for is measured")
     boost = commands.add_parser("boost", help="gradient boosting on a finished run's penultimate-layer features")
     boost.add_argument("run")
     boost.add_argument("--booster", default="histgb", choices=("histgb", "lightgbm"),
@@ -196,7 +197,7 @@ def _run(args: argparse.Namespace, workspace: Path) -> int:
         return export_metrics_csv(workspace, args.runs, args.output)
     if args.command == "evaluate":
         from galaxy_tui.cli.run_commands import evaluate
-        return evaluate(workspace, args.run, args.tta, args.detach)
+        return evaluate(workspace, args.run, args.tta, args.detach, args.again)
     if args.command == "boost":
         from galaxy_tui.cli.run_commands import boost
         return boost(workspace, args.run, args.booster, args.detach)

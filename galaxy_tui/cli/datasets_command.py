@@ -33,20 +33,22 @@ def list_datasets(workspace: Path, threshold: float | None, min_classifications:
     labelling = _labelling(threshold, min_classifications, max_artifact)
     registry = registry_for_reading(workspace)
     console = Console()
-    table = Table(title=f"Datasets in {registry.path}  (threshold {labelling.threshold:g}, "
-                        f"min votes {labelling.min_classifications}, max artifact {labelling.max_artifact:g})")
-    for column in ("name", "kind", "rows", "labelled", "class counts", "source"):
+    rule = f"threshold {labelling.threshold:g}, min votes {labelling.min_classifications}, " \
+           f"max artifact {labelling.max_artifact:g}"
+    table = Table(title=f"Datasets in {registry.path}")
+    for column in ("name", "kind", "rows", "labelling", "labelled", "class counts", "source"):
         table.add_column(column)
     notes: list[str] = []
     for spec in registry.datasets.values():
         try:
             dataset = load_dataset(spec, registry.cache_dir)
         except GalaxyError as exc:
-            table.add_row(spec.name, spec.kind, "-", "-", "[red]cannot load[/red]", "")
+            table.add_row(spec.name, spec.kind, "-", "-", "-", "[red]cannot load[/red]", "")
             notes.append(f"[red]{spec.name}[/red]: {exc}")
             continue
         counts = dataset.counts(labelling)
-        table.add_row(spec.name, spec.kind, str(len(dataset.frame)), str(sum(counts.values())),
+        table.add_row(spec.name, spec.kind, str(len(dataset.frame)), rule if dataset.has_votes else "— (its files)",
+                      str(sum(counts.values())),
                       "  ".join(f"{name} {n}" for name, n in counts.items()), dataset.location)
         notes.extend(f"[yellow]{spec.name}[/yellow]: {problem}" for problem in dataset.problems)
         warning = empty_class_warning(counts, spec.name) if dataset.has_votes else None

@@ -71,8 +71,9 @@ def _comparison_cells(item) -> dict[str, str]:  # noqa: ANN001  (a Compared)
         return "-" if value is None else f"{value:.{digits}f}"
     return {"run": item.run, "model": item.model, "best val": figure(item.best_val),
             "test": "-" if item.test is None else f"{'rmse' if item.metric == 'rmse' else 'acc'} {item.test:.4f}",
-            "macro F1": figure(item.macro_f1), "size": _compact(item.image_size), "epochs": _compact(item.epochs),
-            "seconds": figure(item.seconds, 1), "samples/s": _compact(item.samples_per_s),
+            "macro F1": figure(item.macro_f1), "size": _compact(item.image_size),
+            "epochs": _compact(item.epochs_trained),
+            "seconds": figure(item.train_seconds_all_attempts, 1), "samples/s": _compact(item.samples_per_s),
             "parameters": _compact(item.parameters)}
 
 COMPARE_ESSENTIAL = ("run", "model", "best val", "test", "macro F1")

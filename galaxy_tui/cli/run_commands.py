@@ -60,9 +60,18 @@ def _announce_and_follow(run: RunInfo, announcement: str, detach: bool,
         return 0
     return follow_to_the_end(run.dir, run.id, run.attempt, console, stop)
 
-def evaluate(workspace: Path, run_id: str, tta: bool, detach: bool) -> int:
-    from galaxy_tui.runs import reevaluate
-    run = reevaluate(registry_for_reading(workspace), run_id, tta)
+def evaluate(workspace: Path, run_id: str, tta: bool, detach: bool, again: bool = False) -> int:
+    from galaxy_tui.runs import get_run, reevaluate
+    from galaxy_tui.task_kinds import kind_of_metrics
+    registry = registry_for_reading(workspace)
+    metrics = read_metrics(get_run(registry, run_id).dir) or {}
+    kind = kind_of_metrics(metrics)
+    measured = (metrics.get("tta") or {}).get(kind.headline)
+    if tta and isinstance(measured, (int, float)) and not again:  # minutes of work for the figure it has
+        Console().print(f"run {run_id}: 8-view TTA is already measured: {kind.headline_label} {measured:.4f} "
+                        f"(galaxy-tui show {run_id}); add --again to evaluate it again")
+        return 0
+    run = reevaluate(registry, run_id, tta)
     return _announce_and_follow(run, f"evaluating run [bold]{run.id}[/bold] again"
                                      f"{' with the 8 flips and turns' if tta else ''} (attempt {run.attempt})", detach)
 

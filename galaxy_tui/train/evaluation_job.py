@@ -21,6 +21,7 @@ from galaxy_tui.analysis.measured import Measured
 from galaxy_tui.atomic import read_json
 from galaxy_tui.data.cache import prepare_images
 from galaxy_tui.data.labels import UNLABELLED
+from galaxy_tui.events import read_events
 from galaxy_tui.registry import Labelling
 from galaxy_tui.train.attempt import Attempt, Prepared
 from galaxy_tui.train.checkpoint import load_checkpoint
@@ -56,9 +57,10 @@ def evaluate(attempt: Attempt, prepared: Prepared, trainer: Trainer) -> int:
     tta = trainer.predict(test, tta=True)[1] if exp.tta else None
     best_metric = float(best["best_metric"])
     extra = {"best_epoch": int(best["best_epoch"]), f"best_{task.metric}": round(best_metric, 5),
-             "epochs_trained": int(best["epoch"]), "micro_batch": trainer.micro_batch, "model": exp.model,
-             "parameters": sum(p.numel() for p in trainer.model.parameters()),
-             "threshold": exp.labels.threshold, **_run_energy(attempt, trainer),
+             "epochs_trained": _epochs_trained(attempt, int(best["epoch"])), "micro_batch": trainer.micro_batch,
+             "model": exp.model, "parameters": sum(p.numel() for p in trainer.model.parameters()),
+             "threshold": exp.labels.threshold if prepared.dataset.has_votes else None,  # None: no rule applies
+             **_run_energy(attempt, trainer),
              "seconds": _training_seconds(attempt)}
     if measured == "validation":
         attempt.emit("warning", message="this dataset has no test part: the results are measured on the validation "
@@ -133,6 +135,12 @@ def _threshold_curve(attempt: Attempt, prepared: Prepared, trainer: Trainer) -> 
                       "accuracy": round(float((predicted[counted] == at[rows][counted]).mean()), 5)
                       if counted.any() else None})
     return curve
+
+
+def _epochs_trained(attempt: Attempt, best_epoch: int) -> int:
+    """The last epoch any attempt finished (the best one may be earlier: early stopping, a later decline)."""
+    epochs = [int(e["epoch"]) for e in read_events(attempt.run_dir / "events.jsonl") if e.get("type") == "epoch"]
+    return max([best_epoch, *epochs])
 
 
 def _training_seconds(attempt: Attempt) -> float:
