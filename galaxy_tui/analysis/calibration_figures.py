@@ -14,11 +14,17 @@ def calibration_line(metrics: dict[str, Any]) -> str | None:
     if not calibration:
         return None
     split = str(metrics.get("split", "test"))
-    kept = calibration["temperature"] == 1.0 and calibration["val_ece_after"] == calibration["val_ece_before"]
-    how = ("temperature kept at 1: scaling did not lower the validation error" if kept else
-           f"temperature {calibration['temperature']:.2f} fitted on validation; predictions.csv has pcal_*")
-    return (f"expected calibration error {split} {calibration['ece_before']:.3f} -> {calibration['ece_after']:.3f}, "
-            f"validation {calibration['val_ece_before']:.3f} -> {calibration['val_ece_after']:.3f} ({how})")
+    by_loss = "val_nll_before" in calibration  # older results chose by the binned error
+    kept = calibration["temperature"] == 1.0
+    how = (f"temperature kept at 1: scaling did not lower the validation "
+           f"{'log-loss' if by_loss else 'calibration error'}" if kept else
+           f"temperature {calibration['temperature']:.2f} fitted on validation"
+           + (f" (log-loss {calibration['val_nll_before']:.3f} -> {calibration['val_nll_after']:.3f})" if by_loss
+              else "") + "; predictions.csv has pcal_*")
+    bins = f" ({calibration['bins']} bins)" if calibration.get("bins") else ""
+    return (f"expected calibration error{bins} {split} {calibration['ece_before']:.3f} -> "
+            f"{calibration['ece_after']:.3f}, validation {calibration['val_ece_before']:.3f} -> "
+            f"{calibration['val_ece_after']:.3f} ({how})")
 
 
 def draw_reliability(plt: Any, metrics: dict[str, Any]) -> None:
