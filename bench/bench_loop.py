@@ -118,5 +118,56 @@ def main() -> None:
             compare(name, make_model, size, Path(tmp))
 
 
+def _busy() -> None:
+    while True:
+        pass
+
+
+def sizes_child(sizes: list[int]) -> None:
+    """One process's figures (its environment chose the threads' behaviour): tiny-cnn samples/s per size, in
+    fewer, shorter rounds than the overhead measurement (the loaded machine is the point, not 1% differences)."""
+    global ROUNDS, STEPS_PER_ROUND, N
+    ROUNDS, STEPS_PER_ROUND = 4, 4
+    N = BATCH * STEPS_PER_ROUND
+    for size in sizes:
+        with tempfile.TemporaryDirectory() as tmp:
+            compare(f"tiny-cnn {size}px", lambda c: build_model("tiny-cnn", c), size, Path(tmp))
+
+
+def sizes_sweep(sizes: list[int], load: int) -> None:
+    """Samples/s at each size, ours against the bare loop, idle and beside `load` busy processes, with torch's
+    threads as they come and as the worker sets them (galaxy_tui.train.threads)."""
+    import multiprocessing
+    import os
+    import subprocess
+    import sys
+
+    from galaxy_tui.executors.local import worker_environment
+    for busy in (0, load):
+        hogs = [multiprocessing.Process(target=_busy, daemon=True) for _ in range(busy)]
+        for hog in hogs:
+            hog.start()
+        try:
+            threads = {k: v for k, v in worker_environment(1, dict(os.environ)).items() if "CUDA" not in k}
+            for label, env in (("torch's defaults", {}), ("the worker's settings", threads)):
+                print(f"\n{busy} busy processes beside it; {label} {env or ''}", flush=True)
+                subprocess.run([sys.executable, __file__, "--child", *map(str, sizes)],
+                               env={**os.environ, **env}, check=True)
+        finally:
+            for hog in hogs:
+                hog.terminate()
+
+
 if __name__ == "__main__":
-    main()
+    import argparse
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="*", help="sweep tiny-cnn over these sizes (e.g. 32 64 96 128)")
+    parser.add_argument("--load", type=int, default=2, help="busy processes beside the sweep's loaded half")
+    parser.add_argument("--child", type=int, nargs="*", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        sizes_child(args.child)
+    elif args.sizes:
+        sizes_sweep(args.sizes, args.load)
+    else:
+        main()

@@ -450,3 +450,13 @@ def test_a_kill_between_the_best_and_last_checkpoints_never_loses_the_best(tmp_p
     evaluated = wait_final(launch(registry, "tiny", "skip"))
     assert evaluated.state == "finished", (run.dir / "worker.log").read_text()[-2000:]
     assert json.loads((run.dir / "results" / "metrics.json").read_text())["best_epoch"] == 1
+
+
+def test_openmp_threads_wait_briefly_unless_the_user_said_otherwise() -> None:
+    """Spinning OpenMP threads on a loaded CPU wait for the cores they hold (bench/bench_loop.py --sizes)."""
+    from galaxy_tui.executors.local import worker_environment
+    env = worker_environment(1, {})
+    assert env["GOMP_SPINCOUNT"] == "1000" and env["KMP_BLOCKTIME"] == "1"
+    assert "GOMP_SPINCOUNT" not in worker_environment(1, {"OMP_WAIT_POLICY": "ACTIVE"})
+    assert "KMP_BLOCKTIME" not in worker_environment(1, {"OMP_WAIT_POLICY": "ACTIVE"})
+    assert "GOMP_SPINCOUNT" not in worker_environment(1, {"GOMP_SPINCOUNT": "5"})
