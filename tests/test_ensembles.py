@@ -125,7 +125,8 @@ async def test_the_results_pane_shows_an_ensemble_and_its_calibration(two_models
         await until(pilot, lambda: "reliability" in screen_text(app) and "confidence of right" in screen_text(app))
         app.select_run(a.id)  # a member: trained on votes, it has the threshold curve
         await until(pilot, lambda: "accuracy by vote threshold" in text_of(app, "#results-thresholds"))
-        await until(pilot, lambda: "a: accuracy by vote threshold" in text_of(app, "#answers-heading"))
+        await until(pilot, lambda: "a: accuracy by vote threshold" in  # the heading wraps (a long line)
+                    " ".join(text_of(app, "#answers-heading").split()))
         await pilot.press("a")  # again: the same curve as a plot, and the count it rests on
         await until(pilot, lambda: "labelled at each vote threshold" in text_of(app, "#answers-heading"))
         await until(pilot, lambda: "galaxies labelled" in screen_text(app) and "trained at 0.7" in screen_text(app))
