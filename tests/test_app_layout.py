@@ -215,6 +215,8 @@ async def test_the_monitor_keeps_the_live_run_while_results_browse(tmp_path: Pat
         await pilot.press("4")
         await until(pilot, lambda: "demo-tiny-20261101-120000" in text_of(app, "#results-summary"))
         await pilot.press("r")  # Results browses to the failed run; the Monitor stays on the live one
+        runs = app.query_one("#runs-table")
+        await until(pilot, lambda: runs.row_count == 3 and runs.has_focus)
         await pilot.press("down", "down", "enter")
         await until(pilot, lambda: "no results yet" in text_of(app, "#results-summary"))
         assert app.store.selected == live and app.active_pane == "results"

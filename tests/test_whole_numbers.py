@@ -73,3 +73,30 @@ def test_columns_give_way_whole_and_text_narrows_first() -> None:
     # the widest text (a 22-cell note) narrows first, then all text down to 5; the number keeps its 4
     assert squeezed_widths([4, 22, 9], [False, True, True], 30, 1) == [4, 11, 9]
     assert squeezed_widths([4, 22, 9], [False, True, True], 10, 1) == [4, 5, 5]
+
+
+async def test_a_new_figure_in_a_row_updates_it_in_place_and_keeps_a_key_pressed_meanwhile() -> None:
+    """The runs list gets new figures twice a second while a run trains: they must not rebuild the table under
+    a person's Down keys (a rebuild resets the cursor; it lost a key under load)."""
+    from textual import events
+    from textual.app import App, ComposeResult
+
+    from galaxy_tui.app.whole_table import Row
+
+    class One(App):
+        def compose(self) -> ComposeResult:
+            yield WholeTable(cursor_type="row")
+
+    app = One()
+    async with app.run_test(size=(60, 10)) as pilot:
+        table = app.query_one(WholeTable)
+        table.set_columns(("run", "epoch"))
+        table.set_rows([Row(f"r{i}", (f"r{i}", "1/8")) for i in range(4)])
+        table.focus()
+        await pilot.press("down")
+        assert table.cursor_row == 1
+        app.post_message(events.Key("down", None))
+        table.set_rows([Row(f"r{i}", (f"r{i}", "2/8")) for i in range(4)])  # a scan lands between the keys
+        app.post_message(events.Key("down", None))
+        await pilot.pause(0.2)
+        assert table.cursor_row == 3 and str(table.get_cell("r0", "epoch")) == "2/8"

@@ -11,6 +11,7 @@ from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.coordinate import Coordinate
 from textual.widgets import DataTable, Input, Static
 
 from galaxy_tui.app.commands import bindings_for
@@ -99,8 +100,9 @@ class RunsPanel(Vertical):
         self._show_filter_status(len(records), len(every))
         ids = [r.info.id for r in records]
         keep = cursor_key if cursor_key in ids else store.selected
-        if keep in ids:  # the cursor stays where the user left it
-            table.move_cursor(row=ids.index(keep), animate=False)
+        if keep in ids and table.cursor_row != ids.index(keep):  # the cursor stays where the user left it: at
+            table.cursor_coordinate = Coordinate(ids.index(keep), 0)  # once (move_cursor waits for a refresh,
+            # and a Down pressed before it would be undone)
 
     def _show_filter_status(self, shown: int, total: int) -> None:
         status = self.query_one("#runs-filter-status", Static)

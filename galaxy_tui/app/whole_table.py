@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from rich.errors import MarkupError
 from rich.text import Text
+from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 
 Cell = str | Text
@@ -80,7 +81,9 @@ class WholeTable(DataTable):
         self._least: list[int] = []
         self._squeezable: list[bool] = []
         self._rows: list[Row] = []
-        self._built: tuple[tuple[int, ...], int, int] = ((), -1, -1)  # (widths, columns shown, data version) drawn
+        self._built: tuple[tuple, int] = ((), -1)  # ((widths, columns shown, labels), data version) drawn
+        self._drawn_keys: list[tuple[str, int]] = []  # the rows in the table (key, height), and their cells
+        self._drawn: list[list[Cell]] = []
         self._version = 0
 
     def set_columns(self, labels: Sequence[Cell], keys: Sequence[str] | None = None,
@@ -131,9 +134,29 @@ class WholeTable(DataTable):
     def _build(self) -> None:
         widths = self._widths()
         shown = fitting_columns(widths, self._room(), self.cell_padding)
-        if (tuple(widths), shown, self._version) == self._built:
+        layout = (tuple(widths), shown, tuple(str(label) for label in self._labels))
+        if (layout, self._version) == self._built:
             return
-        self._built = (tuple(widths), shown, self._version)
+        drawn = [self._cells(row, widths, shown) for row in self._rows]
+        if layout == self._built[0] and [(r.key, r.height) for r in self._rows] == self._drawn_keys:
+            self._update_in_place(drawn)  # a new figure in a row: no rebuild, so the cursor and a key pressed
+        else:                              # meanwhile are not disturbed
+            self._rebuild(widths, shown, drawn)
+        self._built = (layout, self._version)
+        self._drawn_keys, self._drawn = [(r.key, r.height) for r in self._rows], drawn
+
+    def _cells(self, row: Row, widths: Sequence[int], shown: int) -> list[Cell]:
+        cells = [_fitted(cell, widths[i]) if self._squeezable[i] else cell for i, cell in enumerate(row.cells[:shown])]
+        return cells + ([""] if shown < len(self._labels) else [])
+
+    def _update_in_place(self, drawn: list[list[Cell]]) -> None:
+        columns = [column.key for column in self.ordered_columns]
+        for row, cells, before in zip(self._rows, drawn, self._drawn):
+            for column, cell, old in zip(columns, cells, before):
+                if cell != old:
+                    self.update_cell(row.key, column, cell)
+
+    def _rebuild(self, widths: Sequence[int], shown: int, drawn: list[list[Cell]]) -> None:
         cursor = self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value if self.row_count else None
         self.clear(columns=True)
         for i in range(shown):
@@ -141,11 +164,8 @@ class WholeTable(DataTable):
             self.add_column(label, key=self._keys[i], width=widths[i])
         if shown < len(self._labels):
             self.add_column(f"+{len(self._labels) - shown}→", key="more-columns")
-        for row in self._rows:
-            cells = [_fitted(cell, widths[i]) if self._squeezable[i] else cell
-                     for i, cell in enumerate(row.cells[:shown])]
-            cells += [""] if shown < len(self._labels) else []
+        for row, cells in zip(self._rows, drawn):
             self.add_row(*cells, key=row.key, height=row.height)
         keys = [row.key for row in self._rows]
-        if cursor in keys:
-            self.move_cursor(row=keys.index(str(cursor)), animate=False)
+        if cursor in keys:  # at once (move_cursor waits for the next refresh after new rows: a key pressed
+            self.cursor_coordinate = Coordinate(keys.index(str(cursor)), 0)  # before it would be undone)
