@@ -17,8 +17,8 @@ from galaxy_tui.analysis.fraction_figures import headline, question_table
 from galaxy_tui.task_kinds import CLASSIFICATION, VOTE_FRACTIONS, TaskKind, kind_of_metrics
 
 
-def figure(value: Any, digits: int = 4) -> str:
-    return f"{value:.{digits}f}" if isinstance(value, (int, float)) else "n/a"
+def figure(value: Any, digits: int = 4, missing: str = "n/a") -> str:
+    return f"{value:.{digits}f}" if isinstance(value, (int, float)) else missing
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ class ClassificationResults:
                 *([Text(f"with 8-view TTA {figure(tta)}")] if tta is not None else []), Text(best)]
 
     def test_figure(self, metrics: dict[str, Any]) -> str:
-        return figure(metrics.get("accuracy")).replace("n/a", "-")
+        return figure(metrics.get("accuracy"), missing="-")
 
     def outputs_table(self, metrics: dict[str, Any]) -> Table | None:
         return per_class_table(metrics) if isinstance(metrics.get("per_class"), dict) and metrics["per_class"] \
@@ -77,7 +77,8 @@ class FractionResults:
         return [headline(metrics)]
 
     def test_figure(self, metrics: dict[str, Any]) -> str:
-        return f"rmse {figure(metrics.get('rmse'))}".replace("rmse n/a", "-")
+        rmse = metrics.get("rmse")
+        return f"rmse {figure(rmse)}" if isinstance(rmse, (int, float)) else "-"
 
     def outputs_table(self, metrics: dict[str, Any]) -> Table | None:
         return question_table(metrics)

@@ -46,9 +46,11 @@ def gallery_layouts(width: int, height: int) -> list[tuple[int, int, int]]:
         down = max(1, height // (side // 2 + 2))
         found.add((across, down, min(side, 2 * (height // down - 2))))
     fitting = [layout for layout in found if layout[2] >= 14]
-    kept = [layout for layout in fitting if not any(
-        other[0] * other[1] >= layout[0] * layout[1] and other[2] >= 0.9 * layout[2] and other != layout
-        and (other[0] * other[1], other[2]) > (layout[0] * layout[1], layout[2]) for other in fitting)]
+    def dominates(other: tuple[int, int, int], layout: tuple[int, int, int]) -> bool:
+        """As many tiles or more, hardly smaller (10%), and better in one of the two."""
+        more = (other[0] * other[1], other[2]) > (layout[0] * layout[1], layout[2])
+        return more and other[0] * other[1] >= layout[0] * layout[1] and other[2] >= 0.9 * layout[2]
+    kept = [layout for layout in fitting if not any(dominates(other, layout) for other in fitting)]
     return sorted(kept, key=lambda layout: (layout[2], -layout[0] * layout[1])) or [(1, 1, 14)]
 
 

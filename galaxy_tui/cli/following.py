@@ -14,7 +14,7 @@ from types import FrameType
 from rich.console import Console
 
 # The exit status of train, evaluate and boost (README, "Scripts").
-FINISHED, FAILED, USER_ERROR, STOPPED = 0, 1, 2, 3
+FINISHED, FAILED, STOPPED = 0, 1, 3  # 2: a user error, said before anything starts (cli.main)
 SIGNALS = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129}
 
 

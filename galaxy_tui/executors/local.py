@@ -53,7 +53,7 @@ def worker_environment(devices: int, inherited: dict[str, str]) -> dict[str, str
     is the usual cause of "fitted in the probe, out of memory later"; a grace period under torchrun; and
     OpenMP threads that wait briefly instead of spinning, because a spinning thread on a machine whose cores
     are busy elsewhere waits for a core it holds (bench/bench_loop.py --sizes: tiny-cnn at 64 px beside two
-    busy processes, 68 samples/s spinning, about 300 waiting briefly; 4% less when the machine is idle)."""
+    busy processes, 79-192 samples/s spinning, 308-323 waiting briefly; about 12% less when the machine is idle)."""
     env = {}
     if "GOMP_SPINCOUNT" not in inherited and "OMP_WAIT_POLICY" not in inherited:
         env["GOMP_SPINCOUNT"] = "1000"  # GNU OpenMP (PyTorch's Linux wheels): spin 1000 rounds, then sleep

@@ -300,8 +300,7 @@ class Trainer:
         self._train_mode()
         if self.progress.step_in_epoch == 0:
             self.progress.carried_loss, self.progress.carried_steps = 0.0, 0
-        self._epoch_sum = epoch_sum = torch.zeros((), device=self.placement.device)
-        self._epoch_steps = epoch_steps = 0
+        self._epoch_sum, self._epoch_steps = torch.zeros((), device=self.placement.device), 0
         window_sum, window_steps = torch.zeros((), device=self.placement.device), 0
         last_event, window_start, window_samples = 0.0, time.perf_counter(), 0
         batches = self.batches_of_epoch(epoch)
@@ -314,10 +313,9 @@ class Trainer:
             for i, images in zip(range(first, len(batches)), feeder):
                 positions = batches[i]
                 loss = self.optimizer_step(self.train.indices[positions], self.train.labels[positions], images)
-                epoch_sum += loss
+                self._epoch_sum += loss
                 window_sum += loss
-                epoch_steps, window_steps = epoch_steps + 1, window_steps + 1
-                self._epoch_steps = epoch_steps
+                self._epoch_steps, window_steps = self._epoch_steps + 1, window_steps + 1
                 self.progress.step_in_epoch = i + 1
                 window_samples += len(positions) * self.world
                 now = time.perf_counter()

@@ -119,8 +119,8 @@ def _restore(attempt: Attempt, trainer: Trainer, state: dict[str, Any]) -> None:
     p.best_epoch = int(state["best_epoch"])
     p.stale_epochs = int(state["stale_epochs"])
     p.energy_j = state.get("energy_j")
-    p.carried_loss, p.carried_steps = (float(x) for x in state.get("epoch_loss") or (0.0, 0))
-    p.carried_steps = int(p.carried_steps)
+    carried_loss, carried_steps = state.get("epoch_loss") or (0.0, 0)  # older checkpoints: none
+    p.carried_loss, p.carried_steps = float(carried_loss), int(carried_steps)
     trainer.micro_batch = int(state["micro_batch"])
     attempt.emit("resumed", epoch=p.epoch, step=p.step, step_in_epoch=p.step_in_epoch,
                  micro_batch=trainer.micro_batch)
