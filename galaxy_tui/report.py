@@ -10,6 +10,8 @@ from rich.table import Table
 from rich.text import Text
 
 from galaxy_tui.analysis.calibration_figures import calibration_line, draw_reliability, threshold_table
+from galaxy_tui.analysis.derived_results import is_derived
+from galaxy_tui.analysis.domain import domain_note
 from galaxy_tui.analysis.fraction_figures import FractionPredictions, draw_residuals, draw_scatter
 from galaxy_tui.analysis.metrics_file import read_metrics
 from galaxy_tui.analysis.task_results import figure, results_of
@@ -115,6 +117,21 @@ def _print_results(run: RunInfo, metrics: dict[str, Any], console: Console, answ
     if metrics.get("tta"):
         console.print(f"test-time augmentation (mean over the 8 flips and quarter turns): {view.kind.headline_label} "
                       f"{figure(metrics['tta'].get(view.kind.headline))}")
+    _print_domain(run, metrics, console)
+
+
+def _print_domain(run: RunInfo, metrics: dict[str, Any], console: Console) -> None:
+    if is_derived(metrics):
+        return  # an ensemble or a booster has no network of its own to check images with
+    note = domain_note(metrics)
+    if note is None:
+        console.print(f"[yellow]in-domain check: none recorded[/yellow] (evaluated before galaxy-tui kept one): "
+                      f"galaxy-tui evaluate {run.id} adds it, and then predict and serve flag images unlike the "
+                      f"training galaxies")
+        return
+    console.print(f"in-domain check: {note} (flagged beyond the {metrics['domain'].get('validation_galaxies')} "
+                  f"validation galaxies' 99th percentile, so about 1% is expected; predict and serve flag such "
+                  f"images and claim no calibrated confidence for them)")
 
 
 def _print_calibration(run: RunInfo, metrics: dict[str, Any], console: Console, _answer: str | None) -> None:

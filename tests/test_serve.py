@@ -104,12 +104,12 @@ def test_requests_that_arrive_together_share_a_forward_pass() -> None:
     """The model is held busy with the first request while seven more arrive: they go as one batch."""
     release, calls = threading.Event(), []
 
-    def classify(images: np.ndarray) -> np.ndarray:
+    def classify(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         calls.append(len(images))
         release.wait(5)
-        return images.reshape(len(images), -1)[:, :2].astype(np.float32)
+        return images.reshape(len(images), -1)[:, :2].astype(np.float32), images[:, 0, 0, 0] * 10
 
-    async def scenario() -> list[np.ndarray]:
+    async def scenario() -> list[tuple[np.ndarray, ...]]:
         batcher = Batcher(classify, max_batch=32, max_wait_s=0.0)
         await batcher.start()
         first = asyncio.create_task(batcher.submit(np.full((1, 2, 2, 3), 0, np.uint8)))
@@ -123,7 +123,8 @@ def test_requests_that_arrive_together_share_a_forward_pass() -> None:
 
     answers = asyncio.run(scenario())
     assert calls == [1, 7]
-    assert [int(a[0, 0]) for a in answers] == list(range(8))  # each caller got its own row back
+    assert [int(a[0][0, 0]) for a in answers] == list(range(8))  # each caller got its own row of each array
+    assert [int(a[1][0]) for a in answers] == [10 * i for i in range(8)]
 
 
 def free_port() -> int:
@@ -241,3 +242,22 @@ def test_an_upload_that_stalls_is_answered_408() -> None:
     scope = {"type": "http", "headers": [(b"content-length", b"1000")]}
     asyncio.run(BodyLimit(app, limit=10_000, stall_s=0.2)(scope, stalled, send))
     assert sent[0]["status"] == 408 and b"stalled for 0.2 s" in sent[1]["body"]
+
+
+def test_serve_flags_real_galaxies_to_a_demo_model_and_claims_no_calibrated_confidence(demo_run) -> None:  # noqa: ANN001
+    """The demo model has seen only rendered galaxies: each real SDSS upload is answered unlike its training
+    galaxies, with its in-domain score and without calibrated probabilities (the same as predict writes)."""
+    _, run = demo_run
+    demo = load_run(run.dir)
+    expected = predict_items(demo, file_items(JPEGS)[0])
+    with TestClient(create_app(demo)) as client:
+        results = client.post("/classify", files=upload(JPEGS)).json()["results"]
+        described = client.get("/model").json()["in_domain_check"]
+    caution = demo.caution(expected.distance_array)
+    assert caution is not None and caution.unlike.mean() >= 0.9
+    assert [r["unlike_training"] for r in results] == caution.unlike.tolist()
+    assert [r["in_domain"] for r in results] == pytest.approx(caution.in_domain, abs=1e-4)
+    for result in results:
+        assert ("calibrated_probabilities" in result) != result["unlike_training"]
+        assert ("caution" in result) == result["unlike_training"]
+    assert described["flagged"] <= 0.1 and "Mahalanobis" in described["method"]

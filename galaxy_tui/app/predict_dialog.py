@@ -16,6 +16,7 @@ from textual.screen import ModalScreen
 from textual.timer import Timer
 from textual.widgets import DataTable, Input, Label, Static
 
+from galaxy_tui.analysis.domain import UNLIKE
 from galaxy_tui.app.gallery import BLANK, Galaxy, GalaxyView
 from galaxy_tui.app.path_input import PathInput
 from galaxy_tui.app.thumbs import eye_crop, readable_class
@@ -46,13 +47,24 @@ def prediction_caption(row: dict[str, str]) -> str:
     name = Path(row.get("path", "")).name or row.get("id", "")
     if "predicted" not in row:
         answers = "  ".join(f"{answer} {value:.2f}" for answer, value in ranked(row)[:ANSWERS_SHOWN])
-        return f"{name}\nlargest predicted vote fractions: {answers}"
+        return f"{name}\nlargest predicted vote fractions: {answers}{_caution(row)}"
     calibrated = _share(row, "calibrated_confidence")
     line = f"predicted {readable_class(row['predicted'])}  {_share(row, 'confidence'):.1%}"
-    if calibrated == calibrated:  # not NaN: the run fitted a temperature
+    if calibrated == calibrated:  # not NaN: the run fitted a temperature and the galaxy is like its training ones
         line += f"  (calibrated {calibrated:.1%})"
     top = "  ".join(f"{readable_class(name)} {value:.2f}" for name, value in ranked(row)[:TOP])
-    return f"{name}\n{line}\ntop classes: {top}"
+    return f"{name}\n{line}\ntop classes: {top}{_caution(row)}"
+
+
+def unlike_training(row: dict[str, str]) -> bool:
+    return row.get("unlike_training") == "True"
+
+
+def _caution(row: dict[str, str]) -> str:
+    if not unlike_training(row):
+        return ""
+    return (f"\n{UNLIKE.capitalize()} (in-domain {_share(row, 'in_domain'):.2f}): the model has not seen galaxies "
+            f"like this one, so its confidence means little")
 
 
 def _picture(path: Path, crop: float) -> PILImage.Image:
@@ -169,12 +181,14 @@ class PredictDialog(ModalScreen[None]):
             return
         table = self.query_one("#predict-table", DataTable)
         table.clear(columns=True)
-        table.add_columns("file", "predicted", "p", "next")
+        table.add_columns("file", "predicted", "p", "next", "training-like")
         for row in self.rows:
             top = ranked(row)
             first, second = top[0] if top else ("", 0.0), top[1] if len(top) > 1 else ("", 0.0)
             table.add_row(Path(row.get("path", "")).name, readable_class(first[0]), f"{first[1]:.2f}",
-                          f"{readable_class(second[0])} {second[1]:.2f}" if second[0] else "")
+                          f"{readable_class(second[0])} {second[1]:.2f}" if second[0] else "",
+                          Text("no", style="bold yellow") if unlike_training(row)
+                          else "yes" if "unlike_training" in row else "?")
         table.display = bool(self.rows)
         if self.rows:
             table.focus()

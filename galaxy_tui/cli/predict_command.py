@@ -10,6 +10,7 @@ import pandas as pd
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from galaxy_tui.analysis.domain import UNLIKE
 from galaxy_tui.errors import GalaxyError
 from galaxy_tui.inference.galaxy_sources import dataset_items, file_items
 from galaxy_tui.inference.predicting import Predicted, predict_items, save_predictions
@@ -52,6 +53,19 @@ def predict(workspace: Path, run_id: str, paths: list[Path], dataset: str | None
     return 0
 
 
+def caution_line(loaded: LoadedRun, frame: pd.DataFrame) -> str:
+    """How many images the run's in-domain check flagged, or that the run cannot tell."""
+    if "unlike_training" not in frame:
+        return (f"[yellow]{loaded.run_id} keeps no record of its training galaxies[/yellow] (evaluated before "
+                f"galaxy-tui kept one), so nothing here says which images are unlike them: "
+                f"galaxy-tui evaluate {loaded.run_id} adds it")
+    flagged = int(frame["unlike_training"].sum())
+    style = "yellow" if flagged else "green"
+    return (f"[{style}]{flagged} of {len(frame)} ({flagged / max(len(frame), 1):.0%})[/{style}] {UNLIKE} "
+            f"(in_domain, unlike_training in the CSV)" + ("; no calibrated confidence is given for them"
+                                                         if flagged and loaded.temperature is not None else ""))
+
+
 def _summary(console: Console, loaded: LoadedRun, predicted: Predicted, frame: pd.DataFrame, seconds: float,
              written: list[str], tta: bool) -> None:
     count = len(predicted.ids)
@@ -65,6 +79,7 @@ def _summary(console: Console, loaded: LoadedRun, predicted: Predicted, frame: p
         means = frame[[f"pred_{name}" for name in loaded.outputs]].mean()
         console.print("mean predicted answers: " + "  ".join(f"{name} {value:.3f}" for name, value
                                                              in zip(loaded.outputs, means)))
+    console.print(caution_line(loaded, frame))
     if predicted.skipped:
         console.print(f"[yellow]{len(predicted.skipped)} skipped[/yellow] (not images, or unreadable):")
         for where, why in predicted.skipped[:SKIPPED_SHOWN]:

@@ -11,6 +11,7 @@ import time
 import traceback
 from pathlib import Path
 
+from galaxy_tui.analysis.domain import UNLIKE
 from galaxy_tui.atomic import read_json
 from galaxy_tui.errors import GalaxyError
 from galaxy_tui.inference.galaxy_sources import file_items
@@ -39,12 +40,14 @@ def run_job(folder: Path, stop: list[bool]) -> None:
 
     predicted = predict_items(loaded, items, progress=progress)
     predicted.skipped = [(str(path), why) for path, why in collected.skipped] + predicted.skipped
-    save_predictions(folder / "predictions.csv", loaded, predicted)
+    frame, _ = save_predictions(folder / "predictions.csv", loaded, predicted)
+    unlike = int(frame["unlike_training"].sum()) if "unlike_training" in frame else 0
     write_job_status(folder, "finished", done=len(items), total=len(items), classified=len(predicted.ids),
                      skipped=len(predicted.skipped), seconds=round(time.perf_counter() - started, 2),
                      message=f"{len(predicted.ids)} classified on {loaded.device}"
                              + (f", {len(predicted.skipped)} skipped (not images or unreadable)"
-                                if predicted.skipped else ""))
+                                if predicted.skipped else "")
+                             + (f"; {unlike} {UNLIKE}" if unlike else ""))
 
 
 def _stop_flag() -> list[bool]:

@@ -38,6 +38,7 @@ class Predicted:
     outputs: list[np.ndarray] = field(default_factory=list)
     spreads: list[np.ndarray] = field(default_factory=list)
     features: list[np.ndarray] = field(default_factory=list)
+    distances: list[np.ndarray] = field(default_factory=list)  # from the training galaxies, where the run knows
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (where, why)
 
     @property
@@ -48,6 +49,10 @@ class Predicted:
     def feature_array(self) -> np.ndarray | None:
         return np.concatenate(self.features) if self.features else None
 
+    @property
+    def distance_array(self) -> np.ndarray | None:
+        return np.concatenate(self.distances) if self.distances else None
+
 
 def _prepared(item: Item, size: int, crop: float) -> np.ndarray | str:
     try:
@@ -57,10 +62,12 @@ def _prepared(item: Item, size: int, crop: float) -> np.ndarray | str:
 
 
 class Forward:
-    """The model over one batch: plain or 8-view, with features; an out-of-memory error halves the batch."""
+    """The model over one batch: plain or 8-view, with the penultimate features where they are asked for or the
+    run can tell how unlike its training galaxies an image is; an out-of-memory error halves the batch."""
 
     def __init__(self, loaded: LoadedRun, tta: bool, features: bool):
-        self.loaded, self.tta, self.features = loaded, tta, features
+        self.loaded, self.tta = loaded, tta
+        self.features = features or loaded.domain is not None
 
     @torch.no_grad()
     def __call__(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
@@ -109,8 +116,10 @@ def predict_items(loaded: LoadedRun, items: Sequence[Item], batch_size: int = 64
                 result.outputs.append(outputs)
                 if spread is not None:
                     result.spreads.append(spread)
-                if captured is not None:
+                if captured is not None and features:
                     result.features.append(captured)
+                if captured is not None and loaded.domain is not None:
+                    result.distances.append(loaded.domain.distances(captured))
             if progress:
                 progress(min(start + batch_size, len(items)), len(items))
     return result
@@ -118,10 +127,17 @@ def predict_items(loaded: LoadedRun, items: Sequence[Item], batch_size: int = 64
 
 def prediction_table(loaded: LoadedRun, predicted: Predicted) -> pd.DataFrame:
     """id, path, then the predicted class, its probability and p_<class> (with the calibrated pcal_<class>
-    where the run fitted a temperature) — or pred_<answer> for a vote-fraction run — and tta_spread."""
+    where the run fitted a temperature, left empty for an image unlike the training galaxies) — or
+    pred_<answer> for a vote-fraction run — then in_domain and unlike_training where the run can tell, and
+    tta_spread."""
     outputs = predicted.output_array
     frame = pd.DataFrame({"id": predicted.ids, "path": predicted.wheres})
-    loaded.reading.add_columns(frame, loaded.outputs, outputs, loaded.temperature)
+    caution = loaded.caution(predicted.distance_array)
+    loaded.reading.add_columns(frame, loaded.outputs, outputs, loaded.temperature,
+                               None if caution is None else caution.unlike)
+    if caution is not None:
+        frame["in_domain"] = caution.in_domain.round(4)
+        frame["unlike_training"] = caution.unlike
     if predicted.spreads:
         frame["tta_spread"] = np.concatenate(predicted.spreads).round(5)
     return frame

@@ -8,9 +8,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
+from galaxy_tui.analysis.domain import FILE as DOMAIN_FILE
+from galaxy_tui.analysis.domain import Domain, read_domain
 from galaxy_tui.analysis.metrics_file import read_metrics
 from galaxy_tui.errors import GalaxyError
 from galaxy_tui.frozen_run import read_frozen
@@ -35,6 +38,12 @@ class Servable(nn.Module):
         return self.reading.head(logits)
 
 
+@dataclass(frozen=True)
+class Caution:
+    in_domain: np.ndarray  # per image: the share of the run's validation galaxies at least as far out (0..1)
+    unlike: np.ndarray     # per image: beyond the validation galaxies' 99th percentile (no calibrated confidence)
+
+
 @dataclass
 class LoadedRun:
     run_id: str
@@ -47,6 +56,7 @@ class LoadedRun:
     crop: float
     temperature: float | None  # where evaluation fitted one (classification)
     metrics: dict[str, Any] = field(default_factory=dict)
+    domain: Domain | None = None  # what its training galaxies look like to it (None: evaluated before it was kept)
 
     @property
     def preprocessing(self) -> dict[str, Any]:
@@ -54,6 +64,12 @@ class LoadedRun:
         return {"image_size": self.image_size, "centre_crop": self.crop, "resize": "bilinear",
                 "input": "float32 RGB in 0..255, N x 3 x H x W (the model normalises with ImageNet's mean and std)",
                 "output": task_kind(self.task).output_meaning}
+
+    def caution(self, distances: np.ndarray | None) -> Caution | None:
+        """How unlike the training galaxies each image is, where the run keeps the record and distances were read."""
+        if self.domain is None or distances is None:
+            return None
+        return Caution(self.domain.in_domain(distances), self.domain.flagged(distances))
 
     def features_hook(self, captured: list[torch.Tensor]) -> torch.utils.hooks.RemovableHandle:
         """Collect the penultimate layer's output (the head's input) of every forward pass."""
@@ -98,4 +114,5 @@ def load_run(run_dir: Path, device: torch.device | None = None) -> LoadedRun:
     temperature = (metrics.get("calibration") or {}).get("temperature")  # only classification fits one
     return LoadedRun(run_dir.name, servable, device, frozen.experiment.task, reading, outputs,
                      frozen.experiment.image_size, frozen.crop,
-                     float(temperature) if isinstance(temperature, (int, float)) else None, metrics)
+                     float(temperature) if isinstance(temperature, (int, float)) else None, metrics,
+                     read_domain(run_dir / "results" / DOMAIN_FILE))

@@ -26,14 +26,16 @@ class TaskOutputs(Protocol):
     def head(self, logits: torch.Tensor) -> torch.Tensor: ...
     def tta_spread(self, views: torch.Tensor, mean: torch.Tensor) -> torch.Tensor: ...
     def add_columns(self, frame: pd.DataFrame, names: list[str], outputs: np.ndarray,
-                    temperature: float | None) -> None: ...
+                    temperature: float | None, unlike: np.ndarray | None) -> None: ...
     def answers(self, files: list[str], names: list[str], outputs: np.ndarray,
-                temperature: float | None) -> list[dict[str, Any]]: ...
+                temperature: float | None, unlike: np.ndarray | None) -> list[dict[str, Any]]: ...
     def summary(self, names: list[str], frame: pd.DataFrame) -> Table | None: ...
 
 
 class ClassOutputs:
-    """Class probabilities (softmax), with the calibrated ones where evaluation fitted a temperature."""
+    """Class probabilities (softmax), with the calibrated ones where evaluation fitted a temperature — but not for
+    an image unlike the training galaxies (`unlike`): a temperature fitted on galaxies like them says nothing
+    about it."""
     kind = CLASSIFICATION
 
     def head(self, logits: torch.Tensor) -> torch.Tensor:
@@ -45,26 +47,28 @@ class ClassOutputs:
         return views[:, torch.arange(len(chosen)), chosen].std(0)
 
     def add_columns(self, frame: pd.DataFrame, names: list[str], outputs: np.ndarray,
-                    temperature: float | None) -> None:
+                    temperature: float | None, unlike: np.ndarray | None) -> None:
         frame["predicted"] = np.array(names)[outputs.argmax(1)] if len(outputs) else []
         frame["confidence"] = outputs.max(1).round(5) if len(outputs) else []
         for i, name in enumerate(names):
             frame[f"p_{name}"] = outputs[:, i].round(5) if len(outputs) else []
         if temperature is not None and len(outputs):
             calibrated = scaled(outputs.astype(np.float64), temperature)
+            if unlike is not None:
+                calibrated[unlike] = np.nan
             frame["calibrated_confidence"] = calibrated.max(1).round(5)
             for i, name in enumerate(names):
                 frame[f"pcal_{name}"] = calibrated[:, i].round(5)
 
     def answers(self, files: list[str], names: list[str], outputs: np.ndarray,
-                temperature: float | None) -> list[dict[str, Any]]:
+                temperature: float | None, unlike: np.ndarray | None) -> list[dict[str, Any]]:
         calibrated = scaled(outputs.astype(np.float64), temperature) if temperature is not None else None
         results = []
         for i, (file, row) in enumerate(zip(files, outputs)):
             best = int(row.argmax())
             result: dict[str, Any] = {"file": file, "predicted": names[best], "confidence": round(float(row[best]), 5),
                                       "probabilities": _rounded(names, row)}
-            if calibrated is not None:
+            if calibrated is not None and not (unlike is not None and unlike[i]):
                 result["calibrated_probabilities"] = _rounded(names, calibrated[i])
             results.append(result)
         return results
@@ -96,12 +100,12 @@ class FractionOutputs:
         return views.std(0).mean(1)
 
     def add_columns(self, frame: pd.DataFrame, names: list[str], outputs: np.ndarray,
-                    temperature: float | None) -> None:
+                    temperature: float | None, unlike: np.ndarray | None) -> None:
         for i, name in enumerate(names):
             frame[f"pred_{name}"] = outputs[:, i].round(5) if len(outputs) else []
 
     def answers(self, files: list[str], names: list[str], outputs: np.ndarray,
-                temperature: float | None) -> list[dict[str, Any]]:
+                temperature: float | None, unlike: np.ndarray | None) -> list[dict[str, Any]]:
         return [{"file": file, "fractions": _rounded(names, row)} for file, row in zip(files, outputs)]
 
     def summary(self, names: list[str], frame: pd.DataFrame) -> Table | None:

@@ -15,13 +15,15 @@ import numpy as np
 @dataclass
 class _Waiting:
     images: np.ndarray
-    answer: asyncio.Future[np.ndarray]
+    answer: asyncio.Future[tuple[np.ndarray, ...]]
 
 
 class Batcher:
-    """Runs `classify` (uint8 N x H x W x 3 -> N x outputs) over batches gathered from concurrent callers."""
+    """Runs `classify` (uint8 N x H x W x 3 -> arrays of N rows: the outputs, and whatever else is read per image)
+    over batches gathered from concurrent callers; each caller gets its own rows of each array."""
 
-    def __init__(self, classify: Callable[[np.ndarray], np.ndarray], max_batch: int = 32, max_wait_s: float = 0.004):
+    def __init__(self, classify: Callable[[np.ndarray], tuple[np.ndarray, ...]], max_batch: int = 32,
+                 max_wait_s: float = 0.004):
         self.classify, self.max_batch, self.max_wait_s = classify, max_batch, max_wait_s
         self.batches = 0
         self.images = 0
@@ -39,10 +41,10 @@ class Batcher:
             await asyncio.gather(self._loop_task, return_exceptions=True)
         self._model_thread.shutdown(wait=True)
 
-    async def submit(self, images: np.ndarray) -> np.ndarray:
+    async def submit(self, images: np.ndarray) -> tuple[np.ndarray, ...]:
         if self._queue is None:
             raise RuntimeError("the batcher has not started")
-        answer: asyncio.Future[np.ndarray] = asyncio.get_running_loop().create_future()
+        answer: asyncio.Future[tuple[np.ndarray, ...]] = asyncio.get_running_loop().create_future()
         await self._queue.put(_Waiting(images, answer))
         return await answer
 
@@ -84,5 +86,5 @@ class Batcher:
             start = 0
             for item in waiting:
                 if not item.answer.done():
-                    item.answer.set_result(outputs[start:start + len(item.images)])
+                    item.answer.set_result(tuple(rows[start:start + len(item.images)] for rows in outputs))
                 start += len(item.images)

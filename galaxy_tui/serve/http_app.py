@@ -22,6 +22,7 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as FormRefused
 from starlette.requests import ClientDisconnect
 
+from galaxy_tui.analysis.domain import UNLIKE
 from galaxy_tui.data.images import ImageTooLarge, ImageUnreadable, decode_upload, resize_image
 from galaxy_tui.inference.predicting import Forward
 from galaxy_tui.inference.servable import LoadedRun
@@ -38,11 +39,30 @@ def _scalars(metrics: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in metrics.items() if isinstance(value, (int, float, str, bool))}
 
 
-def answers(loaded: LoadedRun, names: list[str], outputs: np.ndarray) -> list[dict[str, Any]]:
+def answers(loaded: LoadedRun, names: list[str], outputs: np.ndarray,
+            distances: np.ndarray | None) -> list[dict[str, Any]]:
     """Each image's JSON, the figures `predict` writes (built directly: a DataFrame per request would cost
     the event loop ~0.8 ms): the class, its probability and every class's, with the calibrated ones where the
-    run fitted a temperature, or a vote-fraction run's answers."""
-    return loaded.reading.answers(names, loaded.outputs, outputs, loaded.temperature)
+    run fitted a temperature and the image is like its training galaxies, or a vote-fraction run's answers;
+    then how like the training galaxies it is, where the run can tell."""
+    caution = loaded.caution(distances)
+    results = loaded.reading.answers(names, loaded.outputs, outputs, loaded.temperature,
+                                     None if caution is None else caution.unlike)
+    if caution is not None:
+        for result, in_domain, unlike in zip(results, caution.in_domain, caution.unlike):
+            result["in_domain"] = round(float(in_domain), 4)
+            result["unlike_training"] = bool(unlike)
+            if unlike:
+                result["caution"] = f"{UNLIKE}: no calibrated confidence"
+    return results
+
+
+def _classified(loaded: LoadedRun, forward: Forward, images: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The outputs, and the distances from the training galaxies where the run keeps their record."""
+    outputs, _, features = forward(images)
+    if loaded.domain is None or features is None:
+        return (outputs,)
+    return outputs, loaded.domain.distances(features)
 
 
 def _size(upload: UploadFile) -> int:
@@ -56,7 +76,7 @@ def _size(upload: UploadFile) -> int:
 
 def create_app(loaded: LoadedRun, limits: Limits = Limits()) -> FastAPI:
     forward = Forward(loaded, tta=False, features=False)
-    batcher = Batcher(lambda images: forward(images)[0], limits.max_batch)
+    batcher = Batcher(lambda images: _classified(loaded, forward, images), limits.max_batch)
     decoders = ThreadPoolExecutor(max_workers=limits.decodes, thread_name_prefix="galaxy-decode")
     if limits.max_pixels is not None:  # our limit is the stricter one: Pillow's warning about it says nothing new
         warnings.filterwarnings("ignore", category=DecompressionBombWarning)
@@ -122,8 +142,9 @@ def create_app(loaded: LoadedRun, limits: Limits = Limits()) -> FastAPI:
             raise HTTPException(413, str(exc)) from None
         except ImageUnreadable as exc:
             raise HTTPException(400, f"not an image this server can read: {exc}") from None
-        outputs = await batcher.submit(np.stack(pixels))
-        return {"run": loaded.run_id, "results": answers(loaded, [name for name, _, _ in images], outputs),
+        outputs, *distances = await batcher.submit(np.stack(pixels))
+        return {"run": loaded.run_id, "results": answers(loaded, [name for name, _, _ in images], outputs,
+                                                         distances[0] if distances else None),
                 "seconds": round(time.perf_counter() - received, 4)}
 
     @app.get("/health")
@@ -136,6 +157,7 @@ def create_app(loaded: LoadedRun, limits: Limits = Limits()) -> FastAPI:
         return {"run": loaded.run_id, "task": loaded.task,
                 task_kind(loaded.task).outputs_word: loaded.outputs,
                 "preprocessing": loaded.preprocessing, "temperature": loaded.temperature,
+                "in_domain_check": loaded.metrics.get("domain"),
                 "metrics": _scalars(loaded.metrics), "limits": asdict(limits)}
 
     return app

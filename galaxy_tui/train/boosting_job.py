@@ -8,7 +8,6 @@ from dataclasses import replace
 
 import numpy as np
 import pandas as pd
-import torch
 
 from galaxy_tui.analysis.boosting import as_fractions, boost_classifier, boost_regressors
 from galaxy_tui.analysis.calibration import mean_log_loss
@@ -18,34 +17,23 @@ from galaxy_tui.analysis.fraction_results import errors
 from galaxy_tui.analysis.measured import Measured
 from galaxy_tui.train.attempt import Attempt, Prepared
 from galaxy_tui.train.evaluation_job import fraction_results, load_best, measured_part
-from galaxy_tui.train.loop import RunFailed, Trainer
-from galaxy_tui.train.models import head_layer
+from galaxy_tui.train.loop import Trainer
+from galaxy_tui.train.penultimate import penultimate
 from galaxy_tui.train.tasks import VoteFractionTask
 
 
 def features(attempt: Attempt, prepared: Prepared, trainer: Trainer) -> dict[str, np.ndarray]:
-    """The penultimate layer's output (the head's input) for every galaxy of each part, saved in features/
-    as <part>.npy beside <part>_ids.csv."""
-    captured: list[torch.Tensor] = []
-    hook = head_layer(trainer.model).register_forward_hook(
-        lambda _module, inputs, _output: captured.append(inputs[0].detach().float().cpu()))
+    """The penultimate layer's output for every galaxy of each part, saved in features/ as <part>.npy beside
+    <part>_ids.csv."""
     folder = attempt.run_dir / "features"
     folder.mkdir(exist_ok=True)
     found = {}
-    try:
-        for part, split in prepared.splits.items():
-            captured.clear()
-            trainer.predict(split)
-            values = torch.cat(captured).numpy() if captured else np.zeros((0, 0), np.float32)
-            if len(values) != len(split.indices):  # an out-of-memory retry ran a batch twice
-                raise RunFailed(f"feature extraction of the {part} galaxies was interrupted by an out-of-memory "
-                                f"retry; run it again")
-            np.save(folder / f"{part}.npy", values)
-            pd.DataFrame({"id": prepared.ids[split.indices]}).to_csv(folder / f"{part}_ids.csv", index=False)
-            found[part] = values
-            attempt.emit("features", part=part, galaxies=int(len(values)), dimensions=int(values.shape[1]))
-    finally:
-        hook.remove()
+    for part, split in prepared.splits.items():
+        values = penultimate(trainer, split, part)
+        np.save(folder / f"{part}.npy", values)
+        pd.DataFrame({"id": prepared.ids[split.indices]}).to_csv(folder / f"{part}_ids.csv", index=False)
+        found[part] = values
+        attempt.emit("features", part=part, galaxies=int(len(values)), dimensions=int(values.shape[1]))
     return found
 
 

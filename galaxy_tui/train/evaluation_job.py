@@ -25,6 +25,7 @@ from galaxy_tui.events import read_events
 from galaxy_tui.registry import Labelling
 from galaxy_tui.train.attempt import Attempt, Prepared
 from galaxy_tui.train.checkpoint import load_checkpoint
+from galaxy_tui.train.domain_record import record_domain
 from galaxy_tui.train.loop import Split, Trainer
 from galaxy_tui.train.tasks import VoteFractionTask
 
@@ -69,6 +70,7 @@ def evaluate(attempt: Attempt, prepared: Prepared, trainer: Trainer) -> int:
         extra["tta"] = {"views": 8, task.headline: task.headline_of(tta, test.labels)}
     if task.reports_volunteers and prepared.dataset.has_votes:
         extra["thresholds"] = _threshold_curve(attempt, prepared, trainer)
+    extra["domain"] = record_domain(attempt, prepared, trainer, measured, test)
     val = prepared.splits["val"]
     val_predictions = predictions if measured == "validation" else trainer.predict(val)[1]
     # The two tasks' results differ in kind (a confusion matrix and mistakes; residuals per answer).

@@ -23,6 +23,7 @@ from galaxy_tui.analysis.calibration_figures import (
 )
 from galaxy_tui.analysis.comparison import Comparability, comparability
 from galaxy_tui.analysis.derived_results import derived_from, is_derived
+from galaxy_tui.analysis.domain import domain_note
 from galaxy_tui.analysis.fraction_figures import FractionPredictions, draw_residuals, draw_scatter
 from galaxy_tui.analysis.task_results import results_of
 from galaxy_tui.app.commands import bindings_for
@@ -135,7 +136,9 @@ class ResultsPane(Widget, can_focus=True):
 
     def _show_summary(self, record: RunRecord) -> None:
         summary, m = self.query_one("#results-summary", Static), record.metrics or {}
-        summary.update(pack_fields([Text(record.info.id, style="bold"), *results_of(m).headline_fields(m)],
+        domain = domain_note(m)
+        summary.update(pack_fields([Text(record.info.id, style="bold"), *results_of(m).headline_fields(m),
+                                    *([Text(domain, style="dim")] if domain else [])],
                                    max(20, (summary.content_size.width or self.size.width) - 2)))
 
     def _confusion(self, metrics: dict) -> None:
