@@ -46,12 +46,13 @@ def test_the_record_survives_a_round_trip_and_a_damaged_one_reads_as_none(tmp_pa
     train, groups = blobs(rng, 500, centres)
     domain = fit_domain(train, groups, blobs(rng, 100, centres)[0])
     domain.save(tmp_path / FILE)
-    again = read_domain(tmp_path / FILE)
+    again = read_domain(tmp_path / FILE, 8)
     assert again is not None and again.fitted_on == 500
+    assert read_domain(tmp_path / FILE, 16) is None  # a record of another network's features is not used
     probe = rng.normal(size=(50, 8)) * 3
     np.testing.assert_allclose(again.distances(probe), domain.distances(probe), rtol=1e-4)
     (tmp_path / FILE).write_bytes(b"PK\x03\x04 cut short")
-    assert read_domain(tmp_path / FILE) is None and read_domain(tmp_path / "absent.npz") is None
+    assert read_domain(tmp_path / FILE, 8) is None and read_domain(tmp_path / "absent.npz", 8) is None
     with pytest.raises(GalaxyError, match="8"):
         domain.distances(np.zeros((2, 5)))
     with pytest.raises(GalaxyError, match="too few"):

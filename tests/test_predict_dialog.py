@@ -59,6 +59,7 @@ async def test_p_classifies_a_folder_in_the_background_and_opens_each_galaxy_lar
         assert isinstance(dialog, PredictDialog)
         assert "5 classified" in text_of(app, "#predict-status") and "1 skipped" in text_of(app, "#predict-status")
         assert dialog.query_one("#predict-table", DataTable).row_count == 5
+        listed = screen_text(app)
         await pilot.press("escape")
         assert not isinstance(app.screen, PredictDialog)
     job = latest_job(run.dir)
@@ -73,6 +74,12 @@ async def test_p_classifies_a_folder_in_the_background_and_opens_each_galaxy_lar
     first = rows[0]
     assert Path(first["path"]).name in shown and f"predicted {first['predicted'].replace('_', ' ')}" in shown
     assert "top classes:" in shown
+    # Each file says whether it is like the run's training galaxies, as its row of the CSV does (the header whole).
+    assert "like training" in listed and "unlike_training" in first
+    flags = ["no" if row["unlike_training"] == "True" else "yes" for row in rows]
+    table_flags = [next(word for word in line.split() if word in ("no", "yes")) for line in listed.splitlines()
+                   if ".jpg" in line]
+    assert table_flags == flags
     skipped = (job.folder / "predictions.skipped.csv").read_text()
     assert "readme.txt" in skipped
 

@@ -28,6 +28,7 @@ METHOD = ("class-conditional Mahalanobis distance (Ledoit-Wolf covariance) on th
           "log length")
 UNLIKE = "unlike the training galaxies"
 FILE = "domain.npz"
+VERSION = 1  # how features are described; a record of another version is not read
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,8 @@ class Domain:
     def save(self, path: Path) -> None:
         atomic_write(path, lambda handle: np.savez(
             handle, means=self.means.astype(np.float32), whitening=self.whitening.astype(np.float32),
-            reference=self.reference.astype(np.float32), threshold=self.threshold, fitted_on=self.fitted_on))
+            reference=self.reference.astype(np.float32), threshold=self.threshold, fitted_on=self.fitted_on,
+            version=VERSION))
 
 
 def described(features: np.ndarray) -> np.ndarray:
@@ -87,13 +89,17 @@ def fit_domain(train: np.ndarray, groups: np.ndarray, validation: np.ndarray) ->
     return Domain(means, whitening, reference, threshold, len(train))
 
 
-def read_domain(path: Path) -> Domain | None:
-    """A run's saved record, or None where the run was evaluated before it kept one (or it was damaged)."""
+def read_domain(path: Path, features: int) -> Domain | None:
+    """A run's saved record for a network of `features` penultimate features, or None where the run was evaluated
+    before it kept one (or by a version that described features differently), or the file is damaged."""
     try:
         with np.load(path) as saved:
+            if int(saved["version"]) != VERSION or saved["means"].shape[1] != features + 1 \
+                    or saved["whitening"].shape != (features + 1, features + 1):
+                return None
             return Domain(saved["means"].astype(np.float64), saved["whitening"].astype(np.float64),
                           saved["reference"].astype(np.float64), float(saved["threshold"]), int(saved["fitted_on"]))
-    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
+    except (OSError, KeyError, ValueError, IndexError, EOFError, zipfile.BadZipFile):
         return None
 
 

@@ -20,6 +20,7 @@ from galaxy_tui.analysis.domain import UNLIKE
 from galaxy_tui.app.gallery import BLANK, Galaxy, GalaxyView
 from galaxy_tui.app.path_input import PathInput
 from galaxy_tui.app.thumbs import eye_crop, readable_class
+from galaxy_tui.app.whole_table import Row, WholeTable
 from galaxy_tui.data.images import ImageUnreadable, read_image_file
 from galaxy_tui.data.thumbnails import thumbnail
 from galaxy_tui.errors import GalaxyError
@@ -93,7 +94,7 @@ class PredictDialog(ModalScreen[None]):
             yield Static("An image file or a folder (recursive); Tab completes", classes="hint")
             yield PathInput(self.workspace, placeholder="path/to/galaxies", id="predict-path")
             yield Static("", id="predict-status")
-            yield DataTable(id="predict-table", cursor_type="row", zebra_stripes=True)
+            yield WholeTable(id="predict-table", cursor_type="row", zebra_stripes=True)
             yield Static("Enter opens large · Ctrl+S stops · Esc closes (the job goes on)", classes="hint")
 
     def on_mount(self) -> None:
@@ -179,16 +180,18 @@ class PredictDialog(ModalScreen[None]):
         except OSError as exc:
             self._say(f"cannot read {predictions}: {exc.strerror}", error=True)
             return
-        table = self.query_one("#predict-table", DataTable)
-        table.clear(columns=True)
-        table.add_columns("file", "predicted", "p", "next", "training-like")
-        for row in self.rows:
+        table = self.query_one("#predict-table", WholeTable)
+        table.set_columns(["file", "predicted", "p", "like training", "next"],
+                          ["file", "predicted", "p", "like", "next"], squeeze=("file",))
+        rows = []
+        for index, row in enumerate(self.rows):
             top = ranked(row)
             first, second = top[0] if top else ("", 0.0), top[1] if len(top) > 1 else ("", 0.0)
-            table.add_row(Path(row.get("path", "")).name, readable_class(first[0]), f"{first[1]:.2f}",
-                          f"{readable_class(second[0])} {second[1]:.2f}" if second[0] else "",
-                          Text("no", style="bold yellow") if unlike_training(row)
-                          else "yes" if "unlike_training" in row else "?")
+            rows.append(Row(str(index), [
+                Path(row.get("path", "")).name, readable_class(first[0]), f"{first[1]:.2f}",
+                Text("no", style="bold yellow") if unlike_training(row) else "yes" if "unlike_training" in row
+                else "?", f"{readable_class(second[0])} {second[1]:.2f}" if second[0] else ""]))
+        table.set_rows(rows)
         table.display = bool(self.rows)
         if self.rows:
             table.focus()

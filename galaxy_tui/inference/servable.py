@@ -115,4 +115,4 @@ def load_run(run_dir: Path, device: torch.device | None = None) -> LoadedRun:
     return LoadedRun(run_dir.name, servable, device, frozen.experiment.task, reading, outputs,
                      frozen.experiment.image_size, frozen.crop,
                      float(temperature) if isinstance(temperature, (int, float)) else None, metrics,
-                     read_domain(run_dir / "results" / DOMAIN_FILE))
+                     read_domain(run_dir / "results" / DOMAIN_FILE, head_layer(model).in_features))
