@@ -96,6 +96,9 @@ FIELDS: tuple[FormField, ...] = (
     FormField("seed", "seed", "int"),
     FormField("checkpoint_minutes", "checkpoint every min", "float"),
     FormField("mistakes", "mistakes kept", "int"),
+    FormField("views", "views pooled", "int", placeholder="1",
+              hint="1: each galaxy as it is; 4: its quarter turns, 8: and their mirror images, 16: and all turned "
+                   "by 45 degrees — one shared network, features averaged before the head (rotation-invariant)"),
     FormField("tta", "8-view TTA at eval", "bool"),
     FormField("max_steps_per_epoch", "max steps per epoch", "int"),
 )

@@ -23,6 +23,7 @@ from galaxy_tui.train.batches import MEAN, STD
 from galaxy_tui.train.checkpoint import load_checkpoint
 from galaxy_tui.train.models import build_model, head_layer
 from galaxy_tui.train.tasks import VoteFractionTask
+from galaxy_tui.train.views import with_views
 
 
 class Servable(nn.Module):
@@ -108,7 +109,7 @@ def load_run(run_dir: Path, device: torch.device | None = None) -> LoadedRun:
                           f"classes (missing or damaged): evaluate it again (galaxy-tui evaluate {run_dir.name}).")
     device = device or choose_device()
     state = load_checkpoint(best, frozen.config_hash)
-    model = build_model(frozen.experiment.model, len(outputs), pretrained=False)
+    model = with_views(build_model(frozen.experiment.model, len(outputs), pretrained=False), frozen.experiment.views)
     model.load_state_dict(state["model"])
     servable = Servable(model, reading).to(device).eval()
     temperature = (metrics.get("calibration") or {}).get("temperature")  # only classification fits one

@@ -38,6 +38,7 @@ SCHEDULERS = ("cosine", "onecycle", "plateau", "none")
 OPTIMIZERS = ("adamw", "sgd")
 TASKS = ("classification", "vote-fractions")
 EXECUTORS = ("local", "slurm")
+VIEW_COUNTS = (1, 4, 8, 16)  # an experiment's `views`: the galaxy, its quarter turns, with mirrors, and at 45 degrees
 LOSSES = {"classification": ("cross-entropy",), "vote-fractions": ("mse", "question-ce", "dirichlet-multinomial")}
 VOTE_KINDS = ("synthetic", "gz2-hart16", "kaggle-gz2")
 COUNTLESS_KINDS = ("kaggle-gz2",)  # vote fractions without the volunteers' counts
@@ -132,6 +133,7 @@ class Experiment:
     mistakes: int = 24
     max_steps_per_epoch: int = 0
     tta: bool = False  # evaluate also over the 8 flips and quarter turns
+    views: int = 1  # orientations each galaxy is shown in, features pooled before the head (train/views.py)
 
     def table(self) -> dict[str, Any]:
         """The experiment as a TOML table (as written to a run's frozen config)."""
@@ -173,6 +175,7 @@ class Experiment:
             "mistakes": self.mistakes,
             "max_steps_per_epoch": self.max_steps_per_epoch,
             "tta": self.tta,
+            **({"views": self.views} if self.views != 1 else {}),  # absent at 1: older runs' hashes hold
         }
 
 

@@ -27,6 +27,7 @@ from galaxy_tui.registry.model import (
     SCHEDULERS,
     SLURM_KEYS,
     TASKS,
+    VIEW_COUNTS,
     VOTE_KINDS,
     DatasetSpec,
     Experiment,
@@ -263,7 +264,16 @@ def _parse_experiment(path: Path, name: str, data: Any, datasets: dict[str, Data
         mistakes=t.number("mistakes", int, 24, low=0),
         max_steps_per_epoch=t.number("max_steps_per_epoch", int, 0, low=0),
         tta=t.get("tta", bool, False),
+        views=_parse_views(t),
     )
+
+
+def _parse_views(t: _Table) -> int:
+    views = t.get("views", int, 1)
+    if views not in VIEW_COUNTS:
+        t.fail("views", f"= {views} is not one of {', '.join(map(str, VIEW_COUNTS))} (1: the galaxy as it is; 4: its "
+                        f"quarter turns; 8: and their mirror images; 16: and all of those turned by 45 degrees)")
+    return views
 
 
 def _parse_slurm_keys(t: _Table) -> dict[str, Any]:

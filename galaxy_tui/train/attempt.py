@@ -33,6 +33,7 @@ from galaxy_tui.train.manifest import build_manifest, write_manifest
 from galaxy_tui.train.models import build_model
 from galaxy_tui.train.reporting import GpuLogger, HostLogger, Reporter
 from galaxy_tui.train.tasks import Task, task_for
+from galaxy_tui.train.views import with_views
 
 _LOGGED = frozenset({"started", "data", "probe_trial", "probe_done", "resumed", "epoch", "oom", "checkpoint",
                      "warning", "trainable", "stopped", "eval", "finished", "early_stop", "telemetry"})
@@ -181,7 +182,7 @@ class Attempt:
         if pretrained_size and pretrained_size != self.exp.image_size:
             self.emit("warning", message=f"{self.exp.model} was pretrained on {pretrained_size} px images; this "
                                          f"experiment feeds it {self.exp.image_size} px (image_size)")
-        model = model.to(self.placement.device)
+        model = with_views(model, self.exp.views).to(self.placement.device)
         if self.placement.channels_last:
             model = model.to(memory_format=torch.channels_last)
         # Same initial weights everywhere (seeded above), then a stream of random numbers per rank, so

@@ -59,7 +59,8 @@ def evaluate(attempt: Attempt, prepared: Prepared, trainer: Trainer) -> int:
     best_metric = float(best["best_metric"])
     extra = {"best_epoch": int(best["best_epoch"]), f"best_{task.metric}": round(best_metric, 5),
              "epochs_trained": _epochs_trained(attempt, int(best["epoch"])), "micro_batch": trainer.micro_batch,
-             "model": exp.model, "parameters": sum(p.numel() for p in trainer.model.parameters()),
+             "model": exp.model + (f" ({exp.views} views pooled)" if exp.views > 1 else ""),
+             "parameters": sum(p.numel() for p in trainer.model.parameters()),
              "threshold": exp.labels.threshold if prepared.dataset.has_votes else None,  # None: no rule applies
              **_run_energy(attempt, trainer),
              "seconds": _training_seconds(attempt)}

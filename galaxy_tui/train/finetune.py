@@ -17,6 +17,7 @@ from torch import nn
 from galaxy_tui.registry import Finetune
 from galaxy_tui.train.encoders import EncoderNet
 from galaxy_tui.train.models import head_layer
+from galaxy_tui.train.views import ViewPooled
 
 MIN_BLOCKS = 3  # fewer top-level children than this: open the biggest one
 
@@ -88,6 +89,10 @@ def _child_blocks(model: nn.Module, head: nn.Module) -> tuple[list[Block], list[
 
 def model_blocks(model: nn.Module) -> tuple[list[Block], list[str]]:
     """The model's blocks, bottom to top, and the names of the parameters that train with the head."""
+    if isinstance(model, ViewPooled):  # the backbone's own blocks, named as the pooled model holds them
+        blocks, head = model_blocks(model.backbone)
+        return ([Block(block.label, tuple(f"backbone.{name}" for name in block.names)) for block in blocks],
+                [f"backbone.{name}" for name in head])
     if isinstance(model, EncoderNet):
         found = _timm_blocks(model.encoder, "encoder.")
         if found is not None:
