@@ -51,12 +51,16 @@ def region_text(app: App, widget: Widget) -> str:
 
 
 async def open_experiment_form(pilot, key: str) -> None:  # noqa: ANN001
-    """Experiments pane, once its table is filled, then `key` (e: edit the selected one, n: new)."""
+    """Experiments pane, once its table is filled, then `key` (e: edit the selected one, n: new, then a blank form)."""
     from textual.widgets import DataTable
 
+    from galaxy_tui.app.dialogs import ChoiceDialog
     from galaxy_tui.app.experiment_form import ExperimentForm
     app = pilot.app
     await pilot.press("2")
     await until(pilot, lambda: app.query_one("#experiments-table", DataTable).row_count >= 1)
     await pilot.press(key)
+    if key == "n":
+        await until(pilot, lambda: isinstance(app.screen, ChoiceDialog))
+        await pilot.press("b")
     await until(pilot, lambda: isinstance(app.screen, ExperimentForm))

@@ -11,13 +11,13 @@ from galaxy_tui.app.experiment_form import FIELDS, ExperimentForm
 from galaxy_tui.app.main import GalaxyApp
 from galaxy_tui.records.config_diff import flatten
 from galaxy_tui.registry import Experiment, Finetune, load_registry
-from pilot_helpers import NoGpu, open_experiment_form, screen_text, until
+from pilot_helpers import NoGpu, open_experiment_form, screen_text, text_of, until
 from workspace_fixture import tiny_workspace
 
 
 def test_the_form_has_a_field_for_every_key_of_an_experiment() -> None:
     """Optional keys included (a finetune recipe is one field: "1, 2, 0.75")."""
-    every = Experiment(name="x", dataset="d", weights="w.safetensors", finetune=Finetune()).table()
+    every = Experiment(name="x", dataset="d", weights="w.safetensors", finetune=Finetune(), views=8).table()
     keys = {key.split(".")[0] if key.startswith("finetune.") else key for key in flatten(every)}
     assert {field.key for field in FIELDS} == keys
 
@@ -88,3 +88,22 @@ async def test_deleting_an_experiment_asks_and_keeps_its_runs(tmp_path: Path) ->
         await pilot.press("y")
         await until(pilot, lambda: table.row_count == 0)
     assert "tiny" not in load_registry(registry.path).experiments and run.is_dir()
+
+
+async def test_views_are_typed_in_the_form_and_a_blank_means_one(tmp_path: Path) -> None:
+    registry = tiny_workspace(tmp_path)
+    app = GalaxyApp(tmp_path, telemetry=NoGpu())
+    async with app.run_test(size=(100, 30)) as pilot:
+        for typed, expected in (("8", 8), ("3", None), ("", 1)):
+            await open_experiment_form(pilot, "e")
+            form = app.screen
+            form.query_one("#f-views").value = typed
+            await pilot.press("ctrl+s")
+            if expected is None:  # refused under its field, nothing written
+                await until(pilot, lambda: "is not one of 1, 4, 8, 16" in text_of(app, "#error-f-views"))
+                await pilot.press("escape")
+                assert load_registry(registry.path).experiment("tiny").views == 8
+                continue
+            await until(pilot, lambda: not isinstance(app.screen, ExperimentForm))
+            assert load_registry(registry.path).experiment("tiny").views == expected
+    assert "views" not in (tmp_path / "experiments.toml").read_text()  # blank: the key is gone, as its default

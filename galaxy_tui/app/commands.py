@@ -53,7 +53,8 @@ COMMANDS: tuple[Command, ...] = (
             "open_sample", "datasets", show=False),
     Command("Launch", "l", "Launch the selected experiment", "launch", "experiments"),
     Command("Edit experiment", "e", "Edit the selected experiment", "edit", "experiments"),
-    Command("New experiment", "n", "Create an experiment (every key in one form)", "new", "experiments"),
+    Command("New experiment", "n", "Create an experiment: a blank form (every key), or a recipe that reproduces "
+            "a known result (its experiments and dataset, with the figure to reach)", "new", "experiments"),
     Command("Clone experiment", "c", "A new experiment starting from the selected one's values", "clone",
             "experiments"),
     Command("Delete experiment", "delete", "Remove the selected experiment from experiments.toml (asks; its run "

@@ -41,7 +41,7 @@ BOOL = (("yes", "yes"), ("no", "no"))  # Select takes a False value for "nothing
 class FormField:
     key: str            # the key in the experiment's table, dotted below it: "optimizer.lr"
     label: str
-    kind: str           # int, float, choice, bool, split, micro, names, path, finetune
+    kind: str           # int, optional-int, float, choice, bool, split, micro, names, path, finetune
     choices: tuple[str, ...] = ()
     wide: bool = False  # the control takes the rest of the row: its values are too long for half of it
     hint: str = ""      # said under the form while the field has the focus
@@ -96,7 +96,7 @@ FIELDS: tuple[FormField, ...] = (
     FormField("seed", "seed", "int"),
     FormField("checkpoint_minutes", "checkpoint every min", "float"),
     FormField("mistakes", "mistakes kept", "int"),
-    FormField("views", "views pooled", "int", placeholder="1",
+    FormField("views", "views pooled", "optional-int", placeholder="1",
               hint="1: each galaxy as it is; 4: its quarter turns, 8: and their mirror images, 16: and all turned "
                    "by 45 degrees — one shared network, features averaged before the head (rotation-invariant)"),
     FormField("tta", "8-view TTA at eval", "bool"),
@@ -143,6 +143,8 @@ def _parse(field: FormField, text: str) -> Any:
 
     if field.kind == "int":
         return number(int, "a whole number", text)
+    if field.kind == "optional-int":
+        return number(int, "a whole number", text) if text.strip() else None
     if field.kind == "float":
         return number(float, "a number (e.g. 3e-4)", text)
     if field.kind == "micro":

@@ -163,6 +163,10 @@ def _parser() -> argparse.ArgumentParser:
     serving.add_argument("--max-batch", type=_count, default=32,
                          help="most images per forward pass when requests arrive together (default 32)")
     serving.add_argument("--device", help="cuda, cuda:1 or cpu (default: the GPU when there is one)")
+    recipes = commands.add_parser("recipe", help="write the experiments that reproduce a known result (the "
+                                                  "original workflows') into experiments.toml; no name: list them")
+    recipes.add_argument("name", nargs="?", help="the recipe (none: list them with their targets)")
+    recipes.add_argument("--prefix", default="", help="put this before the experiments' names (when yours use them)")
     return parser
 
 
@@ -223,6 +227,9 @@ def _run(args: argparse.Namespace, workspace: Path) -> int:
     if args.command == "diff":
         from galaxy_tui.cli.result_commands import diff_runs
         return diff_runs(workspace, args.first, args.second)
+    if args.command == "recipe":
+        from galaxy_tui.cli.recipe_command import write
+        return write(workspace, args.name, args.prefix)
     return 0
 
 

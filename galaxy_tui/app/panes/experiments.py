@@ -12,9 +12,12 @@ from textual.widgets import DataTable, Static
 from galaxy_tui.app.commands import bindings_for
 from galaxy_tui.app.dialogs import ChoiceDialog, confirm
 from galaxy_tui.app.experiment_form import ExperimentForm
+from galaxy_tui.app.recipe_dialog import RecipeDialog
 from galaxy_tui.app.threads import deliver
 from galaxy_tui.app.whole_table import Row, WholeTable
 from galaxy_tui.errors import GalaxyError
+from galaxy_tui.recipes.catalogue import recipe
+from galaxy_tui.recipes.writing import write_recipe
 from galaxy_tui.registry import Experiment
 from galaxy_tui.runs import RunInfo, find_runs, latest_checkpointed_run, launch, newest_live_run, stop_run
 
@@ -74,8 +77,35 @@ class ExperimentsPane(Widget):
             self._open_form(self.app.registry.experiments[self.selected])  # type: ignore[attr-defined]
 
     def action_new(self) -> None:
-        if self.app.registry is not None:  # type: ignore[attr-defined]
-            self._open_form(None)
+        if self.app.registry is None:  # type: ignore[attr-defined]
+            return
+
+        def chosen(answer: str | None) -> None:
+            if answer == "blank":
+                self._open_form(None)
+            elif answer == "recipe":
+                self.app.push_screen(RecipeDialog(), self._write_recipe)
+        self.app.push_screen(ChoiceDialog("A new experiment: a blank form, or the experiments of a recipe that "
+                                          "reproduces a known result?",
+                                          [("blank", "Blank form", "b"), ("recipe", "From a recipe", "r"),
+                                           ("cancel", "Cancel", "c")], dialog_id="new-choice"), chosen)
+
+    def _write_recipe(self, name: str | None) -> None:
+        if name is None:
+            return
+        try:
+            written = write_recipe(self.app.registry.path, recipe(name))  # type: ignore[attr-defined]
+        except GalaxyError as exc:
+            self.app.notify(str(exc), severity="error", timeout=12)
+            return
+        self.app.registry = written.registry  # type: ignore[attr-defined]
+        self.reload()
+        table = self.query_one(WholeTable)
+        table.move_cursor(row=table.get_row_index(written.experiments[0]))
+        dataset = (f"; dataset {written.dataset} added: its paths point into data/ (where to get the files is in "
+                   f"the comment above it in experiments.toml)" if written.dataset_added
+                   else f"; it uses your dataset {written.dataset}")
+        self.app.notify(f"recipe {name}: wrote {', '.join(written.experiments)}{dataset}", timeout=12)
 
     def action_clone(self) -> None:
         if self.selected:
