@@ -167,6 +167,13 @@ def _parser() -> argparse.ArgumentParser:
                                                   "original workflows') into experiments.toml; no name: list them")
     recipes.add_argument("name", nargs="?", help="the recipe (none: list them with their targets)")
     recipes.add_argument("--prefix", default="", help="put this before the experiments' names (when yours use them)")
+    doctor = commands.add_parser("doctor", help="check this box's GPUs (or CPU) as training will use them: "
+                                                "devices, precision, probe, throughput, OOM recovery, several "
+                                                "devices, telemetry, a detached run")
+    doctor.add_argument("--quick", action="store_true", help="fewer steps and checks (about a minute on a GPU)")
+    doctor.add_argument("--devices", type=_count, help="ranks for the several-devices check (default: the GPUs; "
+                                                       "without GPUs, 2 tries CPU ranks)")
+    doctor.add_argument("--json", type=Path, metavar="FILE", help="also write the report, every figure, here")
     return parser
 
 
@@ -227,6 +234,9 @@ def _run(args: argparse.Namespace, workspace: Path) -> int:
     if args.command == "diff":
         from galaxy_tui.cli.result_commands import diff_runs
         return diff_runs(workspace, args.first, args.second)
+    if args.command == "doctor":
+        from galaxy_tui.cli.doctor_command import doctor
+        return doctor(workspace, args.quick, args.devices, args.json)
     if args.command == "recipe":
         from galaxy_tui.cli.recipe_command import write
         return write(workspace, args.name, args.prefix)

@@ -23,7 +23,7 @@ from galaxy_tui.atomic import atomic_write_bytes, atomic_write_json, read_json
 _SOURCE = Path(__file__).resolve().parents[2]  # the checkout galaxy_tui runs from (when installed -e)
 
 
-def _git(*args: str) -> str | None:
+def git_output(*args: str) -> str | None:
     try:
         done = subprocess.run(["git", "-C", str(_SOURCE), *args], capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.TimeoutExpired):
@@ -31,7 +31,7 @@ def _git(*args: str) -> str | None:
     return done.stdout if done.returncode == 0 else None
 
 
-def _driver() -> str | None:
+def driver_version() -> str | None:
     try:
         import pynvml
         pynvml.nvmlInit()
@@ -51,8 +51,8 @@ def frame_checksums(frame: pd.DataFrame) -> dict[str, str]:
 def build_manifest(attempt: int, seed: int, device: torch.device, dataset: dict[str, Any],
                    frame: pd.DataFrame) -> tuple[dict[str, Any], str | None]:
     """The record of this attempt, and the diff of a dirty checkout (None when clean or not a checkout)."""
-    commit = _git("rev-parse", "HEAD")
-    status = _git("status", "--porcelain", "--untracked-files=no")
+    commit = git_output("rev-parse", "HEAD")
+    status = git_output("status", "--porcelain", "--untracked-files=no")
     dirty = bool(status and status.strip())
     gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if device.type == "cuda" else []
     record = {
@@ -62,12 +62,12 @@ def build_manifest(attempt: int, seed: int, device: torch.device, dataset: dict[
         "python": sys.version.split()[0], "platform": platform.platform(),
         "torch": torch.__version__, "cuda": torch.version.cuda,
         "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
-        "driver": _driver(), "gpus": gpus, "device": str(device), "seed": seed,
+        "driver": driver_version(), "gpus": gpus, "device": str(device), "seed": seed,
         "dataset": {**dataset, "rows": len(frame), **frame_checksums(frame)},
         "packages": sorted(f"{d.metadata['Name']}=={d.version}" for d in importlib.metadata.distributions()
                            if d.metadata["Name"]),
     }
-    return record, (_git("diff", "HEAD") if dirty else None)
+    return record, (git_output("diff", "HEAD") if dirty else None)
 
 
 def write_manifest(run_dir: Path, record: dict[str, Any], diff: str | None) -> None:
