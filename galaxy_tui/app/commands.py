@@ -30,6 +30,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("Colour / grey", "g", "Draw galaxies in colour or in the grey ramp (grey is the default where the "
             "terminal has only 256 colours)", "app.toggle_grey"),
     Command("Help", "question_mark", "Keys of the focused pane", "app.help", show=True),
+    Command("Doctor", "", "The last `galaxy-tui doctor` report of this box: GPUs, precision, probe, throughput, "
+            "OOM recovery, several devices, telemetry, a detached run", "app.doctor", show=False),
     Command("Quit", "q", "Quit (running runs keep going)", "app.quit_app"),
     Command("Threshold +0.01", "plus", "Raise the label threshold by 0.01", "threshold(0.01)", "datasets",
             footer_group="Threshold ±0.01"),
@@ -111,7 +113,7 @@ COMMANDS: tuple[Command, ...] = (
 def bindings_for(pane: str | None) -> list[Binding]:
     return [Binding(c.key, c.action, c.name, show=c.show,
                     group=Binding.Group(c.footer_group, compact=True) if c.footer_group else None)
-            for c in COMMANDS if c.pane == pane]
+            for c in COMMANDS if c.pane == pane and c.key]  # a command without a key is in the palette only
 
 
 _KEY_NAMES = {"plus": "+", "minus": "-", "question_mark": "?", "left_square_bracket": "[",
@@ -121,7 +123,7 @@ _KEY_NAMES = {"plus": "+", "minus": "-", "question_mark": "?", "left_square_brac
 
 def key_label(key: str) -> str:
     """The key as a person types it."""
-    return _KEY_NAMES.get(key, key)
+    return _KEY_NAMES.get(key, key) or "palette"
 
 
 def commands_for(pane: str | None) -> list[Command]:

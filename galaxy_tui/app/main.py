@@ -21,6 +21,7 @@ from textual.widgets import DataTable, Header, Static, TabbedContent, TabPane
 
 from galaxy_tui.app.commands import COMMANDS, Command, bindings_for, commands_for, key_label
 from galaxy_tui.app.dialogs import HelpScreen
+from galaxy_tui.app.doctor_view import DoctorView
 from galaxy_tui.app.early_keys import key_events
 from galaxy_tui.app.footer import FittingFooter
 from galaxy_tui.app.gallery import GalaxyView, GalleryScreen
@@ -338,6 +339,9 @@ class GalaxyApp(App[None]):
             if isinstance(screen, (GalleryScreen, GalaxyView)):
                 screen.redraw_galaxies()
         self.notify(f"galaxies in {'grey' if self.grey_galaxies else 'colour'}", timeout=2)
+
+    def action_doctor(self) -> None:
+        self.push_screen(DoctorView(self.workspace))
 
     def action_help(self) -> None:
         in_runs = self.focused is not None and self.query_one(RunsPanel) in self.focused.ancestors_with_self
