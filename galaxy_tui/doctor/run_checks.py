@@ -8,8 +8,10 @@ import time
 import traceback
 from collections.abc import Callable
 
-from galaxy_tui.doctor import compute, environment, system
+from galaxy_tui.doctor.compute import oom_recovery, precision, probe, throughput
+from galaxy_tui.doctor.environment import cuda_devices, devices, environment, nvml_reading
 from galaxy_tui.doctor.report import FAIL, Check, Report
+from galaxy_tui.doctor.system import detached_run, several_devices, telemetry
 from galaxy_tui.telemetry import NvmlTelemetry, TelemetrySampler
 
 Progress = Callable[[str], None]
@@ -26,32 +28,32 @@ def _timed(name: str, check: Callable[[], Check]) -> Check:
     return result
 
 
-def run_doctor(quick: bool, devices: int | None, progress: Progress = lambda _name: None) -> Report:
+def run_doctor(quick: bool, ranks: int | None, progress: Progress = lambda _name: None) -> Report:
     started = time.perf_counter()
     report = Report(importlib.metadata.version("galaxy-tui"), time.strftime("%Y-%m-%d %H:%M:%S"), quick)
-    nvml = environment.nvml_reading()
-    cuda = environment.cuda_devices()
+    nvml = nvml_reading()
+    cuda = cuda_devices()
     sampler = TelemetrySampler(NvmlTelemetry()) if cuda and nvml.available else None
 
-    def throughput() -> Check:
+    def sampled_throughput() -> Check:
         if sampler is not None:
             sampler.start()
         try:
-            return compute.throughput(quick)
+            return throughput(quick)
         finally:
             if sampler is not None:
                 sampler.stop()
 
     checks: list[tuple[str, Callable[[], Check]]] = [
-        ("environment", lambda: environment.environment(nvml)),
-        ("devices", lambda: environment.devices(cuda, nvml)),
-        ("precision", lambda: compute.precision(bool(cuda))),
-        ("probe", lambda: compute.probe(quick)),
-        ("throughput", throughput),
-        ("oom recovery", compute.oom_recovery),
-        ("several devices", lambda: system.several_devices(devices, quick)),
-        ("telemetry", lambda: system.telemetry(sampler.history if sampler else [], [cuda[0].uuid] if cuda else [])),
-        ("detached run", system.detached_run),
+        ("environment", lambda: environment(nvml)),
+        ("devices", lambda: devices(cuda, nvml)),
+        ("precision", lambda: precision(bool(cuda))),
+        ("probe", lambda: probe(quick)),
+        ("throughput", sampled_throughput),
+        ("oom recovery", oom_recovery),
+        ("several devices", lambda: several_devices(ranks, quick)),
+        ("telemetry", lambda: telemetry(sampler.history if sampler else [], [cuda[0].uuid] if cuda else [])),
+        ("detached run", detached_run),
     ]
     for name, check in checks:
         progress(name)
