@@ -6,7 +6,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
+from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList, Static
 from textual.widgets.option_list import Option
@@ -30,7 +30,7 @@ class RecipeDialog(ModalScreen[str | None]):
         super().__init__(id="recipe-dialog")
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll(classes="dialog wide"):
+        with Vertical(classes="dialog wide"):  # the list scrolls; the heading and the keys stay in sight
             yield Label("New experiments from a recipe: the original workflows, ready to reproduce", classes="question")
             yield OptionList(*(Option(recipe_prompt(recipe), id=recipe.name) for recipe in RECIPES.values()),
                              id="recipe-list")
