@@ -88,20 +88,22 @@ def figures_text(figures: dict[str, Any]) -> str:
         if isinstance(value, (list, dict)):
             return json.dumps(value, separators=(",", ":"))
         return str(value)
-    return "  ".join(f"{key} {shown(value)}" for key, value in figures.items())
+    return " · ".join(f"{key} {shown(value)}" for key, value in figures.items())
 
 
 def report_table(report: dict[str, Any]) -> Table:
-    """The checks as a table: status, check, what it found, the figures (folded, never cut)."""
+    """The checks as a table: status, check, and what it found with the figures under it (wrapped between figures,
+    so a long value such as the platform keeps a line of its own rather than being cut)."""
     table = Table(title=f"galaxy-tui doctor · {report.get('galaxy_tui', '')} · {report.get('started', '')}"
                         f"{' · quick' if report.get('quick') else ''} · {report.get('seconds', 0):.0f} s",
                   show_lines=True, expand=True)
     table.add_column("", no_wrap=True)
     table.add_column("check", no_wrap=True)
-    table.add_column("found", ratio=2, overflow="fold")
-    table.add_column("figures", ratio=3, overflow="fold")
+    table.add_column("found, and the figures measured", overflow="fold")
     for check in report.get("checks", []):
         status = str(check.get("status", ""))
-        table.add_row(Text(status, style=STYLES.get(status, "")), str(check.get("name", "")),
-                      str(check.get("summary", "")), figures_text(check.get("figures") or {}))
+        found = Text(str(check.get("summary", "")))
+        if check.get("figures"):
+            found.append("\n" + figures_text(check["figures"]), style="dim")
+        table.add_row(Text(status, style=STYLES.get(status, "")), str(check.get("name", "")), found)
     return table
