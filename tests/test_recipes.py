@@ -7,9 +7,6 @@ weights from the Hugging Face cache is tests/test_encoders.py's)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +22,8 @@ from galaxy_tui.errors import GalaxyError
 from galaxy_tui.recipes.catalogue import RECIPES
 from galaxy_tui.recipes.writing import write_recipe
 from galaxy_tui.registry import ensure_registry, load_registry, update_registry
+from galaxy_tui.runs import launch
+from workspace_fixture import wait_final
 
 GALAXIES = 48
 
@@ -130,13 +129,11 @@ def test_each_recipe_s_experiments_train_a_step_on_stand_in_data_in_its_format(n
                 table["epochs"] = table["finetune"]["frozen_epochs"] + 1
             if table.get("pretrained") and str(table["model"]).startswith("zoobot:"):
                 table["pretrained"] = False  # nothing downloads here
-    update_registry(path, small)
-    for experiment in recipe.experiments:
-        done = subprocess.run([sys.executable, "-m", "galaxy_tui.cli", "--workspace", str(tmp_path), "train",
-                               experiment.name], capture_output=True, text=True, timeout=600,
-                              env={**os.environ, "COLUMNS": "200"})
-        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-        assert f"{experiment.name}-" in done.stdout and ": finished" in done.stdout
+    registry = update_registry(path, small)
+    runs = [launch(registry, experiment.name) for experiment in recipe.experiments]  # side by side, detached
+    for run in runs:
+        final = wait_final(run, timeout=600)
+        assert final.state == "finished", (run.dir / "worker.log").read_text()[-3000:]
 
 
 async def test_n_in_the_experiments_pane_writes_a_chosen_recipe(tmp_path: Path) -> None:

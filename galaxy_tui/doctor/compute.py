@@ -103,7 +103,7 @@ def precision(on_gpu: bool) -> Check:
 def probe(quick: bool) -> Check:
     """The real micro-batch search, as a run does it, for resnet18 at 224 px."""
     on_gpu = torch.cuda.is_available()
-    effective = (256 if not quick else 128) if on_gpu else (32 if not quick else 16)
+    effective = (256 if not quick else 128) if on_gpu else (32 if not quick else 8)
     with tempfile.TemporaryDirectory() as folder:
         images = _cache(Path(folder), effective, PROBE_SIZE)
         experiment = _experiment(effective_batch=effective, image_size=PROBE_SIZE, precision="auto")
@@ -167,7 +167,7 @@ def throughput(quick: bool) -> Check:
     """resnet18 at 224 px from a memory-mapped cache: the prefetch feed and an inline read, side by side, and
     (not --quick) channels_last off against on."""
     on_gpu = torch.cuda.is_available()
-    batch, steps = (64, 10 if quick else 30) if on_gpu else (4 if quick else 8, 2 if quick else 3)
+    batch, steps = (64, 10 if quick else 30) if on_gpu else (2 if quick else 8, 1 if quick else 3)
     figures: dict[str, Any] = {"model": f"{PROBE_MODEL} {PROBE_SIZE} px", "batch": batch, "steps": steps}
     with tempfile.TemporaryDirectory() as folder:
         images = _cache(Path(folder), batch * 4, PROBE_SIZE)
