@@ -38,6 +38,10 @@ def test_shuffled_devices_are_matched_by_uuid_and_a_planted_mismatch_fails() -> 
     planted[1] = CudaDevice(1, "Fake A100", (8, 0), 40 * 2**30, "ffffffff-0000-0000-0000-000000000000")
     mismatch = devices(planted, reading)
     assert mismatch.status == FAIL and "cuda:1" in mismatch.summary and "matches 0 NVML devices" in mismatch.summary
+    slice_ = CudaDevice(0, "NVIDIA A100-SXM4-40GB MIG 1g.5gb", (8, 0), 5 * 2**30,
+                        "8f1c0000-1111-2222-3333-444455556666")
+    mig = devices([slice_], reading)
+    assert mig.status == PASS and "1 MIG slice" in mig.summary  # its own UUID: NVML lists the whole GPUs
     twice = devices(visible(nvml, [1, 1]), reading)
     assert twice.status == FAIL and "NVML GPU 1 answers to cuda:0 and cuda:1" in twice.summary
 

@@ -62,10 +62,12 @@ def match_devices(cuda: list[CudaDevice], nvml: list[GpuSample]) -> tuple[list[d
     rows, problems, claimed = [], [], {}
     for device in cuda:
         matches = [gpu for gpu in nvml if same_gpu(gpu.uuid, device.uuid)]
-        mig = device.uuid.upper().startswith("MIG-") or any(g.uuid.upper().startswith("MIG-") for g in matches)
+        mig = " MIG " in f" {device.name} " or device.uuid.upper().startswith("MIG-")
         rows.append({"cuda": device.index, "name": device.name, "capability": f"{device.capability[0]}."
                      f"{device.capability[1]}", "memory_gib": round(device.memory_bytes / 2**30, 2),
                      "uuid": device.uuid, "nvml": [gpu.index for gpu in matches], "mig": mig})
+        if mig and not matches:
+            continue  # a MIG slice has its own UUID; NVML's device list holds the whole GPUs it is cut from
         if len(matches) != 1:
             problems.append(f"cuda:{device.index} ({device.uuid}) matches {len(matches)} NVML devices")
         for gpu in matches:
@@ -92,7 +94,7 @@ def devices(cuda: list[CudaDevice], nvml: Reading) -> Check:
     if problems:
         return Check("devices", FAIL, "; ".join(problems) + ": telemetry would describe the wrong GPU", figures)
     renumbered = [f"cuda:{row['cuda']} is NVML GPU {row['nvml'][0]}" for row in rows  # type: ignore[index]
-                  if row["nvml"] != [row["cuda"]]]
+                  if row["nvml"] and row["nvml"] != [row["cuda"]]]
     migs = sum(bool(row["mig"]) for row in rows)
     return Check("devices", PASS, f"{len(cuda)} CUDA device(s), each one NVML device by UUID"
                  + (f" ({'; '.join(renumbered)}: CUDA_VISIBLE_DEVICES renumbers, matched by UUID)" if renumbered
