@@ -174,6 +174,11 @@ def _parser() -> argparse.ArgumentParser:
     doctor.add_argument("--devices", type=_count, help="ranks for the several-devices check (default: the GPUs; "
                                                        "without GPUs, 2 tries CPU ranks)")
     doctor.add_argument("--json", type=Path, metavar="FILE", help="also write the report, every figure, here")
+    fetching = commands.add_parser("fetch", help="download a public dataset (checked, unpacked) and register it; "
+                                                 "no name: list them")
+    fetching.add_argument("name", nargs="?", help="the dataset (none: list them with their sources)")
+    fetching.add_argument("--to", type=Path, help="the folder to put it in (default: data/ in the workspace)")
+    fetching.add_argument("--mirror", help="a folder or URL holding the same files (for a box without internet)")
     return parser
 
 
@@ -237,6 +242,9 @@ def _run(args: argparse.Namespace, workspace: Path) -> int:
     if args.command == "doctor":
         from galaxy_tui.cli.doctor_command import doctor
         return doctor(workspace, args.quick, args.devices, args.json)
+    if args.command == "fetch":
+        from galaxy_tui.cli.fetch_command import fetch_dataset
+        return fetch_dataset(workspace, args.name, args.to, args.mirror)
     if args.command == "recipe":
         from galaxy_tui.cli.recipe_command import write
         return write(workspace, args.name, args.prefix)

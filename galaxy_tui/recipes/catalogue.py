@@ -42,14 +42,15 @@ GZ2 = RecipeDataset("gz2", {
     "images": "data/gz2/images", "fractions": "debiased", "crop": 0.75},
     "Galaxy Zoo 2, Hart et al. (2016): gz2_hart16.csv and gz2_filename_mapping.csv from data.galaxyzoo.org, the "
     "~240,000 SDSS cut-outs (images_gz2.zip, Zenodo record 3565489) unpacked into data/gz2/images")
-GALAXY10 = RecipeDataset("galaxy10-decals", {"kind": "galaxy10-h5", "path": "data/Galaxy10_DECals.h5"},
+GALAXY10 = RecipeDataset("galaxy10-decals", {"kind": "galaxy10-h5",
+                                             "path": "data/galaxy10-decals/Galaxy10_DECals.h5"},
                          "Galaxy10 DECaLS (Leung & Bovy, astroNN): Galaxy10_DECals.h5, 17,736 galaxies at 256 px, "
-                         "about 2.7 GB, from www.astro.utoronto.ca/~hleung/shared/Galaxy10/")
+                         "about 2.7 GB; `galaxy-tui fetch galaxy10-decals` puts it here")
 GALAXY_MNIST = RecipeDataset("galaxy-mnist", {
-    "kind": "galaxy-mnist-h5", "train": "data/galaxy_mnist/train_dataset.hdf5",
-    "test": "data/galaxy_mnist/test_dataset.hdf5"},
-    "GalaxyMNIST (Walmsley): train_dataset.hdf5 and test_dataset.hdf5, 10,000 galaxies at 64 px in 4 classes, "
-    "from the galaxy_mnist package's download (github.com/mwalmsley/galaxy_mnist)")
+    "kind": "galaxy-mnist-h5", "train": "data/galaxy-mnist/train_dataset.hdf5",
+    "test": "data/galaxy-mnist/test_dataset.hdf5"},
+    "GalaxyMNIST (Walmsley): train_dataset.hdf5 and test_dataset.hdf5, 10,000 galaxies at 64 px in 4 classes; "
+    "`galaxy-tui fetch galaxy-mnist` puts them here")
 KAGGLE = RecipeDataset("kaggle-gz2", {
     "kind": "kaggle-gz2", "solutions": "data/kaggle/training_solutions_rev1.csv",
     "images": "data/kaggle/images_training_rev1"},

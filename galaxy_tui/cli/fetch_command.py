@@ -1,0 +1,48 @@
+"""`galaxy-tui fetch [NAME] [--to DIR] [--mirror URL|DIR]`: a public dataset downloaded, checked, unpacked and
+registered, with a Rich progress bar; no name: the sources, their sizes and checksums."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+from rich.table import Table
+
+from galaxy_tui.fetching.sources import BY_HAND, SOURCES
+
+
+def list_sources(console: Console) -> None:
+    table = Table(title="datasets galaxy-tui fetch can get", show_lines=True)
+    for column in ("name", "what", "size", "files (sha256)"):
+        table.add_column(column, overflow="fold")
+    for source in SOURCES.values():
+        table.add_row(source.name, source.what, source.approx_size,
+                      "\n".join(f"{f.url} ({f.sha256 or 'none published'})" for f in source.files))
+    for name, how in BY_HAND.items():
+        table.add_row(name, f"by hand for now: {how}", "", "")
+    console.print(table)
+
+
+def fetch_dataset(workspace: Path, name: str | None, to: Path | None, mirror: str | None) -> int:
+    console = Console()
+    if name is None:
+        list_sources(console)
+        return 0
+    from galaxy_tui.fetching.fetch import fetch
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                  console=Console(stderr=True), transient=True) as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(file: str, done: int, total: int | None) -> None:
+            if file not in tasks:
+                tasks[file] = bar.add_task(file, total=total)
+            bar.update(tasks[file], completed=done, total=total)
+        fetched = fetch(workspace, name, to, mirror, progress)
+    for file, sha256 in fetched.sha256.items():
+        console.print(f"{fetched.folder / file}  sha256 {sha256}")
+    console.print(f"dataset [bold]{name}[/bold] " + ("registered in experiments.toml" if fetched.registered
+                                                    else "was already in experiments.toml (left as it is)"))
+    console.print("then: galaxy-tui datasets, or an experiment on it (galaxy-tui recipe lists some)")
+    return 0

@@ -1,0 +1,183 @@
+"""`galaxy-tui fetch NAME`: a public dataset's files downloaded with pooch (checksum-checked where the publisher gives
+one), from their source or a mirror (a URL or a folder holding the same files), into a private folder renamed into
+place only once every file is there and unpacked; then registered in experiments.toml (tomlkit: comments kept).
+
+Before the first byte the total size is asked of the server (or read from the mirror folder) and held against the
+free disk. A file that finished stays in the private folder, so a fetch interrupted between files starts again at
+the first missing one; a checksum mismatch removes the bad file and says so."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import pooch
+import requests
+
+from galaxy_tui.atomic import atomic_write_json
+from galaxy_tui.errors import GalaxyError
+from galaxy_tui.fetching.sources import BY_HAND, SOURCES, Source, SourceFile
+from galaxy_tui.registry import REGISTRY_FILE, ensure_registry, update_registry
+
+Progress = Callable[[str, int, int | None], None]  # file name, bytes so far, total bytes (None: unknown)
+GZIP_GROWTH = 3  # room kept for a .gz file's unpacked copy beside it, as a multiple of its size
+HEAD_TIMEOUT_S = 20
+
+
+@dataclass(frozen=True)
+class Fetched:
+    folder: Path
+    dataset: str
+    registered: bool  # False: the workspace already had a dataset of that name
+    sha256: dict[str, str]
+
+
+def source(name: str) -> Source:
+    if name in SOURCES:
+        return SOURCES[name]
+    if name in BY_HAND:
+        raise GalaxyError(f"{name} is not fetched by galaxy-tui yet: get {BY_HAND[name]}.")
+    raise GalaxyError(f"no dataset named {name!r} to fetch; these can be: {', '.join([*SOURCES, *BY_HAND])}")
+
+
+def _where(file: SourceFile, mirror: str | None) -> str:
+    """The file's URL, or its path in a mirror folder, or its URL under a mirror URL."""
+    if mirror is None:
+        return file.url
+    if urlparse(mirror).scheme in ("http", "https", "ftp"):
+        return mirror.rstrip("/") + "/" + file.name
+    return str(Path(mirror).expanduser() / file.name)
+
+
+def _size(where: str) -> int | None:
+    """Bytes of one file before it is fetched: its Content-Length, or its size in the mirror folder."""
+    if urlparse(where).scheme not in ("http", "https", "ftp"):
+        path = Path(where)
+        if not path.is_file():
+            raise GalaxyError(f"the mirror has no {path.name} ({path}); copy the files there first")
+        return path.stat().st_size
+    try:
+        answer = requests.head(where, allow_redirects=True, timeout=HEAD_TIMEOUT_S)
+    except requests.RequestException as exc:
+        host = urlparse(where).netloc
+        raise GalaxyError(f"cannot reach {host} ({type(exc).__name__}): offline? Copy the files onto this box and "
+                          f"fetch with --mirror DIR, or from a mirror URL") from None
+    if answer.status_code >= 400:
+        raise GalaxyError(f"{where} answered {answer.status_code} {answer.reason}; the source may have moved "
+                          f"(--mirror takes another)")
+    length = answer.headers.get("Content-Length")
+    return int(length) if length and length.isdigit() else None
+
+
+def check_disk(folder: Path, files: list[tuple[SourceFile, int | None]]) -> int:
+    """The bytes the fetch needs; GalaxyError saying how much is missing where it will not fit."""
+    need = sum((size or 0) * (1 + GZIP_GROWTH if file.gunzip else 1) for file, size in files)
+    existing = next(parent for parent in (folder, *folder.parents) if parent.exists())
+    free = shutil.disk_usage(existing).free
+    if need > free:
+        raise GalaxyError(f"{folder} has {free / 1e9:.2f} GB free and the fetch needs {need / 1e9:.2f} GB "
+                          f"(downloads and unpacked copies): {(need - free) / 1e9:.2f} GB are missing; free some or "
+                          f"fetch with --to another disk")
+    return need
+
+
+class _Bar:
+    """What pooch's downloader reports progress to (tqdm's shape), passed on to `progress`."""
+
+    def __init__(self, name: str, progress: Progress):
+        self.name, self.progress, self.total, self.done = name, progress, None, 0
+
+    def update(self, count: int) -> None:
+        self.done += count
+        self.progress(self.name, self.done, self.total)
+
+    def reset(self) -> None:
+        self.done = 0
+
+    def close(self) -> None:
+        self.progress(self.name, self.done, self.total)
+
+
+def _bad_checksum(file: SourceFile, detail: str) -> GalaxyError:
+    return GalaxyError(f"{file.name} does not match its published checksum (sha256 {file.sha256}); the bad "
+                       f"download was removed. Fetch again; from a mirror, check its copy. ({detail})")
+
+
+def _get(file: SourceFile, where: str, partial: Path, progress: Progress) -> Path:
+    """One file into the private folder, checked; a file already there and whole is kept."""
+    target = partial / file.name
+    if urlparse(where).scheme not in ("http", "https", "ftp"):
+        if not target.exists():
+            shutil.copyfile(where, partial / f".{file.name}.copying")
+            (partial / f".{file.name}.copying").rename(target)
+        if file.sha256 and pooch.file_hash(str(target)) != file.sha256:
+            target.unlink()
+            raise _bad_checksum(file, f"from {where}")
+        return target
+    downloader = pooch.HTTPDownloader(progressbar=_Bar(file.name, progress), timeout=HEAD_TIMEOUT_S)
+    try:
+        return Path(pooch.retrieve(where, known_hash=f"sha256:{file.sha256}" if file.sha256 else None,
+                                   fname=file.name, path=partial, downloader=downloader))
+    except ValueError as exc:  # pooch's hash mismatch; it removed the download
+        raise _bad_checksum(file, str(exc).splitlines()[0][:160]) from None
+    except requests.RequestException as exc:
+        raise GalaxyError(f"the download of {file.name} from {urlparse(where).netloc} broke off "
+                          f"({type(exc).__name__}); fetch again: the files already whole are kept") from None
+
+
+def _unpack(file: SourceFile, path: Path) -> Path:
+    if not file.gunzip:
+        return path
+    unpacked = path.with_name(file.unpacked)
+    if not unpacked.exists():
+        pooch.Decompress(method="gzip", name=f".{file.unpacked}.unpacking")(str(path), "download", None)
+        path.with_name(f".{file.unpacked}.unpacking").rename(unpacked)
+    path.unlink()
+    return unpacked
+
+
+def fetch(workspace: Path, name: str, to: Path | None, mirror: str | None, progress: Progress) -> Fetched:
+    chosen = source(name)
+    parent = (to or workspace / "data").expanduser()
+    parent = parent if parent.is_absolute() else workspace / parent
+    folder, partial = parent / name, parent / f".{name}.partial"
+    if not folder.exists():
+        wheres = [(file, _where(file, mirror)) for file in chosen.files]
+        sizes = [(file, _size(where)) for file, where in wheres]  # nothing is written before this answers
+        check_disk(parent, sizes)
+        partial.mkdir(parents=True, exist_ok=True)
+        for file, where in wheres:
+            if not (partial / file.unpacked).exists():
+                _unpack(file, _get(file, where, partial, progress))
+        atomic_write_json(partial / "SOURCE.json", _provenance(chosen, partial, mirror))
+        partial.rename(folder)  # the dataset appears whole or not at all
+    sha256 = {file.unpacked: pooch.file_hash(str(folder / file.unpacked)) for file in chosen.files}
+    ensure_registry(workspace)
+    return Fetched(folder, name, _register(workspace / REGISTRY_FILE, chosen, folder, workspace), sha256)
+
+
+def _provenance(chosen: Source, partial: Path, mirror: str | None) -> dict[str, Any]:
+    return {"dataset": chosen.name, "from": mirror or "source",
+            "files": {file.unpacked: {"url": file.url, "published_sha256": file.sha256,
+                                      "sha256": pooch.file_hash(str(partial / file.unpacked))}
+                      for file in chosen.files}}
+
+
+def _register(path: Path, chosen: Source, folder: Path, workspace: Path) -> bool:
+    """Add [datasets.NAME] pointing into the fetched folder (relative to the workspace where it lies inside)."""
+    added: list[bool] = []
+    where = folder.relative_to(workspace) if folder.is_relative_to(workspace) else folder
+
+    def mutate(document: dict[str, Any]) -> None:
+        datasets = document.setdefault("datasets", {})
+        added.append(chosen.name not in datasets)
+        if added[-1]:
+            datasets[chosen.name] = {key: str(where / value) if key in ("path", "train", "test") else value
+                                     for key, value in chosen.dataset.items()}
+
+    update_registry(path, mutate)
+    return added[-1]

@@ -1,0 +1,52 @@
+"""Where the public datasets come from: one table, the files of each with their checksum where the publisher gives
+one, and the dataset entry a fetch registers. README's table is this one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    url: str
+    sha256: str | None   # None: the publisher gives none; the file's own is recorded after the fetch
+    gunzip: bool = False  # a .gz the dataset reads unpacked
+
+    @property
+    def name(self) -> str:
+        return self.url.rsplit("/", 1)[-1]
+
+    @property
+    def unpacked(self) -> str:
+        return self.name.removesuffix(".gz") if self.gunzip else self.name
+
+
+@dataclass(frozen=True)
+class Source:
+    name: str
+    what: str
+    files: tuple[SourceFile, ...]
+    dataset: dict[str, Any]  # the [datasets.NAME] table, paths relative to the fetched folder
+    approx_size: str
+
+
+SOURCES: dict[str, Source] = {source.name: source for source in (
+    Source("galaxy10-decals", "Galaxy10 DECaLS (Leung & Bovy): 17,736 galaxies at 256 px in 10 classes, one .h5",
+           (SourceFile("https://zenodo.org/records/10845026/files/Galaxy10_DECals.h5",
+                       "19aefc477c41bb7f77ff07599a6b82a038dc042f889a111b0d4d98bb755c1571"),),
+           {"kind": "galaxy10-h5", "path": "Galaxy10_DECals.h5"}, "2.7 GB"),
+    Source("galaxy-mnist", "GalaxyMNIST (Walmsley): 10,000 galaxies at 64 px in 4 classes, its own train/test split",
+           (SourceFile("http://www.jb.man.ac.uk/research/MiraBest/MiraBest_F/train_dataset.hdf5.gz", None, True),
+            SourceFile("http://www.jb.man.ac.uk/research/MiraBest/MiraBest_F/test_dataset.hdf5.gz", None, True)),
+           {"kind": "galaxy-mnist-h5", "train": "train_dataset.hdf5", "test": "test_dataset.hdf5"}, "0.1 GB"),
+)}
+
+BY_HAND = {
+    "gz2": "the Hart et al. (2016) table gz2_hart16.csv(.gz) and gz2_filename_mapping.csv from data.galaxyzoo.org, "
+           "and images_gz2.zip (about 240,000 JPEGs) from Zenodo record 3565489; then `n` in the Datasets pane on "
+           "the folder",
+    "kaggle-gz2": "training_solutions_rev1.csv and images_training_rev1.zip of the Kaggle competition "
+                  "galaxy-zoo-the-galaxy-challenge (`kaggle competitions download -c galaxy-zoo-the-galaxy-challenge` "
+                  "with a token in ~/.kaggle/kaggle.json); unzip both into one folder, then `n` in the Datasets pane",
+}
