@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import gzip
 import os
+import socket
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import h5py
@@ -176,3 +177,70 @@ def test_a_recipe_s_dataset_is_where_fetch_puts_it(tmp_path: Path) -> None:
             fetched = SOURCES[recipe.dataset.name].dataset
             paths = {key: f"data/{recipe.dataset.name}/{value}" for key, value in fetched.items() if key != "kind"}
             assert {key: recipe.dataset.table[key] for key in paths} == paths
+
+
+class Ranged(BaseHTTPRequestHandler):
+    """A server that honours Range requests (206 with Content-Range, 416 past the end), and that can break its
+    first full answer off after `drop_after` bytes, as a dropped connection does."""
+    folder = Path()
+    drop_after: int | None = None
+    ranges: list[str] = []
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_HEAD(self) -> None:
+        self._answer(body=False)
+
+    def do_GET(self) -> None:
+        self._answer(body=True)
+
+    def _answer(self, body: bool) -> None:
+        path = Ranged.folder / self.path.lstrip("/")
+        if not path.is_file():
+            self.send_error(404)
+            return
+        data, asked = path.read_bytes(), self.headers.get("Range")
+        start = int(asked.split("=")[1].split("-")[0]) if asked else 0
+        if body:
+            Ranged.ranges.append(asked or "")
+        if start >= len(data) and asked:
+            self.send_response(416)
+            self.end_headers()
+            return
+        self.send_response(206 if asked else 200)
+        if asked:
+            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        self.send_header("Content-Length", str(len(data) - start))
+        self.end_headers()
+        if not body:
+            return
+        if Ranged.drop_after is not None and not asked:
+            self.wfile.write(data[:Ranged.drop_after])
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        self.wfile.write(data[start:])
+
+
+def test_a_download_broken_off_halfway_goes_on_from_where_it_stopped(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    served = tmp_path / "served"
+    served.mkdir()
+    whole = galaxy10_file(served, count=200)
+    with_hash(monkeypatch, "galaxy10-decals", whole)
+    Ranged.folder, Ranged.drop_after, Ranged.ranges = served, whole.stat().st_size // 2, []
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Ranged)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{httpd.server_address[1]}/"
+    try:
+        with pytest.raises(GalaxyError, match="broke off.*goes on from where it stopped"):
+            fetching.fetch(tmp_path, "galaxy10-decals", None, url, no_progress)
+        part = tmp_path / "data" / ".galaxy10-decals.partial" / "Galaxy10_DECals.h5.part"
+        kept = part.stat().st_size
+        assert Ranged.drop_after // 2 < kept <= Ranged.drop_after  # what arrived is kept (less the last chunk)
+        fetched = fetching.fetch(tmp_path, "galaxy10-decals", None, url, no_progress)
+    finally:
+        httpd.shutdown()
+    assert Ranged.ranges == ["", f"bytes={kept}-"]  # the second asked only for the rest
+    assert pooch.file_hash(str(fetched.folder / "Galaxy10_DECals.h5")) == pooch.file_hash(str(whole))

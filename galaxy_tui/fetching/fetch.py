@@ -9,7 +9,6 @@ the first missing one; a checksum mismatch removes the bad file and says so."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,10 +19,10 @@ import requests
 
 from galaxy_tui.atomic import atomic_write_json
 from galaxy_tui.errors import GalaxyError
+from galaxy_tui.fetching.resuming import Progress, ResumingDownloader
 from galaxy_tui.fetching.sources import BY_HAND, SOURCES, Source, SourceFile
 from galaxy_tui.registry import REGISTRY_FILE, ensure_registry, update_registry
 
-Progress = Callable[[str, int, int | None], None]  # file name, bytes so far, total bytes (None: unknown)
 GZIP_GROWTH = 3  # room kept for a .gz file's unpacked copy beside it, as a multiple of its size
 HEAD_TIMEOUT_S = 20
 
@@ -85,23 +84,6 @@ def check_disk(folder: Path, files: list[tuple[SourceFile, int | None]]) -> int:
     return need
 
 
-class _Bar:
-    """What pooch's downloader reports progress to (tqdm's shape), passed on to `progress`."""
-
-    def __init__(self, name: str, progress: Progress):
-        self.name, self.progress, self.total, self.done = name, progress, None, 0
-
-    def update(self, count: int) -> None:
-        self.done += count
-        self.progress(self.name, self.done, self.total)
-
-    def reset(self) -> None:
-        self.done = 0
-
-    def close(self) -> None:
-        self.progress(self.name, self.done, self.total)
-
-
 def _bad_checksum(file: SourceFile, detail: str) -> GalaxyError:
     return GalaxyError(f"{file.name} does not match its published checksum (sha256 {file.sha256}); the bad "
                        f"download was removed. Fetch again; from a mirror, check its copy. ({detail})")
@@ -118,7 +100,7 @@ def _get(file: SourceFile, where: str, partial: Path, progress: Progress) -> Pat
             target.unlink()
             raise _bad_checksum(file, f"from {where}")
         return target
-    downloader = pooch.HTTPDownloader(progressbar=_Bar(file.name, progress), timeout=HEAD_TIMEOUT_S)
+    downloader = ResumingDownloader(partial / f"{file.name}.part", progress, HEAD_TIMEOUT_S)
     try:
         return Path(pooch.retrieve(where, known_hash=f"sha256:{file.sha256}" if file.sha256 else None,
                                    fname=file.name, path=partial, downloader=downloader))
@@ -126,7 +108,7 @@ def _get(file: SourceFile, where: str, partial: Path, progress: Progress) -> Pat
         raise _bad_checksum(file, str(exc).splitlines()[0][:160]) from None
     except requests.RequestException as exc:
         raise GalaxyError(f"the download of {file.name} from {urlparse(where).netloc} broke off "
-                          f"({type(exc).__name__}); fetch again: the files already whole are kept") from None
+                          f"({type(exc).__name__}); fetch again: it goes on from where it stopped") from None
 
 
 def _unpack(file: SourceFile, path: Path) -> Path:
