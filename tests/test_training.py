@@ -21,10 +21,11 @@ from galaxy_tui.model_names import MODEL_NAMES
 from galaxy_tui.registry import Experiment
 from galaxy_tui.train.checkpoint import load_checkpoint, save_checkpoint
 from galaxy_tui.train.device import choose_placement
-from galaxy_tui.train.loop import RunFailed, Split, Trainer, dihedral_views
+from galaxy_tui.train.loop import RunFailed, Split, Trainer
 from galaxy_tui.train.models import build_model
 from galaxy_tui.train.probe_search import ProbeError, TrialOutcome, search_micro_batch
 from galaxy_tui.train.tasks import ClassificationTask, Task, VoteFractionTask
+from galaxy_tui.train.views import dihedral_views
 
 GIB = 1 << 30
 

@@ -16,7 +16,7 @@ import torch
 from galaxy_tui.atomic import atomic_write_bytes
 from galaxy_tui.data.images import ImageUnreadable, resize_image
 from galaxy_tui.inference.servable import LoadedRun
-from galaxy_tui.train.loop import dihedral_views
+from galaxy_tui.train.views import dihedral_views
 
 Progress = Callable[[int, int], None]
 

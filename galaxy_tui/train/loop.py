@@ -24,6 +24,7 @@ from galaxy_tui.train.memory import PeakMemory, cpu_copy
 from galaxy_tui.train.oom import OomInjector, is_out_of_memory, release_memory
 from galaxy_tui.train.probe_search import TrialOutcome
 from galaxy_tui.train.tasks import Task
+from galaxy_tui.train.views import dihedral_views
 
 Emit = Callable[..., None]
 STEP_EVENT_INTERVAL_S = 0.5
@@ -56,12 +57,6 @@ class Progress:
     # finishes the epoch: its train loss is then the mean over all of the epoch's steps, not n/a)
     carried_loss: float = 0.0
     carried_steps: int = 0
-
-
-def dihedral_views(x: torch.Tensor) -> list[torch.Tensor]:
-    """The 8 flips and quarter turns of a batch of images (N, C, H, W), the identity first."""
-    turns = [torch.rot90(x, k, dims=(2, 3)) for k in range(4)]
-    return turns + [torch.flip(turn, dims=(3,)) for turn in turns]
 
 
 class Trainer:

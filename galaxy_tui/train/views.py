@@ -19,16 +19,18 @@ from torchvision.transforms.v2.functional import rotate
 from galaxy_tui.train.models import head_layer
 
 
-def view_batch(x: torch.Tensor, views: int) -> torch.Tensor:
-    """(views * N, C, H, W): every view of the batch, view by view, the image as it is first."""
+def dihedral_views(x: torch.Tensor) -> list[torch.Tensor]:
+    """The 8 flips and quarter turns of a batch of images (N, C, H, W), the identity first."""
     turns = [torch.rot90(x, k, dims=(2, 3)) for k in range(4)]
-    if views == 4:
-        return torch.cat(turns)
-    dihedral = turns + [torch.flip(turn, dims=(3,)) for turn in turns]
-    if views == 8:
-        return torch.cat(dihedral)
-    diagonal = rotate(x, 45.0, interpolation=InterpolationMode.BILINEAR)
-    return torch.cat([*dihedral, view_batch(diagonal, 8)])
+    return turns + [torch.flip(turn, dims=(3,)) for turn in turns]
+
+
+def view_batch(x: torch.Tensor, views: int) -> torch.Tensor:
+    """(views * N, C, H, W): every view of the batch, view by view, the image as it is first (the quarter turns
+    come first among the 8 flips and quarter turns TTA uses)."""
+    if views == 16:
+        return torch.cat([view_batch(x, 8), view_batch(rotate(x, 45.0, interpolation=InterpolationMode.BILINEAR), 8)])
+    return torch.cat(dihedral_views(x)[:views])
 
 
 class ViewPooled(nn.Module):
