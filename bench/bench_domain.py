@@ -19,15 +19,13 @@ others), the share of own test galaxies flagged and the share of the others flag
 
 from __future__ import annotations
 
-import subprocess
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import tomli_w
+from cli_workspace import REALDATA, SDSS_3_CLASSES, train, workspace
 from sklearn.covariance import LedoitWolf
 from sklearn.metrics import roc_auc_score
 from sklearn.neighbors import NearestNeighbors
@@ -40,15 +38,13 @@ from galaxy_tui.inference.servable import LoadedRun, load_run
 from galaxy_tui.registry import load_registry
 from galaxy_tui.runs import get_run
 
-REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "gz1_small"
 TINY = {"model": "tiny-cnn", "optimizer": {"name": "adamw", "lr": 3e-3, "weight_decay": 1e-2},
         "micro_batch": "auto", "scheduler": "cosine"}
 WORKSPACE = {
     "workspace": {"runs_dir": "runs", "cache_dir": "cache"},
     "datasets": {"demo": {"kind": "synthetic", "count": 3000, "size": 64, "seed": 0},
                  "weak": {"kind": "synthetic", "count": 400, "size": 32, "seed": 3},
-                 "sdss": {"kind": "image-folder", "path": str(REALDATA), "exclude": ["4_dont_know", "5_merger"],
-                          "merge": {"spiral": ["1_spiral_clockwise", "2_spiral_anticlockwise"]}},
+                 "sdss": SDSS_3_CLASSES,
                  "sdss6": {"kind": "image-folder", "path": str(REALDATA)}},
     "experiments": {
         "demo-tiny": {**TINY, "dataset": "demo", "labels": {"threshold": 0.8, "min_classifications": 10,
@@ -88,10 +84,9 @@ def read(loaded: LoadedRun, items: list[Item]) -> tuple[np.ndarray, np.ndarray, 
     return predicted.feature_array, predicted.output_array.max(1), predicted.distance_array, predicted.ids
 
 
-def measure(root: Path, experiment: str, others: list[Item], other_name: str) -> None:
+def measure(root: Path, experiment: str, run_id: str, others: list[Item], other_name: str) -> None:
     registry = load_registry(root / "experiments.toml")
-    runs = sorted(p.name for p in (root / "runs").iterdir() if p.name.startswith(experiment + "-"))
-    run = get_run(registry, runs[-1])
+    run = get_run(registry, run_id)
     loaded = load_run(run.dir)
     frozen = read_frozen(run.dir)
     dataset = load_dataset(registry.dataset(frozen.experiment.dataset), registry.cache_dir)
@@ -122,23 +117,15 @@ def measure(root: Path, experiment: str, others: list[Item], other_name: str) ->
 
 
 def main() -> int:
-    if not REALDATA.is_dir():
-        print(f"the real SDSS cut-outs are not beside this checkout ({REALDATA})")
-        return 1
-    with tempfile.TemporaryDirectory() as folder:
-        root = Path(folder)
-        (root / "experiments.toml").write_text(tomli_w.dumps(WORKSPACE))
-        for experiment in WORKSPACE["experiments"]:
-            subprocess.run([sys.executable, "-m", "galaxy_tui.cli", "--workspace", str(root), "train", experiment],
-                           check=True, capture_output=True)
+    with workspace(WORKSPACE) as root:
+        runs = {experiment: train(root, experiment) for experiment in WORKSPACE["experiments"]}
         registry = load_registry(root / "experiments.toml")
         real = file_items([REALDATA])[0]
-        measure(root, "demo-tiny", real, "real SDSS")
-        measure(root, "weak", real, "real SDSS")
-        demo_run = get_run(registry, next(p.name for p in (root / "runs").iterdir() if p.name.startswith("demo-")))
-        rendered = dataset_items(registry, "demo", demo_run, False)
-        measure(root, "sdss", rendered, "rendered demo")
-        measure(root, "sdss6", rendered, "rendered demo")
+        rendered = dataset_items(registry, "demo", get_run(registry, runs["demo-tiny"]), False)
+        for experiment, others, other_name in (("demo-tiny", real, "real SDSS"), ("weak", real, "real SDSS"),
+                                               ("sdss", rendered, "rendered demo"),
+                                               ("sdss6", rendered, "rendered demo")):
+            measure(root, experiment, runs[experiment], others, other_name)
     return 0
 
 

@@ -17,14 +17,12 @@ model gives ~0 over the quarter turns and little over the 45-degree ones.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import tomli_w
+from cli_workspace import SDSS_3_CLASSES, train, workspace
 from PIL import Image
 
 from galaxy_tui.frozen_run import read_frozen
@@ -34,7 +32,6 @@ from galaxy_tui.inference.servable import load_run
 from galaxy_tui.registry import load_registry
 from galaxy_tui.runs import get_run
 
-REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "gz1_small"
 TURNS = tuple(range(0, 360, 45))
 DEMO = {"model": "tiny-cnn", "image_size": 48, "optimizer": {"name": "adamw", "lr": 3e-3, "weight_decay": 1e-2},
         "micro_batch": "auto", "effective_batch": 64, "scheduler": "cosine"}
@@ -49,8 +46,7 @@ EXPERIMENTS = {f"{name}-v{views}": {**table, **({"views": views} if views > 1 el
 WORKSPACE = {
     "workspace": {"runs_dir": "runs", "cache_dir": "cache"},
     "datasets": {"demo": {"kind": "synthetic", "count": 3000, "size": 64, "seed": 0},
-                 "sdss": {"kind": "image-folder", "path": str(REALDATA), "exclude": ["4_dont_know", "5_merger"],
-                          "merge": {"spiral": ["1_spiral_clockwise", "2_spiral_anticlockwise"]}}},
+                 "sdss": SDSS_3_CLASSES},
     "experiments": EXPERIMENTS,
 }
 
@@ -74,18 +70,11 @@ def rotation_spread(root: Path, run_id: str, tta: bool) -> float:
 
 
 def main() -> int:
-    if not REALDATA.is_dir():
-        print(f"the real SDSS cut-outs are not beside this checkout ({REALDATA})")
-        return 1
-    with tempfile.TemporaryDirectory() as folder:
-        root = Path(folder)
-        (root / "experiments.toml").write_text(tomli_w.dumps(WORKSPACE))
+    with workspace(WORKSPACE) as root:
         print(f"{'run':14s} {'test figure':>22s} {'with 8-view TTA':>16s} {'spread over 8 turns of 45°':>28s}"
               f" {'(with TTA)':>11s} {'train s':>8s}")
         for experiment, table in EXPERIMENTS.items():
-            subprocess.run([sys.executable, "-m", "galaxy_tui.cli", "--workspace", str(root), "train", experiment],
-                           check=True, capture_output=True)
-            run_id = next(p.name for p in (root / "runs").iterdir() if p.name.startswith(experiment + "-"))
+            run_id = train(root, experiment)
             metrics = json.loads((root / "runs" / run_id / "results" / "metrics.json").read_text())
             name = "rmse" if table.get("task") == "vote-fractions" else "accuracy"
             tta = (metrics.get("tta") or {}).get(name)
