@@ -18,6 +18,10 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
 
 
 def bench(name: str) -> ModuleType:
+    """Imports bench/NAME.py as `python bench/NAME.py` would run it: with bench/ first on the path, so the
+    scripts' shared helpers (bench/cli_workspace.py) import."""
+    if str(BENCH) not in sys.path:
+        sys.path.insert(0, str(BENCH))
     spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
