@@ -175,3 +175,9 @@ def _print_manifest(run: RunInfo, console: Console) -> None:
     console.print(f"[dim]data {data.get('name')} ({data.get('kind')}): {data.get('rows')} galaxies · catalogue "
                   f"sha256 {str(data.get('catalogue_sha256'))[:16]} · image list sha256 "
                   f"{str(data.get('image_list_sha256'))[:16]}[/dim]")
+    applied = data.get("overrides")
+    if isinstance(applied, dict):
+        excluded = int(applied.get("excluded", 0))
+        console.print(f"overrides applied: {excluded} galax{'y' if excluded == 1 else 'ies'} excluded, "
+                      f"{applied.get('relabelled', 0)} relabelled (decisions {applied.get('digest')}, "
+                      f"{run.dir / 'overrides.csv'})")

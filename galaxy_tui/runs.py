@@ -18,9 +18,9 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from galaxy_tui.atomic import atomic_write_json, locked, read_json
+from galaxy_tui.atomic import atomic_write_bytes, atomic_write_json, locked, read_json
 from galaxy_tui.errors import GalaxyError
 from galaxy_tui.events import FINAL_STATES
 from galaxy_tui.executors import jobs
@@ -29,6 +29,9 @@ from galaxy_tui.frozen_run import DERIVED, read_config, task_section, write_conf
 from galaxy_tui.model_names import is_encoder_name
 from galaxy_tui.registry import EXECUTORS, Registry
 from galaxy_tui.scores import score_named
+
+if TYPE_CHECKING:
+    from galaxy_tui.data.overrides import Overrides
 
 # Keys that may change between attempts without invalidating a checkpoint.
 _HASH_EXEMPT = ("epochs", "early_stopping", "checkpoint_minutes", "mistakes", "devices", "micro_batch",
@@ -76,10 +79,12 @@ class RunInfo:
         return self.state not in (*FINAL_STATES, "lost")
 
 
-def config_hash(experiment: dict[str, Any], dataset: dict[str, Any]) -> str:
-    """Identifies what a checkpoint was trained on; keys that may change on resume are left out."""
+def config_hash(experiment: dict[str, Any], dataset: dict[str, Any], overrides: str | None = None) -> str:
+    """Identifies what a checkpoint was trained on; keys that may change on resume are left out. `overrides`:
+    the digest of the dataset's standing decisions (absent without any, so earlier runs keep their hash)."""
     relevant = {k: v for k, v in experiment.items() if k not in _HASH_EXEMPT}
-    text = json.dumps({"experiment": relevant, "dataset": dataset}, sort_keys=True, default=str)
+    text = json.dumps({"experiment": relevant, "dataset": dataset, **({"overrides": overrides} if overrides else {})},
+                      sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -91,12 +96,31 @@ def _dataset_table(registry: Registry, name: str) -> dict[str, Any]:
 def run_config(registry: Registry, experiment: str) -> dict[str, Any]:
     table = registry.experiment(experiment).table()
     dataset = _dataset_table(registry, table["dataset"])
+    decisions = workspace_overrides(registry, table["dataset"])
+    digest = decisions.digest if decisions else None
     return {
         "run": {"experiment": experiment, "workspace": str(registry.workspace),
-                "cache_dir": str(registry.cache_dir), "config_hash": config_hash(table, dataset)},
+                "cache_dir": str(registry.cache_dir), "config_hash": config_hash(table, dataset, digest)},
         "experiment": table,
         "dataset": dataset,
+        **({"overrides": {"digest": digest, "decisions": len(decisions.decisions)}} if decisions else {}),
     }
+
+
+def workspace_overrides(registry: Registry, dataset: str) -> Overrides | None:
+    from galaxy_tui.data.overrides import overrides_file, read_overrides  # pandas: only when launching
+    return read_overrides(overrides_file(registry.workspace, dataset))
+
+
+def _freeze_overrides(registry: Registry, run_dir: Path, dataset: str) -> None:
+    """The run keeps the decisions it was launched with (its worker reads this copy, never the live file)."""
+    from galaxy_tui.data.overrides import RUN_COPY, overrides_file
+    copy = run_dir / RUN_COPY
+    source = overrides_file(registry.workspace, dataset)
+    if source.exists():
+        atomic_write_bytes(copy, source.read_bytes())
+    else:
+        copy.unlink(missing_ok=True)
 
 
 def new_run_dir(runs_dir: Path, experiment: str) -> Path:
@@ -214,7 +238,7 @@ def preflight(registry: Registry, experiment: str, saved_split: Path | None = No
     exp = registry.experiment(experiment)
     spec = registry.dataset(exp.dataset)
     dataset = load_dataset(spec, registry.cache_dir)
-    chosen = labelled_split(dataset, exp, saved_split)
+    chosen = labelled_split(dataset, exp, saved_split, workspace_overrides(registry, exp.dataset))
     check_cache_space(dataset, list(chosen.frame["ref"]), exp.image_size, registry.cache_dir,
                       float(spec.options.get("crop", 1.0)))
     if is_encoder_name(exp.model):
@@ -279,6 +303,7 @@ def _launch(registry: Registry, experiment: str, choice: str | None, devices: in
             config["task"] = preflight(registry, experiment, previous.dir / "split.csv", fresh=False)
         config["run"]["id"] = previous.id
         write_config(previous.dir, config)
+        _freeze_overrides(registry, previous.dir, config["dataset"]["name"])
         mode = "resume" if choice == "resume" else "evaluate"
         return _start(registry, previous.dir, mode, previous.attempt + 1, devices, executor)
     if choice in ("resume", "skip"):
@@ -290,6 +315,7 @@ def _launch(registry: Registry, experiment: str, choice: str | None, devices: in
         (run_dir / "results").mkdir()
         config["run"]["id"] = run_dir.name
         write_config(run_dir, config)
+        _freeze_overrides(registry, run_dir, config["dataset"]["name"])
         atomic_write_json(run_dir / "status.json", {"experiment": experiment, "started": time.time()})
     except BaseException:
         shutil.rmtree(run_dir, ignore_errors=True)  # a refused launch leaves no empty run behind
@@ -319,6 +345,15 @@ def boost_run(registry: Registry, run_id: str, booster: str) -> RunInfo:
     return _again(registry, run_id, "boost", choose, devices=1)
 
 
+def curate_run(registry: Registry, run_id: str, labelled_only: bool = False, layout: str = "pca",
+               chunk: int | None = None) -> RunInfo:
+    """Embed every galaxy of a finished run's dataset with its best model and rank them for curation (a new
+    attempt of the run; a stopped one continues its embedding, saved every `chunk` galaxies)."""
+    def choose(config: dict[str, Any]) -> None:
+        config["curate"] = {"labelled_only": labelled_only, "map": layout, **({"chunk": chunk} if chunk else {})}
+    return _again(registry, run_id, "curate", choose, devices=1)
+
+
 def _again(registry: Registry, run_id: str, mode: str, change: Callable[[dict[str, Any]], None],
            devices: int | None = None) -> RunInfo:
     """A finished run's worker started again on its best checkpoint, its frozen config changed by `change`."""
@@ -344,6 +379,8 @@ def _changed_keys(old: dict[str, Any], new: dict[str, Any]) -> str:
                if k not in _HASH_EXEMPT and old["experiment"].get(k) != v]
     if old.get("dataset") != new.get("dataset"):
         changed.append("the dataset table")
+    if old.get("overrides") != new.get("overrides"):
+        changed.append("the dataset's overrides (excluded or relabelled galaxies)")
     return ", ".join(changed) or "configuration"
 
 

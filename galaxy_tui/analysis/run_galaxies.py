@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from galaxy_tui.data.catalog import Dataset
+from galaxy_tui.data.overrides import RUN_COPY, read_overrides
 from galaxy_tui.data.sources import load_dataset
 from galaxy_tui.data.splits import LabelledSplit, labelled_split
 from galaxy_tui.errors import GalaxyError
@@ -52,4 +53,5 @@ class RunGalaxies:
 def run_galaxies(run: RunInfo) -> RunGalaxies:
     frozen = read_frozen(run.dir)
     dataset = load_dataset(frozen.dataset, frozen.cache_dir)
-    return RunGalaxies(frozen.experiment, dataset, labelled_split(dataset, frozen.experiment, run.dir / "split.csv"))
+    return RunGalaxies(frozen.experiment, dataset, labelled_split(dataset, frozen.experiment, run.dir / "split.csv",
+                                                                     read_overrides(run.dir / RUN_COPY)))

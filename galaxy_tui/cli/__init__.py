@@ -179,6 +179,8 @@ def _parser() -> argparse.ArgumentParser:
     fetching.add_argument("name", nargs="?", help="the dataset (none: list them with their sources)")
     fetching.add_argument("--to", type=Path, help="the folder to put it in (default: data/ in the workspace)")
     fetching.add_argument("--mirror", help="a folder or URL holding the same files (for a box without internet)")
+    from galaxy_tui.cli.curation_commands import add_parsers
+    add_parsers(commands, _count)
     return parser
 
 
@@ -248,7 +250,9 @@ def _run(args: argparse.Namespace, workspace: Path) -> int:
     if args.command == "recipe":
         from galaxy_tui.cli.recipe_command import write
         return write(workspace, args.name, args.prefix)
-    return 0
+    from galaxy_tui.cli.curation_commands import run_command
+    handled = run_command(args, workspace)
+    return 0 if handled is None else handled
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -45,11 +45,11 @@ def train(workspace: Path, experiment: str, detach: bool, choice: str | None, de
                 return 1
     run = launch(registry, experiment, choice, devices, executor)
     job = f", Slurm job {run.job}" if run.job else ""
-    return _announce_and_follow(run, f"run [bold]{run.id}[/bold] ({run.dir}{job})", detach,
+    return announce_and_follow(run, f"run [bold]{run.id}[/bold] ({run.dir}{job})", detach,
                                 (lambda: stop_run(registry, run.id)) if attached else None)
 
 
-def _announce_and_follow(run: RunInfo, announcement: str, detach: bool,
+def announce_and_follow(run: RunInfo, announcement: str, detach: bool,
                          stop: Callable[[], object] | None = None) -> int:
     """Say what started; follow it to its end unless detached (following.FINISHED, FAILED or STOPPED)."""
     from galaxy_tui.cli.following import follow_to_the_end
@@ -72,13 +72,13 @@ def evaluate(workspace: Path, run_id: str, tta: bool, detach: bool, again: bool 
                         f"(galaxy-tui show {run_id}); add --again to evaluate it again")
         return 0
     run = reevaluate(registry, run_id, tta)
-    return _announce_and_follow(run, f"evaluating run [bold]{run.id}[/bold] again"
+    return announce_and_follow(run, f"evaluating run [bold]{run.id}[/bold] again"
                                      f"{' with the 8 flips and turns' if tta else ''} (attempt {run.attempt})", detach)
 
 def boost(workspace: Path, run_id: str, booster: str, detach: bool) -> int:
     from galaxy_tui.runs import boost_run
     run = boost_run(registry_for_reading(workspace), run_id, booster)
-    return _announce_and_follow(run, f"run [bold]{run.id}[/bold]: extracting its best model's features and "
+    return announce_and_follow(run, f"run [bold]{run.id}[/bold]: extracting its best model's features and "
                                      f"fitting {booster} (attempt {run.attempt}); the result gets a folder of its "
                                      f"own (boosted-…)", detach)
 

@@ -64,9 +64,12 @@ def load_gz2_hart16(name: str, catalog: Path, mapping: Path, images: Path, famil
     if family not in FRACTION_FAMILIES:
         raise GalaxyError(f"[datasets.{name}] fractions = {family!r} is not one of {', '.join(FRACTION_FAMILIES)}.")
     rule = {ours: f"{theirs}_{family}" for ours, theirs in HART16_ANSWERS.items()}
-    tree, tree_columns = hart16_tree(family, csv_header(catalog, "GZ2 Hart16 catalogue"))
+    header = csv_header(catalog, "GZ2 Hart16 catalogue")
+    tree, tree_columns = hart16_tree(family, header)
     wanted = ["total_classifications", *rule.values()]
-    table = read_csv(catalog, "GZ2 Hart16 catalogue", ["dr7objid", *wanted], numeric=wanted, cache_dir=cache_dir)
+    sky = [column for column in ("ra", "dec") if column in header]  # for the lists a labelling project reads
+    table = read_csv(catalog, "GZ2 Hart16 catalogue", ["dr7objid", *wanted, *sky], numeric=[*wanted, *sky],
+                     cache_dir=cache_dir)
     links = read_csv(mapping, "GZ2 filename mapping", ["objid", "asset_id"], cache_dir=cache_dir)
     frame = table.merge(links[["objid", "asset_id"]], left_on="dr7objid", right_on="objid", how="inner")
     problems = []
@@ -78,6 +81,7 @@ def load_gz2_hart16(name: str, catalog: Path, mapping: Path, images: Path, famil
         "ref": frame["asset_id"].astype(str) + ".jpg",
         **{ours: frame[theirs] for ours, theirs in rule.items()},
         "total_classifications": frame["total_classifications"],
+        **{column: frame[column] for column in sky},
     })
     frame, missing, signature = attach_images(frame, images, str(catalog))
     ensure_not_empty(frame, str(catalog))

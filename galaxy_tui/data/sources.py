@@ -26,7 +26,8 @@ def load_dataset(spec: DatasetSpec, cache_dir: Path | None = None) -> Dataset:
     kind = spec.kind
     if kind == "synthetic":
         return load_synthetic(spec.name, _int_option(spec, "count", 3000), _int_option(spec, "size", 64),
-                              int(spec.options.get("seed", 0)))
+                              int(spec.options.get("seed", 0)), float(spec.options.get("mislabel", 0.0)),
+                              float(spec.options.get("rare", 0.0)))
     if kind == "galaxy10-h5":
         return load_galaxy10(spec.name, spec.path("path"))
     if kind == "galaxy-mnist-h5":

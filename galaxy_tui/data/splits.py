@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from galaxy_tui.data.labels import class_counts, empty_class_warning, usable_votes
+from galaxy_tui.data.overrides import Applied, Overrides, apply_overrides
 from galaxy_tui.data.vote_tree import VoteTree
 from galaxy_tui.errors import GalaxyError
 
@@ -91,6 +92,7 @@ class LabelledSplit:
     assignment: np.ndarray     # 'train' / 'val' / 'test' per row
     counts: dict[str, int]
     tree: VoteTree | None = None  # vote fractions: the questions to predict
+    applied: Applied = Applied(0, 0)  # the person's decisions (data/overrides) that changed the labels
 
 
 def experiment_tree(dataset: Dataset, experiment: Experiment) -> VoteTree:
@@ -109,19 +111,26 @@ def experiment_tree(dataset: Dataset, experiment: Experiment) -> VoteTree:
     return tree
 
 
-def labelled_split(dataset: Dataset, experiment: Experiment, saved: Path | None = None) -> LabelledSplit:
+def labelled_split(dataset: Dataset, experiment: Experiment, saved: Path | None = None,
+                   overrides: Overrides | None = None) -> LabelledSplit:
     """The galaxies an experiment trains and reports on, split — or a GalaxyError saying why it cannot:
     a class with no galaxies at this labelling, a part of the split left empty, or a saved split.csv
     that no longer fits the dataset. The launcher calls it before creating a run; the worker again.
 
     A classification keeps the galaxies the labelling rule gives a class; a vote-fraction run keeps every
-    galaxy with enough votes that is not an artefact, stratified by the rule's class (unsure ones apart)."""
-    labels = dataset.labels(experiment.labels)
-    counts = class_counts(labels, dataset.classes)
+    galaxy with enough votes that is not an artefact, stratified by the rule's class (unsure ones apart).
+    `overrides` (data/overrides) exclude and relabel single galaxies; a vote-fraction run takes the exclusions
+    only (its targets are the volunteers' fractions, not a class)."""
     fractions = experiment.task == "vote-fractions"
+    labels, applied = apply_overrides(dataset.frame["id"], dataset.labels(experiment.labels), dataset.classes,
+                                      overrides, f"the overrides of dataset {dataset.name!r}")
+    excluded = dataset.frame["id"].astype(str).isin(overrides.excluded).to_numpy() if overrides else None
+    counts = class_counts(labels, dataset.classes)
     tree = experiment_tree(dataset, experiment) if fractions else None
     if fractions:
-        keep = np.flatnonzero(usable_votes(dataset.votes, experiment.labels))
+        usable = usable_votes(dataset.votes, experiment.labels)
+        keep = np.flatnonzero(usable if excluded is None else usable & ~excluded)
+        applied = Applied(int(excluded[usable].sum()) if excluded is not None else 0, 0)
         if not len(keep):
             raise GalaxyError(f"{dataset.name}: no galaxy has at least {experiment.labels.min_classifications} "
                               f"votes and an artefact share below {experiment.labels.max_artifact:g}; lower "
@@ -150,4 +159,4 @@ def labelled_split(dataset: Dataset, experiment: Experiment, saved: Path | None 
     problem = split_problem(strata, assignment, stratum_names, experiment.split, dataset.name)
     if problem:
         raise GalaxyError(problem)
-    return LabelledSplit(frame, labels, assignment, counts, tree)
+    return LabelledSplit(frame, labels, assignment, counts, tree, applied)

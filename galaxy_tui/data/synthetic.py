@@ -21,6 +21,8 @@ from galaxy_tui.data.vote_tree import Question, VoteTree
 
 TYPES = ("elliptical", "spiral", "edge_on", "artifact")
 TYPE_WEIGHTS = (0.34, 0.34, 0.27, 0.05)
+RARE_TYPES = ("ring", "merger")  # planted on request (`rare`), for measuring how the odd ones are found
+ALL_TYPES = TYPES + RARE_TYPES
 
 _COLOURS = {  # relative flux in (R, G, B) like gri composites
     "old": np.array([1.0, 0.82, 0.58], dtype=np.float32),
@@ -72,6 +74,41 @@ def synthetic_catalogue(count: int, seed: int) -> pd.DataFrame:
     })
 
 
+VOTE_COLUMNS = ("smooth", "disk", "artifact", "edgeon_yes", "edgeon_no", "spiral")
+
+
+def plant(frame: pd.DataFrame, seed: int, mislabel: float, rare: float) -> pd.DataFrame:
+    """Planted truth, marked in `_planted`: a `rare` share of the galaxies drawn as rings or mergers (their
+    votes stay a disc's or an elliptical's: volunteers answer the top question as usual), and a `mislabel` share
+    of the others carrying the volunteers' answers of a galaxy of another type (so the rule gives them that
+    type's class while the image shows their own). From a generator of its own: the rest stays as unplanted."""
+    frame = frame.copy()
+    rng = np.random.default_rng([seed, 99])
+    kind = frame["_kind"].to_numpy().copy()
+    planted = np.full(len(frame), "", dtype=object)
+    galaxies = np.flatnonzero(kind != TYPES.index("artifact"))
+    rare_rows = galaxies[rng.random(len(galaxies)) < rare]
+    kind[rare_rows] = len(TYPES) + rng.integers(0, len(RARE_TYPES), len(rare_rows))
+    planted[rare_rows] = "rare"
+    candidates = np.setdiff1d(galaxies, rare_rows)
+    flipped = candidates[rng.random(len(candidates)) < mislabel]
+    donors = candidates[rng.integers(0, len(candidates), len(flipped))]
+    for _ in range(100):  # draw again where the donor is of the same type
+        same = kind[donors] == kind[flipped]
+        if not same.any():
+            break
+        donors[same] = candidates[rng.integers(0, len(candidates), int(same.sum()))]
+    for column in VOTE_COLUMNS:
+        values = frame[column].to_numpy().copy()
+        values[flipped] = values[donors]
+        frame[column] = values
+    planted[flipped] = "mislabelled"
+    frame["_kind"] = kind
+    frame["true_type"] = np.array(ALL_TYPES)[kind]
+    frame["_planted"] = planted
+    return frame
+
+
 def _frame_coordinates(n: int, centre: tuple[float, float], angle: float, q: float) -> tuple[np.ndarray, np.ndarray]:
     """Pixel grid in the galaxy's frame: x along the major axis, y de-projected by axis ratio q."""
     yy, xx = np.mgrid[0:n, 0:n].astype(np.float32)
@@ -105,7 +142,7 @@ class Shape:
 def draw_shape(kind: int, n: int, rng: np.random.Generator) -> Shape:
     centre = (n / 2 + rng.normal(0, n * 0.025), n / 2 + rng.normal(0, n * 0.025))
     angle = rng.uniform(0, np.pi)
-    name = TYPES[kind]
+    name = ALL_TYPES[kind]
     if name == "elliptical":
         return Shape(centre, angle, q=rng.uniform(0.4, 1.0), sersic_n=rng.uniform(3.0, 5.0))
     if name == "spiral":
@@ -119,7 +156,28 @@ def draw_shape(kind: int, n: int, rng: np.random.Generator) -> Shape:
         q = rng.uniform(0.07, 0.16)
         dust = bool(rng.random() < 0.5)
         return Shape(centre, angle, q=q, dust_lane=dust, bulge=bool(rng.random() < 0.6))
+    if name == "ring":
+        return Shape(centre, angle, q=rng.uniform(0.5, 1.0))
+    if name == "merger":
+        return Shape(centre, angle, q=rng.uniform(0.6, 1.0), pitch=rng.uniform(1.5, 2.5))  # pitch: separation
     return Shape(centre, angle)
+
+
+def _rare_flux(name: str, shape: Shape, r_scale: float, n: int) -> np.ndarray:
+    """A ring galaxy (a young ring around an old core, empty between) or a merger (two galaxies close
+    together, a tidal tail curling from one of them)."""
+    x, y = _frame_coordinates(n, shape.centre, shape.angle, shape.q)
+    r = np.hypot(x, y)
+    if name == "ring":
+        ring = np.exp(-0.5 * ((r - 1.8 * r_scale) / (0.25 * r_scale)) ** 2)
+        return ring[..., None] * _COLOURS["young"] * 1.2 + \
+            _sersic(r, 0.3 * r_scale, 2.0)[..., None] * _COLOURS["old"] * 1.4
+    offset = shape.pitch * r_scale
+    first = _sersic(np.hypot(x + offset / 2, y), 0.7 * r_scale, 3.0)
+    second = _sersic(np.hypot(x - offset / 2, y / 0.8), 0.55 * r_scale, 3.0)
+    theta = np.arctan2(y, x - offset / 2)
+    tail = np.exp(-0.5 * ((r - 1.6 * r_scale - 0.4 * r_scale * theta) / (0.2 * r_scale)) ** 2) * (theta > 0)
+    return (first + 0.8 * second)[..., None] * _COLOURS["old"] * 1.4 + (0.5 * tail)[..., None] * _COLOURS["mixed"]
 
 
 def render_galaxy(kind: int, size_frac: float, brightness: float, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -128,8 +186,10 @@ def render_galaxy(kind: int, size_frac: float, brightness: float, n: int, rng: n
     flux = np.zeros((n, n, 3), dtype=np.float32)
     centre, angle = shape.centre, shape.angle
     r_scale = size_frac * n
-    name = TYPES[kind]
-    if name == "elliptical":
+    name = ALL_TYPES[kind]
+    if name in RARE_TYPES:
+        flux += _rare_flux(name, shape, r_scale, n)
+    elif name == "elliptical":
         x, y = _frame_coordinates(n, centre, angle, shape.q)
         flux += _sersic(np.hypot(x, y), r_scale, shape.sersic_n)[..., None] * _COLOURS["old"] * 1.6
     elif name == "spiral":
@@ -194,7 +254,8 @@ SYNTHETIC_TREE = VoteTree((
          ("spiral", "spiral", 0)))
 
 # How rounded volunteers call a galaxy that is not an elliptical (whose axis ratio decides).
-_ROUNDED_BY_TYPE = {"spiral": (0.3, 0.5, 0.2), "edge_on": (0.1, 0.3, 0.6), "artifact": (0.6, 0.3, 0.1)}
+_ROUNDED_BY_TYPE = {"spiral": (0.3, 0.5, 0.2), "edge_on": (0.1, 0.3, 0.6), "artifact": (0.6, 0.3, 0.1),
+                    "ring": (0.5, 0.4, 0.1), "merger": (0.3, 0.5, 0.2)}
 
 
 def synthetic_answers(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
@@ -208,7 +269,7 @@ def synthetic_answers(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
     for row, (index, kind) in enumerate(zip(frame["ref"].to_numpy(), kinds)):
         shape = draw_shape(int(kind), 64, np.random.default_rng([seed, int(index)]))
         noise = np.random.default_rng([seed, int(index), 1]).normal(0, 0.04, 4)
-        name = TYPES[int(kind)]
+        name = ALL_TYPES[int(kind)]
         if name == "spiral":  # arms are easier to count face-on and in a clear image
             seen = 0.5 + 0.45 * np.clip(2 * answers["spiral"][row] - 1, 0, 1) * shape.q
             two[row] = seen if shape.arms == 2 else 1 - seen
@@ -250,16 +311,21 @@ class SyntheticImages:
         return render_galaxy(int(self.kind[i]), float(self.size_frac[i]), float(self.brightness[i]), self.size, rng)
 
 
-def load_synthetic(name: str, count: int = 3000, size: int = 64, seed: int = 0) -> Dataset:
+def load_synthetic(name: str, count: int = 3000, size: int = 64, seed: int = 0, mislabel: float = 0.0,
+                   rare: float = 0.0) -> Dataset:
     frame = synthetic_catalogue(count, seed)
+    planted = (mislabel, rare) != (0.0, 0.0)
+    if planted:
+        frame = plant(frame, seed, mislabel, rare)
     return Dataset(
         name=name,
         kind="synthetic",
         frame=frame,
         classes=VOTE_CLASSES,
         read_image=SyntheticImages(frame, size, seed),
-        fingerprint=fingerprint_of("synthetic-v2", count, size, seed),
-        location=f"built-in ({count} galaxies, {size}px, seed {seed})",
+        fingerprint=fingerprint_of("synthetic-v2", count, size, seed, *((mislabel, rare) if planted else ())),
+        location=f"built-in ({count} galaxies, {size}px, seed {seed}"
+                 + (f", {mislabel:.1%} mislabelled and {rare:.1%} rare planted" if planted else "") + ")",
         tree=SYNTHETIC_TREE,
         answer_source=lambda rows: synthetic_answers(rows, seed),
     )

@@ -25,7 +25,7 @@ DATASET_KINDS: dict[str, tuple[str, ...]] = {
 # the labelling keys (threshold, votes, artifact) do not apply to them.
 FIXED_LABEL_KINDS = ("galaxy10-h5", "galaxy-mnist-h5", "image-folder")
 DATASET_OPTIONAL: dict[str, tuple[str, ...]] = {
-    "synthetic": ("count", "size", "seed"),
+    "synthetic": ("count", "size", "seed", "mislabel", "rare"),
     "gz2-hart16": ("fractions",),
     "image-folder": ("merge", "exclude"),
 }

@@ -360,6 +360,8 @@ def _parse_dataset(path: Path, name: str, data: Any, warnings: list[str] | None 
         t.number("count", int, 3000, low=1, high=10_000_000)
         t.number("size", int, 64, low=8, high=4096)
         t.number("seed", int, 0, low=0, high=4_294_967_295)
+        t.number("mislabel", float, 0.0, low=0.0, high=0.5)  # planted truth: a share given another type's votes
+        t.number("rare", float, 0.0, low=0.0, high=0.1)      # and a share drawn as rings and mergers
     if kind == "image-folder":
         _check_folder_options(t)
     return DatasetSpec(name=name, kind=kind, options={**t.data, "crop": crop} if "crop" in t.data else dict(t.data),

@@ -21,6 +21,7 @@ import torch
 from galaxy_tui.analysis.classification_results import volunteer_table
 from galaxy_tui.data.cache import prepare_images
 from galaxy_tui.data.catalog import Dataset
+from galaxy_tui.data.overrides import RUN_COPY, Applied, read_overrides
 from galaxy_tui.data.sources import load_dataset
 from galaxy_tui.data.splits import labelled_split, write_split
 from galaxy_tui.errors import GalaxyError
@@ -130,7 +131,7 @@ class Attempt:
         for problem in dataset.problems:
             self.emit("warning", message=problem)
         split_file = self.run_dir / "split.csv"
-        chosen = labelled_split(dataset, self.exp, split_file)
+        chosen = labelled_split(dataset, self.exp, split_file, read_overrides(self.run_dir / RUN_COPY))
         frame, labels, assignment = chosen.frame, chosen.labels, chosen.assignment
         if self.rank == 0 and not split_file.exists():
             write_split(split_file, frame["id"], assignment)
@@ -157,12 +158,18 @@ class Attempt:
         if self.rank == 0:
             record, diff = build_manifest(self.number, self.exp.seed, self.placement.device,
                                           {"name": dataset.name, "kind": dataset.kind, "location": dataset.location,
-                                           "fingerprint": dataset.fingerprint}, frame)
+                                           "fingerprint": dataset.fingerprint,
+                                           **self._overrides_record(chosen.applied)}, frame)
             write_manifest(self.run_dir, record, diff)
         self.emit("data", classes=list(dataset.classes), counts=chosen.counts,
                   split={k: int(len(v.indices)) for k, v in splits.items()})
         volunteers = volunteer_table(frame, labels) if dataset.has_votes and task.reports_volunteers else None
         return Prepared(dataset, prepared.images, splits, task, frame["id"].to_numpy(), labels, volunteers)
+
+    def _overrides_record(self, applied: Applied) -> dict[str, object]:
+        """What the person's decisions changed, for the manifest (and `show`)."""
+        frozen = self.config.get("overrides")
+        return {"overrides": applied.as_record(str(frozen["digest"]))} if frozen else {}
 
     def start_collectives(self) -> None:
         if self.collectives.distributed:

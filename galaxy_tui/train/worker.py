@@ -1,8 +1,9 @@
-"""The worker process: `python -m galaxy_tui.train.worker RUN_DIR --mode train|resume|evaluate|boost`.
+"""The worker process: `python -m galaxy_tui.train.worker RUN_DIR --mode train|resume|evaluate|boost|curate`.
 
 One attempt of a run (train/attempt.py: the frozen run, the ranks, events and status.json, the stop flag)
 prepares its galaxies and builds its model, then hands them to its job: training then evaluation
-(training_job, evaluation_job), an evaluation alone, or features and boosting (boosting_job). On SIGTERM it
+(training_job, evaluation_job), an evaluation alone, features and boosting (boosting_job), or the embedding
+and curation lists (curation_job). On SIGTERM it
 finishes the step, writes the last checkpoint and exits 0 as `stopped`. Under torchrun, rank 0 alone writes
 events, status and checkpoints.
 """
@@ -18,11 +19,12 @@ from pathlib import Path
 from galaxy_tui.errors import GalaxyError, storage_problem
 from galaxy_tui.train.attempt import Attempt, StopRequested
 from galaxy_tui.train.boosting_job import boost
+from galaxy_tui.train.curation_job import curate
 from galaxy_tui.train.evaluation_job import evaluate
 from galaxy_tui.train.loop import RunFailed
 from galaxy_tui.train.training_job import train
 
-MODES = ("train", "resume", "evaluate", "boost")
+MODES = ("train", "resume", "evaluate", "boost", "curate")
 
 
 def run(attempt: Attempt) -> int:
@@ -34,6 +36,8 @@ def run(attempt: Attempt) -> int:
         return evaluate(attempt, prepared, trainer)
     if attempt.mode == "boost":
         return boost(attempt, prepared, trainer)
+    if attempt.mode == "curate":
+        return curate(attempt, prepared, trainer)
     if not train(attempt, prepared, trainer):
         return 0  # stopped, with its last checkpoint
     return evaluate(attempt, prepared, trainer)
