@@ -132,7 +132,8 @@ def test_overrides_enter_the_next_run_and_its_record(curated) -> None:  # noqa: 
     assert resumed.returncode == 2 and "overrides" in resumed.stderr
     fresh = cli(root, "train", "tiny", "--restart")
     assert fresh.returncode == 0, fresh.stderr
-    new = sorted(path for path in (root / "runs").iterdir() if path.name != run.id and path.name.startswith("tiny-"))[-1]
+    new = sorted(path for path in (root / "runs").iterdir()
+                 if path.name != run.id and path.name.startswith("tiny-"))[-1]
     split = pd.read_csv(new / "split.csv", dtype={"id": str})
     assert excluded not in set(split["id"]) and relabelled in set(split["id"])
     record = read_json(new / "manifest.json")["attempts"][-1]["dataset"]["overrides"]
