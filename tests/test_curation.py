@@ -94,6 +94,14 @@ def test_the_odd_ones_are_the_far_ones() -> None:
     assert ranked["odd"].is_monotonic_decreasing and ranked["odd"].between(0, 1).all()
 
 
+def test_the_map_s_cursor_finds_the_galaxies_nearest_to_it_on_screen_scales() -> None:
+    from galaxy_tui.app.curation_map import nearest_on_map
+    layout = pd.DataFrame({"x": [0.0, 100.0, 0.0, 50.0], "y": [0.0, 0.0, 1.0, 0.5], "id": ["a", "b", "c", "d"]})
+    found = nearest_on_map(layout, 0.0, 0.9, count=2)
+    assert found["id"].tolist() == ["c", "d"]  # each axis by its spread, as the plot draws them: d is nearer than a
+    assert found["distance"].is_monotonic_increasing
+
+
 def test_bald_ranks_disagreeing_heads_above_agreeing_unsure_ones() -> None:
     agree_unsure = np.full((5, 1, 3), 1 / 3)
     disagree = np.eye(3)[[0, 1, 2, 0, 1]][:, None, :]

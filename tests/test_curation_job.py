@@ -94,6 +94,51 @@ def test_the_lists_print_and_export_with_their_files(curated, tmp_path: Path) ->
     assert {"rank", "id", "entropy", "bald", "file"} <= set(exported.columns)
 
 
+async def test_the_workbench_shows_the_lists_and_keeps_decisions_in_the_overrides_file(curated) -> None:  # noqa: ANN001
+    """As a person would: Results, `u`, the label issues as tiles; x, m 2, k on the first galaxy; ] to the next
+    list; s for the galaxies most like one."""
+    from galaxy_tui.app.curation_view import CurationScreen
+    from galaxy_tui.app.dialogs import ChoiceDialog
+    from galaxy_tui.app.gallery import GalaxyTile
+    from galaxy_tui.app.main import GalaxyApp
+    from galaxy_tui.data.overrides import read_overrides
+    from pilot_helpers import NoGpu, screen_text, until
+    root, run = curated
+    first = pd.read_csv(run.dir / "curation" / "label_issues.csv", dtype={"id": str})["id"].iloc[0]
+    overrides = root / "overrides" / "tiny.csv"
+    app = GalaxyApp(root, telemetry=NoGpu())
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: len(app.store.records) >= 1)
+        await pilot.press("4", "u")
+        await until(pilot, lambda: isinstance(app.screen, CurationScreen) and len(app.screen.query(GalaxyTile)) > 0)
+        assert "Likely wrong labels" in screen_text(app) and "→" in screen_text(app)
+        await pilot.press("x")
+        await until(pilot, lambda: overrides.exists() and "✗" in screen_text(app))
+        assert read_overrides(overrides).excluded == {first}
+        await pilot.press("m")
+        await until(pilot, lambda: isinstance(app.screen, ChoiceDialog))
+        await pilot.press("2")
+        await until(pilot, lambda: (read_overrides(overrides) or None) is not None
+                    and read_overrides(overrides).relabelled == {first: "spiral"})
+        await pilot.press("k")
+        await until(pilot, lambda: read_overrides(overrides) is None)  # taken back: the catalogue's label holds
+        await pilot.press("right_square_bracket")
+        await until(pilot, lambda: "Label these next" in screen_text(app))
+        await pilot.press("s")
+        await until(pilot, lambda: "Like " in screen_text(app) and len(app.screen.query(GalaxyTile)) > 0)
+        await pilot.press("enter")
+        await until(pilot, lambda: "similarity" in screen_text(app))
+        await pilot.press("escape", "escape")
+        await until(pilot, lambda: "Label these next" in screen_text(app))
+        await pilot.press("p")
+        await until(pilot, lambda: "the map (PCA)" in screen_text(app) and "elliptical" in screen_text(app))
+        await pilot.press("c")  # coloured by the volunteers' smooth fraction
+        await until(pilot, lambda: "smooth 0.8-1.0" in screen_text(app))
+        await pilot.press("left", "enter")
+        await until(pilot, lambda: "Near the map at" in screen_text(app) and len(app.screen.query(GalaxyTile)) > 0)
+    overrides.unlink()
+
+
 def test_a_stopped_embedding_continues_where_it_stopped(curated) -> None:  # noqa: ANN001
     """What a stop mid-job leaves (the partial file and how far it got) is planted from the finished embedding,
     the rows after the stop point spoilt: the next curate keeps the rows before it and recomputes the rest."""

@@ -90,6 +90,10 @@ COMMANDS: tuple[Command, ...] = (
             "results"),
     Command("Predict", "p", "Classify an image file or a folder with the run shown (in the background); each galaxy "
             "opens large with its top classes", "predict", "results"),
+    Command("Curation", "u", "The run's curation lists as galleries: likely wrong labels, what to label next, the "
+            "odd ones out; s: the galaxies most like one; x excludes, m relabels, k takes back (the dataset's "
+            "overrides file, used by the next run). A run without lists is offered the curate job",
+            "curation", "results"),
     Command("Open mistake", "enter", "Open the selected mistake large (arrows step to the next)", "open_mistake",
             "results", show=False),
     Command("Filter", "slash", "Filter the runs list: text, state:finished, exp:NAME, #tag, acc>0.9 (also f1, "

@@ -147,27 +147,40 @@ def dataset_galaxies(dataset: Dataset, rows: Sequence[int], class_names: Sequenc
             for row, name in zip(rows, class_names)]
 
 
-class GalleryScreen(Screen[None]):
-    """A dataset's labelled galaxies, one class at a time."""
+class TileGallery(Screen[None]):
+    """Galaxies of one dataset as tiles filling the screen, a page at a time: a subclass says which (`entries`:
+    dataset rows and their tile captions) and what the title says; the arrows move, Enter opens one large."""
 
     BINDINGS = [Binding("escape,q", "app.pop_screen", "Close"),
-                Binding("right_square_bracket", "switch_class(1)", "Next class"),
-                Binding("left_square_bracket", "switch_class(-1)", "Previous class"),
                 Binding("pagedown", "page(1)", "Next page"), Binding("pageup", "page(-1)", "Previous page"),
                 Binding("left", "move(-1)", show=False), Binding("right", "move(1)", show=False),
                 Binding("up", "move_row(-1)", show=False), Binding("down", "move_row(1)", show=False),
                 Binding("enter", "open", "Open large"),
                 Binding("z", "zoom(1)", "Larger"), Binding("Z", "zoom(-1)", "Smaller")]
 
-    def __init__(self, dataset: Dataset, labelling: Labelling):
-        super().__init__(id="gallery")
+    def __init__(self, dataset: Dataset, screen_id: str):
+        super().__init__(id=screen_id)
         self.dataset = dataset
-        labels = dataset.labels(labelling)
-        self.members = [np.flatnonzero(labels == k) for k in range(len(dataset.classes))]
-        self.class_index = next((k for k, m in enumerate(self.members) if len(m)), 0)
         self.page = 0
+        self.shown = 0  # which list is on screen: pictures read for another are dropped
         self.tile = FIRST_TILE  # the least size tiles take (z: larger; spiral arms read from about 50)
         self._pictures: list[PILImage.Image] = []
+
+    def entries(self) -> list[tuple[int, str]]:
+        """The galaxies of the list shown: (dataset row, tile caption), in order."""
+        raise NotImplementedError
+
+    def heading(self) -> list[Text]:
+        """The title's first fields: what the list is."""
+        raise NotImplementedError
+
+    def hints(self) -> tuple[str, ...]:
+        return ()
+
+    def large_galaxies(self) -> list[Galaxy]:
+        """The list as GalaxyView shows it (the default caption: the tile's, with the volunteers' votes)."""
+        return [Galaxy(lambda row=row: dataset_picture(self.dataset, row, 256), caption)
+                for row, caption in self.entries()]
 
     def compose(self) -> ComposeResult:
         yield Static("", id="gallery-title")
@@ -194,19 +207,23 @@ class GalleryScreen(Screen[None]):
         across, down, _tile = self._layout
         return across * down
 
-    def _galaxies(self) -> list[Galaxy]:
-        members = [int(row) for row in self.members[self.class_index]]
-        return dataset_galaxies(self.dataset, members, [self.dataset.classes[self.class_index]] * len(members))
+    def focused_position(self) -> int | None:
+        """The position in the list of the galaxy whose tile has the focus."""
+        return self.focused.position if isinstance(self.focused, GalaxyTile) else None
+
+    async def show_list(self, focus: int = 0) -> None:
+        """Show the list from its first page (the subclass changed which list)."""
+        self.shown += 1
+        self.page = 0
+        await self._show_page(focus)
 
     async def _show_page(self, focus: int = 0) -> None:
         """Awaited by the keys that change the page, so the next key lands on the new tiles."""
-        members = self.members[self.class_index]
-        pages = max(1, -(-len(members) // self.per_page))
+        entries = self.entries()
+        pages = max(1, -(-len(entries) // self.per_page))
         self.page = max(0, min(pages - 1, self.page))
-        name = readable_class(self.dataset.classes[self.class_index])
-        fields = [Text(f"{self.dataset.name}: {name}", style="bold"), Text(f"{len(members)} galaxies"),
-                  Text(f"page {self.page + 1} of {pages}")]
-        fields += [Text(hint, style="dim") for hint in ("[ ] class", "PgUp/PgDn page", "arrows move",
+        fields = [*self.heading(), Text(f"{len(entries)} galaxies"), Text(f"page {self.page + 1} of {pages}")]
+        fields += [Text(hint, style="dim") for hint in (*self.hints(), "PgUp/PgDn page", "arrows move",
                                                          f"z/Z size ({self._layout[2]} px)", "Enter opens",
                                                          "Escape closes")]
         self.query_one("#gallery-title", Static).update(pack_fields(fields, max(20, self.size.width - 2)))
@@ -216,25 +233,25 @@ class GalleryScreen(Screen[None]):
         grid.styles.grid_columns = str(tile)
         grid.styles.grid_rows = str(tile // 2 + 2)
         start = self.page * self.per_page
-        rows = members[start:start + self.per_page]
+        chosen = entries[start:start + self.per_page]
         await grid.remove_children()
         self._pictures = []  # until this page's are read: `g` must not draw the last page's on these tiles
-        tiles = [GalaxyTile(start + i, f"{self.dataset.frame['id'].iloc[int(row)]}") for i, row in enumerate(rows)]
+        tiles = [GalaxyTile(start + i, caption) for i, (_row, caption) in enumerate(chosen)]
         await grid.mount_all(tiles)
         for tile_widget in tiles:
             tile_widget.styles.width, tile_widget.styles.height = tile, tile // 2 + 2
             size_square(tile_widget.query_one(ImageWidget), tile)
         if tiles:
             tiles[min(focus, len(tiles) - 1)].focus()
-        self._load_pictures([int(r) for r in rows], self.class_index, self.page)
+        self._load_pictures([row for row, _caption in chosen], self.shown, self.page)
 
     @work(thread=True, exclusive=True, group="gallery")
-    def _load_pictures(self, rows: list[int], class_index: int, page: int) -> None:
+    def _load_pictures(self, rows: list[int], shown: int, page: int) -> None:
         pictures = [dataset_picture(self.dataset, row, 192) for row in rows]
-        deliver(self.app, self._put_pictures, pictures, class_index, page)
+        deliver(self.app, self._put_pictures, pictures, shown, page)
 
-    def _put_pictures(self, pictures: list[PILImage.Image], class_index: int, page: int) -> None:
-        if (class_index, page) != (self.class_index, self.page):
+    def _put_pictures(self, pictures: list[PILImage.Image], shown: int, page: int) -> None:
+        if (shown, page) != (self.shown, self.page):
             return  # the person moved on meanwhile
         self._pictures = pictures
         self.redraw_galaxies()
@@ -245,15 +262,6 @@ class GalleryScreen(Screen[None]):
             tile.query_one(ImageWidget).image = for_screen(picture, grey)
 
     # ------------------------------------------------------------------ keys
-    async def action_switch_class(self, delta: int) -> None:
-        count = len(self.members)
-        for step in range(1, count + 1):  # skip classes with no galaxies at this labelling
-            candidate = (self.class_index + delta * step) % count
-            if len(self.members[candidate]):
-                self.class_index, self.page = candidate, 0
-                break
-        await self._show_page()
-
     async def action_page(self, delta: int, focus: int = 0) -> None:
         self.page += delta
         await self._show_page(focus)
@@ -266,7 +274,7 @@ class GalleryScreen(Screen[None]):
         slot, tiles = self._focused_slot() + delta, list(self.query(GalaxyTile))
         if 0 <= slot < len(tiles):
             tiles[slot].focus()
-        elif slot >= len(tiles) and (self.page + 1) * self.per_page < len(self.members[self.class_index]):
+        elif slot >= len(tiles) and (self.page + 1) * self.per_page < len(self.entries()):
             await self.action_page(1)
         elif slot < 0 and self.page > 0:
             await self.action_page(-1, focus=self.per_page - 1)
@@ -285,4 +293,41 @@ class GalleryScreen(Screen[None]):
 
     def action_open(self) -> None:
         if isinstance(self.focused, GalaxyTile):
-            self.app.push_screen(GalaxyView(self._galaxies(), self.focused.position))
+            self.app.push_screen(GalaxyView(self.large_galaxies(), self.focused.position))
+
+
+class GalleryScreen(TileGallery):
+    """A dataset's labelled galaxies, one class at a time."""
+
+    BINDINGS = [Binding("right_square_bracket", "switch_class(1)", "Next class"),
+                Binding("left_square_bracket", "switch_class(-1)", "Previous class")]
+
+    def __init__(self, dataset: Dataset, labelling: Labelling):
+        super().__init__(dataset, "gallery")
+        labels = dataset.labels(labelling)
+        self.members = [np.flatnonzero(labels == k) for k in range(len(dataset.classes))]
+        self.class_index = next((k for k, m in enumerate(self.members) if len(m)), 0)
+
+    def entries(self) -> list[tuple[int, str]]:
+        ids = self.dataset.frame["id"]
+        return [(int(row), str(ids.iloc[int(row)])) for row in self.members[self.class_index]]
+
+    def heading(self) -> list[Text]:
+        name = readable_class(self.dataset.classes[self.class_index])
+        return [Text(f"{self.dataset.name}: {name}", style="bold")]
+
+    def hints(self) -> tuple[str, ...]:
+        return ("[ ] class",)
+
+    def large_galaxies(self) -> list[Galaxy]:
+        members = [int(row) for row in self.members[self.class_index]]
+        return dataset_galaxies(self.dataset, members, [self.dataset.classes[self.class_index]] * len(members))
+
+    async def action_switch_class(self, delta: int) -> None:
+        count = len(self.members)
+        for step in range(1, count + 1):  # skip classes with no galaxies at this labelling
+            candidate = (self.class_index + delta * step) % count
+            if len(self.members[candidate]):
+                self.class_index = candidate
+                break
+        await self.show_list()

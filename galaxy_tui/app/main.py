@@ -24,7 +24,7 @@ from galaxy_tui.app.dialogs import HelpScreen
 from galaxy_tui.app.doctor_view import DoctorView
 from galaxy_tui.app.early_keys import key_events
 from galaxy_tui.app.footer import FittingFooter
-from galaxy_tui.app.gallery import GalaxyView, GalleryScreen
+from galaxy_tui.app.gallery import GalaxyView, TileGallery
 from galaxy_tui.app.panes.datasets import DatasetsPane
 from galaxy_tui.app.runs_panel import RunsPanel
 from galaxy_tui.app.store import RunStore, StoreReader
@@ -336,7 +336,7 @@ class GalaxyApp(App[None]):
         for results in self.query("#results-pane"):
             results.redraw_galaxies()  # type: ignore[attr-defined]
         for screen in self.screen_stack:  # the gallery and the large view, where open, at once
-            if isinstance(screen, (GalleryScreen, GalaxyView)):
+            if isinstance(screen, (TileGallery, GalaxyView)):
                 screen.redraw_galaxies()
         self.notify(f"galaxies in {'grey' if self.grey_galaxies else 'colour'}", timeout=2)
 

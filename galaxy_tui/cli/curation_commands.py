@@ -140,7 +140,7 @@ def show_list(workspace: Path, run_id: str, which: str, count: int, out: Path | 
     from rich.table import Table
 
     from galaxy_tui.curation.embedding import curation_folder
-    from galaxy_tui.curation.rankings import read_ranking
+    from galaxy_tui.curation.files import read_ranking
     from galaxy_tui.runs import get_run
     registry = registry_for_reading(workspace)
     run = get_run(registry, run_id)

@@ -8,21 +8,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from galaxy_tui.atomic import atomic_write_json
 from galaxy_tui.curation.embedding import LEFT_OUT, Embedding
+from galaxy_tui.curation.files import LABEL_ISSUES, LABEL_NEXT, MAP, ODD_ONES, SUMMARY
 from galaxy_tui.curation.heads import class_heads, fraction_heads
 from galaxy_tui.curation.label_issues import class_label_issues, fraction_label_issues
 from galaxy_tui.curation.label_next import fraction_disagreement, label_next
 from galaxy_tui.curation.map2d import pca_map, umap_map
 from galaxy_tui.curation.odd_ones import odd_ones
-
-LABEL_ISSUES = "label_issues.csv"
-LABEL_NEXT = "label_next.csv"
-ODD_ONES = "odd_ones.csv"
-MAP = "map.csv"
-SUMMARY = "summary.json"
 
 
 @dataclass(frozen=True)
@@ -67,10 +61,3 @@ def write_rankings(folder: Path, embedding: Embedding, targets: Targets, seed: i
                "t": time.time()}
     atomic_write_json(folder / SUMMARY, summary)
     return summary
-
-
-def read_ranking(folder: Path, name: str) -> pd.DataFrame | None:
-    path = folder / name
-    if not path.exists():
-        return None
-    return pd.read_csv(path, dtype={"id": str}, keep_default_na=False)

@@ -27,6 +27,7 @@ from galaxy_tui.analysis.domain import domain_note
 from galaxy_tui.analysis.fraction_figures import FractionPredictions, draw_residuals, draw_scatter
 from galaxy_tui.analysis.task_results import results_of
 from galaxy_tui.app.commands import bindings_for
+from galaxy_tui.app.curation_view import open_curation
 from galaxy_tui.app.ensemble_offer import offer_ensemble
 from galaxy_tui.app.fields import pack_fields
 from galaxy_tui.app.gallery import Galaxy, GalaxyView
@@ -375,6 +376,14 @@ class ResultsPane(Widget, can_focus=True):
             self.app.notify(str(exc), severity="error")
             return
         self.app.push_screen(PredictDialog(record.info.id, record.info.dir, kind, self.app.workspace))  # type: ignore[attr-defined]
+
+    def action_curation(self) -> None:
+        record = self.app.store.browsed_record  # type: ignore[attr-defined]
+        if record is None or is_derived(record.metrics) or self.app.registry is None:  # type: ignore[attr-defined]
+            self.app.notify("choose a finished run with a network of its own first (r opens the runs list)",
+                            severity="warning")
+            return
+        open_curation(self.app, self.app.registry, record.info.id, record.info.dir)  # type: ignore[attr-defined]
 
     def action_diff(self) -> None:
         """Compare: what changed from the marked run (else the one Results shows) to the row under the cursor."""
