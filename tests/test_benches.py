@@ -88,3 +88,20 @@ def test_bench_serve_runs(capsys: pytest.CaptureFixture[str], monkeypatch: pytes
     module.main()
     out = capsys.readouterr().out
     assert "batched vs one per request: throughput x" in out and "one per request" in out
+
+
+def test_bench_similar_runs(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    module = bench("bench_similar")
+    monkeypatch.setattr(sys, "argv", ["bench_similar", "--galaxies", "3000", "--features", "64", "--repeats", "1"])
+    module.main()
+    out = capsys.readouterr().out
+    assert "ours: chunked float16 product" in out and "NearestNeighbors" in out and "100%" in out
+
+
+def test_bench_curation_runs(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    module = bench("bench_curation")
+    monkeypatch.setattr(sys, "argv", ["bench_curation", "--count", "400", "--size", "32", "--epochs", "1",
+                                      "--mislabel", "0.1", "--rare", "0.05"])
+    module.main()
+    out = capsys.readouterr().out
+    assert "likely wrong labels" in out and "IsolationForest on raw pixels" in out

@@ -163,3 +163,26 @@ def test_planted_truth_leaves_the_unplanted_demo_as_it_was() -> None:
     rare = np.flatnonzero(marks == "rare")
     assert set(planted.frame["true_type"].iloc[rare]) == {"ring", "merger"}
     assert not np.array_equal(plain.read_image(int(rare[0])), planted.read_image(int(rare[0])))
+
+
+def test_the_umap_map_when_installed_and_the_message_without_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """UMAP is an optional extra (the test extra installs it); without it the map says what to install."""
+    import sys
+
+    from galaxy_tui.curation.map2d import pca_map, umap_map
+    features, labels = blobs(300, features=12)
+    vectors = unit_rows(features)
+    flat = pca_map(vectors)
+    assert flat.shape == (300, 2) and np.isfinite(flat.to_numpy()).all()
+    try:
+        import umap  # noqa: F401
+    except ImportError:
+        pytest.skip("umap-learn is not installed here")
+    layout = umap_map(vectors)
+    assert layout.shape == (300, 2) and np.isfinite(layout.to_numpy()).all()
+    centres = np.stack([layout[labels == k].mean().to_numpy() for k in range(3)])
+    spread = np.mean([layout[labels == k].std().mean() for k in range(3)])
+    assert np.min([np.linalg.norm(a - b) for i, a in enumerate(centres) for b in centres[i + 1:]]) > 2 * spread
+    monkeypatch.setitem(sys.modules, "umap", None)  # as where the extra is not installed
+    with pytest.raises(GalaxyError, match=r"pip install 'galaxy-tui\[umap\]'"):
+        umap_map(vectors)
