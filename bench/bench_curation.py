@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from cli_workspace import train, workspace
 from sklearn.ensemble import IsolationForest
 
+from cli_workspace import train, workspace
 from galaxy_tui.data.sources import load_dataset
 from galaxy_tui.registry import load_registry
 

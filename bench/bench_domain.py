@@ -25,11 +25,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from cli_workspace import REALDATA, SDSS_3_CLASSES, train, workspace
 from sklearn.covariance import LedoitWolf
 from sklearn.metrics import roc_auc_score
 from sklearn.neighbors import NearestNeighbors
 
+from cli_workspace import REALDATA, SDSS_3_CLASSES, train, workspace
 from galaxy_tui.data.sources import load_dataset
 from galaxy_tui.frozen_run import read_frozen
 from galaxy_tui.inference.galaxy_sources import dataset_items, file_items

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from cli_workspace import SDSS_3_CLASSES, train, workspace
 from PIL import Image
 
+from cli_workspace import SDSS_3_CLASSES, train, workspace
 from galaxy_tui.frozen_run import read_frozen
 from galaxy_tui.inference.galaxy_sources import dataset_items
 from galaxy_tui.inference.predicting import Item, predict_items
