@@ -16,6 +16,7 @@ from textual.screen import Screen
 from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
+from galaxy_tui.app.fields import pack_fields
 from galaxy_tui.app.footer import FittingFooter
 from galaxy_tui.app.thumbs import readable_class
 
@@ -66,14 +67,17 @@ class MapScreen(Screen[None]):
     def on_mount(self) -> None:
         self._draw()
 
+    def on_resize(self) -> None:
+        self._draw()
+
     def _series(self) -> list[tuple[str, pd.DataFrame, str]]:
         """(legend, points, colour) for the colouring chosen."""
         chosen = colourings(self.session)[self.colouring]
         labels = self.drawn["id"].map(self.session.label_of)
-        if chosen == "class":
-            names = [*self.session.dataset.classes, ""]
+        if chosen == "class":  # the galaxies without a label first, under the classes' points where they share a cell
+            names = ["", *self.session.dataset.classes]
             return [(readable_class(name) or "no label", self.drawn[labels.to_numpy() == name],
-                     COLOURS[k % len(COLOURS)] if name else "gray") for k, name in enumerate(names)]
+                     COLOURS[(k - 1) % len(COLOURS)] if name else "gray") for k, name in enumerate(names)]
         votes = getattr(self.session.dataset.votes, chosen)
         rows = self.drawn["id"].map(self.session.dataset_row)
         fractions = np.array([votes[int(row)] if pd.notna(row) else np.nan for row in rows])
@@ -94,10 +98,10 @@ class MapScreen(Screen[None]):
         plot.refresh()
         drawn = f"{len(self.drawn)} of {len(self.points)} drawn" if len(self.drawn) < len(self.points) else \
             f"{len(self.points)} galaxies"
-        title = Text.assemble((f"{self.session.run_id}: the map ({self.session.layout_kind}) ", "bold"),
-                              f"{drawn} · ", *[part for item in legend for part in (item, " ")],
-                              ("· arrows move + · Enter: the galaxies there · c colour by · Escape", "dim"))
-        self.query_one("#map-title", Static).update(title)
+        fields = [Text(f"{self.session.run_id}: the map ({self.session.layout_kind})", style="bold"), Text(drawn),
+                  *legend, *[Text(hint, style="dim") for hint in ("arrows move +", "Enter: the galaxies there",
+                                                                 "c colour by", "Escape closes")]]
+        self.query_one("#map-title", Static).update(pack_fields(fields, max(20, self.size.width - 2)))
 
     def action_move(self, dx: int, dy: int) -> None:
         span = self.points[["x", "y"]].max() - self.points[["x", "y"]].min()
