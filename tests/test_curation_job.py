@@ -139,6 +139,31 @@ async def test_the_workbench_shows_the_lists_and_keeps_decisions_in_the_override
     overrides.unlink()
 
 
+async def test_s_shows_similar_galaxies_from_the_gallery_and_a_mistake(curated) -> None:  # noqa: ANN001
+    from galaxy_tui.app.gallery import GalaxyTile, GalaxyView, GalleryScreen
+    from galaxy_tui.app.main import GalaxyApp
+    from galaxy_tui.app.panes.mistakes_grid import MistakeCell
+    from galaxy_tui.app.thumbs import ThumbnailStrip
+    from pilot_helpers import NoGpu, screen_text, until
+    root, run = curated
+    app = GalaxyApp(root, telemetry=NoGpu())
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: app.query_one(ThumbnailStrip).shown == "tiny")
+        await pilot.press("v")
+        await until(pilot, lambda: isinstance(app.screen, GalleryScreen) and len(app.screen.query(GalaxyTile)) > 0)
+        first = app.screen.entries()[0][1]
+        await pilot.press("s")
+        await until(pilot, lambda: f"Like {first}" in screen_text(app))
+        await pilot.press("escape", "escape", "4", "m")
+        await until(pilot, lambda: len(app.query(MistakeCell)) > 0)
+        app.query(MistakeCell).first().focus()
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, GalaxyView))
+        mistake = app.screen.galaxies[app.screen.index].galaxy_id
+        await pilot.press("s")
+        await until(pilot, lambda: f"Like {mistake}" in screen_text(app))
+
+
 def test_a_stopped_embedding_continues_where_it_stopped(curated) -> None:  # noqa: ANN001
     """What a stop mid-job leaves (the partial file and how far it got) is planted from the finished embedding,
     the rows after the stop point spoilt: the next curate keeps the rows before it and recomputes the rest."""

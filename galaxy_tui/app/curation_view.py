@@ -5,6 +5,7 @@ overrides file (data/overrides), never to its catalogue."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,6 +19,7 @@ from galaxy_tui.app.dialogs import ChoiceDialog, confirm
 from galaxy_tui.app.gallery import Galaxy, TileGallery, dataset_picture, vote_caption
 from galaxy_tui.app.threads import deliver
 from galaxy_tui.app.thumbs import readable_class
+from galaxy_tui.curation.files import SUMMARY
 from galaxy_tui.errors import GalaxyError
 from galaxy_tui.registry import Registry
 from galaxy_tui.runs import curate_run
@@ -177,16 +179,70 @@ class CurationScreen(TileGallery):
             self.app.push_screen(CurationScreen(self.session, "near", listing, about))
         self.app.push_screen(MapScreen(self.session, near))
 
-    def action_similar(self) -> None:
-        galaxy_id = self._focused_id()
-        if galaxy_id is None:
-            return
+    def similar(self, galaxy_id: str) -> None:
         try:
             found = self.session.similar(galaxy_id)
         except GalaxyError as exc:
             self.app.notify(str(exc), severity="error")
             return
         self.app.push_screen(CurationScreen(self.session, "similar", found, galaxy_id))
+
+
+def newest_curated_run(runs_dir: Path, dataset: str) -> Path | None:
+    """The run whose curation lists are the newest among those of `dataset`."""
+    from galaxy_tui.frozen_run import read_config
+    found = []
+    for summary in runs_dir.glob(f"*/curation/{SUMMARY}"):
+        try:
+            if read_config(summary.parents[1]).get("dataset", {}).get("name") == dataset:
+                found.append((summary.stat().st_mtime, summary.parents[1]))
+        except (GalaxyError, OSError):
+            continue
+    return max(found)[1] if found else None
+
+
+def similar_in_dataset(app: App, runs_dir: Path, dataset: str) -> Callable[[str], None]:
+    """`s` for a galaxy of `dataset` anywhere: the galaxies most like it in its newest curated run."""
+    def similar(galaxy_id: str) -> None:
+        run_dir = newest_curated_run(runs_dir, dataset)
+        if run_dir is None:
+            app.notify(f"no run of dataset {dataset!r} is curated yet: u on a finished run in Results (or "
+                       f"galaxy-tui curate RUN)", severity="warning", timeout=6)
+            return
+        similar_in_run(app, run_dir, galaxy_id)
+    return similar
+
+
+def similar_in_run(app: App, run_dir: Path, galaxy_id: str) -> None:
+    """The galaxies most like `galaxy_id` in the run's embedding, as a gallery (the run's lists read in a thread,
+    once while they stay the same)."""
+    if not (run_dir / "curation" / SUMMARY).exists():
+        app.notify(f"run {run_dir.name} is not curated yet: u in Results curates it (or galaxy-tui curate "
+                   f"{run_dir.name})", severity="warning", timeout=6)
+        return
+
+    def read() -> None:
+        try:
+            session = _session(run_dir)
+            found = session.similar(galaxy_id)
+        except (GalaxyError, OSError) as exc:
+            deliver(app, app.notify, str(exc), severity="error", timeout=8)
+            return
+        deliver(app, app.push_screen, CurationScreen(session, "similar", found, galaxy_id))
+    app.run_worker(read, thread=True, exclusive=True, group="curation")
+
+
+_SESSIONS: dict[Path, tuple[float, CurationSession]] = {}
+
+
+def _session(run_dir: Path) -> CurationSession:
+    from galaxy_tui.curation.session import open_session  # the dataset's reader: h5py, when asked
+    stamp = (run_dir / "curation" / SUMMARY).stat().st_mtime
+    kept = _SESSIONS.get(run_dir)
+    if kept is None or kept[0] != stamp:
+        _SESSIONS.clear()  # one run's at a time: an embedding can be hundreds of MB
+        _SESSIONS[run_dir] = (stamp, open_session(run_dir))
+    return _SESSIONS[run_dir][1]
 
 
 def open_curation(app: App, registry: Registry, run_id: str, run_dir: Path) -> None:
@@ -196,7 +252,7 @@ def open_curation(app: App, registry: Registry, run_id: str, run_dir: Path) -> N
 
 
 def _read_session(app: App, registry: Registry, run_id: str, run_dir: Path) -> None:
-    if not (run_dir / "curation" / "summary.json").exists():
+    if not (run_dir / "curation" / SUMMARY).exists():
         def answered(answer: str | None) -> None:
             if answer == "yes":
                 app.run_worker(lambda: _start(app, registry, run_id), thread=True, group="curation")
@@ -205,9 +261,8 @@ def _read_session(app: App, registry: Registry, run_id: str, run_dir: Path) -> N
                                               f"(the Monitor follows it; u again when it ends)", "Curate",
                                               "Not now"), answered)
         return
-    from galaxy_tui.curation.session import open_session  # the dataset's reader: h5py, when asked
     try:
-        session = open_session(run_dir)
+        session = _session(run_dir)
     except (GalaxyError, OSError) as exc:
         deliver(app, app.notify, str(exc), severity="error", timeout=8)
         return

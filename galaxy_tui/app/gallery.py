@@ -58,6 +58,7 @@ def gallery_layouts(width: int, height: int) -> list[tuple[int, int, int]]:
 class Galaxy:
     load: Callable[[], PILImage.Image]  # the picture, made for the eye (it may read a file)
     caption: str                        # a few short lines: id, class, prediction or votes
+    galaxy_id: str = ""                 # its id in its dataset, where it has one (`s`: the galaxies like it)
 
 
 class GalaxyView(ModalScreen[None]):
@@ -65,18 +66,20 @@ class GalaxyView(ModalScreen[None]):
 
     BINDINGS = [Binding("escape,q,enter", "dismiss(None)", "Close"), Binding("left,up", "step(-1)", "Previous"),
                 Binding("right,down", "step(1)", "Next"),
-                Binding("g", "app.toggle_grey", "Colour / grey")]  # a modal screen hides the app's keys
+                Binding("g", "app.toggle_grey", "Colour / grey"),  # a modal screen hides the app's keys
+                Binding("s", "similar", "Similar")]
 
-    def __init__(self, galaxies: Sequence[Galaxy], index: int):
+    def __init__(self, galaxies: Sequence[Galaxy], index: int, similar: Callable[[str], None] | None = None):
         super().__init__(id="galaxy-view")
-        self.galaxies, self.index = galaxies, index
+        self.galaxies, self.index, self.similar = galaxies, index, similar
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="galaxy-view-box"):
             yield ImageWidget(BLANK, id="galaxy-large")
             with Vertical(id="galaxy-side"):
                 yield Static("", id="galaxy-caption")
-                yield Static("← → the previous / next galaxy · g colour or grey · Escape closes", classes="hint")
+                yield Static("← → the previous / next galaxy · g colour or grey"
+                             + (" · s similar galaxies" if self.similar else "") + " · Escape closes", classes="hint")
 
     def on_mount(self) -> None:
         self._show()
@@ -93,6 +96,13 @@ class GalaxyView(ModalScreen[None]):
     def action_step(self, delta: int) -> None:
         self.index = max(0, min(len(self.galaxies) - 1, self.index + delta))
         self._show()
+
+    def action_similar(self) -> None:
+        galaxy_id = self.galaxies[self.index].galaxy_id
+        if self.similar is None or not galaxy_id:
+            self.app.notify("similar galaxies need a galaxy of a curated run's dataset", severity="warning")
+            return
+        self.similar(galaxy_id)
 
     def _show(self) -> None:
         galaxy = self.galaxies[self.index]
@@ -143,8 +153,9 @@ def dataset_picture(dataset: Dataset, row: int, size: int = 128) -> PILImage.Ima
 
 def dataset_galaxies(dataset: Dataset, rows: Sequence[int], class_names: Sequence[str]) -> list[Galaxy]:
     """Galaxies of `dataset` for GalaxyView: rows shown as the classes they were labelled."""
-    return [Galaxy(lambda row=row: dataset_picture(dataset, row, 256), vote_caption(dataset, row, name))
-            for row, name in zip(rows, class_names)]
+    ids = dataset.frame["id"]
+    return [Galaxy(lambda row=row: dataset_picture(dataset, row, 256), vote_caption(dataset, row, name),
+                   str(ids.iloc[row])) for row, name in zip(rows, class_names)]
 
 
 class TileGallery(Screen[None]):
@@ -155,12 +166,13 @@ class TileGallery(Screen[None]):
                 Binding("pagedown", "page(1)", "Next page"), Binding("pageup", "page(-1)", "Previous page"),
                 Binding("left", "move(-1)", show=False), Binding("right", "move(1)", show=False),
                 Binding("up", "move_row(-1)", show=False), Binding("down", "move_row(1)", show=False),
-                Binding("enter", "open", "Open large"),
+                Binding("enter", "open", "Open large"), Binding("s", "similar", "Similar"),
                 Binding("z", "zoom(1)", "Larger"), Binding("Z", "zoom(-1)", "Smaller")]
 
-    def __init__(self, dataset: Dataset, screen_id: str):
+    def __init__(self, dataset: Dataset, screen_id: str, similar: Callable[[str], None] | None = None):
         super().__init__(id=screen_id)
         self.dataset = dataset
+        self._similar = similar
         self.page = 0
         self.shown = 0  # which list is on screen: pictures read for another are dropped
         self.tile = FIRST_TILE  # the least size tiles take (z: larger; spiral arms read from about 50)
@@ -177,9 +189,17 @@ class TileGallery(Screen[None]):
     def hints(self) -> tuple[str, ...]:
         return ()
 
+    def similar(self, galaxy_id: str) -> None:
+        """`s` on a galaxy: the galaxies most like it, in a curated run's embedding of this dataset."""
+        if self._similar is None:
+            self.app.notify("similar galaxies need a curated run of this dataset", severity="warning")
+            return
+        self._similar(galaxy_id)
+
     def large_galaxies(self) -> list[Galaxy]:
         """The list as GalaxyView shows it (the default caption: the tile's, with the volunteers' votes)."""
-        return [Galaxy(lambda row=row: dataset_picture(self.dataset, row, 256), caption)
+        ids = self.dataset.frame["id"]
+        return [Galaxy(lambda row=row: dataset_picture(self.dataset, row, 256), caption, str(ids.iloc[row]))
                 for row, caption in self.entries()]
 
     def compose(self) -> ComposeResult:
@@ -293,7 +313,13 @@ class TileGallery(Screen[None]):
 
     def action_open(self) -> None:
         if isinstance(self.focused, GalaxyTile):
-            self.app.push_screen(GalaxyView(self.large_galaxies(), self.focused.position))
+            self.app.push_screen(GalaxyView(self.large_galaxies(), self.focused.position, self.similar))
+
+    def action_similar(self) -> None:
+        position = self.focused_position()
+        if position is not None:
+            row = self.entries()[position][0]
+            self.similar(str(self.dataset.frame["id"].iloc[row]))
 
 
 class GalleryScreen(TileGallery):
@@ -302,8 +328,8 @@ class GalleryScreen(TileGallery):
     BINDINGS = [Binding("right_square_bracket", "switch_class(1)", "Next class"),
                 Binding("left_square_bracket", "switch_class(-1)", "Previous class")]
 
-    def __init__(self, dataset: Dataset, labelling: Labelling):
-        super().__init__(dataset, "gallery")
+    def __init__(self, dataset: Dataset, labelling: Labelling, similar: Callable[[str], None] | None = None):
+        super().__init__(dataset, "gallery", similar)
         labels = dataset.labels(labelling)
         self.members = [np.flatnonzero(labels == k) for k in range(len(dataset.classes))]
         self.class_index = next((k for k, m in enumerate(self.members) if len(m)), 0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,6 +17,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Label, Static
 
 from galaxy_tui.app.commands import bindings_for
+from galaxy_tui.app.curation_view import similar_in_dataset
 from galaxy_tui.app.dialogs import InputDialog
 from galaxy_tui.app.fields import fit_path
 from galaxy_tui.app.folder_classes import FolderClassesDialog, FolderPlan
@@ -175,7 +177,7 @@ class DatasetsPane(Widget):
         if dataset is None:
             self.app.notify("the dataset is still loading", severity="warning", timeout=3)
             return
-        self.app.push_screen(GalleryScreen(dataset, self.labelling))
+        self.app.push_screen(GalleryScreen(dataset, self.labelling, self._similar(dataset.name)))
 
     def action_open_sample(self) -> None:
         strip = self.query_one("#dataset-thumbs", ThumbnailStrip)
@@ -184,7 +186,12 @@ class DatasetsPane(Widget):
             return
         thumbs = strip.visible()
         galaxies = dataset_galaxies(dataset, [t.row for t in thumbs], [t.class_name for t in thumbs])
-        self.app.push_screen(GalaxyView(galaxies, thumbs.index(self.app.focused)))
+        self.app.push_screen(GalaxyView(galaxies, thumbs.index(self.app.focused), self._similar(dataset.name)))
+
+    def _similar(self, dataset: str) -> Callable[[str], None]:
+        registry = self.app.registry  # type: ignore[attr-defined]
+        runs_dir = registry.runs_dir if registry else self.app.workspace / "runs"  # type: ignore[attr-defined]
+        return similar_in_dataset(self.app, runs_dir, dataset)
 
     # ------------------------------------------------------------------ labelling
     @property

@@ -27,7 +27,7 @@ from galaxy_tui.analysis.domain import domain_note
 from galaxy_tui.analysis.fraction_figures import FractionPredictions, draw_residuals, draw_scatter
 from galaxy_tui.analysis.task_results import results_of
 from galaxy_tui.app.commands import bindings_for
-from galaxy_tui.app.curation_view import open_curation
+from galaxy_tui.app.curation_view import open_curation, similar_in_run
 from galaxy_tui.app.ensemble_offer import offer_ensemble
 from galaxy_tui.app.fields import pack_fields
 from galaxy_tui.app.gallery import Galaxy, GalaxyView
@@ -415,5 +415,8 @@ class ResultsPane(Widget, can_focus=True):
         if isinstance(focused, MistakeCell):
             cells = list(self.query(MistakeCell))
             galaxies = [Galaxy(lambda path=cell.path: PILImage.open(path),
-                               "\n".join(filter(None, (cell.caption, cell.details)))) for cell in cells]
-            self.app.push_screen(GalaxyView(galaxies, cells.index(focused)))
+                               "\n".join(filter(None, (cell.caption, cell.details))), str(cell.row.get("id", "")))
+                        for cell in cells]
+            record = self.app.store.browsed_record  # type: ignore[attr-defined]
+            self.app.push_screen(GalaxyView(galaxies, cells.index(focused),
+                                            lambda galaxy_id: similar_in_run(self.app, record.info.dir, galaxy_id)))
