@@ -164,6 +164,39 @@ async def test_s_shows_similar_galaxies_from_the_gallery_and_a_mistake(curated) 
         await until(pilot, lambda: f"Like {mistake}" in screen_text(app))
 
 
+async def test_s_on_a_classified_image_finds_the_run_s_galaxies_like_it(curated, tmp_path: Path) -> None:  # noqa: ANN001
+    """A galaxy of the dataset saved as a file and classified with `p`: the predict job keeps its features, and
+    `s` on it finds that very galaxy first."""
+    from PIL import Image
+    from textual.widgets import Input
+
+    from galaxy_tui.app.curation_view import CurationScreen
+    from galaxy_tui.app.gallery import GalaxyView
+    from galaxy_tui.app.main import GalaxyApp
+    from galaxy_tui.app.predict_dialog import PredictDialog
+    from galaxy_tui.data.sources import load_dataset
+    from pilot_helpers import NoGpu, screen_text, text_of, until
+    root, run = curated
+    registry = load_registry(root / "experiments.toml")
+    dataset = load_dataset(registry.dataset("tiny"), registry.cache_dir)
+    folder = tmp_path / "files"
+    folder.mkdir()
+    asked = str(dataset.frame["id"].iloc[7])
+    Image.fromarray(dataset.read_image(int(dataset.frame["ref"].iloc[7]))).save(folder / "asked.png")
+    app = GalaxyApp(root, telemetry=NoGpu())
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("4")
+        await until(pilot, lambda: run.id in text_of(app, "#results-summary"))
+        await pilot.press("p")
+        await until(pilot, lambda: isinstance(app.screen, PredictDialog))
+        app.screen.query_one("#predict-path", Input).value = str(folder)
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, GalaxyView), timeout=120)
+        await pilot.press("s")
+        await until(pilot, lambda: isinstance(app.screen, CurationScreen) and "Like asked.png" in screen_text(app))
+        assert app.screen.galaxy_ids()[0] == asked
+
+
 def test_a_stopped_embedding_continues_where_it_stopped(curated) -> None:  # noqa: ANN001
     """What a stop mid-job leaves (the partial file and how far it got) is planted from the finished embedding,
     the rows after the stop point spoilt: the next curate keeps the rows before it and recomputes the rest."""

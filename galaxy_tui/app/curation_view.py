@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 from rich.text import Text
 from textual.app import App
@@ -104,6 +105,9 @@ class CurationScreen(TileGallery):
 
     def entries(self) -> list[tuple[int, str]]:
         return [(row, caption) for row, _id, caption in self._entries]
+
+    def galaxy_ids(self) -> list[str]:
+        return [galaxy_id for _row, galaxy_id, _caption in self._entries]
 
     def heading(self) -> list[Text]:
         frame = self._frame()
@@ -213,9 +217,9 @@ def similar_in_dataset(app: App, runs_dir: Path, dataset: str) -> Callable[[str]
     return similar
 
 
-def similar_in_run(app: App, run_dir: Path, galaxy_id: str) -> None:
-    """The galaxies most like `galaxy_id` in the run's embedding, as a gallery (the run's lists read in a thread,
-    once while they stay the same)."""
+def similar_in_run(app: App, run_dir: Path, galaxy_id: str, features: np.ndarray | None = None) -> None:
+    """The galaxies most like `galaxy_id` (of the run's dataset; or an image outside it, by its `features`) in the
+    run's embedding, as a gallery (the run's lists read in a thread, once while they stay the same)."""
     if not (run_dir / "curation" / SUMMARY).exists():
         app.notify(f"run {run_dir.name} is not curated yet: u in Results curates it (or galaxy-tui curate "
                    f"{run_dir.name})", severity="warning", timeout=6)
@@ -224,7 +228,7 @@ def similar_in_run(app: App, run_dir: Path, galaxy_id: str) -> None:
     def read() -> None:
         try:
             session = _session(run_dir)
-            found = session.similar(galaxy_id)
+            found = session.similar(galaxy_id) if features is None else session.similar_to(features)
         except (GalaxyError, OSError) as exc:
             deliver(app, app.notify, str(exc), severity="error", timeout=8)
             return

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import numpy as np
 from PIL import Image as PILImage
 from rich.text import Text
 from textual.app import ComposeResult
@@ -17,6 +18,7 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Input, Label, Static
 
 from galaxy_tui.analysis.domain import UNLIKE
+from galaxy_tui.app.curation_view import similar_in_run
 from galaxy_tui.app.gallery import BLANK, Galaxy, GalaxyView
 from galaxy_tui.app.path_input import PathInput
 from galaxy_tui.app.thumbs import eye_crop, readable_class
@@ -201,6 +203,17 @@ class PredictDialog(ModalScreen[None]):
         self._open(event.cursor_row)
 
     def _open(self, index: int) -> None:
-        galaxies = [Galaxy(lambda path=Path(row.get("path", "")): _picture(path, self.crop), prediction_caption(row))
-                    for row in self.rows]
-        self.app.push_screen(GalaxyView(galaxies, index))
+        galaxies = [Galaxy(lambda path=Path(row.get("path", "")): _picture(path, self.crop), prediction_caption(row),
+                           str(position)) for position, row in enumerate(self.rows)]
+        self.app.push_screen(GalaxyView(galaxies, index, self._similar))
+
+    def _similar(self, position: str) -> None:
+        """`s` on a classified image: the run's galaxies most like it, from the features the job kept."""
+        features = self.job.predictions.with_suffix(".features.npy") if self.job else None
+        if features is None or not features.exists():
+            self.app.notify("this job kept no features (it ran before they were kept): classify again",
+                            severity="warning")
+            return
+        row = self.rows[int(position)]
+        similar_in_run(self.app, self.run_dir, Path(row.get("path", "")).name,
+                       np.load(features, mmap_mode="r")[int(position)])

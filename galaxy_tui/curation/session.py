@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from galaxy_tui.atomic import read_json
-from galaxy_tui.curation.embedding import Embedding, curation_folder, read_embedding
+from galaxy_tui.curation.embedding import Embedding, curation_folder, read_embedding, unit_rows
 from galaxy_tui.curation.files import LABEL_ISSUES, LABEL_NEXT, MAP, ODD_ONES, SUMMARY, read_ranking
 from galaxy_tui.curation.similar import nearest
 from galaxy_tui.data.catalog import Dataset
@@ -59,8 +59,14 @@ class CurationSession:
     def similar(self, galaxy_id: str, k: int = 24) -> pd.DataFrame:
         """id, similarity, part, label of the k galaxies most like this one, most similar first."""
         row = self.embedding.row_of(galaxy_id)
-        found, sims = nearest(self.embedding.vectors, np.asarray(self.embedding.vectors[row], np.float32), k,
-                              np.array([row]))
+        return self._nearest(np.asarray(self.embedding.vectors[row], np.float32), k, np.array([row]))
+
+    def similar_to(self, features: np.ndarray, k: int = 24) -> pd.DataFrame:
+        """The same for an image outside the embedding, from its penultimate features (a predict job's)."""
+        return self._nearest(unit_rows(features[None])[0].astype(np.float32), k, None)
+
+    def _nearest(self, query: np.ndarray, k: int, skip: np.ndarray | None) -> pd.DataFrame:
+        found, sims = nearest(self.embedding.vectors, query, k, skip)
         return self.embedding.galaxies.iloc[found[0]][["id", "part", "label"]].assign(
             similarity=np.round(sims[0], 4)).reset_index(drop=True)
 

@@ -38,7 +38,7 @@ def run_job(folder: Path, stop: list[bool]) -> None:
         if stop:
             raise Stopped(f"stopped after classifying {done} of {total} images; start it again to classify them all")
 
-    predicted = predict_items(loaded, items, progress=progress)
+    predicted = predict_items(loaded, items, features=True, progress=progress)  # features: `s` in the dialog
     predicted.skipped = [(str(path), why) for path, why in collected.skipped] + predicted.skipped
     frame, _ = save_predictions(folder / "predictions.csv", loaded, predicted)
     unlike = int(frame["unlike_training"].sum()) if "unlike_training" in frame else 0
