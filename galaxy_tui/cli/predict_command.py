@@ -13,8 +13,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from galaxy_tui.analysis.domain import UNLIKE
 from galaxy_tui.errors import GalaxyError
 from galaxy_tui.inference.galaxy_sources import dataset_items, file_items
-from galaxy_tui.inference.predicting import Predicted, predict_items, save_predictions
 from galaxy_tui.inference.servable import LoadedRun, choose_device, load_run
+from galaxy_tui.inference.streaming import CHUNK, Streamed, predict_streaming
 from galaxy_tui.registry import registry_for_reading
 from galaxy_tui.runs import get_run
 
@@ -39,17 +39,32 @@ def predict(workspace: Path, run_id: str, paths: list[Path], dataset: str | None
         what = f"dataset {dataset!r} has no galaxies the rule dropped" if dataset else "no image files were found"
         raise GalaxyError(f"{what}; nothing to classify.")
     loaded = load_run(run.dir, choose_device(device))
+    target = out or Path(f"predictions-{run.id}.csv")
     err = Console(stderr=True)
     started = time.perf_counter()
-    with Progress(TextColumn("classifying"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=err, transient=True) as bar:
-        task = bar.add_task("", total=len(items))
-        predicted = predict_items(loaded, items, batch, tta, features,
-                                  lambda done, _total: bar.update(task, completed=done))
+    reached = [0]
+
+    def advanced(done: int, _total: int) -> None:
+        reached[0] = done
+        bar.update(task, completed=done)
+    try:
+        with Progress(TextColumn("classifying"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                      console=err, transient=True) as bar:
+            task = bar.add_task("", total=len(items))
+            streamed = predict_streaming(loaded, items, target, batch, tta, features, advanced)
+    except KeyboardInterrupt:
+        err.print(f"stopped after {reached[0]} of {len(items)} galaxies; the same command continues from the last "
+                  f"{CHUNK} written ({target}.partial)")
+        return 130
     seconds = time.perf_counter() - started
-    predicted.skipped = skipped + predicted.skipped
-    frame, written = save_predictions(out or Path(f"predictions-{run.id}.csv"), loaded, predicted)
-    _summary(Console(), loaded, predicted, frame, seconds, written, tta)
+    frame = pd.read_csv(target)
+    if skipped:  # files that are not images, found before any was classified
+        listed = target.with_suffix(".skipped.csv")
+        pd.DataFrame(skipped, columns=["path", "why"]).to_csv(listed, index=False, mode="a",
+                                                             header=not listed.exists())
+        if str(listed) not in " ".join(streamed.written):
+            streamed.written.append(f"{listed} (the files skipped, with why)")
+    _summary(Console(), loaded, frame, skipped + streamed.skipped, seconds, streamed, tta)
     return 0
 
 
@@ -66,11 +81,14 @@ def caution_line(loaded: LoadedRun, frame: pd.DataFrame) -> str:
                                                          if flagged and loaded.temperature is not None else ""))
 
 
-def _summary(console: Console, loaded: LoadedRun, predicted: Predicted, frame: pd.DataFrame, seconds: float,
-             written: list[str], tta: bool) -> None:
-    count = len(predicted.ids)
-    console.print(f"[bold]{count}[/bold] galaxies classified by {loaded.run_id} on {loaded.device} in "
-                  f"{seconds:.1f} s ({count / max(seconds, 1e-9):.0f}/s{', 8-view TTA' if tta else ''}); "
+def _summary(console: Console, loaded: LoadedRun, frame: pd.DataFrame, skipped: list[tuple[str, str]],
+             seconds: float, streamed: Streamed, tta: bool) -> None:
+    count = len(frame)
+    fresh = count - streamed.resumed_at
+    console.print(f"[bold]{count}[/bold] galaxies classified by {loaded.run_id} on {loaded.device} "
+                  + (f"({streamed.resumed_at} by the interrupted predict before, {fresh} now) "
+                     if streamed.resumed_at else "")
+                  + f"in {seconds:.1f} s ({fresh / max(seconds, 1e-9):.0f}/s{', 8-view TTA' if tta else ''}); "
                   f"images prepared as in training: {loaded.image_size} px, centre crop {loaded.crop:g}")
     table = loaded.reading.summary(loaded.outputs, frame)
     if table is not None:
@@ -80,10 +98,10 @@ def _summary(console: Console, loaded: LoadedRun, predicted: Predicted, frame: p
         console.print("mean predicted answers: " + "  ".join(f"{name} {value:.3f}" for name, value
                                                              in zip(loaded.outputs, means)))
     console.print(caution_line(loaded, frame))
-    if predicted.skipped:
-        console.print(f"[yellow]{len(predicted.skipped)} skipped[/yellow] (not images, or unreadable):")
-        for where, why in predicted.skipped[:SKIPPED_SHOWN]:
+    if skipped:
+        console.print(f"[yellow]{len(skipped)} skipped[/yellow] (not images, or unreadable):")
+        for where, why in skipped[:SKIPPED_SHOWN]:
             console.print(f"  {where}: {why}")
-        if len(predicted.skipped) > SKIPPED_SHOWN:
-            console.print(f"  … and {len(predicted.skipped) - SKIPPED_SHOWN} more")
-    console.print("wrote " + "; ".join(written))
+        if len(skipped) > SKIPPED_SHOWN:
+            console.print(f"  … and {len(skipped) - SKIPPED_SHOWN} more")
+    console.print("wrote " + "; ".join(streamed.written))
