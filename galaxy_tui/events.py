@@ -18,8 +18,9 @@ from galaxy_tui.atomic import finite
 Event = dict[str, Any]
 
 FINAL_STATES = ("finished", "stopped", "failed", "killed")
-LIVE_STATES = ("submitted", "pending", "queued", "preparing", "probing", "training", "evaluating", "predicting")
-AGAIN_MODES = ("evaluate", "boost")  # jobs on a trained run: stopping one leaves the run as it was
+LIVE_STATES = ("submitted", "pending", "queued", "preparing", "probing", "training", "evaluating", "predicting",
+               "fetching")
+AGAIN_MODES = ("evaluate", "boost", "curate")  # jobs on a trained run: stopping one leaves the run as it was
 
 
 def _encode(kind: str, fields: dict[str, Any]) -> tuple[Event, bytes]:

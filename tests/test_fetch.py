@@ -55,8 +55,8 @@ def galaxy10_file(folder: Path, count: int = 60) -> Path:
     return path
 
 
-def galaxy_mnist_files(folder: Path) -> None:
-    for part, count in (("train", 40), ("test", 12)):
+def galaxy_mnist_files(folder: Path, scale: int = 1) -> None:
+    for part, count in (("train", 40 * scale), ("test", 12 * scale)):
         raw = folder / f"{part}_dataset.hdf5"
         with h5py.File(raw, "w") as f:
             f["images"] = np.random.default_rng(count).integers(0, 255, (count, 24, 24, 3), dtype=np.uint8)

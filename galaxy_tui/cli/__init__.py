@@ -179,6 +179,8 @@ def _parser() -> argparse.ArgumentParser:
     fetching.add_argument("name", nargs="?", help="the dataset (none: list them with their sources)")
     fetching.add_argument("--to", type=Path, help="the folder to put it in (default: data/ in the workspace)")
     fetching.add_argument("--mirror", help="a folder or URL holding the same files (for a box without internet)")
+    fetching.add_argument("--detach", action="store_true",
+                          help="fetch in the background (it outlives this shell; the Datasets pane shows it)")
     from galaxy_tui.cli.curation_commands import add_parsers
     add_parsers(commands, _count)
     return parser
@@ -246,7 +248,7 @@ def _run(args: argparse.Namespace, workspace: Path) -> int:
         return doctor(workspace, args.quick, args.devices, args.json)
     if args.command == "fetch":
         from galaxy_tui.cli.fetch_command import fetch_dataset
-        return fetch_dataset(workspace, args.name, args.to, args.mirror)
+        return fetch_dataset(workspace, args.name, args.to, args.mirror, args.detach)
     if args.command == "recipe":
         from galaxy_tui.cli.recipe_command import write
         return write(workspace, args.name, args.prefix)

@@ -24,12 +24,19 @@ def list_sources(console: Console) -> None:
     console.print(table)
 
 
-def fetch_dataset(workspace: Path, name: str | None, to: Path | None, mirror: str | None) -> int:
+def fetch_dataset(workspace: Path, name: str | None, to: Path | None, mirror: str | None, detach: bool = False) -> int:
     console = Console()
     if name is None:
         list_sources(console)
         return 0
-    from galaxy_tui.fetching.fetch import fetch
+    from galaxy_tui.fetching.fetch import fetch, source
+    if detach:
+        from galaxy_tui.fetching.fetch_jobs import start_fetch_job
+        source(name)  # an unknown name is said here, not in the job
+        folder = start_fetch_job(workspace, name, to, mirror)
+        console.print(f"fetching {name} in the background ({folder}); the Datasets pane shows its progress, "
+                      f"status.json there too")
+        return 0
 
     with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                   console=Console(stderr=True), transient=True) as bar:

@@ -225,7 +225,9 @@ class Attempt:
         """A stop in a phase with no training step to finish: say what it means for the run."""
         phase = str(self.reporter.get("state", "starting"))
         if self.mode in AGAIN_MODES and self.reporter.get("before") == "finished":
-            message = f"the {self.mode} was stopped; the run stays finished with its earlier results"
+            message = f"the {self.mode} was stopped; the run stays finished with its earlier results" + (
+                f" (galaxy-tui curate {self.run_dir.name} goes on with the embedding where it stopped)"
+                if self.mode == "curate" else "")
             if self.rank == 0:
                 self.emit("stopped", phase=phase, message=message)
                 self.state("finished", message=message)

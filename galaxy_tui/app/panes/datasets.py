@@ -18,7 +18,8 @@ from textual.widgets import DataTable, Label, Static
 
 from galaxy_tui.app.commands import bindings_for
 from galaxy_tui.app.curation_view import similar_in_dataset
-from galaxy_tui.app.dialogs import InputDialog
+from galaxy_tui.app.dialogs import ChoiceDialog, InputDialog
+from galaxy_tui.app.fetch_progress import FetchProgress
 from galaxy_tui.app.fields import fit_path
 from galaxy_tui.app.folder_classes import FolderClassesDialog, FolderPlan
 from galaxy_tui.app.gallery import GalaxyView, GalleryScreen, dataset_galaxies
@@ -28,6 +29,7 @@ from galaxy_tui.app.whole_table import Row, WholeTable
 from galaxy_tui.data.count_memo import remember_counts, remembered_counts
 from galaxy_tui.data.labels import empty_class_warning
 from galaxy_tui.errors import GalaxyError
+from galaxy_tui.fetching.fetch_jobs import start_fetch_job
 from galaxy_tui.registry import FIXED_LABEL_KINDS, Labelling, set_labelling
 
 if TYPE_CHECKING:
@@ -72,6 +74,7 @@ class DatasetsPane(Widget):
             with Vertical(id="datasets-left"):
                 yield WholeTable(id="datasets-table", cursor_type="row", zebra_stripes=True)
                 yield Static("", id="dataset-info")
+                yield FetchProgress(self.app.workspace)  # type: ignore[attr-defined]
             with VerticalScroll(id="datasets-right"):
                 yield Static("", id="labelling")
                 yield Static("", id="counts")
@@ -187,6 +190,24 @@ class DatasetsPane(Widget):
         thumbs = strip.visible()
         galaxies = dataset_galaxies(dataset, [t.row for t in thumbs], [t.class_name for t in thumbs])
         self.app.push_screen(GalaxyView(galaxies, thumbs.index(self.app.focused), self._similar(dataset.name)))
+
+    def action_fetch(self) -> None:
+        from galaxy_tui.fetching.sources import SOURCES
+        choices = [(name, name, str(k + 1)) for k, name in enumerate(SOURCES)]
+
+        def chosen(name: str | None) -> None:
+            if name:
+                self.app.run_worker(lambda: self._start_fetch(name), thread=True, group="fetch")
+        self.app.push_screen(ChoiceDialog("Fetch which dataset? (in the background: it goes on if you quit)",
+                                          choices, dialog_id="fetch"), chosen)
+
+    def _start_fetch(self, name: str) -> None:
+        try:
+            folder = start_fetch_job(self.app.workspace, name)  # type: ignore[attr-defined]
+        except (GalaxyError, OSError) as exc:
+            deliver(self.app, self.app.notify, str(exc), title="cannot fetch", severity="error", timeout=10)
+            return
+        deliver(self.app, self.app.notify, f"fetching {name} in the background ({folder.name})", timeout=5)
 
     def _similar(self, dataset: str) -> Callable[[str], None]:
         registry = self.app.registry  # type: ignore[attr-defined]
