@@ -244,3 +244,30 @@ def test_a_download_broken_off_halfway_goes_on_from_where_it_stopped(tmp_path: P
         httpd.shutdown()
     assert Ranged.ranges == ["", f"bytes={kept}-"]  # the second asked only for the rest
     assert pooch.file_hash(str(fetched.folder / "Galaxy10_DECals.h5")) == pooch.file_hash(str(whole))
+
+
+def test_gz2_from_a_mirror_folder_unzips_its_images_and_registers_a_dataset_that_loads(
+        gz2_files: dict[str, Path], tmp_path: Path) -> None:
+    """GZ2 in its published layout: the Hart16 table gzipped, the mapping, and a zip whose JPEGs sit in inner
+    folders beside macOS's `._` shadows (left out)."""
+    import zipfile
+
+    from galaxy_tui.data.sources import load_dataset
+    mirror = tmp_path / "usb"
+    mirror.mkdir()
+    (mirror / "gz2_hart16.csv.gz").write_bytes(gzip.compress(gz2_files["catalog"].read_bytes()))
+    (mirror / "gz2_filename_mapping.csv").write_bytes(gz2_files["mapping"].read_bytes())
+    with zipfile.ZipFile(mirror / "images_gz2.zip", "w") as archive:
+        for image in sorted(gz2_files["images"].glob("*.jpg")):
+            archive.write(image, f"images_gz2/images/{image.name}")
+            archive.writestr(f"__MACOSX/images_gz2/images/._{image.name}", b"\x00\x05\x16\x07")
+    workspace = tmp_path / "ws"
+    fetched = fetching.fetch(workspace, "gz2", None, str(mirror), no_progress)
+    assert sorted(p.name for p in fetched.folder.iterdir()) == ["SOURCE.json", "gz2_filename_mapping.csv",
+                                                                 "gz2_hart16.csv", "images"]
+    assert sorted(p.name for p in (fetched.folder / "images").iterdir()) == [f"{k}.jpg" for k in range(1, 7)]
+    assert fetched.sha256["images"] == "6 files" and len(fetched.sha256["gz2_hart16.csv"]) == 64
+    registry = load_registry(workspace / "experiments.toml")
+    dataset = load_dataset(registry.dataset("gz2"), registry.cache_dir)
+    assert dataset.kind == "gz2-hart16" and len(dataset.frame) == 6 and not dataset.problems
+    assert not list(fetched.folder.parent.glob(".*"))  # no partial or unpacking folder left behind

@@ -9,6 +9,7 @@ the first missing one; a checksum mismatch removes the bad file and says so."""
 from __future__ import annotations
 
 import shutil
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,8 +24,8 @@ from galaxy_tui.fetching.resuming import Progress, ResumingDownloader
 from galaxy_tui.fetching.sources import BY_HAND, SOURCES, Source, SourceFile
 from galaxy_tui.registry import REGISTRY_FILE, ensure_registry, update_registry
 
-GZIP_GROWTH = 3  # room kept for a .gz file's unpacked copy beside it, as a multiple of its size
 HEAD_TIMEOUT_S = 20
+PATH_KEYS = ("path", "train", "test", "catalog", "mapping", "images")  # the dataset table's keys naming files
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ def _size(where: str) -> int | None:
 
 def check_disk(folder: Path, files: list[tuple[SourceFile, int | None]]) -> int:
     """The bytes the fetch needs; GalaxyError saying how much is missing where it will not fit."""
-    need = sum((size or 0) * (1 + GZIP_GROWTH if file.gunzip else 1) for file, size in files)
+    need = sum((size or 0) * (1 + file.growth) for file, size in files)
     existing = next(parent for parent in (folder, *folder.parents) if parent.exists())
     free = shutil.disk_usage(existing).free
     if need > free:
@@ -111,7 +112,31 @@ def _get(file: SourceFile, where: str, partial: Path, progress: Progress) -> Pat
                           f"({type(exc).__name__}); fetch again: it goes on from where it stopped") from None
 
 
+def _unzip_images(file: SourceFile, path: Path) -> Path:
+    """The zip's images into one folder (its inner folders flattened; macOS's `._` shadows and __MACOSX left out),
+    unpacked into a hidden folder first and renamed, so a cut-off unzip leaves no half folder."""
+    folder = path.with_name(file.unzip_to)
+    if folder.exists():
+        return folder
+    with zipfile.ZipFile(path) as archive:
+        members = [name for name in archive.namelist() if not name.endswith("/") and "__MACOSX" not in name
+                   and not Path(name).name.startswith("._")]
+    staging = path.with_name(f".{file.unzip_to}.unpacking")
+    shutil.rmtree(staging, ignore_errors=True)
+    unzipped = pooch.Unzip(members=members, extract_dir=str(staging))(str(path), "download", None)
+    for extracted in map(Path, unzipped):
+        if extracted.parent != staging:
+            extracted.rename(staging / extracted.name)
+    for inner in sorted((p for p in staging.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+        inner.rmdir()
+    staging.rename(folder)
+    path.unlink()
+    return folder
+
+
 def _unpack(file: SourceFile, path: Path) -> Path:
+    if file.unzip_to:
+        return _unzip_images(file, path)
     if not file.gunzip:
         return path
     unpacked = path.with_name(file.unpacked)
@@ -137,7 +162,7 @@ def fetch(workspace: Path, name: str, to: Path | None, mirror: str | None, progr
                 _unpack(file, _get(file, where, partial, progress))
         atomic_write_json(partial / "SOURCE.json", _provenance(chosen, partial, mirror))
         partial.rename(folder)  # the dataset appears whole or not at all
-    sha256 = {file.unpacked: pooch.file_hash(str(folder / file.unpacked)) for file in chosen.files}
+    sha256 = {file.unpacked: fingerprint(folder / file.unpacked) for file in chosen.files}
     ensure_registry(workspace)
     return Fetched(folder, name, _register(workspace / REGISTRY_FILE, chosen, folder, workspace), sha256)
 
@@ -145,8 +170,15 @@ def fetch(workspace: Path, name: str, to: Path | None, mirror: str | None, progr
 def _provenance(chosen: Source, partial: Path, mirror: str | None) -> dict[str, Any]:
     return {"dataset": chosen.name, "from": mirror or "source",
             "files": {file.unpacked: {"url": file.url, "published_sha256": file.sha256,
-                                      "sha256": pooch.file_hash(str(partial / file.unpacked))}
+                                      "sha256": fingerprint(partial / file.unpacked)}
                       for file in chosen.files}}
+
+
+def fingerprint(path: Path) -> str:
+    """A file's sha256, or what a folder of images holds."""
+    if path.is_dir():
+        return f"{sum(1 for _ in path.iterdir())} files"
+    return pooch.file_hash(str(path))
 
 
 def _register(path: Path, chosen: Source, folder: Path, workspace: Path) -> bool:
@@ -158,7 +190,7 @@ def _register(path: Path, chosen: Source, folder: Path, workspace: Path) -> bool
         datasets = document.setdefault("datasets", {})
         added.append(chosen.name not in datasets)
         if added[-1]:
-            datasets[chosen.name] = {key: str(where / value) if key in ("path", "train", "test") else value
+            datasets[chosen.name] = {key: str(where / value) if key in PATH_KEYS else value
                                      for key, value in chosen.dataset.items()}
 
     update_registry(path, mutate)

@@ -1,5 +1,6 @@
 """Where the public datasets come from: one table, the files of each with their checksum where the publisher gives
-one, and the dataset entry a fetch registers. README's table is this one."""
+one, and the dataset entry a fetch registers. README's table is this one. GZ2's table and images are published without
+checksums (Zenodo gives md5s only on its pages): a fetch records their sha256 in SOURCE.json."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ class SourceFile:
     url: str
     sha256: str | None   # None: the publisher gives none; the file's own is recorded after the fetch
     gunzip: bool = False  # a .gz the dataset reads unpacked
+    unzip_to: str = ""    # a .zip of images the dataset reads as one folder of that name (its inner folders flattened)
 
     @property
     def name(self) -> str:
@@ -19,7 +21,13 @@ class SourceFile:
 
     @property
     def unpacked(self) -> str:
-        return self.name.removesuffix(".gz") if self.gunzip else self.name
+        return self.unzip_to or (self.name.removesuffix(".gz") if self.gunzip else self.name)
+
+    @property
+    def growth(self) -> int:
+        """Room the unpacked copy takes beside the download, as a multiple of its size (JPEGs do not shrink in
+        a zip; a table in a .gz does, about threefold)."""
+        return 3 if self.gunzip else 1 if self.unzip_to else 0
 
 
 @dataclass(frozen=True)
@@ -40,12 +48,16 @@ SOURCES: dict[str, Source] = {source.name: source for source in (
            (SourceFile("http://www.jb.man.ac.uk/research/MiraBest/MiraBest_F/train_dataset.hdf5.gz", None, True),
             SourceFile("http://www.jb.man.ac.uk/research/MiraBest/MiraBest_F/test_dataset.hdf5.gz", None, True)),
            {"kind": "galaxy-mnist-h5", "train": "train_dataset.hdf5", "test": "test_dataset.hdf5"}, "0.1 GB"),
+    Source("gz2", "Galaxy Zoo 2 (Willett et al. 2013) with Hart et al. (2016)'s debiased vote fractions: the table, "
+                  "the file-name mapping and about 240,000 SDSS JPEGs at 424 px",
+           (SourceFile("https://gz2hart.s3.amazonaws.com/gz2_hart16.csv.gz", None, gunzip=True),
+            SourceFile("https://zenodo.org/records/3565489/files/gz2_filename_mapping.csv", None),
+            SourceFile("https://zenodo.org/records/3565489/files/images_gz2.zip", None, unzip_to="images")),
+           {"kind": "gz2-hart16", "catalog": "gz2_hart16.csv", "mapping": "gz2_filename_mapping.csv",
+            "images": "images"}, "3.3 GB (and as much again while the images are unpacked)"),
 )}
 
 BY_HAND = {
-    "gz2": "the Hart et al. (2016) table gz2_hart16.csv(.gz) and gz2_filename_mapping.csv from data.galaxyzoo.org, "
-           "and images_gz2.zip (about 240,000 JPEGs) from Zenodo record 3565489; then `n` in the Datasets pane on "
-           "the folder",
     "kaggle-gz2": "training_solutions_rev1.csv and images_training_rev1.zip of the Kaggle competition "
                   "galaxy-zoo-the-galaxy-challenge (`kaggle competitions download -c galaxy-zoo-the-galaxy-challenge` "
                   "with a token in ~/.kaggle/kaggle.json); unzip both into one folder, then `n` in the Datasets pane",
