@@ -32,6 +32,7 @@ ENCODERS: dict[str, str] = {
     "timm:resnet50": "23.5 M",
 }
 ENCODER_SOURCES = ("timm", "zoobot")
+ZOOBOT_REPO = "mwalmsley/zoobot-encoder-{}"  # zoobot:NAME's Hugging Face repository
 _ARCHITECTURE = re.compile(r"[A-Za-z0-9_.\-]+")
 
 

@@ -271,3 +271,27 @@ def test_gz2_from_a_mirror_folder_unzips_its_images_and_registers_a_dataset_that
     dataset = load_dataset(registry.dataset("gz2"), registry.cache_dir)
     assert dataset.kind == "gz2-hart16" and len(dataset.frame) == 6 and not dataset.problems
     assert not list(fetched.folder.parent.glob(".*"))  # no partial or unpacking folder left behind
+
+
+def test_a_zoobot_encoder_is_fetched_into_the_hugging_face_cache_or_said_missing_offline(tmp_path: Path) -> None:
+    """The hub client cannot be pointed at a loopback server here, so the cache is filled as `hf download` leaves
+    it; offline (HF_HUB_OFFLINE), fetch finds it there, and says what to do where it is not."""
+    repo = tmp_path / "hub" / "models--mwalmsley--zoobot-encoder-convnext_nano"
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    (repo / "snapshots" / commit).mkdir(parents=True)
+    (repo / "snapshots" / commit / "model.safetensors").write_bytes(b"weights")
+    (repo / "snapshots" / commit / "config.json").write_text("{}")
+    env = {**os.environ, "HF_HOME": str(tmp_path), "HF_HUB_OFFLINE": "1"}
+
+    def fetch(name: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "galaxy_tui.cli", "--workspace", str(tmp_path / "ws"), "fetch",
+                               name], capture_output=True, text=True, timeout=120, env=env)
+    found = fetch("zoobot:convnext_nano")
+    assert found.returncode == 0 and "config.json, model.safetensors" in found.stdout, found.stderr
+    missing = fetch("zoobot:convnext_pico")
+    assert missing.returncode == 2 and "mwalmsley/zoobot-encoder-convnext_pico is not in the Hugging Face cache" \
+        in missing.stderr and "offline" in missing.stderr
+    wrong = fetch("zoobot:")
+    assert wrong.returncode == 2 and "not a Zoobot encoder" in wrong.stderr

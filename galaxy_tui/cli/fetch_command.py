@@ -10,6 +10,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, Trans
 from rich.table import Table
 
 from galaxy_tui.fetching.sources import BY_HAND, SOURCES
+from galaxy_tui.model_names import ENCODERS
 
 
 def list_sources(console: Console) -> None:
@@ -21,6 +22,9 @@ def list_sources(console: Console) -> None:
                       "\n".join(f"{f.url} ({f.sha256 or 'none published'})" for f in source.files))
     for name, how in BY_HAND.items():
         table.add_row(name, f"by hand for now: {how}", "", "")
+    table.add_row("zoobot:NAME", "a Zoobot encoder (Walmsley et al.), pretrained on Galaxy Zoo, into the Hugging Face "
+                  "cache: " + ", ".join(e for e in ENCODERS if e.startswith("zoobot:")), "16-350 MB",
+                  "the hub's own (huggingface_hub keeps each file by its hash)")
     console.print(table)
 
 
@@ -28,6 +32,12 @@ def fetch_dataset(workspace: Path, name: str | None, to: Path | None, mirror: st
     console = Console()
     if name is None:
         list_sources(console)
+        return 0
+    if name.startswith("zoobot:"):
+        from galaxy_tui.fetching.encoders import fetch_encoder
+        folder = fetch_encoder(name)
+        files = ", ".join(sorted(path.name for path in folder.iterdir()))
+        console.print(f"{name} is in the Hugging Face cache: {folder} ({files}); use it as model = \"{name}\"")
         return 0
     from galaxy_tui.fetching.fetch import fetch, source
     if detach:

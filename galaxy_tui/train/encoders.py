@@ -17,9 +17,9 @@ import torch
 from torch import nn
 
 from galaxy_tui.errors import GalaxyError
+from galaxy_tui.model_names import ZOOBOT_REPO
 from galaxy_tui.train.batches import MEAN, STD
 
-ZOOBOT_REPO = "mwalmsley/zoobot-encoder-{}"
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 LUMINANCE = (0.299, 0.587, 0.114)
 
