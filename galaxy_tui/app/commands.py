@@ -49,10 +49,10 @@ COMMANDS: tuple[Command, ...] = (
     Command("Labelling of next experiment", "e", "Edit the labelling of the next experiment using this dataset",
             "next_experiment", "datasets", show=False),
     Command("Add dataset", "n", "Add a dataset by path (kind detected)", "add_dataset", "datasets"),
-    Command("Fetch", "f", "Download a public dataset in the background (checked, unpacked, registered); its "
-            "progress shows under the list, also after a restart", "fetch", "datasets"),
     Command("Gallery", "v", "The dataset's labelled galaxies class by class, as many as fit; Enter opens one large",
             "gallery", "datasets"),
+    Command("Fetch", "f", "Download a public dataset in the background (checked, unpacked, registered); its "
+            "progress shows under the list, also after a restart", "fetch", "datasets"),
     Command("Open sample", "enter", "Open the selected sample galaxy large (Tab to the samples; arrows step)",
             "open_sample", "datasets", show=False),
     Command("Launch", "l", "Launch the selected experiment", "launch", "experiments"),
