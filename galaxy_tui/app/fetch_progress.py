@@ -27,13 +27,13 @@ class FetchProgress(Vertical):
         super().__init__(id="fetch-progress")
         self.workspace = workspace
         self.job: FetchJob | None = None
+        self.display = False  # until a fetch is found: the pane lays out as before
 
     def compose(self) -> ComposeResult:
         yield Static("", id="fetch-line")
         yield ProgressBar(id="fetch-bar", show_eta=False)
 
     def on_mount(self) -> None:
-        self.display = False
         self.poll()
         self.set_interval(POLL_S, self.poll)
 
