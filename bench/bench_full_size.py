@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 import psutil
 import tomli_w
+from bench_ui import app_argv, first_paint
 from PIL import Image
 
 from cli_workspace import REALDATA
@@ -154,6 +155,15 @@ def main() -> None:
     again = time.perf_counter() - started
     print(f"1. catalogue: {len(dataset.frame)} rows loaded in {first:.2f} s (first), {again:.2f} s (parsed-column "
           f"cache); memory +{rss_now() - before:.0f} MiB")
+
+    ui_rss: list[float] = []
+
+    def sample_ui(pid: int) -> None:  # the app as it settles: the samples' thumbnails are read after the counts
+        for _ in range(15):
+            ui_rss.append(psutil.Process(pid).memory_info().rss / 2**20)
+            time.sleep(0.2)
+    painted = first_paint(app_argv(), root, b"total", sample_ui)
+    print(f"   the workbench on it: the counts on screen after {painted:.1f} s, RSS {max(ui_rss):,.0f} MiB")
 
     refs = list(dataset.frame["ref"])
     need = cache_bytes(len(refs), SIZE)

@@ -33,6 +33,7 @@ import sys
 import tempfile
 import termios
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -143,8 +144,9 @@ def _answers(output: bytes) -> bytes:
     return replies
 
 
-def first_paint(argv: list[str], cwd: Path, marker: bytes) -> float:
-    """Seconds from spawning `argv` in a 100x30 pseudo-terminal until `marker` is drawn."""
+def first_paint(argv: list[str], cwd: Path, marker: bytes, then: Callable[[int], object] | None = None) -> float:
+    """Seconds from spawning `argv` in a 100x30 pseudo-terminal until `marker` is drawn; `then(pid)` runs after it,
+    while the program still runs (the terminal's output is not read meanwhile: keep it short)."""
     start = time.perf_counter()
     pid, fd = pty.fork()
     if pid == 0:  # the child: becomes the program, in the terminal
@@ -166,7 +168,10 @@ def first_paint(argv: list[str], cwd: Path, marker: bytes) -> float:
             replies = _answers(chunk)
             if replies:
                 os.write(fd, replies)
-        return time.perf_counter() - start
+        painted = time.perf_counter() - start
+        if then is not None:
+            then(pid)
+        return painted
     finally:
         os.kill(pid, signal.SIGTERM)
         os.waitpid(pid, 0)
