@@ -244,3 +244,15 @@ def test_overrides_enter_the_next_run_and_its_record(curated) -> None:  # noqa: 
     shown = cli(root, "show", new.name)
     assert "overrides applied: 1 galaxy excluded, 1 relabelled" in shown.stdout
     assert (new / "overrides.csv").read_text() == (root / "overrides" / "tiny.csv").read_text()
+
+
+def test_a_vote_fraction_run_ranks_by_the_gap_between_volunteers_and_model(fraction_run) -> None:  # noqa: ANN001
+    root, run = fraction_run
+    done = cli(root, "curate", run.id)
+    assert done.returncode == 0, done.stdout + done.stderr + (run.dir / "worker.log").read_text()[-3000:]
+    folder = run.dir / "curation"
+    issues = pd.read_csv(folder / "label_issues.csv", dtype={"id": str})
+    assert {"answer", "volunteers", "model", "gap"} <= set(issues.columns) and issues["gap"].is_monotonic_decreasing
+    assert read_json(folder / "summary.json")["heads"] == "ridge regression"
+    nexts = pd.read_csv(folder / "label_next.csv", dtype={"id": str})
+    assert len(nexts) == read_json(folder / "summary.json")["left_out"] and "disagreement" in nexts.columns
