@@ -218,6 +218,8 @@ class MonitorPane(Widget, can_focus=True):
         yield Static("", id="log-tail")
 
     def on_mount(self) -> None:
+        if not self.query("#probe-table"):
+            return  # the app is closing while the pane, built after the first paint, was still being mounted
         self.query_one("#probe-table", WholeTable).set_columns([label for label, _ in PROBE_COLUMNS],
                                                                least=[width for _, width in PROBE_COLUMNS])
         self.query_one("#loss-plot", PlotextPlot).plt.title("loss")
