@@ -6,9 +6,9 @@ would, printed side by side with the plain way where there is one:
 1. the catalogue loaded (`galaxy-tui datasets`): seconds, and the memory it takes;
 2. the prepared-image cache: its disk need (said before it is built), its build rate in images/s with the worker's
    threads, against a plain loop decoding and resizing one JPEG after another;
-3. the worker's memory while the labels, the split and an epoch run (`--steps` optimizer steps of tiny-cnn at
-   64 px, a background run sampled every 0.2 s): peak RSS, and its private part (USS: what is not the
-   memory-mapped cache, which the kernel can drop and re-read);
+3. the worker's memory while the labels, the split, an epoch (`--steps` optimizer steps of tiny-cnn at 64 px) and
+   its evaluation run (a background run sampled every 0.2 s): peak RSS, and its anonymous part (RSS less the
+   file-backed pages: the memory-mapped cache, which the kernel can drop and read again, and the libraries);
 4. `galaxy-tui predict RUN --dataset NAME --all`: galaxies/s and peak RSS while it streams 240,000 galaxies into
    its CSV, stopped (SIGINT) halfway and run again to continue.
 
@@ -103,22 +103,23 @@ def rss_now() -> float:
 
 
 def peak_of(process: subprocess.Popen, *markers: str, every_s: float = 0.2) -> tuple[float, float]:
-    """Peak RSS and peak USS (MiB), until `process` ends, of the processes whose command line holds every marker
-    (the worker runs in a session of its own, not as the command's child)."""
-    peak_rss = peak_uss = 0.0
+    """Peak RSS and peak anonymous memory (RSS less the file-backed pages: the memory-mapped cache, the libraries),
+    in MiB, until `process` ends, of the processes whose command line holds every marker (the worker runs in a
+    session of its own, not as the command's child)."""
+    peak_rss = peak_anon = 0.0
     while process.poll() is None:
-        rss = uss = 0
+        rss = anon = 0
         for member in psutil.process_iter(["cmdline"]):
             try:
                 line = " ".join(member.info["cmdline"] or [])
                 if all(marker in line for marker in markers):
-                    rss += member.memory_info().rss
-                    uss += member.memory_full_info().uss
+                    memory = member.memory_info()
+                    rss, anon = rss + memory.rss, anon + memory.rss - memory.shared
             except psutil.Error:
                 continue
-        peak_rss, peak_uss = max(peak_rss, rss / 2**20), max(peak_uss, uss / 2**20)
+        peak_rss, peak_anon = max(peak_rss, rss / 2**20), max(peak_anon, anon / 2**20)
         time.sleep(every_s)
-    return peak_rss, peak_uss
+    return peak_rss, peak_anon
 
 
 def cli(root: Path, *args: str) -> subprocess.Popen:
@@ -183,11 +184,12 @@ def main() -> None:
                                                             f"measure the build)")
 
     train = cli(root, "train", "big", *(["--restart"] if (root / "runs").exists() else []))
-    peak_rss, peak_uss = peak_of(train, "galaxy_tui.train.worker", str(root))
+    peak_rss, peak_anon = peak_of(train, "galaxy_tui.train.worker", str(root))
     out, err = train.communicate()
     run = sorted((root / "runs").glob("big-*"))[-1].name
-    print(f"3. worker, {args.steps} steps of an epoch over {len(refs)} galaxies: peak RSS {peak_rss:,.0f} MiB, "
-          f"private (USS) {peak_uss:,.0f} MiB; run {run} {'finished' if train.returncode == 0 else err[-300:]}")
+    print(f"3. worker, {args.steps} steps of an epoch over {len(refs)} galaxies and its evaluation: peak RSS "
+          f"{peak_rss:,.0f} MiB, of which its own (anonymous) {peak_anon:,.0f} MiB; run {run} "
+          f"{'finished' if train.returncode == 0 else err[-300:]}")
 
     target = data / "predictions.csv"
     for stale in data.glob("predictions.csv*"):
@@ -200,11 +202,11 @@ def main() -> None:
     cut = time.perf_counter() - started
     predict = cli(root, "predict", run, "--dataset", "big", "--all", "--out", str(target))
     started = time.perf_counter()
-    peak_rss, peak_uss = peak_of(predict, "galaxy_tui.cli", "predict", str(root))
+    peak_rss, peak_anon = peak_of(predict, "galaxy_tui.cli", "predict", str(root))
     out, err = predict.communicate()
     rows = len(pd.read_csv(target)) if target.exists() else 0
     print(f"4. predict --all: stopped after {cut:.0f} s, continued: {rows} rows in the CSV "
-          f"({time.perf_counter() - started:.0f} s more); peak RSS {peak_rss:,.0f} MiB (USS {peak_uss:,.0f}); "
+          f"({time.perf_counter() - started:.0f} s more); peak RSS {peak_rss:,.0f} MiB (anonymous {peak_anon:,.0f}); "
           + (out.strip().splitlines()[0] if out.strip() else err[-300:]))
 
 

@@ -25,6 +25,7 @@ from galaxy_tui.errors import GalaxyError
 
 Progress = Callable[[int, int], None]
 _CHUNK = 256
+_BATCH = 32  # images a thread prepares per task
 _HEADROOM_BYTES = 64 * 2**20  # the valid flags, meta.json and whatever else shares the disk
 
 
@@ -145,20 +146,26 @@ def _build(dataset: Dataset, refs: Sequence, size: int, crop: float, final: Path
     array = np.memmap(building / "images.u8", dtype=np.uint8, mode="r+", shape=(count, size, size, 3))
     valid = np.zeros(count, dtype=bool)
 
-    def load(i: int) -> bool:
-        try:
-            array[i] = resize_image(dataset.read_image(refs[i]), size, crop)
-            return True
-        except ImageUnreadable:
-            return False
+    def load(rows: range) -> list[bool]:
+        readable = []
+        for i in rows:
+            try:
+                array[i] = resize_image(dataset.read_image(refs[i]), size, crop)
+                readable.append(True)
+            except ImageUnreadable:
+                readable.append(False)
+        return readable
 
     try:
         with ThreadPoolExecutor(max_workers=threads or min(8, os.cpu_count() or 1)) as pool:
             for start in range(0, count, _CHUNK):
-                chunk = range(start, min(start + _CHUNK, count))
-                valid[start:chunk.stop] = list(pool.map(load, chunk))
+                stop = min(start + _CHUNK, count)
+                # A task per batch of images, not per image: a small JPEG decodes in about the time the pool
+                # takes to hand one task over.
+                batches = [range(first, min(first + _BATCH, stop)) for first in range(start, stop, _BATCH)]
+                valid[start:stop] = [ok for batch in pool.map(load, batches) for ok in batch]
                 if progress:
-                    progress(chunk.stop, count)  # may raise (a stop): the half-built folder goes
+                    progress(stop, count)  # may raise (a stop): the half-built folder goes
     except BaseException:
         del array
         shutil.rmtree(building, ignore_errors=True)
