@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from functools import partial
@@ -181,9 +182,11 @@ def test_a_recipe_s_dataset_is_where_fetch_puts_it(tmp_path: Path) -> None:
 
 class Ranged(BaseHTTPRequestHandler):
     """A server that honours Range requests (206 with Content-Range, 416 past the end), and that can break its
-    first full answer off after `drop_after` bytes, as a dropped connection does."""
+    first full answer off after `drop_after` bytes, as a dropped connection does, or send slowly: 16 KiB at a
+    time with `pause_s` between. A subclass serves with settings of its own (its class attributes)."""
     folder = Path()
     drop_after: int | None = None
+    pause_s = 0.0
     ranges: list[str] = []
 
     def log_message(self, *args: object) -> None:
@@ -196,14 +199,15 @@ class Ranged(BaseHTTPRequestHandler):
         self._answer(body=True)
 
     def _answer(self, body: bool) -> None:
-        path = Ranged.folder / self.path.lstrip("/")
+        served = type(self)
+        path = served.folder / self.path.lstrip("/")
         if not path.is_file():
             self.send_error(404)
             return
         data, asked = path.read_bytes(), self.headers.get("Range")
         start = int(asked.split("=")[1].split("-")[0]) if asked else 0
         if body:
-            Ranged.ranges.append(asked or "")
+            served.ranges.append(asked or "")
         if start >= len(data) and asked:
             self.send_response(416)
             self.end_headers()
@@ -215,12 +219,18 @@ class Ranged(BaseHTTPRequestHandler):
         self.end_headers()
         if not body:
             return
-        if Ranged.drop_after is not None and not asked:
-            self.wfile.write(data[:Ranged.drop_after])
+        if served.drop_after is not None and not asked:
+            self.wfile.write(data[:served.drop_after])
             self.wfile.flush()
             self.connection.shutdown(socket.SHUT_RDWR)
             return
-        self.wfile.write(data[start:])
+        try:
+            for offset in range(start, len(data), 1 << 14):
+                self.wfile.write(data[offset:offset + (1 << 14)])
+                self.wfile.flush()
+                time.sleep(served.pause_s)
+        except (BrokenPipeError, ConnectionResetError):  # the client stopped reading (a stopped fetch)
+            pass
 
 
 def test_a_download_broken_off_halfway_goes_on_from_where_it_stopped(tmp_path: Path,

@@ -8,58 +8,23 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from test_fetch import galaxy_mnist_files
+from test_fetch import Ranged, galaxy_mnist_files
 
 from galaxy_tui.fetching.fetch_jobs import latest_fetch_job, read_fetch_job, start_fetch_job, stop_fetch_job
 from galaxy_tui.registry import load_registry
 from workspace_fixture import wait_for
 
 
-class Slow(BaseHTTPRequestHandler):
-    """Sends each file 16 KiB at a time with a pause between (Range honoured), recording the ranges asked."""
-
-    folder = Path()
+class Slow(Ranged):
+    """Sends each file 16 KiB at a time with a pause between, recording the ranges asked."""
+    drop_after = None  # its own settings, whatever a test of Ranged left on that class
     pause_s = 0.05
     ranges: list[str] = []
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-    def do_HEAD(self) -> None:  # noqa: N802 - the http.server naming
-        self._answer(body=False)
-
-    def do_GET(self) -> None:  # noqa: N802
-        self._answer(body=True)
-
-    def _answer(self, body: bool) -> None:
-        path = self.folder / self.path.lstrip("/")
-        if not path.is_file():
-            self.send_error(404)
-            return
-        data, asked = path.read_bytes(), self.headers.get("Range")
-        start = int(asked.split("=")[1].split("-")[0]) if asked else 0
-        if body:
-            Slow.ranges.append(f"{path.name} {asked or ''}".strip())
-        self.send_response(206 if asked else 200)
-        if asked:
-            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-        self.send_header("Content-Length", str(len(data) - start))
-        self.end_headers()
-        if not body:
-            return
-        try:
-            for offset in range(start, len(data), 1 << 14):
-                self.wfile.write(data[offset:offset + (1 << 14)])
-                self.wfile.flush()
-                time.sleep(self.pause_s)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
 
 
 @pytest.fixture
