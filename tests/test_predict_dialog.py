@@ -16,7 +16,8 @@ import pytest
 from conftest import write_jpeg
 from galaxy_tui.atomic import atomic_write_json
 from galaxy_tui.errors import GalaxyError
-from galaxy_tui.inference.predict_jobs import latest_job, read_job, start_predict_job, write_job_status
+from galaxy_tui.executors.job_worker import write_status
+from galaxy_tui.inference.predict_jobs import latest_job, read_job, start_predict_job
 from galaxy_tui.procinfo import boot_id, start_ticks
 from trained_runs import REALDATA
 
@@ -95,10 +96,10 @@ def test_a_job_whose_processes_died_without_a_word_reads_as_lost(tmp_path: Path)
     atomic_write_json(folder / "supervisor.json", {"worker_pid": gone.pid, "worker_start": ticks,
                                                    "supervisor_pid": gone.pid, "supervisor_start": ticks,
                                                    "boot_id": boot_id()})
-    write_job_status(folder, "predicting", done=3, total=10, message="", executor="local", host=socket.gethostname())
+    write_status(folder, "predicting", done=3, total=10, message="", executor="local", host=socket.gethostname())
     job = read_job(folder)
     assert job.state == "lost" and not job.live
-    write_job_status(folder, "finished", done=10, total=10, message="10 classified")
+    write_status(folder, "finished", done=10, total=10, message="10 classified")
     assert read_job(folder).state == "finished"
 
 

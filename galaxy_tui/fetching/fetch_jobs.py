@@ -37,11 +37,6 @@ class FetchJob:
         return min(1.0, self.done / self.total) if self.total else None
 
 
-def write_fetch_status(folder: Path, state: str, **fields: object) -> None:
-    atomic_write_json(folder / "status.json", {**(read_json(folder / "status.json") or {}), "state": state,
-                                               "updated": time.time(), **fields})
-
-
 def start_fetch_job(workspace: Path, name: str, to: Path | None = None, mirror: str | None = None) -> Path:
     """A new job fetching `name`; refused while another fetch of it is under way."""
     running = [job for job in fetch_jobs(workspace) if job.name == name and job.live]

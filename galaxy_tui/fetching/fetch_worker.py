@@ -5,22 +5,15 @@ flight; the part kept on disk lets the next fetch go on from there."""
 
 from __future__ import annotations
 
-import signal
 import sys
 import time
-import traceback
 from pathlib import Path
 
 from galaxy_tui.atomic import read_json
-from galaxy_tui.errors import GalaxyError
+from galaxy_tui.executors.job_worker import Stopped, run_worker, write_status
 from galaxy_tui.fetching.fetch import fetch
-from galaxy_tui.fetching.fetch_jobs import write_fetch_status
 
 EVERY_S = 0.5
-
-
-class Stopped(Exception):
-    pass
 
 
 def run_job(folder: Path, stop: list[bool]) -> None:
@@ -36,34 +29,17 @@ def run_job(folder: Path, stop: list[bool]) -> None:
                           f"from there")
         if time.monotonic() - said[0] >= EVERY_S:
             said[0] = time.monotonic()
-            write_fetch_status(folder, "fetching", done=sum(d for d, _ in files.values()),
-                               total=sum(t or 0 for _, t in files.values()), message=f"downloading {file}")
+            write_status(folder, "fetching", done=sum(d for d, _ in files.values()),
+                         total=sum(t or 0 for _, t in files.values()), message=f"downloading {file}")
 
-    write_fetch_status(folder, "fetching", message="asking the source for the sizes")
+    write_status(folder, "fetching", message="asking the source for the sizes")
     fetched = fetch(Path(request["workspace"]), name, Path(request["to"]) if request.get("to") else None,
                     request.get("mirror"), progress)
     total = sum(path.stat().st_size for path in fetched.folder.iterdir() if path.is_file())
-    write_fetch_status(folder, "finished", done=total, total=total,
-                       message=f"{name} in {fetched.folder}" + (", registered in experiments.toml"
-                                                               if fetched.registered else ""))
-
-
-def main() -> int:
-    folder = Path(sys.argv[1]).resolve()
-    stop: list[bool] = []
-    signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
-    try:
-        run_job(folder, stop)
-    except Stopped as exc:
-        write_fetch_status(folder, "stopped", message=str(exc))
-        return 0
-    except Exception as exc:  # the job's last word goes to its status; the details to worker.log
-        traceback.print_exc()
-        write_fetch_status(folder, "failed", message=str(exc) if isinstance(exc, GalaxyError)
-                           else f"{type(exc).__name__}: {exc}")
-        return 1
-    return 0
+    write_status(folder, "finished", done=total, total=total,
+                 message=f"{name} in {fetched.folder}" + (", registered in experiments.toml"
+                                                         if fetched.registered else ""))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_worker(run_job))

@@ -44,11 +44,6 @@ def jobs_folder(run_dir: Path) -> Path:
     return run_dir / "predictions"
 
 
-def write_job_status(folder: Path, state: str, **fields: object) -> None:
-    atomic_write_json(folder / "status.json", {**(read_json(folder / "status.json") or {}), "state": state,
-                                               "updated": time.time(), **fields})
-
-
 def start_predict_job(run_dir: Path, paths: list[Path], workspace: Path, executor: str = "local",
                       slurm: SlurmSettings | None = None) -> Path:
     """A new job classifying `paths` (files or folders) with the run's best model; returns its folder."""

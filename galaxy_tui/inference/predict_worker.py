@@ -5,23 +5,17 @@ ends `stopped` at its next batch."""
 
 from __future__ import annotations
 
-import signal
 import sys
 import time
-import traceback
 from pathlib import Path
 
 from galaxy_tui.analysis.domain import UNLIKE
 from galaxy_tui.atomic import read_json
 from galaxy_tui.errors import GalaxyError
+from galaxy_tui.executors.job_worker import Stopped, run_worker, write_status
 from galaxy_tui.inference.galaxy_sources import file_items
-from galaxy_tui.inference.predict_jobs import write_job_status
 from galaxy_tui.inference.predicting import predict_items, save_predictions
 from galaxy_tui.inference.servable import load_run
-
-
-class Stopped(Exception):
-    pass
 
 
 def run_job(folder: Path, stop: list[bool]) -> None:
@@ -30,11 +24,11 @@ def run_job(folder: Path, stop: list[bool]) -> None:
     if not items:
         raise GalaxyError(f"no image files in {', '.join(request.get('paths', [])) or 'the request'}"
                           + (f" ({len(collected.skipped)} files are not images)" if collected.skipped else ""))
-    write_job_status(folder, "predicting", done=0, total=len(items), message="loading the model")
+    write_status(folder, "predicting", done=0, total=len(items), message="loading the model")
     loaded = load_run(folder.parents[1])
     started = time.perf_counter()
     def progress(done: int, total: int) -> None:
-        write_job_status(folder, "predicting", done=done, total=total, message=f"on {loaded.device}")
+        write_status(folder, "predicting", done=done, total=total, message=f"on {loaded.device}")
         if stop:
             raise Stopped(f"stopped after classifying {done} of {total} images; start it again to classify them all")
 
@@ -42,36 +36,13 @@ def run_job(folder: Path, stop: list[bool]) -> None:
     predicted.skipped = [(str(path), why) for path, why in collected.skipped] + predicted.skipped
     frame, _ = save_predictions(folder / "predictions.csv", loaded, predicted)
     unlike = int(frame["unlike_training"].sum()) if "unlike_training" in frame else 0
-    write_job_status(folder, "finished", done=len(items), total=len(items), classified=len(predicted.ids),
-                     skipped=len(predicted.skipped), seconds=round(time.perf_counter() - started, 2),
-                     message=f"{len(predicted.ids)} classified on {loaded.device}"
-                             + (f", {len(predicted.skipped)} skipped (not images or unreadable)"
-                                if predicted.skipped else "")
-                             + (f"; {unlike} {UNLIKE}" if unlike else ""))
-
-
-def _stop_flag() -> list[bool]:
-    """Truthy once SIGTERM arrived (the launcher's stop): checked after each batch."""
-    flag: list[bool] = []
-    signal.signal(signal.SIGTERM, lambda *_: flag.append(True))
-    return flag
-
-
-def main() -> int:
-    folder = Path(sys.argv[1]).resolve()
-    stop = _stop_flag()
-    try:
-        run_job(folder, stop)
-    except Stopped as exc:
-        write_job_status(folder, "stopped", message=str(exc))
-        return 0
-    except Exception as exc:  # the job's last word goes to its status; the details to worker.log
-        traceback.print_exc()
-        message = str(exc) if isinstance(exc, GalaxyError) else f"{type(exc).__name__}: {exc}"
-        write_job_status(folder, "failed", message=message)
-        return 1
-    return 0
+    write_status(folder, "finished", done=len(items), total=len(items), classified=len(predicted.ids),
+                 skipped=len(predicted.skipped), seconds=round(time.perf_counter() - started, 2),
+                 message=f"{len(predicted.ids)} classified on {loaded.device}"
+                         + (f", {len(predicted.skipped)} skipped (not images or unreadable)"
+                            if predicted.skipped else "")
+                         + (f"; {unlike} {UNLIKE}" if unlike else ""))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_worker(run_job))
