@@ -64,3 +64,12 @@ async def open_experiment_form(pilot, key: str) -> None:  # noqa: ANN001
         await until(pilot, lambda: isinstance(app.screen, ChoiceDialog))
         await pilot.press("b")
     await until(pilot, lambda: isinstance(app.screen, ExperimentForm))
+
+
+async def open_predict_dialog(app: App, pilot, run_id: str) -> None:  # noqa: ANN001
+    """As a person would: Results (4) showing the run, then `p`, until the predict dialog is up."""
+    from galaxy_tui.app.predict_dialog import PredictDialog
+    await pilot.press("4")
+    await until(pilot, lambda: run_id in text_of(app, "#results-summary"))
+    await pilot.press("p")
+    await until(pilot, lambda: isinstance(app.screen, PredictDialog))

@@ -173,9 +173,8 @@ async def test_s_on_a_classified_image_finds_the_run_s_galaxies_like_it(curated,
     from galaxy_tui.app.curation_view import CurationScreen
     from galaxy_tui.app.gallery import GalaxyView
     from galaxy_tui.app.main import GalaxyApp
-    from galaxy_tui.app.predict_dialog import PredictDialog
     from galaxy_tui.data.sources import load_dataset
-    from pilot_helpers import NoGpu, screen_text, text_of, until
+    from pilot_helpers import NoGpu, open_predict_dialog, screen_text, until
     root, run = curated
     registry = load_registry(root / "experiments.toml")
     dataset = load_dataset(registry.dataset("tiny"), registry.cache_dir)
@@ -185,10 +184,7 @@ async def test_s_on_a_classified_image_finds_the_run_s_galaxies_like_it(curated,
     Image.fromarray(dataset.read_image(int(dataset.frame["ref"].iloc[7]))).save(folder / "asked.png")
     app = GalaxyApp(root, telemetry=NoGpu())
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.press("4")
-        await until(pilot, lambda: run.id in text_of(app, "#results-summary"))
-        await pilot.press("p")
-        await until(pilot, lambda: isinstance(app.screen, PredictDialog))
+        await open_predict_dialog(app, pilot, run.id)
         app.screen.query_one("#predict-path", Input).value = str(folder)
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, GalaxyView), timeout=120)

@@ -33,7 +33,7 @@ async def test_p_classifies_a_folder_in_the_background_and_opens_each_galaxy_lar
     from galaxy_tui.inference.galaxy_sources import file_items
     from galaxy_tui.inference.predicting import predict_items
     from galaxy_tui.inference.servable import load_run
-    from pilot_helpers import NoGpu, screen_text, text_of, until
+    from pilot_helpers import NoGpu, open_predict_dialog, screen_text, text_of, until
     root, run = demo_run
     folder = tmp_path / "new galaxies"
     folder.mkdir()
@@ -42,10 +42,7 @@ async def test_p_classifies_a_folder_in_the_background_and_opens_each_galaxy_lar
     (folder / "readme.txt").write_text("not a galaxy")
     app = GalaxyApp(root, telemetry=NoGpu())
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.press("4")
-        await until(pilot, lambda: run.id in text_of(app, "#results-summary"))
-        await pilot.press("p")
-        await until(pilot, lambda: isinstance(app.screen, PredictDialog))
+        await open_predict_dialog(app, pilot, run.id)
         path = app.screen.query_one("#predict-path", Input)
         path.value = str(tmp_path / "nowhere")
         await pilot.press("enter")
