@@ -9,14 +9,12 @@ reads that cache. Each figure is the median of several loads.
 from __future__ import annotations
 
 import os
-import statistics
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from timing import timed
 
 from galaxy_tui.data.catalog import read_csv
 from galaxy_tui.data.gz2 import HART16_ANSWERS
@@ -35,15 +33,6 @@ def write_table(path: Path) -> list[str]:
         columns[name] = rng.random(ROWS).round(3)
     pd.DataFrame(columns).to_csv(path, index=False)
     return ["dr7objid", "total_classifications", *needed]
-
-
-def timed(load: Callable[[], pd.DataFrame], repeats: int) -> tuple[float, pd.DataFrame]:
-    times, frame = [], pd.DataFrame()
-    for _ in range(repeats):
-        start = time.perf_counter()
-        frame = load()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), frame
 
 
 def main() -> None:

@@ -11,26 +11,16 @@ Printed: the time to build (an index, or nothing), the time of one query (median
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
-from collections.abc import Callable
 
 import numpy as np
 from sklearn.neighbors import NearestNeighbors
+from timing import timed
 
 from galaxy_tui.curation.embedding import unit_rows
 from galaxy_tui.curation.similar import nearest
 
 K = 20
-
-
-def timed(call: Callable[[], np.ndarray], repeats: int) -> tuple[float, np.ndarray]:
-    times, found = [], np.zeros(0)
-    for _ in range(repeats):
-        started = time.perf_counter()
-        found = call()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times), found
 
 
 def main() -> None:
