@@ -234,6 +234,16 @@ def test_app_module_keeps_torch_out() -> None:
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
 
 
+def test_the_first_paint_s_modules_keep_pandas_out() -> None:
+    """The app and the Datasets pane draw the remembered counts before pandas loads (about 0.3 s): what they
+    import at the top must not bring it (the curation view, the gallery's `s`, comes when it is used)."""
+    import subprocess
+    import sys
+    code = ("import sys; import galaxy_tui.app.main, galaxy_tui.app.panes.datasets; "
+            "print(sorted(m for m in ('pandas', 'textual_plotext', 'sklearn') if m in sys.modules))")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "[]"
+
+
 @pytest.fixture(autouse=True)
 def _no_leftover_loops() -> None:
     yield

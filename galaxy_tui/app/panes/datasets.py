@@ -17,7 +17,6 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Label, Static
 
 from galaxy_tui.app.commands import bindings_for
-from galaxy_tui.app.curation_view import similar_in_dataset
 from galaxy_tui.app.dialogs import ChoiceDialog, InputDialog
 from galaxy_tui.app.fetch_progress import FetchProgress
 from galaxy_tui.app.fields import fit_path
@@ -210,6 +209,8 @@ class DatasetsPane(Widget):
         deliver(self.app, self.app.notify, f"fetching {name} in the background ({folder.name})", timeout=5)
 
     def _similar(self, dataset: str) -> Callable[[str], None]:
+        # Here, not at the top: the pane is part of the first paint, and the curation view brings pandas.
+        from galaxy_tui.app.curation_view import similar_in_dataset
         registry = self.app.registry  # type: ignore[attr-defined]
         runs_dir = registry.runs_dir if registry else self.app.workspace / "runs"  # type: ignore[attr-defined]
         return similar_in_dataset(self.app, runs_dir, dataset)
