@@ -346,11 +346,16 @@ def boost_run(registry: Registry, run_id: str, booster: str) -> RunInfo:
 
 
 def curate_run(registry: Registry, run_id: str, labelled_only: bool = False, layout: str = "pca",
-               chunk: int | None = None) -> RunInfo:
+               chunk: int | None = None, again: bool = False) -> RunInfo:
     """Embed every galaxy of a finished run's dataset with its best model and rank them for curation (a new
-    attempt of the run; a stopped one continues its embedding, saved every `chunk` galaxies)."""
+    attempt of the run; a stopped one continues its embedding, saved every `chunk` galaxies; `again`: the
+    finished embedding is made anew — dropped only once the run is known not to be live)."""
     def choose(config: dict[str, Any]) -> None:
         config["curate"] = {"labelled_only": labelled_only, "map": layout, **({"chunk": chunk} if chunk else {})}
+        if again:
+            from galaxy_tui.curation.embedding import EMBEDDING, curation_folder
+            (curation_folder(run_dir) / EMBEDDING).unlink(missing_ok=True)
+    run_dir = get_run(registry, run_id).dir
     return _again(registry, run_id, "curate", choose, devices=1)
 
 

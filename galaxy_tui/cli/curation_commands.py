@@ -69,12 +69,9 @@ def _check_class(registry: Any, dataset: str, label: str) -> None:
 
 def curate(workspace: Path, run_id: str, labelled_only: bool, layout: str, again: bool, detach: bool) -> int:
     from galaxy_tui.cli.run_commands import announce_and_follow
-    from galaxy_tui.curation.embedding import EMBEDDING, curation_folder
-    from galaxy_tui.runs import curate_run, get_run
-    registry = registry_for_reading(workspace)
-    if again:
-        (curation_folder(get_run(registry, run_id).dir) / EMBEDDING).unlink(missing_ok=True)
-    run = curate_run(registry, run_id, labelled_only, layout)
+    from galaxy_tui.curation.embedding import curation_folder
+    from galaxy_tui.runs import curate_run
+    run = curate_run(registry_for_reading(workspace), run_id, labelled_only, layout, again=again)
     return announce_and_follow(run, f"run [bold]{run.id}[/bold]: embedding its dataset's galaxies with its best "
                                     f"model and ranking them (attempt {run.attempt}); the lists go to "
                                     f"{curation_folder(run.dir)}", detach)
