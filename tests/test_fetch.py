@@ -176,7 +176,8 @@ def test_a_recipe_s_dataset_is_where_fetch_puts_it(tmp_path: Path) -> None:
     for recipe in RECIPES.values():
         if recipe.dataset.name in SOURCES:
             fetched = SOURCES[recipe.dataset.name].dataset
-            paths = {key: f"data/{recipe.dataset.name}/{value}" for key, value in fetched.items() if key != "kind"}
+            paths = {key: f"data/{recipe.dataset.name}/{value}" for key, value in fetched.items()
+                     if key in fetching.PATH_KEYS}
             assert {key: recipe.dataset.table[key] for key in paths} == paths
 
 

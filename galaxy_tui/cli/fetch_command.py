@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 from rich.table import Table
 
-from galaxy_tui.fetching.sources import BY_HAND, SOURCES
+from galaxy_tui.fetching.sources import SOURCES, Source
 from galaxy_tui.model_names import ENCODERS
 
 
@@ -18,14 +18,18 @@ def list_sources(console: Console) -> None:
     for column in ("name", "what", "size", "files (sha256)"):
         table.add_column(column, overflow="fold")
     for source in SOURCES.values():
-        table.add_row(source.name, source.what, source.approx_size,
-                      "\n".join(f"{f.url} ({f.sha256 or 'none published'})" for f in source.files))
-    for name, how in BY_HAND.items():
-        table.add_row(name, f"by hand for now: {how}", "", "")
+        table.add_row(source.name, source.what, source.approx_size, _files(source))
     table.add_row("zoobot:NAME", "a Zoobot encoder (Walmsley et al.), pretrained on Galaxy Zoo, into the Hugging Face "
                   "cache: " + ", ".join(e for e in ENCODERS if e.startswith("zoobot:")), "16-350 MB",
                   "the hub's own (huggingface_hub keeps each file by its hash)")
     console.print(table)
+
+
+def _files(source: Source) -> str:
+    if source.kaggle:
+        return "\n".join(f"kaggle competitions download -c {source.kaggle} -f {f.name} (none published)"
+                         for f in source.files)
+    return "\n".join(f"{f.url} ({f.sha256 or 'none published'})" for f in source.files)
 
 
 def fetch_dataset(workspace: Path, name: str | None, to: Path | None, mirror: str | None, detach: bool = False) -> int:

@@ -20,12 +20,13 @@ import requests
 
 from galaxy_tui.atomic import atomic_write_json
 from galaxy_tui.errors import GalaxyError
+from galaxy_tui.fetching.kaggle_cli import kaggle_download, kaggle_sizes
 from galaxy_tui.fetching.resuming import Progress, ResumingDownloader
-from galaxy_tui.fetching.sources import BY_HAND, SOURCES, Source, SourceFile
+from galaxy_tui.fetching.sources import SOURCES, Source, SourceFile
 from galaxy_tui.registry import REGISTRY_FILE, ensure_registry, update_registry
 
 HEAD_TIMEOUT_S = 20
-PATH_KEYS = ("path", "train", "test", "catalog", "mapping", "images")  # the dataset table's keys naming files
+PATH_KEYS = ("path", "train", "test", "catalog", "mapping", "images", "solutions")  # keys naming files
 
 
 @dataclass(frozen=True)
@@ -39,18 +40,24 @@ class Fetched:
 def source(name: str) -> Source:
     if name in SOURCES:
         return SOURCES[name]
-    if name in BY_HAND:
-        raise GalaxyError(f"{name} is not fetched by galaxy-tui yet: get {BY_HAND[name]}.")
-    raise GalaxyError(f"no dataset named {name!r} to fetch; these can be: {', '.join([*SOURCES, *BY_HAND])}")
+    raise GalaxyError(f"no dataset named {name!r} to fetch; these can be: {', '.join(SOURCES)}")
 
 
-def _where(file: SourceFile, mirror: str | None) -> str:
-    """The file's URL, or its path in a mirror folder, or its URL under a mirror URL."""
+def _where(chosen: Source, file: SourceFile, mirror: str | None) -> str:
+    """The file's URL, or its path in a mirror folder, or its URL under a mirror URL, or kaggle:COMPETITION/NAME."""
     if mirror is None:
-        return file.url
+        return f"kaggle:{chosen.kaggle}/{file.name}" if chosen.kaggle else file.url
     if urlparse(mirror).scheme in ("http", "https", "ftp"):
         return mirror.rstrip("/") + "/" + file.name
     return str(Path(mirror).expanduser() / file.name)
+
+
+def _sizes(chosen: Source, wheres: list[tuple[SourceFile, str]]) -> list[tuple[SourceFile, int | None]]:
+    """Each file's bytes before any is fetched (None: the source does not say)."""
+    if any(where.startswith("kaggle:") for _, where in wheres):
+        listed = kaggle_sizes(chosen.kaggle, [file.name for file, _ in wheres])
+        return [(file, listed[file.name]) for file, _ in wheres]
+    return [(file, _size(where)) for file, where in wheres]
 
 
 def _size(where: str) -> int | None:
@@ -90,9 +97,11 @@ def _bad_checksum(file: SourceFile, detail: str) -> GalaxyError:
                        f"download was removed. Fetch again; from a mirror, check its copy. ({detail})")
 
 
-def _get(file: SourceFile, where: str, partial: Path, progress: Progress) -> Path:
+def _get(file: SourceFile, where: str, size: int | None, partial: Path, progress: Progress) -> Path:
     """One file into the private folder, checked; a file already there and whole is kept."""
     target = partial / file.name
+    if where.startswith("kaggle:"):
+        return kaggle_download(where.removeprefix("kaggle:").split("/")[0], file.name, partial, size, progress)
     if urlparse(where).scheme not in ("http", "https", "ftp"):
         if not target.exists():
             shutil.copyfile(where, partial / f".{file.name}.copying")
@@ -123,7 +132,13 @@ def _unzip_images(file: SourceFile, path: Path) -> Path:
                    and not Path(name).name.startswith("._")]
     staging = path.with_name(f".{file.unzip_to}.unpacking")
     shutil.rmtree(staging, ignore_errors=True)
-    unzipped = pooch.Unzip(members=members, extract_dir=str(staging))(str(path), "download", None)
+    logger = pooch.get_logger()
+    level = logger.level
+    logger.setLevel("WARNING")  # pooch says each member it extracts: 240,000 lines for GZ2
+    try:
+        unzipped = pooch.Unzip(members=members, extract_dir=str(staging))(str(path), "download", None)
+    finally:
+        logger.setLevel(level)
     for extracted in map(Path, unzipped):
         if extracted.parent != staging:
             extracted.rename(staging / extracted.name)
@@ -134,9 +149,26 @@ def _unzip_images(file: SourceFile, path: Path) -> Path:
     return folder
 
 
+def _extract(file: SourceFile, path: Path) -> Path:
+    """The one file the dataset reads out of a zip (wherever it sits inside), through a hidden name."""
+    with zipfile.ZipFile(path) as archive:
+        inside = [name for name in archive.namelist() if Path(name).name == file.extract and "__MACOSX" not in name]
+        if not inside:
+            raise GalaxyError(f"{path.name} holds no {file.extract}; the download is not the published file. "
+                              f"Remove {path} and fetch again.")
+        staging = path.with_name(f".{file.extract}.unpacking")
+        with archive.open(inside[0]) as member, open(staging, "wb") as out:
+            shutil.copyfileobj(member, out, 1 << 20)
+    staging.rename(path.with_name(file.extract))
+    path.unlink()
+    return path.with_name(file.extract)
+
+
 def _unpack(file: SourceFile, path: Path) -> Path:
     if file.unzip_to:
         return _unzip_images(file, path)
+    if file.extract:
+        return _extract(file, path)
     if not file.gunzip:
         return path
     unpacked = path.with_name(file.unpacked)
@@ -153,13 +185,13 @@ def fetch(workspace: Path, name: str, to: Path | None, mirror: str | None, progr
     parent = parent if parent.is_absolute() else workspace / parent
     folder, partial = parent / name, parent / f".{name}.partial"
     if not folder.exists():
-        wheres = [(file, _where(file, mirror)) for file in chosen.files]
-        sizes = [(file, _size(where)) for file, where in wheres]  # nothing is written before this answers
+        wheres = [(file, _where(chosen, file, mirror)) for file in chosen.files]
+        sizes = _sizes(chosen, wheres)  # nothing is written before this answers
         check_disk(parent, sizes)
         partial.mkdir(parents=True, exist_ok=True)
-        for file, where in wheres:
+        for (file, where), (_, size) in zip(wheres, sizes):
             if not (partial / file.unpacked).exists():
-                _unpack(file, _get(file, where, partial, progress))
+                _unpack(file, _get(file, where, size, partial, progress))
         atomic_write_json(partial / "SOURCE.json", _provenance(chosen, partial, mirror))
         partial.rename(folder)  # the dataset appears whole or not at all
     sha256 = {file.unpacked: fingerprint(folder / file.unpacked) for file in chosen.files}

@@ -14,6 +14,7 @@ class SourceFile:
     sha256: str | None   # None: the publisher gives none; the file's own is recorded after the fetch
     gunzip: bool = False  # a .gz the dataset reads unpacked
     unzip_to: str = ""    # a .zip of images the dataset reads as one folder of that name (its inner folders flattened)
+    extract: str = ""     # a .zip holding the one file of that name the dataset reads
 
     @property
     def name(self) -> str:
@@ -21,13 +22,13 @@ class SourceFile:
 
     @property
     def unpacked(self) -> str:
-        return self.unzip_to or (self.name.removesuffix(".gz") if self.gunzip else self.name)
+        return self.unzip_to or self.extract or (self.name.removesuffix(".gz") if self.gunzip else self.name)
 
     @property
     def growth(self) -> int:
         """Room the unpacked copy takes beside the download, as a multiple of its size (JPEGs do not shrink in
         a zip; a table in a .gz does, about threefold)."""
-        return 3 if self.gunzip else 1 if self.unzip_to else 0
+        return 3 if self.gunzip or self.extract else 1 if self.unzip_to else 0
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,10 @@ class Source:
     files: tuple[SourceFile, ...]
     dataset: dict[str, Any]  # the [datasets.NAME] table, paths relative to the fetched folder
     approx_size: str
+    kaggle: str = ""  # the Kaggle competition the files come from, through the Kaggle CLI (without --mirror)
 
+
+KAGGLE_FILES = "https://www.kaggle.com/competitions/galaxy-zoo-the-galaxy-challenge/data"
 
 SOURCES: dict[str, Source] = {source.name: source for source in (
     Source("galaxy10-decals", "Galaxy10 DECaLS (Leung & Bovy): 17,736 galaxies at 256 px in 10 classes, one .h5",
@@ -55,10 +59,12 @@ SOURCES: dict[str, Source] = {source.name: source for source in (
             SourceFile("https://zenodo.org/records/3565489/files/images_gz2.zip", None, unzip_to="images")),
            {"kind": "gz2-hart16", "catalog": "gz2_hart16.csv", "mapping": "gz2_filename_mapping.csv",
             "images": "images"}, "3.3 GB (and as much again while the images are unpacked)"),
+    Source("kaggle-gz2", "The Kaggle Galaxy Zoo challenge (2014): 61,578 SDSS galaxies at 424 px with the 37 "
+                         "cumulative vote fractions of the GZ2 tree, through the Kaggle CLI (a token, the rules "
+                         "accepted)",
+           (SourceFile(f"{KAGGLE_FILES}/training_solutions_rev1.zip", None, extract="training_solutions_rev1.csv"),
+            SourceFile(f"{KAGGLE_FILES}/images_training_rev1.zip", None, unzip_to="images_training_rev1")),
+           {"kind": "kaggle-gz2", "solutions": "training_solutions_rev1.csv", "images": "images_training_rev1",
+            "crop": 0.75}, "1.2 GB (and as much again while the images are unpacked)",
+           kaggle="galaxy-zoo-the-galaxy-challenge"),
 )}
-
-BY_HAND = {
-    "kaggle-gz2": "training_solutions_rev1.csv and images_training_rev1.zip of the Kaggle competition "
-                  "galaxy-zoo-the-galaxy-challenge (`kaggle competitions download -c galaxy-zoo-the-galaxy-challenge` "
-                  "with a token in ~/.kaggle/kaggle.json); unzip both into one folder, then `n` in the Datasets pane",
-}

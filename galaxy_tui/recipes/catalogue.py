@@ -41,7 +41,8 @@ GZ2 = RecipeDataset("gz2", {
     "kind": "gz2-hart16", "catalog": "data/gz2/gz2_hart16.csv", "mapping": "data/gz2/gz2_filename_mapping.csv",
     "images": "data/gz2/images", "fractions": "debiased", "crop": 0.75},
     "Galaxy Zoo 2, Hart et al. (2016): gz2_hart16.csv and gz2_filename_mapping.csv from data.galaxyzoo.org, the "
-    "~240,000 SDSS cut-outs (images_gz2.zip, Zenodo record 3565489) unpacked into data/gz2/images")
+    "~240,000 SDSS cut-outs (images_gz2.zip, Zenodo record 3565489) unpacked into data/gz2/images; "
+    "`galaxy-tui fetch gz2` puts them here")
 GALAXY10 = RecipeDataset("galaxy10-decals", {"kind": "galaxy10-h5",
                                              "path": "data/galaxy10-decals/Galaxy10_DECals.h5"},
                          "Galaxy10 DECaLS (Leung & Bovy, astroNN): Galaxy10_DECals.h5, 17,736 galaxies at 256 px, "
@@ -52,10 +53,11 @@ GALAXY_MNIST = RecipeDataset("galaxy-mnist", {
     "GalaxyMNIST (Walmsley): train_dataset.hdf5 and test_dataset.hdf5, 10,000 galaxies at 64 px in 4 classes; "
     "`galaxy-tui fetch galaxy-mnist` puts them here")
 KAGGLE = RecipeDataset("kaggle-gz2", {
-    "kind": "kaggle-gz2", "solutions": "data/kaggle/training_solutions_rev1.csv",
-    "images": "data/kaggle/images_training_rev1"},
+    "kind": "kaggle-gz2", "solutions": "data/kaggle-gz2/training_solutions_rev1.csv",
+    "images": "data/kaggle-gz2/images_training_rev1"},
     "Kaggle's Galaxy Zoo challenge (galaxy-zoo-the-galaxy-challenge): training_solutions_rev1.csv and "
-    "images_training_rev1/ (61,578 JPEGs at 424 px), with `kaggle competitions download` and a Kaggle token")
+    "images_training_rev1/ (61,578 JPEGs at 424 px); `galaxy-tui fetch kaggle-gz2` puts them here through the "
+    "Kaggle CLI (a Kaggle token, the competition's rules accepted)")
 KAGGLE_CENTRE = RecipeDataset("kaggle-gz2-centre", {**KAGGLE.table, "crop": 0.5},
                               KAGGLE.where + "; the same files, the central half of each cut-out as the winner used")
 
