@@ -23,11 +23,12 @@ def _image_folder_beside(path: Path, expected: list[str]) -> Path | None:
     return best
 
 
-CATALOGUE_COLUMNS = ({"GalaxyID", "Class1.1"}, {"dr7objid"})  # the Kaggle solutions, GZ2 Hart16
+# the Kaggle solutions, GZ2 Hart16, GZ DECaLS (GZD-5)
+CATALOGUE_COLUMNS = ({"GalaxyID", "Class1.1"}, {"dr7objid"}, {"iauname", "smooth-or-featured_total-votes"})
 
 
 def _catalogue_in(folder: Path) -> Path | None:
-    """A Kaggle solutions or GZ2 Hart16 table in the folder."""
+    """A Kaggle solutions, GZ2 Hart16 or GZ DECaLS table in the folder."""
     for candidate in sorted(folder.glob("*.csv")):
         try:
             columns = set(pd.read_csv(candidate, nrows=0).columns)
@@ -102,14 +103,22 @@ def detect_dataset(typed: Path, workspace: Path) -> dict[str, Any]:
                                   f"folder beside it.")
             return {"kind": "gz2-hart16", "catalog": rel(path), "mapping": rel(mapping), "images": rel(images),
                     "crop": 0.75}
+        if {"iauname", "smooth-or-featured_total-votes"} <= columns:
+            names = [str(n) for n in head["iauname"]]
+            images = _image_folder_beside(path, [f"{n}.png" for n in names] + [f"{n[:4]}/{n}.png" for n in names])
+            if images is None:
+                raise GalaxyError(f"{path} is a GZ DECaLS catalogue; put the folder of its <iauname>.png cut-outs "
+                                  f"(or their J### sub-folders) beside it.")
+            return {"kind": "gz-decals5", "catalog": rel(path), "images": rel(images)}
         raise GalaxyError(f"{path}: columns {', '.join(sorted(columns)[:8])} match no known catalogue (GZ2 Hart16 "
-                          f"has dr7objid; the Kaggle solutions have GalaxyID and Class1.1 ... Class11.6).")
+                          f"has dr7objid; the Kaggle solutions have GalaxyID and Class1.1 ... Class11.6; GZ DECaLS "
+                          f"has iauname and smooth-or-featured_total-votes).")
     raise GalaxyError(f"{path}: unknown file type {path.suffix!r}; expected .h5/.hdf5, .csv or a folder.")
 
 
 # The name a dataset of a known kind gets in experiments.toml (a folder of classes is named after its folder).
 KIND_NAMES = {"kaggle-gz2": "kaggle-gz2", "gz2-hart16": "gz2", "galaxy10-h5": "galaxy10-decals",
-              "galaxy-mnist-h5": "galaxy-mnist"}
+              "galaxy-mnist-h5": "galaxy-mnist", "gz-decals5": "gz-decals5"}
 
 
 def dataset_files(table: dict[str, Any]) -> str:

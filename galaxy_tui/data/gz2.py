@@ -88,14 +88,15 @@ def load_gz2_hart16(name: str, catalog: Path, mapping: Path, images: Path, famil
     return Dataset(name, "gz2-hart16", frame, VOTE_CLASSES, FolderImages(images),
                    fingerprint_of("gz2-hart16", family, file_signature(catalog), signature),
                    problems + missing, location=str(catalog), tree=tree,
-                   answer_source=lambda rows: _tree_answers(catalog, tree_columns, rows, cache_dir))
+                   answer_source=lambda rows: tree_answers(catalog, "GZ2 Hart16 catalogue", "dr7objid", tree_columns,
+                                                           rows, cache_dir))
 
 
-def _tree_answers(catalog: Path, columns: dict[str, str], rows: pd.DataFrame, cache_dir: Path | None) -> pd.DataFrame:
+def tree_answers(catalog: Path, what: str, id_column: str, columns: dict[str, str], rows: pd.DataFrame,
+                 cache_dir: Path | None) -> pd.DataFrame:
     """The decision tree's answers (and counts) of these rows, read only when a vote-fraction run asks: a
     classification needs six of the catalogue's columns, the tree up to 74 more."""
-    table = read_csv(catalog, "GZ2 Hart16 catalogue", ["dr7objid", *columns], numeric=list(columns),
-                     cache_dir=cache_dir)
-    table = table.set_index(table["dr7objid"].astype(str)).rename(columns=columns)
+    table = read_csv(catalog, what, [id_column, *columns], numeric=list(columns), cache_dir=cache_dir)
+    table = table.set_index(table[id_column].astype(str)).rename(columns=columns)
     table = table[~table.index.duplicated(keep="first")]  # the dataset kept each galaxy's first row
     return table.reindex(rows["id"].to_numpy())[list(columns.values())].reset_index(drop=True)

@@ -7,6 +7,7 @@ from pathlib import Path
 from galaxy_tui.data.catalog import Dataset
 from galaxy_tui.data.folder import load_image_folder
 from galaxy_tui.data.gz2 import load_gz2_hart16
+from galaxy_tui.data.gz_decals import load_gz_decals5
 from galaxy_tui.data.h5_sources import load_galaxy10, load_galaxy_mnist
 from galaxy_tui.data.kaggle_gz2 import load_kaggle_gz2
 from galaxy_tui.data.synthetic import load_synthetic
@@ -35,6 +36,9 @@ def load_dataset(spec: DatasetSpec, cache_dir: Path | None = None) -> Dataset:
     if kind == "gz2-hart16":
         return load_gz2_hart16(spec.name, spec.path("catalog"), spec.path("mapping"), spec.path("images"),
                                str(spec.options.get("fractions", "debiased")), cache_dir)
+    if kind == "gz-decals5":
+        return load_gz_decals5(spec.name, spec.path("catalog"), spec.path("images"),
+                               str(spec.options.get("fractions", "fraction")), cache_dir)
     if kind == "kaggle-gz2":
         return load_kaggle_gz2(spec.name, spec.path("solutions"), spec.path("images"), cache_dir)
     if kind == "image-folder":

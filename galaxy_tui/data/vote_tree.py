@@ -220,15 +220,49 @@ def hart16_tree(family: str, header: set[str]) -> tuple[VoteTree, dict[str, str]
     """The questions whose answer columns of this fraction family the catalogue has, with their `_count`
     columns when every answer has one. Returns the tree (frame columns named after the answers, without the
     family suffix) and {catalogue column: frame column} to read."""
+    return _tree_in_header(HART16_QUESTIONS, HART16_RULE, family, header, lambda name: f"{name}_count",
+                           lambda answer: answer.split("_", 1)[1])
+
+
+def _tree_in_header(spec: list[QuestionSpec], rule: RuleAnswers, family: str, header: set[str],
+                    count_column: Callable[[str], str], answer_name: Callable[[str], str]
+                    ) -> tuple[VoteTree, dict[str, str]]:
+    """The tree of the questions whose `{question}_{answer}_{family}` columns the table has (frame columns
+    `{question}_{answer}`), with each answer's count (frame `{question}_{answer}_count`) where every answer of the
+    question has one, and {catalogue column: frame column} to read."""
     questions, read = [], {}
-    for key, text, answers, parent in HART16_QUESTIONS:
+    for key, text, answers, parent in spec:
         names = [f"{key}_{a}" for a in answers]
         if not all(f"{n}_{family}" in header for n in names):
             continue
-        counts = tuple(f"{n}_count" for n in names) if all(f"{n}_count" in header for n in names) else ()
+        has_counts = all(count_column(n) in header for n in names)
         read.update({f"{n}_{family}": n for n in names})
-        read.update({c: c for c in counts})
+        read.update({count_column(n): f"{n}_count" for n in names} if has_counts else {})
         kept_parent = parent if parent is None or any(q.key == parent[0] for q in questions) else None
-        questions.append(Question(key, text, tuple(a.split("_", 1)[1] for a in answers), tuple(names), kept_parent,
-                                  counts))
-    return VoteTree(tuple(questions), rule=HART16_RULE), read
+        questions.append(Question(key, text, tuple(map(answer_name, answers)), tuple(names), kept_parent,
+                                  tuple(f"{n}_count" for n in names) if has_counts else ()))
+    return VoteTree(tuple(questions), rule=rule), read
+
+
+# Galaxy Zoo DECaLS, GZD-5 (Walmsley et al. 2022): columns {question}_{answer} (counts), _fraction, _debiased.
+DECALS5_QUESTIONS: list[QuestionSpec] = [
+    ("smooth-or-featured", "smooth or featured", ("smooth", "featured-or-disk", "artifact"), None),
+    ("disk-edge-on", "edge-on disk", ("yes", "no"), ("smooth-or-featured", 1)),
+    ("has-spiral-arms", "spiral arms", ("yes", "no"), ("disk-edge-on", 1)),
+    ("bar", "bar", ("strong", "weak", "no"), ("disk-edge-on", 1)),
+    ("bulge-size", "bulge size", ("dominant", "large", "moderate", "small", "none"), ("disk-edge-on", 1)),
+    ("how-rounded", "how rounded", ("round", "in-between", "cigar-shaped"), ("smooth-or-featured", 0)),
+    ("edge-on-bulge", "edge-on bulge", ("boxy", "none", "rounded"), ("disk-edge-on", 0)),
+    ("spiral-winding", "spiral winding", ("tight", "medium", "loose"), ("has-spiral-arms", 0)),
+    ("spiral-arm-count", "spiral arm count", ("1", "2", "3", "4", "more-than-4", "cant-tell"),
+     ("has-spiral-arms", 0)),
+    ("merging", "merging", ("none", "minor-disturbance", "major-disturbance", "merger"), None),
+]
+DECALS5_RULE: RuleAnswers = (("smooth", "smooth-or-featured", 0), ("disk", "smooth-or-featured", 1),
+                             ("artifact", "smooth-or-featured", 2), ("edgeon_yes", "disk-edge-on", 0),
+                             ("edgeon_no", "disk-edge-on", 1), ("spiral", "has-spiral-arms", 0))
+
+
+def decals5_tree(family: str, header: set[str]) -> tuple[VoteTree, dict[str, str]]:
+    """As hart16_tree, for a GZD-5 table (whose bare `{question}_{answer}` columns are the counts)."""
+    return _tree_in_header(DECALS5_QUESTIONS, DECALS5_RULE, family, header, lambda name: name, lambda answer: answer)

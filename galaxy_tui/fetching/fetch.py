@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import shutil
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ from galaxy_tui.errors import GalaxyError
 from galaxy_tui.fetching.kaggle_cli import kaggle_download, kaggle_sizes
 from galaxy_tui.fetching.resuming import Progress, ResumingDownloader
 from galaxy_tui.fetching.sources import SOURCES, Source, SourceFile
+from galaxy_tui.fetching.zenodo import zenodo_checksums
 from galaxy_tui.registry import REGISTRY_FILE, ensure_registry, update_registry
 
 HEAD_TIMEOUT_S = 20
@@ -82,7 +85,10 @@ def _size(where: str) -> int | None:
 
 def check_disk(folder: Path, files: list[tuple[SourceFile, int | None]]) -> int:
     """The bytes the fetch needs; GalaxyError saying how much is missing where it will not fit."""
-    need = sum((size or 0) * (1 + file.growth) for file, size in files)
+    # Files are fetched and unpacked one after another, each download removed once unpacked: what stays, plus the
+    # largest download beside its unpacked copy.
+    need = sum((size or 0) * file.unpacked_factor for file, size in files) + \
+        max([size or 0 for file, size in files if file.packed], default=0)
     existing = next(parent for parent in (folder, *folder.parents) if parent.exists())
     free = shutil.disk_usage(existing).free
     if need > free:
@@ -92,12 +98,21 @@ def check_disk(folder: Path, files: list[tuple[SourceFile, int | None]]) -> int:
     return need
 
 
-def _bad_checksum(file: SourceFile, detail: str) -> GalaxyError:
-    return GalaxyError(f"{file.name} does not match its published checksum (sha256 {file.sha256}); the bad "
+def _bad_checksum(file: SourceFile, known: str, detail: str) -> GalaxyError:
+    return GalaxyError(f"{file.name} does not match its published checksum ({known.replace(':', ' ')}); the bad "
                        f"download was removed. Fetch again; from a mirror, check its copy. ({detail})")
 
 
-def _get(file: SourceFile, where: str, size: int | None, partial: Path, progress: Progress) -> Path:
+def published_checksums(chosen: Source, mirror: str | None) -> dict[str, str | None]:
+    """Each file's published checksum as pooch reads it ("sha256:..." from the table, or Zenodo's "md5:...",
+    asked of its API when fetching from the source); None: none published."""
+    asked = zenodo_checksums([file.url for file in chosen.files if not file.sha256],
+                             HEAD_TIMEOUT_S) if mirror is None else {}
+    return {file.name: f"sha256:{file.sha256}" if file.sha256 else asked.get(file.url) for file in chosen.files}
+
+
+def _get(file: SourceFile, where: str, size: int | None, known: str | None, partial: Path,
+         progress: Progress) -> Path:
     """One file into the private folder, checked; a file already there and whole is kept."""
     target = partial / file.name
     if where.startswith("kaggle:"):
@@ -106,16 +121,17 @@ def _get(file: SourceFile, where: str, size: int | None, partial: Path, progress
         if not target.exists():
             shutil.copyfile(where, partial / f".{file.name}.copying")
             (partial / f".{file.name}.copying").rename(target)
-        if file.sha256 and pooch.file_hash(str(target)) != file.sha256:
-            target.unlink()
-            raise _bad_checksum(file, f"from {where}")
+        if known:
+            algorithm, digest = known.split(":", 1)
+            if pooch.file_hash(str(target), alg=algorithm) != digest:
+                target.unlink()
+                raise _bad_checksum(file, known, f"from {where}")
         return target
     downloader = ResumingDownloader(partial / f"{file.name}.part", progress, HEAD_TIMEOUT_S)
     try:
-        return Path(pooch.retrieve(where, known_hash=f"sha256:{file.sha256}" if file.sha256 else None,
-                                   fname=file.name, path=partial, downloader=downloader))
+        return Path(pooch.retrieve(where, known_hash=known, fname=file.name, path=partial, downloader=downloader))
     except ValueError as exc:  # pooch's hash mismatch; it removed the download
-        raise _bad_checksum(file, str(exc).splitlines()[0][:160]) from None
+        raise _bad_checksum(file, known or "", str(exc).splitlines()[0][:160]) from None
     except requests.RequestException as exc:
         raise GalaxyError(f"the download of {file.name} from {urlparse(where).netloc} broke off "
                           f"({type(exc).__name__}); fetch again: it goes on from where it stopped") from None
@@ -123,30 +139,37 @@ def _get(file: SourceFile, where: str, size: int | None, partial: Path, progress
 
 def _unzip_images(file: SourceFile, path: Path) -> Path:
     """The zip's images into one folder (its inner folders flattened; macOS's `._` shadows and __MACOSX left out),
-    unpacked into a hidden folder first and renamed, so a cut-off unzip leaves no half folder."""
+    unpacked into a hidden folder first and then moved in, so a cut-off unzip leaves no half folder; several zips may
+    fill one folder (GZ DECaLS's four parts), each marked done once it is all there."""
     folder = path.with_name(file.unzip_to)
-    if folder.exists():
-        return folder
     with zipfile.ZipFile(path) as archive:
         members = [name for name in archive.namelist() if not name.endswith("/") and "__MACOSX" not in name
                    and not Path(name).name.startswith("._")]
-    staging = path.with_name(f".{file.unzip_to}.unpacking")
+    staging = path.with_name(f".{file.name}.unpacking")
     shutil.rmtree(staging, ignore_errors=True)
-    logger = pooch.get_logger()
-    level = logger.level
-    logger.setLevel("WARNING")  # pooch says each member it extracts: 240,000 lines for GZ2
-    try:
-        unzipped = pooch.Unzip(members=members, extract_dir=str(staging))(str(path), "download", None)
-    finally:
-        logger.setLevel(level)
+    unzipped = pooch.Unzip(members=members, extract_dir=str(staging))(str(path), "download", None)
     for extracted in map(Path, unzipped):
         if extracted.parent != staging:
             extracted.rename(staging / extracted.name)
     for inner in sorted((p for p in staging.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
         inner.rmdir()
-    staging.rename(folder)
+    if folder.exists():
+        for image in staging.iterdir():
+            image.rename(folder / image.name)
+        staging.rmdir()
+    else:
+        staging.rename(folder)
+    _done_marker(file, path.parent).touch()
     path.unlink()
     return folder
+
+
+def _done_marker(file: SourceFile, partial: Path) -> Path:
+    return partial / f".{file.name}.unpacked"
+
+
+def _unpacked(file: SourceFile, partial: Path) -> bool:
+    return _done_marker(file, partial).exists() if file.unzip_to else (partial / file.unpacked).exists()
 
 
 def _extract(file: SourceFile, path: Path) -> Path:
@@ -179,8 +202,25 @@ def _unpack(file: SourceFile, path: Path) -> Path:
     return unpacked
 
 
+@contextmanager
+def _pooch_quiet() -> Iterator[None]:
+    """pooch logs each download and each member it unzips (240,000 lines for GZ2); the progress says enough."""
+    logger = pooch.get_logger()
+    level = logger.level
+    logger.setLevel("WARNING")
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def fetch(workspace: Path, name: str, to: Path | None, mirror: str | None, progress: Progress) -> Fetched:
-    chosen = source(name)
+    with _pooch_quiet():
+        return _fetch(workspace, source(name), to, mirror, progress)
+
+
+def _fetch(workspace: Path, chosen: Source, to: Path | None, mirror: str | None, progress: Progress) -> Fetched:
+    name = chosen.name
     parent = (to or workspace / "data").expanduser()
     parent = parent if parent.is_absolute() else workspace / parent
     folder, partial = parent / name, parent / f".{name}.partial"
@@ -188,21 +228,26 @@ def fetch(workspace: Path, name: str, to: Path | None, mirror: str | None, progr
         wheres = [(file, _where(chosen, file, mirror)) for file in chosen.files]
         sizes = _sizes(chosen, wheres)  # nothing is written before this answers
         check_disk(parent, sizes)
+        published = published_checksums(chosen, mirror)
         partial.mkdir(parents=True, exist_ok=True)
         for (file, where), (_, size) in zip(wheres, sizes):
-            if not (partial / file.unpacked).exists():
-                _unpack(file, _get(file, where, size, partial, progress))
-        atomic_write_json(partial / "SOURCE.json", _provenance(chosen, partial, mirror))
+            if not _unpacked(file, partial):
+                _unpack(file, _get(file, where, size, published[file.name], partial, progress))
+        atomic_write_json(partial / "SOURCE.json", _provenance(chosen, partial, mirror, published))
+        for marker in partial.glob(".*.unpacked"):
+            marker.unlink()
         partial.rename(folder)  # the dataset appears whole or not at all
     sha256 = {file.unpacked: fingerprint(folder / file.unpacked) for file in chosen.files}
     ensure_registry(workspace)
     return Fetched(folder, name, _register(workspace / REGISTRY_FILE, chosen, folder, workspace), sha256)
 
 
-def _provenance(chosen: Source, partial: Path, mirror: str | None) -> dict[str, Any]:
+def _provenance(chosen: Source, partial: Path, mirror: str | None,
+                published: dict[str, str | None]) -> dict[str, Any]:
     return {"dataset": chosen.name, "from": mirror or "source",
-            "files": {file.unpacked: {"url": file.url, "published_sha256": file.sha256,
-                                      "sha256": fingerprint(partial / file.unpacked)}
+            "files": {file.name: {"url": file.url, "published_checksum": published[file.name],
+                                  "checked": published[file.name] is not None, "unpacked": file.unpacked,
+                                  "sha256": fingerprint(partial / file.unpacked)}
                       for file in chosen.files}}
 
 

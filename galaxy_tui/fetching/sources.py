@@ -25,10 +25,14 @@ class SourceFile:
         return self.unzip_to or self.extract or (self.name.removesuffix(".gz") if self.gunzip else self.name)
 
     @property
-    def growth(self) -> int:
-        """Room the unpacked copy takes beside the download, as a multiple of its size (JPEGs do not shrink in
-        a zip; a table in a .gz does, about threefold)."""
-        return 3 if self.gunzip or self.extract else 1 if self.unzip_to else 0
+    def packed(self) -> bool:
+        return self.gunzip or bool(self.unzip_to or self.extract)
+
+    @property
+    def unpacked_factor(self) -> int:
+        """Room the unpacked file takes as a multiple of the download (JPEGs and PNGs do not shrink in a zip; a
+        table in a .gz or a .zip does, about threefold)."""
+        return 3 if self.gunzip or self.extract else 1
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,7 @@ class Source:
     kaggle: str = ""  # the Kaggle competition the files come from, through the Kaggle CLI (without --mirror)
 
 
+DECALS_FILES = "https://zenodo.org/records/4573248/files"
 KAGGLE_FILES = "https://www.kaggle.com/competitions/galaxy-zoo-the-galaxy-challenge/data"
 
 SOURCES: dict[str, Source] = {source.name: source for source in (
@@ -59,6 +64,14 @@ SOURCES: dict[str, Source] = {source.name: source for source in (
             SourceFile("https://zenodo.org/records/3565489/files/images_gz2.zip", None, unzip_to="images")),
            {"kind": "gz2-hart16", "catalog": "gz2_hart16.csv", "mapping": "gz2_filename_mapping.csv",
             "images": "images"}, "3.3 GB (and as much again while the images are unpacked)"),
+    Source("gz-decals5", "Galaxy Zoo DECaLS, the GZD-5 campaign (Walmsley et al. 2022): the volunteers' table "
+                         "(fractions, counts and debiased fractions for 10 questions) and the 424 px DECaLS DR5 "
+                         "cut-outs of all 314,000 galaxies in four zips, unpacked into one folder",
+           (SourceFile(f"{DECALS_FILES}/gz_decals_volunteers_5.csv", None),
+            *(SourceFile(f"{DECALS_FILES}/gz_decals_dr5_png_part{part}.zip", None, unzip_to="images")
+              for part in range(1, 5))),
+           {"kind": "gz-decals5", "catalog": "gz_decals_volunteers_5.csv", "images": "images"},
+           "about 100 GB of PNGs, and as much again while a part is unpacked (Zenodo gives the exact sizes)"),
     Source("kaggle-gz2", "The Kaggle Galaxy Zoo challenge (2014): 61,578 SDSS galaxies at 424 px with the 37 "
                          "cumulative vote fractions of the GZ2 tree, through the Kaggle CLI (a token, the rules "
                          "accepted)",

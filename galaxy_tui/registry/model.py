@@ -19,6 +19,7 @@ DATASET_KINDS: dict[str, tuple[str, ...]] = {
     "galaxy-mnist-h5": ("train", "test"),
     "gz2-hart16": ("catalog", "mapping", "images"),
     "kaggle-gz2": ("solutions", "images"),
+    "gz-decals5": ("catalog", "images"),
     "image-folder": ("path",),
 }
 # Kinds whose classes come from the files (a folder per class, a label column), not from volunteers' votes:
@@ -27,6 +28,7 @@ FIXED_LABEL_KINDS = ("galaxy10-h5", "galaxy-mnist-h5", "image-folder")
 DATASET_OPTIONAL: dict[str, tuple[str, ...]] = {
     "synthetic": ("count", "size", "seed", "mislabel", "rare"),
     "gz2-hart16": ("fractions",),
+    "gz-decals5": ("fractions",),
     "image-folder": ("merge", "exclude"),
 }
 COMMON_KEYS = ("kind", "crop", "notes")
@@ -40,7 +42,7 @@ TASKS = ("classification", "vote-fractions")
 EXECUTORS = ("local", "slurm")
 VIEW_COUNTS = (1, 4, 8, 16)  # an experiment's `views`: the galaxy, its quarter turns, with mirrors, and at 45 degrees
 LOSSES = {"classification": ("cross-entropy",), "vote-fractions": ("mse", "question-ce", "dirichlet-multinomial")}
-VOTE_KINDS = ("synthetic", "gz2-hart16", "kaggle-gz2")
+VOTE_KINDS = ("synthetic", "gz2-hart16", "kaggle-gz2", "gz-decals5")
 COUNTLESS_KINDS = ("kaggle-gz2",)  # vote fractions without the volunteers' counts
 
 
