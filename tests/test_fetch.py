@@ -280,6 +280,7 @@ def test_gz2_from_a_mirror_folder_unzips_its_images_and_registers_a_dataset_that
     assert fetched.sha256["images"] == "6 files" and len(fetched.sha256["gz2_hart16.csv"]) == 64
     registry = load_registry(workspace / "experiments.toml")
     dataset = load_dataset(registry.dataset("gz2"), registry.cache_dir)
+    assert registry.dataset("gz2").options["crop"] == 0.75  # the cut-outs' centre, as the recipe and `n` use
     assert dataset.kind == "gz2-hart16" and len(dataset.frame) == 6 and not dataset.problems
     assert not list(fetched.folder.parent.glob(".*"))  # no partial or unpacking folder left behind
 

@@ -63,7 +63,7 @@ SOURCES: dict[str, Source] = {source.name: source for source in (
             SourceFile("https://zenodo.org/records/3565489/files/gz2_filename_mapping.csv", None),
             SourceFile("https://zenodo.org/records/3565489/files/images_gz2.zip", None, unzip_to="images")),
            {"kind": "gz2-hart16", "catalog": "gz2_hart16.csv", "mapping": "gz2_filename_mapping.csv",
-            "images": "images"}, "3.3 GB (and as much again while the images are unpacked)"),
+            "images": "images", "crop": 0.75}, "3.3 GB (and as much again while the images are unpacked)"),
     Source("gz-decals5", "Galaxy Zoo DECaLS, the GZD-5 campaign (Walmsley et al. 2022): the volunteers' table "
                          "(fractions, counts and debiased fractions for 10 questions) and the 424 px DECaLS DR5 "
                          "cut-outs of all 314,000 galaxies in four zips, unpacked into one folder",
