@@ -51,10 +51,13 @@ def test_curate_embeds_every_galaxy_of_the_dataset_and_ranks_them(curated) -> No
     nexts = pd.read_csv(folder / "label_next.csv", dtype={"id": str})
     assert sorted(nexts["id"]) == sorted(left_out["id"])
     odd = pd.read_csv(folder / "odd_ones.csv", dtype={"id": str})
+    assert {"neighbour", "isolation", "odd", "concentration", "ring_rise", "second_peak"} <= set(odd.columns)
+    assert np.load(folder / "morphology.npy").shape == (400, 8)  # measured on every galaxy's pixels
     layout = pd.read_csv(folder / "map.csv", dtype={"id": str})
     assert len(odd) == len(layout) == 400 and np.isfinite(layout[["x", "y"]].to_numpy()).all()
     summary = read_json(folder / "summary.json")
     assert summary["labelled"] == len(split) and summary["folds"] == 5 and summary["label_issues"] >= 0
+    assert summary["morphology"] is True
     assert (read_json(run.dir / "status.json") or {})["state"] == "finished"
     assert (run.dir / "results" / "metrics.json").exists()  # the run's own results stay
 

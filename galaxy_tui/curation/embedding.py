@@ -14,6 +14,7 @@ from galaxy_tui.errors import GalaxyError
 
 FOLDER = "curation"
 EMBEDDING = "embedding.npy"
+MORPHOLOGY = "morphology.npy"  # galaxies x morphology.STATISTICS, float32, in the embedding's order
 GALAXIES = "galaxies.csv"
 LEFT_OUT = "left-out"  # the part of galaxies the labelling rule gave no class
 

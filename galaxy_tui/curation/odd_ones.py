@@ -1,7 +1,11 @@
-"""The odd ones out: galaxies far from the rest of the embedding. Two scores, each a rank in [0, 1] (1: the
-oddest): the distance to the k-th nearest neighbour among a reference sample, and scikit-learn's IsolationForest.
-Both read the embedding reduced by PCA to its main directions, where distances are not drowned by the many
-features that barely vary; the sample keeps the all-pairs product affordable at 240,000 galaxies."""
+"""The odd ones out: galaxies far from the rest, seen two ways at once. The run's embedding (what its model learnt),
+in its first 16 principal directions scaled to unit variance (whitened: a direction the classes barely use counts as
+much as the one that separates them), beside the galaxies' morphology statistics where the job measured them
+(curation.morphology: what the model may have folded into its classes — a ring, a second nucleus), robustly scaled
+(median and interquartile range, then logarithmic tails) so one long-tailed statistic does not decide alone. In that
+space: the distance to the k-th nearest neighbour among a reference sample (`odd` is its rank, in [0, 1]; it found
+the planted rare galaxies best, see bench/bench_curation.py) and scikit-learn's IsolationForest, kept beside it.
+The sample keeps the all-pairs product affordable at 240,000 galaxies."""
 
 from __future__ import annotations
 
@@ -10,18 +14,22 @@ import pandas as pd
 from scipy.stats import rankdata
 from sklearn.decomposition import PCA
 from sklearn.ensemble import IsolationForest
+from sklearn.preprocessing import RobustScaler, StandardScaler
 
-COMPONENTS = 32
+from galaxy_tui.curation.morphology import STATISTICS
+
+COMPONENTS = 16
 REFERENCE = 20_000
 NEIGHBOUR = 10
 CHUNK = 4096
 
 
 def reduced(vectors: np.ndarray, components: int = COMPONENTS, seed: int = 0, fit_rows: int = 50_000) -> np.ndarray:
-    """The embedding in its first `components` principal directions (fitted on a sample of rows)."""
+    """The embedding in its first `components` principal directions, each scaled to unit variance (fitted on a
+    sample of rows)."""
     rng = np.random.default_rng(seed)
     sample = np.sort(rng.choice(len(vectors), min(fit_rows, len(vectors)), replace=False))
-    pca = PCA(min(components, vectors.shape[1], len(sample)), random_state=seed)
+    pca = PCA(min(components, vectors.shape[1], len(sample)), whiten=True, random_state=seed)
     pca.fit(np.asarray(vectors[sample], dtype=np.float32))
     return np.concatenate([pca.transform(np.asarray(vectors[start:start + CHUNK], dtype=np.float32))
                            for start in range(0, len(vectors), CHUNK)]).astype(np.float32)
@@ -49,16 +57,28 @@ def kth_neighbour_distance(points: np.ndarray, k: int = NEIGHBOUR, reference: in
     return distances
 
 
-def odd_ones(ids: np.ndarray, vectors: np.ndarray, seed: int = 0) -> pd.DataFrame:
-    """id, neighbour (k-th neighbour distance), isolation (IsolationForest's anomaly score), odd (the mean of the
-    two as ranks in [0, 1]), oddest first."""
+def scaled_statistics(statistics: np.ndarray) -> np.ndarray:
+    """Morphology statistics on a common scale: robust (median, IQR), tails compressed, then unit variance; a
+    statistic that could not be measured sits at the median."""
+    filled = np.where(np.isfinite(statistics), statistics, np.nanmedian(statistics, axis=0))
+    robust = RobustScaler().fit_transform(np.nan_to_num(filled))
+    return StandardScaler().fit_transform(np.sign(robust) * np.log1p(np.abs(robust))).astype(np.float32)
+
+
+def odd_ones(ids: np.ndarray, vectors: np.ndarray, seed: int = 0, statistics: np.ndarray | None = None
+             ) -> pd.DataFrame:
+    """id, neighbour (the k-th neighbour distance), isolation (IsolationForest's anomaly score), odd (the
+    neighbour distance's rank in [0, 1]), then the morphology statistics where given; oddest first."""
     points = reduced(vectors, seed=seed)
+    if statistics is not None:
+        points = np.concatenate([points, scaled_statistics(statistics)], axis=1)
     neighbour = kth_neighbour_distance(points, seed=seed)
     forest = IsolationForest(n_estimators=200, max_samples=min(2048, len(points)), random_state=seed, n_jobs=1)
     isolation = -forest.fit(points).score_samples(points)
-    odd = (rankdata(neighbour) + rankdata(isolation)) / (2 * len(points))
     frame = pd.DataFrame({"id": ids, "neighbour": np.round(neighbour, 5), "isolation": np.round(isolation, 5),
-                          "odd": np.round(odd, 5)})
+                          "odd": np.round(rankdata(neighbour) / len(ids), 5)})
+    if statistics is not None:
+        frame = frame.join(pd.DataFrame(np.round(statistics, 4), columns=list(STATISTICS)))
     frame = frame.sort_values("odd", ascending=False, kind="stable").reset_index(drop=True)
     frame.insert(0, "rank", np.arange(1, len(frame) + 1))
     return frame

@@ -31,7 +31,8 @@ class Targets:
 
 
 def write_rankings(folder: Path, embedding: Embedding, targets: Targets, seed: int = 0,
-                   layout: str = "pca") -> dict[str, object]:
+                   layout: str = "pca", statistics: np.ndarray | None = None) -> dict[str, object]:
+    """`statistics`: each galaxy's morphology (curation.morphology), in the embedding's order, for the odd ones."""
     started = time.perf_counter()
     vectors = np.asarray(embedding.vectors, dtype=np.float32)
     ids = embedding.ids
@@ -51,13 +52,13 @@ def write_rankings(folder: Path, embedding: Embedding, targets: Targets, seed: i
         issue_count = None
     issues.to_csv(folder / LABEL_ISSUES, index=False)
     nexts.to_csv(folder / LABEL_NEXT, index=False)
-    odd_ones(ids, vectors, seed).to_csv(folder / ODD_ONES, index=False)
+    odd_ones(ids, vectors, seed, statistics).to_csv(folder / ODD_ONES, index=False)
     layout_of = umap_map if layout == "umap" else pca_map
     layout_of(vectors, seed).assign(id=ids).to_csv(folder / MAP, index=False)
     summary = {"galaxies": int(len(ids)), "labelled": int(labelled.sum()), "left_out": int(left_out.sum()),
                "features": int(vectors.shape[1]), "folds": int(len(heads.members)),
                "heads": "logistic regression" if targets.labels is not None else "ridge regression",
-               "label_issues": issue_count, "map": layout, "seconds": round(time.perf_counter() - started, 1),
-               "t": time.time()}
+               "label_issues": issue_count, "map": layout, "morphology": statistics is not None,
+               "seconds": round(time.perf_counter() - started, 1), "t": time.time()}
     atomic_write_json(folder / SUMMARY, summary)
     return summary

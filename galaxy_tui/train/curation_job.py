@@ -1,11 +1,13 @@
 """The curate job: the best model's penultimate features for every galaxy of the run's dataset (the labelled
 ones, then those the labelling rule left out), saved as the run's embedding (curation/embedding.npy, float16 unit
-rows), then the curation lists made from it (curation/rankings). The embedding is written a chunk at a time into
-a partial file that records how far it got, so a stopped job continues where it stopped."""
+rows), and each galaxy's morphology statistics measured on its pixels (curation/morphology.npy); then the curation
+lists made from them (curation/rankings). Both are written a chunk at a time into a partial file that records how
+far it got, so a stopped job continues where it stopped."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +15,16 @@ import numpy as np
 import pandas as pd
 
 from galaxy_tui.atomic import atomic_write_json, read_json
-from galaxy_tui.curation.embedding import EMBEDDING, GALAXIES, LEFT_OUT, curation_folder, read_embedding, unit_rows
+from galaxy_tui.curation.embedding import (
+    EMBEDDING,
+    GALAXIES,
+    LEFT_OUT,
+    MORPHOLOGY,
+    curation_folder,
+    read_embedding,
+    unit_rows,
+)
+from galaxy_tui.curation.morphology import morphology
 from galaxy_tui.curation.rankings import Targets, write_rankings
 from galaxy_tui.data.cache import prepare_images
 from galaxy_tui.train.attempt import Attempt, Prepared
@@ -23,8 +34,6 @@ from galaxy_tui.train.penultimate import penultimate
 from galaxy_tui.train.tasks import VoteFractionTask
 
 CHUNK = 2048  # galaxies embedded between two saves of the partial file (the curate table's `chunk` may change it)
-PARTIAL = "embedding.partial.npy"
-PROGRESS = "embedding.partial.json"
 
 
 @dataclass(frozen=True)
@@ -40,11 +49,14 @@ def curate(attempt: Attempt, prepared: Prepared, trainer: Trainer) -> int:
     options = attempt.config.get("curate", {})
     load_best(attempt, trainer)
     galaxies, sources = _galaxies(attempt, prepared, bool(options.get("labelled_only", False)))
-    if not _complete(folder, galaxies):
-        _embed(attempt, trainer, folder, galaxies, sources, int(options.get("chunk", CHUNK)))
+    chunk = int(options.get("chunk", CHUNK))
+    if not _complete(folder, EMBEDDING, galaxies):
+        _fill(attempt, folder, EMBEDDING, galaxies, sources, chunk, _embedded(trainer), np.float16, "embedding")
+    if not _complete(folder, MORPHOLOGY, galaxies):
+        _fill(attempt, folder, MORPHOLOGY, galaxies, sources, chunk, _measured, np.float32, "measuring morphology")
     attempt.state("evaluating", message="ranking: likely wrong labels, what to label next, the odd ones out")
     summary = write_rankings(folder, read_embedding(attempt.run_dir), _targets(prepared, galaxies),
-                             attempt.exp.seed, str(options.get("map", "pca")))
+                             attempt.exp.seed, str(options.get("map", "pca")), np.load(folder / MORPHOLOGY))
     attempt.emit("curated", **summary)
     issues = summary["label_issues"]
     attempt.state("finished", message=f"curated: {summary['galaxies']} galaxies embedded"
@@ -79,45 +91,62 @@ def _galaxies(attempt: Attempt, prepared: Prepared, labelled_only: bool) -> tupl
     return frame, sources
 
 
-def _complete(folder: Path, galaxies: pd.DataFrame) -> bool:
-    """An embedding of exactly these galaxies is already there."""
-    if not (folder / EMBEDDING).exists() or not (folder / GALAXIES).exists():
+def _complete(folder: Path, name: str, galaxies: pd.DataFrame) -> bool:
+    """`name` (an array of rows) is already there for exactly these galaxies."""
+    if not (folder / name).exists() or not (folder / GALAXIES).exists():
         return False
     saved = pd.read_csv(folder / GALAXIES, dtype={"id": str}, keep_default_na=False)
-    return saved["id"].tolist() == galaxies["id"].tolist() and len(np.load(folder / EMBEDDING, mmap_mode="r")) == len(
+    return saved["id"].tolist() == galaxies["id"].tolist() and len(np.load(folder / name, mmap_mode="r")) == len(
         galaxies)
 
 
-def _embed(attempt: Attempt, trainer: Trainer, folder: Path, galaxies: pd.DataFrame, sources: list[Source],
-           chunk: int) -> None:
+RowsOf = Callable[[Source, np.ndarray], np.ndarray]  # the values of a source's rows: galaxies x columns
+
+
+def _fill(attempt: Attempt, folder: Path, name: str, galaxies: pd.DataFrame, sources: list[Source], chunk: int,
+          rows_of: RowsOf, dtype: type, what: str) -> None:
+    """The array `name` (a row per galaxy) written a chunk at a time into NAME.partial.npy, with NAME.partial.json
+    saying how many rows are done and for which galaxies, so a stopped job continues where it stopped."""
+    stem = name.removesuffix(".npy")
+    partial, progress_file = folder / f"{stem}.partial.npy", folder / f"{stem}.partial.json"
     total = len(galaxies)
     ids_digest = str(pd.util.hash_pandas_object(galaxies["id"], index=False).sum())
-    progress = read_json(folder / PROGRESS) or {}
-    done = int(progress.get("rows", 0)) if progress.get("ids") == ids_digest and (folder / PARTIAL).exists() else 0
+    progress = read_json(progress_file) or {}
+    done = int(progress.get("rows", 0)) if progress.get("ids") == ids_digest and partial.exists() else 0
     galaxies.to_csv(folder / GALAXIES, index=False)
-    out = np.lib.format.open_memmap(folder / PARTIAL, mode="r+") if done else None
-    placeholder = _placeholder(trainer)
+    out = np.lib.format.open_memmap(partial, mode="r+") if done else None
     offset = 0
     for source in sources:
         for start in range(0, len(source.rows), chunk):
             end = min(start + chunk, len(source.rows))
             if offset + end <= done:
                 continue
-            attempt.state("evaluating", message=f"embedding: {offset + start} of {total} galaxies")
-            rows = source.rows[start:end]
-            with trainer.reading(source.images):
-                values = penultimate(trainer, Split(rows, np.repeat(placeholder, len(rows), axis=0)), "curated")
+            attempt.stop.check()
+            attempt.state("evaluating", message=f"{what}: {offset + start} of {total} galaxies")
+            values = rows_of(source, source.rows[start:end])
             if out is None:
-                out = np.lib.format.open_memmap(folder / PARTIAL, mode="w+", dtype=np.float16,
-                                                shape=(total, values.shape[1]))
-            out[offset + start:offset + end] = unit_rows(values)
+                out = np.lib.format.open_memmap(partial, mode="w+", dtype=dtype, shape=(total, values.shape[1]))
+            out[offset + start:offset + end] = values
             out.flush()
-            atomic_write_json(folder / PROGRESS, {"rows": offset + end, "galaxies": total, "ids": ids_digest})
-            attempt.emit("embedding", done=offset + end, total=total)
+            atomic_write_json(progress_file, {"rows": offset + end, "galaxies": total, "ids": ids_digest})
+            attempt.emit(stem, done=offset + end, total=total)
         offset += len(source.rows)
     del out
-    os.replace(folder / PARTIAL, folder / EMBEDDING)
-    (folder / PROGRESS).unlink(missing_ok=True)
+    os.replace(partial, folder / name)
+    progress_file.unlink(missing_ok=True)
+
+
+def _embedded(trainer: Trainer) -> RowsOf:
+    placeholder = _placeholder(trainer)
+
+    def rows_of(source: Source, rows: np.ndarray) -> np.ndarray:
+        with trainer.reading(source.images):
+            return unit_rows(penultimate(trainer, Split(rows, np.repeat(placeholder, len(rows), axis=0)), "curated"))
+    return rows_of
+
+
+def _measured(source: Source, rows: np.ndarray) -> np.ndarray:
+    return morphology(np.asarray(source.images[rows]))
 
 
 def _placeholder(trainer: Trainer) -> np.ndarray:

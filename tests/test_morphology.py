@@ -1,0 +1,67 @@
+"""Morphology statistics (curation.morphology) on galaxies drawn with known shapes, and the odd ones they find
+where the embedding alone cannot tell (the embedding identical for all)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from galaxy_tui.curation.embedding import unit_rows
+from galaxy_tui.curation.morphology import STATISTICS, morphology
+from galaxy_tui.curation.odd_ones import odd_ones
+
+SIZE = 64
+
+
+def drawn(*blobs: tuple[float, float, float, float], ring: float = 0.0, seed: int = 0) -> np.ndarray:
+    """An RGB image of Gaussian blobs (x, y, width, brightness) and an optional ring of that radius, on noise."""
+    yy, xx = np.mgrid[0:SIZE, 0:SIZE].astype(np.float32)
+    light = np.zeros((SIZE, SIZE), np.float32)
+    for x, y, width, brightness in blobs:
+        light += brightness * np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * width ** 2))
+    if ring:
+        light += 0.5 * np.exp(-0.5 * ((np.hypot(xx - 32, yy - 32) - ring) / 1.5) ** 2)
+    sky = np.random.default_rng(seed).normal(0.02, 0.01, (SIZE, SIZE, 3))
+    noisy = light[..., None] * np.array([1.0, 0.9, 0.8]) + sky
+    return (np.clip(noisy, 0, 1) * 255).astype(np.uint8)
+
+
+def statistic(values: np.ndarray, name: str) -> np.ndarray:
+    return values[:, STATISTICS.index(name)]
+
+
+def test_the_statistics_tell_rings_pairs_and_plain_galaxies_apart() -> None:
+    plain = drawn((32, 32, 4, 1.0))
+    ring = drawn((32, 32, 2, 1.0), ring=12)
+    pair = drawn((27, 32, 3, 1.0), (38, 32, 3, 0.9))
+    lopsided = drawn((32, 32, 4, 1.0), (40, 36, 3, 0.5))
+    blank = np.zeros((SIZE, SIZE, 3), np.uint8)
+    values = morphology(np.stack([plain, ring, pair, lopsided, blank]))
+    assert values.shape == (5, len(STATISTICS)) and values.dtype == np.float32
+    assert statistic(values, "ring_rise")[1] > 0.2 > statistic(values, "ring_rise")[0]
+    assert statistic(values, "second_peak")[2] > 0.8 and statistic(values, "second_peak")[0] == 0
+    assert statistic(values, "asymmetry")[3] > statistic(values, "asymmetry")[0] + 0.1
+    assert statistic(values, "concentration")[1] < statistic(values, "concentration")[0]
+    assert np.isnan(values[4]).all()  # nothing above the sky: not measured
+
+
+def test_large_images_are_measured_like_their_smaller_selves() -> None:
+    image = drawn((32, 32, 4, 1.0), (40, 36, 3, 0.5))
+    large = np.repeat(np.repeat(image, 4, axis=0), 4, axis=1)  # 256 px, block-averaged back to 64
+    small, big = morphology(np.stack([image])), morphology(np.stack([large]))
+    np.testing.assert_allclose(big, small, rtol=0.05, atol=0.02)
+
+
+def test_the_odd_ones_use_the_statistics_where_the_embedding_cannot_tell() -> None:
+    rng = np.random.default_rng(0)
+    count = 600
+    features = unit_rows(rng.normal(0, 1, (count, 32)))
+    statistics = rng.normal(0, 1, (count, len(STATISTICS))).astype(np.float32)
+    planted = rng.choice(count, 6, replace=False)
+    statistics[planted, STATISTICS.index("ring_rise")] = 40.0  # far out in one statistic only
+    ids = np.array([f"g{i}" for i in range(count)])
+    with_shapes = odd_ones(ids, features, statistics=statistics)
+    assert set(with_shapes["id"].head(12)) >= {f"g{i}" for i in planted}  # in the top 2%
+    assert list(with_shapes.columns[-len(STATISTICS):]) == list(STATISTICS)
+    without = odd_ones(ids, features)
+    top = set(without["id"].head(12))
+    assert len(top & {f"g{i}" for i in planted}) <= 2  # the embedding alone does not see them
