@@ -72,6 +72,27 @@ async def test_a_four_way_choice_fits_at_80x24(tmp_path: Path) -> None:
         assert "What now?" in screen_text(app)
 
 
+async def test_more_answers_than_a_row_holds_wrap_onto_rows_that_fit(tmp_path: Path) -> None:
+    """The fetch dialog's five sources, and a relabel among Galaxy10's ten classes, at 80 columns."""
+    tiny_workspace(tmp_path)
+    app = GalaxyApp(tmp_path, telemetry=NoGpu())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("1")
+        await pilot.press("f")
+        await until(pilot, lambda: isinstance(app.screen, ChoiceDialog))
+        buttons = list(app.screen.query(Button))
+        assert len(buttons) == 5 and all(fully_visible(b) for b in buttons), screen_text(app)
+        assert len({b.region.y for b in buttons}) == 2  # two rows, each within the dialog
+        await pilot.press("escape")
+        classes = ["disturbed", "merging", "round smooth", "in-between round smooth", "cigar-shaped smooth",
+                   "barred spiral", "unbarred tight spiral", "unbarred loose spiral", "edge-on without bulge",
+                   "edge-on with bulge"]
+        app.push_screen(ChoiceDialog("Relabel g1 (now merging)", [(c, c, str(k)) for k, c in enumerate(classes)]))
+        await pilot.pause(0.3)
+        buttons = list(app.screen.query(Button))
+        assert len(buttons) == 10 and all(fully_visible(b) for b in buttons), screen_text(app)
+
+
 async def test_help_wraps_descriptions_instead_of_cutting_them(tmp_path: Path) -> None:
     tiny_workspace(tmp_path)
     app = GalaxyApp(tmp_path, telemetry=NoGpu())

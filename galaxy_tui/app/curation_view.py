@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 SHOWN = 500  # the gallery shows the top of each list; `galaxy-tui curation RUN LIST --csv` writes all of it
 TITLES = {"issues": "Likely wrong labels", "next": "Label these next", "odd": "The odd ones out"}
 ORDER = ("issues", "next", "odd")
+CLASS_KEYS = "1234567890abcdefhijlnoqrtuvwyz"  # a key per class in the relabel dialog (none a dialog's own)
 
 
 def _number(value: object, digits: int = 2) -> str:
@@ -169,7 +170,7 @@ class CurationScreen(TileGallery):
                                 "instead", severity="warning")
             return
         classes = self.dataset.classes
-        choices = [(name, readable_class(name), str(k + 1)) for k, name in enumerate(classes[:9])]
+        choices = [(name, readable_class(name), key) for name, key in zip(classes, CLASS_KEYS)]
 
         async def chosen(label: str | None) -> None:
             if label:

@@ -15,6 +15,9 @@ from textual.widgets import Button, Input, Label, Static
 from galaxy_tui.app.commands import Command, key_label
 from galaxy_tui.app.path_input import PathInput
 
+DIALOG_WIDTH = 76  # .dialog in galaxy.tcss
+DIALOG_FRAME = 6   # its border and padding, both sides
+
 
 class ChoiceDialog(ModalScreen[str | None]):
     """A question with one button per answer; Escape cancels. Each answer has its own key, shown on its button."""
@@ -30,13 +33,30 @@ class ChoiceDialog(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="dialog"):
             yield Label(self.question, classes="question")
-            with Horizontal(classes="buttons"):
-                for value, label, key in self.choices:
-                    yield Button(f"{label} ({key})", id=f"choice-{value}", compact=True,
-                                 variant="primary" if value == self.choices[0][0] else "default")
+            for number, row in enumerate(self._rows()):
+                with Horizontal(classes="buttons more" if number else "buttons"):
+                    for index in row:
+                        _value, label, key = self.choices[index]
+                        yield Button(f"{label} ({key})", id=f"choice-{index}", compact=True,
+                                     variant="primary" if index == 0 else "default")
+
+    def _rows(self) -> list[list[int]]:
+        """The answers (by position) in rows that fit the dialog (76 columns, or 96% of a narrower screen, less its
+        border and padding): a button takes its text, its key, its padding and a column between."""
+        room = min(DIALOG_WIDTH, int(self.app.size.width * 0.96)) - DIALOG_FRAME
+        rows: list[list[int]] = [[]]
+        used = 0
+        for index, (_value, label, key) in enumerate(self.choices):
+            width = len(f"{label} ({key})") + 3
+            if rows[-1] and used + width > room:
+                rows.append([])
+                used = 0
+            rows[-1].append(index)
+            used += width
+        return rows
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(str(event.button.id).removeprefix("choice-"))
+        self.dismiss(self.choices[int(str(event.button.id).removeprefix("choice-"))][0])
 
     def on_key(self, event: events.Key) -> None:
         for value, _label, key in self.choices:

@@ -6,7 +6,8 @@ centre, so field stars are left out):
 - concentration 5 log10(r80/r20) (Conselice 2003), and the half-light radius as a share of the frame;
 - asymmetry under a half turn about the light's centre, less the sky's own (Conselice 2000);
 - Gini and M20 (Lotz et al. 2004), the light's inequality and the spread of its brightest fifth;
-- a ring's rise: how far the azimuthally averaged profile climbs again after falling (in units of r50);
+- a ring's rise: how far the azimuthally averaged profile (in units of r50) climbs again after falling, as a
+  share of its peak;
 - a second nucleus: the second brightest local peak as a share of the first;
 - the colour gradient: red-to-blue inside r50 against outside.
 
@@ -93,8 +94,8 @@ def _statistics(image: np.ndarray) -> list[float]:
     inside = (bins >= 0) & (bins < len(_PROFILE_EDGES) - 1)
     sums = np.bincount(bins[inside], light[inside], minlength=len(_PROFILE_EDGES) - 1)
     counts = np.bincount(bins[inside], minlength=len(_PROFILE_EDGES) - 1)
-    profile = sums / np.maximum(counts, 1) / max(float(sums[0] / max(counts[0], 1)), 1e-9)
-    ring_rise = float(np.max(profile - np.minimum.accumulate(profile)))
+    profile = sums / np.maximum(counts, 1)
+    ring_rise = float(np.max(profile - np.minimum.accumulate(profile)) / max(float(profile.max()), 1e-9))
 
     smooth = ndimage.gaussian_filter(light, 1.0)
     peaks = np.sort(smooth[(smooth == ndimage.maximum_filter(smooth, 5)) & segment & (smooth > 5 * noise)])[::-1]
