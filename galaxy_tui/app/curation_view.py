@@ -17,7 +17,8 @@ from textual.binding import Binding
 
 from galaxy_tui.app.curation_map import MapScreen
 from galaxy_tui.app.dialogs import ChoiceDialog, confirm
-from galaxy_tui.app.gallery import Galaxy, TileGallery, dataset_picture, vote_caption
+from galaxy_tui.app.fields import pack_fields
+from galaxy_tui.app.gallery import CAPTION_COLUMNS, Galaxy, TileGallery, dataset_picture, vote_caption
 from galaxy_tui.app.threads import deliver
 from galaxy_tui.app.thumbs import readable_class
 from galaxy_tui.curation.files import SUMMARY
@@ -59,11 +60,13 @@ def tile_caption(kind: str, row: pd.Series, fractions: bool) -> str:
 
 
 def score_line(row: pd.Series) -> str:
-    """The list's figures for one galaxy ("quality 0.0046  issue True"), blanks left out."""
+    """The list's figures for one galaxy ("quality 0.0046  issue True"), blanks left out, in lines that fit the
+    large view's caption column, each figure whole with its name."""
     def shown(value: object) -> str:
         return f"{value:.4g}" if isinstance(value, float) else str(value)
-    return "  ".join(f"{column} {shown(value)}" for column, value in row.items()
-                     if column not in ("id", "label") and str(value) != "")
+    fields = [Text(f"{column} {shown(value)}") for column, value in row.items()
+              if column not in ("id", "label") and str(value) != ""]
+    return pack_fields(fields, CAPTION_COLUMNS - 2).plain
 
 
 def decision_mark(decision: tuple[str, str] | None) -> str:
