@@ -99,8 +99,10 @@ def test_a_fetch_from_a_mirror_url_registers_a_dataset_that_trains(server: tuple
     done = subprocess.run([sys.executable, "-m", "galaxy_tui.cli", "--workspace", str(workspace), "train", "g10"],
                           capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "200"})
     assert done.returncode == 0 and ": finished" in done.stdout, done.stdout[-2000:] + done.stderr[-2000:]
+    monkeypatch.setattr(fetching.pooch, "file_hash", lambda *_a, **_k: pytest.fail("hashed again"))
     again = fetching.fetch(workspace, "galaxy10-decals", None, url, no_progress)
     assert not again.registered and again.folder == fetched.folder  # fetched already: left as it is
+    assert again.sha256 == fetched.sha256  # as SOURCE.json recorded it, not hashed again
 
 
 def test_galaxy_mnist_from_a_mirror_folder_is_unpacked_and_registered(tmp_path: Path) -> None:

@@ -1,10 +1,13 @@
-"""`galaxy-tui fetch NAME`: a public dataset's files downloaded with pooch (checksum-checked where the publisher gives
-one), from their source or a mirror (a URL or a folder holding the same files), into a private folder renamed into
-place only once every file is there and unpacked; then registered in experiments.toml (tomlkit: comments kept).
+"""`galaxy-tui fetch NAME`: a public dataset's files downloaded with pooch (checked against the publisher's sha256,
+or Zenodo's md5 for files it hosts), or through the Kaggle CLI for a Kaggle competition, from their source or a
+mirror (a URL or a folder holding the same files), into a private folder renamed into place only once every file is
+there and unpacked; then registered in experiments.toml (tomlkit: comments kept).
 
-Before the first byte the total size is asked of the server (or read from the mirror folder) and held against the
-free disk. A file that finished stays in the private folder, so a fetch interrupted between files starts again at
-the first missing one; a checksum mismatch removes the bad file and says so."""
+Before the first byte the total size is asked of the server (or the CLI's listing, or read from the mirror folder)
+and held against the free disk. A file that finished stays in the private folder, so a fetch interrupted between
+files starts again at the first missing one; a checksum mismatch removes the bad file and says so. SOURCE.json in
+the dataset's folder says where each file came from, its published checksum, whether it was checked, and its own
+sha256."""
 
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ from urllib.parse import urlparse
 import pooch
 import requests
 
-from galaxy_tui.atomic import atomic_write_json
+from galaxy_tui.atomic import atomic_write_json, read_json
 from galaxy_tui.errors import GalaxyError
 from galaxy_tui.fetching.kaggle_cli import kaggle_download, kaggle_sizes
 from galaxy_tui.fetching.resuming import Progress, ResumingDownloader
@@ -237,7 +240,8 @@ def _fetch(workspace: Path, chosen: Source, to: Path | None, mirror: str | None,
         for marker in partial.glob(".*.unpacked"):
             marker.unlink()
         partial.rename(folder)  # the dataset appears whole or not at all
-    sha256 = {file.unpacked: fingerprint(folder / file.unpacked) for file in chosen.files}
+    sha256 = {file.unpacked: _recorded_sha256(folder, file) or fingerprint(folder / file.unpacked)
+              for file in chosen.files}
     ensure_registry(workspace)
     return Fetched(folder, name, _register(workspace / REGISTRY_FILE, chosen, folder, workspace), sha256)
 
@@ -249,6 +253,13 @@ def _provenance(chosen: Source, partial: Path, mirror: str | None,
                                   "checked": published[file.name] is not None, "unpacked": file.unpacked,
                                   "sha256": fingerprint(partial / file.unpacked)}
                       for file in chosen.files}}
+
+
+def _recorded_sha256(folder: Path, file: SourceFile) -> str | None:
+    """The file's sha256 as SOURCE.json has it (hashing a 2.7 GB file again takes seconds)."""
+    files = (read_json(folder / "SOURCE.json") or {}).get("files")
+    entry = files.get(file.name) if isinstance(files, dict) else None
+    return str(entry["sha256"]) if isinstance(entry, dict) and entry.get("sha256") else None
 
 
 def fingerprint(path: Path) -> str:
