@@ -49,7 +49,12 @@ def test_nearest_asked_for_more_than_there_are_returns_them_all() -> None:
     assert sorted(rows[0]) == [1, 2, 3]
 
 
-def test_the_top_of_the_label_issue_ranking_holds_the_flipped_labels() -> None:
+def test_the_top_of_the_label_issue_ranking_holds_the_flipped_labels(monkeypatch: pytest.MonkeyPatch) -> None:
+    import multiprocessing.pool
+
+    def no_pool(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("a process pool: forked from the worker's threads it can hang")
+    monkeypatch.setattr(multiprocessing.pool.Pool, "__init__", no_pool)
     features, truth = blobs(1200)
     given = truth.copy()
     flipped = np.random.default_rng(2).choice(len(given), 60, replace=False)
@@ -186,3 +191,21 @@ def test_the_umap_map_when_installed_and_the_message_without_it(monkeypatch: pyt
     monkeypatch.setitem(sys.modules, "umap", None)  # as where the extra is not installed
     with pytest.raises(GalaxyError, match=r"pip install 'galaxy-tui\[umap\]'"):
         umap_map(vectors)
+
+
+def test_a_list_printed_in_a_narrow_terminal_keeps_every_figure_whole() -> None:
+    from rich.console import Console
+
+    from galaxy_tui.cli.tables import whole_table
+    columns = ["rank", "id", "neighbour", "isolation", "odd", "concentration", "size", "asymmetry", "gini", "m20"]
+    rows = [[str(k), f"syn2-00{k:04d}", "11.14378", "0.68237", "0.99967", "1.0016", "-1.5263", "-0.0674",
+             "0.3371", "-0.7785"] for k in range(1, 4)]
+    for width in (60, 80, 200):
+        console = Console(width=width, record=True, color_system=None)
+        console.print(whole_table("the odd ones out", columns, rows, width))
+        lines = console.export_text().splitlines()
+        assert all(len(line) <= width for line in lines) and "…" not in "".join(lines)
+        header = lines[1].split()
+        shown = len(header) - (1 if header[-1].endswith("→") else 0)
+        assert header[:shown] == columns[:shown] and (shown == len(columns) or header[-1] == f"+{10 - shown}→")
+        assert all(value in lines[3 + k] for k, row in enumerate(rows) for value in row[:shown])

@@ -1,6 +1,9 @@
-"""Lines of labelled figures that wrap only between figures."""
+"""Figures kept whole: lines of labelled figures that wrap only between figures, and the columns of a table that fit
+whole (the rest give way from the right)."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from rich.text import Text
 
@@ -34,3 +37,17 @@ def fit_path(text: str, width: int) -> str:
             break
         kept = f"{part}/{kept}"
     return f"…/{kept}" if len(kept) + 2 <= width else "…" + text[-(width - 1):]
+
+
+def fitting_columns(widths: Sequence[int], room: int, padding: int) -> int:
+    """How many leading columns fit whole in `room` cells, keeping room for the `+N→` mark when some do not."""
+    drawn = [width + 2 * padding for width in widths]
+    if room <= 0 or sum(drawn) <= room:
+        return len(widths)
+    shown, used = 0, 0
+    for index, width in enumerate(drawn):
+        mark = len(f"+{len(widths) - index - 1}→") + 2 * padding
+        if used + width + mark > room:
+            break
+        shown, used = index + 1, used + width
+    return shown

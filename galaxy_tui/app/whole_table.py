@@ -14,6 +14,8 @@ from rich.text import Text
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 
+from galaxy_tui.app.fields import fitting_columns
+
 Cell = str | Text
 
 
@@ -51,20 +53,6 @@ def squeezed_widths(widths: Sequence[int], squeezable: Sequence[bool], room: int
         widths[widest] -= cut
         excess -= cut
     return widths
-
-
-def fitting_columns(widths: Sequence[int], room: int, padding: int) -> int:
-    """How many leading columns fit whole in `room` cells, keeping room for the `+N→` mark when some do not."""
-    drawn = [width + 2 * padding for width in widths]
-    if room <= 0 or sum(drawn) <= room:
-        return len(widths)
-    shown, used = 0, 0
-    for index, width in enumerate(drawn):
-        mark = len(f"+{len(widths) - index - 1}→") + 2 * padding
-        if used + width + mark > room:
-            break
-        shown, used = index + 1, used + width
-    return shown
 
 
 def _fitted(cell: Cell, width: int) -> Text:

@@ -134,8 +134,8 @@ def _embed_file(run_dir: Path, path: Path) -> np.ndarray:
 
 def show_list(workspace: Path, run_id: str, which: str, count: int, out: Path | None) -> int:
     from rich.console import Console
-    from rich.table import Table
 
+    from galaxy_tui.cli.tables import whole_table
     from galaxy_tui.curation.embedding import curation_folder
     from galaxy_tui.curation.files import read_ranking
     from galaxy_tui.runs import get_run
@@ -152,11 +152,10 @@ def show_list(workspace: Path, run_id: str, which: str, count: int, out: Path | 
     if not sys.stdout.isatty():
         ranking.head(count).to_csv(sys.stdout, sep="\t", index=False)
         return 0
-    table = Table(*ranking.columns, title=f"run {run.id}: {TITLES[which]} (the first {min(count, len(ranking))} "
-                                          f"of {len(ranking)})")
-    for values in ranking.head(count).itertuples(index=False):
-        table.add_row(*(str(value) for value in values))
-    Console().print(table)
+    console = Console()
+    rows = [[str(value) for value in values] for values in ranking.head(count).itertuples(index=False)]
+    console.print(whole_table(f"run {run.id}: {TITLES[which]} (the first {min(count, len(ranking))} of "
+                              f"{len(ranking)})", list(map(str, ranking.columns)), rows, console.width))
     return 0
 
 

@@ -18,7 +18,9 @@ def class_label_issues(ids: np.ndarray, labels: np.ndarray, probabilities: np.nd
     probabilities = probabilities / np.clip(probabilities.sum(1, keepdims=True), 1e-12, None)
     quality = get_label_quality_scores(labels, probabilities, method="self_confidence")
     issues = np.zeros(len(labels), dtype=bool)
-    issues[find_label_issues(labels, probabilities, filter_by="prune_by_noise_rate")] = True
+    # n_jobs=1: cleanlab forks a process pool by default, and a fork of the worker (torch's and the heartbeat's
+    # threads running) can hang on a lock one of them held: a curate job once waited at "ranking" for good
+    issues[find_label_issues(labels, probabilities, filter_by="prune_by_noise_rate", n_jobs=1)] = True
     names = np.asarray(classes)
     frame = pd.DataFrame({"id": ids, "given": names[labels], "suggested": names[probabilities.argmax(1)],
                           "quality": np.round(quality, 5), "issue": issues})
