@@ -13,6 +13,7 @@ import stat
 import subprocess
 import sys
 import threading
+import time
 import zipfile
 from collections.abc import Iterator
 from functools import partial
@@ -23,13 +24,13 @@ import pytest
 
 from galaxy_tui.errors import GalaxyError
 from galaxy_tui.fetching import fetch as fetching
-from galaxy_tui.fetching.kaggle_cli import _bytes, kaggle_sizes, kaggle_token
+from galaxy_tui.fetching.kaggle_cli import _bytes, kaggle_download, kaggle_sizes, kaggle_token
 from galaxy_tui.registry import load_registry
 
 COMPETITION = "galaxy-zoo-the-galaxy-challenge"
 
 FAKE_CLI = '''#!{python}
-import csv, os, sys, urllib.request
+import csv, os, sys, time, urllib.request
 args = sys.argv[1:]
 log = os.environ["FAKE_KAGGLE_LOG"]
 with open(log, "a") as out:
@@ -50,7 +51,12 @@ if args[1] == "files":
 elif args[1] == "download":
     name, folder = option("-f"), option("-p")
     with urllib.request.urlopen(url + name) as answer, open(os.path.join(folder, name), "wb") as out:
-        out.write(answer.read())
+        body = answer.read()
+        if os.environ.get("FAKE_KAGGLE_SLOW"):  # half now, the rest a minute later
+            out.write(body[:len(body) // 2])
+            out.flush()
+            time.sleep(60)
+        out.write(body)
 '''
 
 
@@ -147,6 +153,27 @@ def test_rules_not_accepted_is_said_with_where_to_accept_them(kaggle_shaped: Pat
                            "kaggle-gz2"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert f"kaggle.com/competitions/{COMPETITION}/rules" in done.stderr and "403" in done.stderr
+
+
+def test_a_stopped_kaggle_download_ends_the_cli_and_keeps_what_arrived(kaggle_shaped: Path, tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fetch job's stop is its progress raising (executors.job_worker.Stopped); here a stand-in of it."""
+    monkeypatch.setenv("FAKE_KAGGLE_SLOW", "1")
+
+    class Stop(Exception):
+        pass
+
+    def stop_at_first_bytes(_name: str, done: int, _total: int | None) -> None:
+        if done:
+            raise Stop
+    folder = tmp_path / "partial"
+    folder.mkdir()
+    started = time.monotonic()
+    with pytest.raises(Stop):
+        kaggle_download(COMPETITION, "images_training_rev1.zip", folder, None, stop_at_first_bytes)
+    assert time.monotonic() - started < 30  # the CLI was ended, not waited for
+    whole = (kaggle_shaped / "images_training_rev1.zip").stat().st_size
+    assert 0 < (folder / "images_training_rev1.zip").stat().st_size < whole
 
 
 def test_sizes_as_either_cli_version_prints_them() -> None:

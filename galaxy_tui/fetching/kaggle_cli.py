@@ -11,7 +11,7 @@ import os
 import re
 import shutil
 import subprocess
-import threading
+import tempfile
 from pathlib import Path
 
 from galaxy_tui.errors import GalaxyError
@@ -103,24 +103,28 @@ def kaggle_sizes(competition: str, files: list[str]) -> dict[str, int | None]:
 
 
 def kaggle_download(competition: str, name: str, folder: Path, total: int | None, progress: Progress) -> Path:
-    """One file of the competition into `folder`, the CLI's progress counted from the file as it grows."""
+    """One file of the competition into `folder`, the CLI's progress counted from the file as it grows. A stop
+    (the progress raising) or Ctrl-C ends the CLI too; what it wrote stays for the next fetch to go on from."""
     arguments = [kaggle_cli(competition, [name]), "competitions", "download", "-c", competition, "-f", name,
                  "-p", str(folder), "-q"]
     target = folder / name
-    finished = threading.Event()
-
-    def watch() -> None:
-        while not finished.wait(POLL_S):
-            if target.exists():
-                progress(name, target.stat().st_size, total)
-
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
-    try:
-        _run(arguments, competition, None)
-    finally:
-        finished.set()
-        watcher.join()
+    with tempfile.TemporaryFile("w+") as said:
+        process = subprocess.Popen(arguments, stdout=said, stderr=subprocess.STDOUT, text=True)
+        try:
+            while True:
+                try:
+                    process.wait(timeout=POLL_S)
+                    break
+                except subprocess.TimeoutExpired:
+                    if target.exists():
+                        progress(name, target.stat().st_size, total)
+        except BaseException:
+            process.terminate()
+            process.wait()
+            raise
+        said.seek(0)
+        if process.returncode != 0:
+            raise _failure(competition, said.read())
     if not target.is_file():
         raise GalaxyError(f"the Kaggle CLI ended without writing {name} in {folder}; {by_hand(competition, [name])}.")
     progress(name, target.stat().st_size, total)
