@@ -57,7 +57,6 @@ def _central_object(light: np.ndarray, noise: float) -> np.ndarray | None:
 def _statistics(image: np.ndarray) -> list[float]:
     rgb = _downsampled(image)
     lum = rgb.mean(axis=2)
-    h, w = lum.shape
     edge = np.concatenate([lum[:3].ravel(), lum[-3:].ravel(), lum[:, :3].ravel(), lum[:, -3:].ravel()])
     sky = float(np.median(edge))
     noise = 1.4826 * float(np.median(np.abs(edge - sky))) + 1e-4
@@ -67,44 +66,65 @@ def _statistics(image: np.ndarray) -> list[float]:
         return [np.nan] * len(STATISTICS)
     flux = np.clip(light, 0, None) * segment
     total = float(flux.sum()) + 1e-9
-    yy, xx = np.mgrid[0:h, 0:w]
+    yy, xx = np.mgrid[0:lum.shape[0], 0:lum.shape[1]]
     cy, cx = float((flux * yy).sum() / total), float((flux * xx).sum() / total)
     r = np.hypot(yy - cy, xx - cx)
+    r20, r50, r80 = _light_radii(flux, r, total)
+    return [5 * np.log10(r80 / r20), float(np.log(r50 / lum.shape[0])),
+            _asymmetry(light, segment, (cy, cx), noise), *_gini_m20(flux, segment, r),
+            _ring_rise(light, r / r50), _second_peak(light, segment, noise), _colour_gradient(rgb, segment, r < r50)]
+
+
+def _light_radii(flux: np.ndarray, r: np.ndarray, total: float) -> tuple[float, float, float]:
+    """The radii holding 20%, 50% and 80% of the light."""
     order = np.argsort(r, axis=None)
     grown = np.cumsum(flux.ravel()[order]) / total
     radii = r.ravel()[order]
-    r20, r50, r80 = (radii[min(int(np.searchsorted(grown, q)), len(radii) - 1)] + 0.5 for q in (0.2, 0.5, 0.8))
+    r20, r50, r80 = (float(radii[min(int(np.searchsorted(grown, q)), len(radii) - 1)]) + 0.5 for q in (0.2, 0.5, 0.8))
+    return r20, r50, r80
 
-    # the half turn about (cy, cx): each pixel against the one opposite it
-    opposite = ndimage.map_coordinates(light, [2 * cy - yy, 2 * cx - xx], order=1, mode="constant")
-    both = segment | (ndimage.map_coordinates(segment.astype(np.float32), [2 * cy - yy, 2 * cx - xx], order=0) > 0.5)
+
+def _asymmetry(light: np.ndarray, segment: np.ndarray, centre: tuple[float, float], noise: float) -> float:
+    """Each pixel against the one opposite it across the light's centre, less what the sky's noise alone gives."""
+    yy, xx = np.mgrid[0:light.shape[0], 0:light.shape[1]]
+    turned = [2 * centre[0] - yy, 2 * centre[1] - xx]
+    opposite = ndimage.map_coordinates(light, turned, order=1, mode="constant")
+    both = segment | (ndimage.map_coordinates(segment.astype(np.float32), turned, order=0) > 0.5)
     scale = 2 * float(np.abs(light[both]).sum()) + 1e-9
-    asymmetry = float(np.abs(light - opposite)[both].sum()) / scale - 2 * both.sum() * 1.128 * noise / scale
+    return float(np.abs(light - opposite)[both].sum()) / scale - 2 * both.sum() * 1.128 * noise / scale
 
+
+def _gini_m20(flux: np.ndarray, segment: np.ndarray, r: np.ndarray) -> tuple[float, float]:
     values = np.sort(flux[segment])
     n = len(values)
     gini = float(((2 * np.arange(1, n + 1) - n - 1) * values).sum() / (values.mean() * n * (n - 1) + 1e-9))
-    brightest = np.argsort(-flux[segment])
-    ordered_flux = flux[segment][brightest]
-    ordered_moment = ordered_flux * (r[segment][brightest] ** 2)
-    fifth = np.cumsum(ordered_flux) / ordered_flux.sum() <= 0.2
-    m20 = float(np.log10(ordered_moment[fifth].sum() / (ordered_moment.sum() + 1e-9) + 1e-9))
+    order = np.argsort(-flux[segment])
+    brightest = flux[segment][order]
+    moments = brightest * r[segment][order] ** 2
+    fifth = np.cumsum(brightest) / brightest.sum() <= 0.2
+    return gini, float(np.log10(moments[fifth].sum() / (moments.sum() + 1e-9) + 1e-9))
 
-    bins = np.digitize(r / r50, _PROFILE_EDGES) - 1
+
+def _ring_rise(light: np.ndarray, radius_in_r50: np.ndarray) -> float:
+    """How far the azimuthally averaged profile climbs again after falling, as a share of its peak."""
+    bins = np.digitize(radius_in_r50, _PROFILE_EDGES) - 1
     inside = (bins >= 0) & (bins < len(_PROFILE_EDGES) - 1)
     sums = np.bincount(bins[inside], light[inside], minlength=len(_PROFILE_EDGES) - 1)
-    counts = np.bincount(bins[inside], minlength=len(_PROFILE_EDGES) - 1)
-    profile = sums / np.maximum(counts, 1)
-    ring_rise = float(np.max(profile - np.minimum.accumulate(profile)) / max(float(profile.max()), 1e-9))
+    profile = sums / np.maximum(np.bincount(bins[inside], minlength=len(_PROFILE_EDGES) - 1), 1)
+    return float(np.max(profile - np.minimum.accumulate(profile)) / max(float(profile.max()), 1e-9))
 
+
+def _second_peak(light: np.ndarray, segment: np.ndarray, noise: float) -> float:
+    """The second brightest local peak of the object as a share of the brightest (0: one peak)."""
     smooth = ndimage.gaussian_filter(light, 1.0)
     peaks = np.sort(smooth[(smooth == ndimage.maximum_filter(smooth, 5)) & segment & (smooth > 5 * noise)])[::-1]
-    second_peak = float(peaks[1] / peaks[0]) if len(peaks) > 1 else 0.0
+    return float(peaks[1] / peaks[0]) if len(peaks) > 1 else 0.0
 
-    red, blue = rgb[..., 0] - np.median(rgb[..., 0]), rgb[..., 2] - np.median(rgb[..., 2])
+
+def _colour_gradient(rgb: np.ndarray, segment: np.ndarray, inner: np.ndarray) -> float:
+    """Red-to-blue (log) inside the half-light radius less outside it."""
+    red, blue = (np.clip(rgb[..., k] - np.median(rgb[..., k]), 0, None) for k in (0, 2))
 
     def colour(region: np.ndarray) -> float:
-        return float(np.log(np.clip(red[region], 0, None).sum() + 1e-3) - np.log(np.clip(blue[region], 0, None).sum()
-                                                                               + 1e-3))
-    gradient = colour(segment & (r < r50)) - colour(segment & (r >= r50))
-    return [5 * np.log10(r80 / r20), float(np.log(r50 / h)), asymmetry, gini, m20, ring_rise, second_peak, gradient]
+        return float(np.log(red[region].sum() + 1e-3) - np.log(blue[region].sum() + 1e-3))
+    return colour(segment & inner) - colour(segment & ~inner)
