@@ -59,8 +59,12 @@ async def test_threshold_keys_save_once_the_keys_pause(tmp_path: Path, monkeypat
         assert saves == [0.76] and load_registry(registry.path).experiments["tiny"].labels.threshold == 0.76
 
 
-async def test_a_key_pressed_just_before_quitting_is_saved_without_a_traceback(tmp_path: Path) -> None:
-    """The pane's unmount runs after its children are gone (the CI run that met it): the save must not need them."""
+async def test_a_key_pressed_just_before_quitting_is_saved_without_a_traceback(tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pane's unmount runs after its children are gone (the CI run that met it): the save must not need them.
+    The pause before a save is made long here, so a slow machine still quits with the save pending."""
+    import galaxy_tui.app.panes.datasets as datasets_pane
+    monkeypatch.setattr(datasets_pane, "SAVE_AFTER_S", 30.0)
     registry = tiny_workspace(tmp_path)
     app = GalaxyApp(tmp_path, telemetry=NoGpu())
     async with app.run_test(size=(100, 30)) as pilot:

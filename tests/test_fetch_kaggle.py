@@ -24,6 +24,7 @@ import pytest
 
 from galaxy_tui.errors import GalaxyError
 from galaxy_tui.fetching import fetch as fetching
+from galaxy_tui.fetching import kaggle_cli
 from galaxy_tui.fetching.kaggle_cli import _bytes, kaggle_download, kaggle_sizes, kaggle_token
 from galaxy_tui.registry import load_registry
 
@@ -123,9 +124,19 @@ def test_kaggle_gz2_through_the_cli_is_unzipped_registered_and_loads(kaggle_shap
 def test_kaggle_gz2_from_a_kaggle_shaped_mirror_folder_needs_no_cli(kaggle_shaped: Path, tmp_path: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(tmp_path / "nothing"))
+    monkeypatch.setattr(kaggle_cli, "scripts_folder", lambda: str(tmp_path / "nothing"))
     fetched = fetching.fetch(tmp_path / "ws", "kaggle-gz2", None, str(kaggle_shaped), no_progress)
     assert (fetched.folder / "training_solutions_rev1.csv").is_file()
     assert len(list((fetched.folder / "images_training_rev1").iterdir())) == 3
+
+
+def test_the_cli_beside_this_python_is_found_where_path_does_not_lead(kaggle_shaped: Path, tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A virtual environment used without activating it: `pip install kaggle` put the CLI beside its python."""
+    monkeypatch.setenv("PATH", str(tmp_path / "nothing"))
+    monkeypatch.setattr(kaggle_cli, "scripts_folder", lambda: str(tmp_path / "bin"))
+    fetched = fetching.fetch(tmp_path / "ws", "kaggle-gz2", None, None, no_progress)
+    assert (fetched.folder / "training_solutions_rev1.csv").is_file()
 
 
 def test_without_the_cli_or_a_token_the_message_says_what_to_get_and_where(kaggle_shaped: Path, tmp_path: Path,
@@ -140,6 +151,7 @@ def test_without_the_cli_or_a_token_the_message_says_what_to_get_and_where(kaggl
     (tmp_path / "home" / ".kaggle" / "kaggle.json").write_text('{"username": "me", "key": "k"}')
     assert kaggle_token() == str(tmp_path / "home" / ".kaggle" / "kaggle.json")
     monkeypatch.setenv("PATH", str(tmp_path / "nothing"))
+    monkeypatch.setattr(kaggle_cli, "scripts_folder", lambda: str(tmp_path / "nothing"))
     with pytest.raises(GalaxyError) as no_cli:
         fetching.fetch(tmp_path / "ws", "kaggle-gz2", None, None, no_progress)
     assert "pip install kaggle" in str(no_cli.value) and "kaggle.com/competitions/" in str(no_cli.value)
@@ -181,7 +193,8 @@ def test_sizes_as_either_cli_version_prints_them() -> None:
     assert _bytes("") is None and _bytes("big") is None
 
 
-@pytest.mark.skipif(shutil.which("kaggle") is None, reason="the Kaggle CLI (pip install kaggle) is not installed")
+@pytest.mark.skipif(shutil.which("kaggle", path=kaggle_cli.scripts_folder()) is None,
+                    reason="the Kaggle CLI (pip install kaggle) is not installed")
 def test_the_real_cli_without_a_reachable_kaggle_is_one_message(tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """Here Kaggle cannot be reached (offline); on a box online the made-up token is refused. Either way: one

@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import subprocess
+import sysconfig
 import tempfile
 from pathlib import Path
 
@@ -39,6 +40,12 @@ def kaggle_token() -> str | None:
     return None
 
 
+def scripts_folder() -> str:
+    """Where this Python's installed commands are: `pip install kaggle` puts the CLI there, also where that folder is
+    not on PATH (a virtual environment used without activating it, a pyenv shim not yet rehashed)."""
+    return sysconfig.get_path("scripts")
+
+
 def by_hand(competition: str, files: list[str]) -> str:
     return (f"download {' and '.join(files)} from https://www.kaggle.com/competitions/{competition}/data (after "
             f"accepting the competition's rules there) into one folder, then fetch with --mirror FOLDER")
@@ -46,7 +53,7 @@ def by_hand(competition: str, files: list[str]) -> str:
 
 def kaggle_cli(competition: str, files: list[str]) -> str:
     """The Kaggle CLI's path; GalaxyError saying what to do where it or a token is missing."""
-    executable = shutil.which("kaggle")
+    executable = shutil.which("kaggle") or shutil.which("kaggle", path=scripts_folder())
     if executable is None:
         raise GalaxyError(f"this dataset comes from Kaggle, through the Kaggle CLI, which is not installed: "
                           f"`pip install kaggle`, put a token from {TOKEN_URL} in ~/.kaggle/access_token, and fetch "
