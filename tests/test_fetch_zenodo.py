@@ -168,5 +168,10 @@ def test_a_gz_decals_catalogue_with_its_j_folders_beside_is_recognised(tmp_path:
     dataset = load_gz_decals5("d", tmp_path / "gz_decals_volunteers_5.csv", tmp_path / "png", "debiased")
     assert len(dataset.frame) == 6 and dataset.frame["ref"].iloc[0].count("/") == 1
     assert dataset.read_image(dataset.frame["ref"].iloc[0]).shape == (20, 20, 3)
+    gone = catalogue["iauname"].iloc[2]
+    (tmp_path / "png" / gone[:4] / f"{gone}.png").unlink()
+    fewer = load_gz_decals5("d", tmp_path / "gz_decals_volunteers_5.csv", tmp_path / "png")
+    assert len(fewer.frame) == 5 and "1 of 6 catalogue rows have no image" in fewer.problems[0]
+    assert f"{gone}.png" in fewer.problems[0]
     with pytest.raises(GalaxyError, match="fractions = 'weighted'"):
         load_gz_decals5("d", tmp_path / "gz_decals_volunteers_5.csv", tmp_path / "png", "weighted")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -44,10 +45,14 @@ class FolderImages:
         return read_image_file(self.folder / ref)
 
 
-def attach_images(frame: pd.DataFrame, images: Path, where: str) -> tuple[pd.DataFrame, list[str], list]:
-    """Keep rows whose `ref` file exists in `images`; report the rest. Returns frame, problems, signature."""
-    require_dir(images, "Image")
-    present = list_images(images)
+def attach_images(frame: pd.DataFrame, images: Path, where: str,
+                  present: dict[str, os.stat_result] | None = None) -> tuple[pd.DataFrame, list[str], list]:
+    """Keep rows whose `ref` file exists in `images` (`present`: the files found there by their path inside it,
+    where a loader looked itself; else the folder's own files); report the rest. Returns frame, problems,
+    signature."""
+    if present is None:
+        require_dir(images, "Image")
+        present = list_images(images)
     exists = frame["ref"].isin(present.keys())
     problems = []
     if not exists.all():

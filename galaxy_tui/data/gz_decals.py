@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from galaxy_tui.data.catalog import (
@@ -19,7 +18,7 @@ from galaxy_tui.data.catalog import (
     read_csv,
     require_dir,
 )
-from galaxy_tui.data.gz2 import FolderImages, tree_answers
+from galaxy_tui.data.gz2 import FolderImages, attach_images, tree_answers
 from galaxy_tui.data.labels import VOTE_CLASSES
 from galaxy_tui.data.vote_tree import decals5_tree
 from galaxy_tui.errors import GalaxyError
@@ -43,6 +42,12 @@ def image_index(images: Path) -> dict[str, tuple[str, os.stat_result]]:
     return found
 
 
+def _image_of(index: dict[str, tuple[str, os.stat_result]], galaxy: str) -> str:
+    """The galaxy's image inside the folder (a .png, else a .jpg; the .png it should have where there is none)."""
+    found = index.get(f"{galaxy}.png") or index.get(f"{galaxy}.jpg")
+    return found[0] if found else f"{galaxy}.png"
+
+
 def load_gz_decals5(name: str, catalog: Path, images: Path, family: str = "fraction",
                     cache_dir: Path | None = None) -> Dataset:
     if family not in DECALS_FAMILIES:
@@ -58,24 +63,15 @@ def load_gz_decals5(name: str, catalog: Path, images: Path, family: str = "fract
     table = read_csv(catalog, "GZ DECaLS catalogue", ["iauname", *numeric], numeric=numeric, cache_dir=cache_dir)
     table = table.drop_duplicates("iauname").reset_index(drop=True)
     index = image_index(images)
-    found = [index.get(f"{galaxy}.png") or index.get(f"{galaxy}.jpg") for galaxy in table["iauname"].astype(str)]
-    present = np.array([entry is not None for entry in found])
-    problems = []
-    if not present.all():
-        missing = table.loc[~present, "iauname"]
-        problems.append(f"{catalog}: {len(missing)} of {len(table)} catalogue rows have no image in {images} "
-                        f"(e.g. {missing.iloc[0]}.png); they were skipped.")
-    kept = [entry for entry in found if entry is not None]
-    table = table[present].reset_index(drop=True)
     frame = pd.DataFrame({
         "id": table["iauname"].astype(str),
-        "ref": [path for path, _ in kept],
+        "ref": [_image_of(index, galaxy) for galaxy in table["iauname"].astype(str)],
         **{ours: table[theirs] for ours, theirs in rule.items()},
         "total_classifications": table[TOTAL],
         **{column: table[column] for column in sky},
     })
+    frame, problems, signature = attach_images(frame, images, str(catalog), dict(index.values()))
     ensure_not_empty(frame, str(catalog))
-    signature = [(path, stat.st_size, stat.st_mtime_ns) for path, stat in kept]
     return Dataset(name, "gz-decals5", frame, VOTE_CLASSES, FolderImages(images),
                    fingerprint_of("gz-decals5", family, file_signature(catalog), signature), problems,
                    location=str(catalog), tree=tree,
