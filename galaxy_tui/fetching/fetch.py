@@ -240,26 +240,27 @@ def _fetch(workspace: Path, chosen: Source, to: Path | None, mirror: str | None,
         for marker in partial.glob(".*.unpacked"):
             marker.unlink()
         partial.rename(folder)  # the dataset appears whole or not at all
-    sha256 = {file.unpacked: _recorded_sha256(folder, file) or fingerprint(folder / file.unpacked)
-              for file in chosen.files}
+    recorded = _recorded_sha256(folder)
+    sha256 = {file.unpacked: recorded.get(file.name) or fingerprint(folder / file.unpacked) for file in chosen.files}
     ensure_registry(workspace)
     return Fetched(folder, name, _register(workspace / REGISTRY_FILE, chosen, folder, workspace), sha256)
 
 
 def _provenance(chosen: Source, partial: Path, mirror: str | None,
                 published: dict[str, str | None]) -> dict[str, Any]:
+    own = {unpacked: fingerprint(partial / unpacked) for unpacked in {file.unpacked for file in chosen.files}}
     return {"dataset": chosen.name, "from": mirror or "source",
             "files": {file.name: {"url": file.url, "published_checksum": published[file.name],
                                   "checked": published[file.name] is not None, "unpacked": file.unpacked,
-                                  "sha256": fingerprint(partial / file.unpacked)}
+                                  "sha256": own[file.unpacked]}
                       for file in chosen.files}}
 
 
-def _recorded_sha256(folder: Path, file: SourceFile) -> str | None:
-    """The file's sha256 as SOURCE.json has it (hashing a 2.7 GB file again takes seconds)."""
+def _recorded_sha256(folder: Path) -> dict[str, str]:
+    """Each file's sha256 as SOURCE.json has it, by file name (hashing a 2.7 GB file again takes seconds)."""
     files = (read_json(folder / "SOURCE.json") or {}).get("files")
-    entry = files.get(file.name) if isinstance(files, dict) else None
-    return str(entry["sha256"]) if isinstance(entry, dict) and entry.get("sha256") else None
+    return {name: str(entry["sha256"]) for name, entry in files.items()
+            if isinstance(entry, dict) and entry.get("sha256")} if isinstance(files, dict) else {}
 
 
 def fingerprint(path: Path) -> str:

@@ -76,12 +76,12 @@ def _failure(competition: str, output: str) -> GalaxyError:
     return GalaxyError(f"the Kaggle CLI could not get {competition}'s files ({last}): {hint}.")
 
 
-def _run(arguments: list[str], competition: str, timeout: float | None) -> str:
+def _listing(arguments: list[str], competition: str) -> str:
     try:
-        done = subprocess.run(arguments, capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run(arguments, capture_output=True, text=True, timeout=LIST_TIMEOUT_S)
     except subprocess.TimeoutExpired:
-        raise GalaxyError(f"the Kaggle CLI did not answer in {timeout:.0f} s: offline? Copy the files onto this box "
-                          f"and fetch with --mirror DIR.") from None
+        raise GalaxyError(f"the Kaggle CLI did not answer in {LIST_TIMEOUT_S} s: offline? Copy the files onto this "
+                          f"box and fetch with --mirror DIR.") from None
     if done.returncode != 0:
         raise _failure(competition, done.stdout + "\n" + done.stderr)
     return done.stdout
@@ -98,8 +98,8 @@ def _bytes(size: str) -> int | None:
 
 def kaggle_sizes(competition: str, files: list[str]) -> dict[str, int | None]:
     """The competition's files and their sizes, as `kaggle competitions files` lists them (None: not given)."""
-    listing = _run([kaggle_cli(competition, files), "competitions", "files", "-c", competition, "-v",
-                    "--page-size", "200"], competition, LIST_TIMEOUT_S)
+    listing = _listing([kaggle_cli(competition, files), "competitions", "files", "-c", competition, "-v",
+                        "--page-size", "200"], competition)
     rows = csv.DictReader(io.StringIO(listing[listing.find("name,"):] if "name," in listing else ""))
     sizes = {row["name"]: _bytes(row.get("size") or row.get("totalBytes") or "") for row in rows if row.get("name")}
     missing = [name for name in files if name not in sizes]
