@@ -249,6 +249,29 @@ async def test_the_monitor_keeps_the_live_run_while_results_browse(tmp_path: Pat
         await until(pilot, lambda: live in text_of(app, "#monitor-header"))
 
 
+async def test_a_resize_never_shows_figures_for_a_run_without_results(tmp_path: Path) -> None:
+    """The summary is repacked to the new width on a resize: for the failed run (no metrics.json) it must keep
+    saying there are no results, not invent a row of n/a figures (seen when the runs list closed at 100 columns)."""
+    from fixture_runs import FrozenTelemetry, fixture_workspace
+    app = GalaxyApp(fixture_workspace(tmp_path / "ws"))
+    app.telemetry = FrozenTelemetry()  # type: ignore[assignment]
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.press("4")
+        await until(pilot, lambda: "demo-tiny-20261101-120000" in text_of(app, "#results-summary"))
+        app.store.browse("demo-tiny-20261101-110000")
+        await until(pilot, lambda: "no results yet" in text_of(app, "#results-summary"))
+        for size in ((100, 30), (120, 40), (160, 48)):
+            await pilot.resize_terminal(*size)
+            await pilot.pause(0.3)
+            assert "no results yet" in text_of(app, "#results-summary"), size
+            assert "n/a" not in text_of(app, "#results-summary"), size
+        app.store.browse("demo-tiny-20261101-120000")  # a run with results is repacked with its figures
+        await until(pilot, lambda: "demo-tiny-20261101-120000" in text_of(app, "#results-summary"))
+        await pilot.resize_terminal(100, 30)
+        await pilot.pause(0.3)
+        assert "test accuracy" in text_of(app, "#results-summary")
+
+
 async def test_cpu_and_ram_history_comes_from_the_run_so_it_survives_a_reopen(tmp_path: Path) -> None:
     """The worker's `host` events (written here by hand, as HostLogger writes them) draw the sparklines."""
     import json

@@ -240,9 +240,11 @@ def test_show_names_the_damaged_keys(demo_run: tuple[Path, RunInfo], tmp_path: P
     from galaxy_tui.runs import run_info
     _, run_dir = copied_run(demo_run, tmp_path)
     path = run_dir / "results" / "metrics.json"
-    path.write_text(json.dumps({**json.loads(path.read_text()), "accuracy": "oops", "confusion": 3}))
+    path.write_text(json.dumps({**json.loads(path.read_text()), "accuracy": "oops", "confusion": 3,
+                                "best_epoch": "three"}))
     console = Console(record=True, width=200)
     print_report(run_info(run_dir), console)
     text = console.export_text()
     assert "accuracy = 'oops' is damaged (a str)" in text and "confusion = 3 is damaged" in text
     assert "test accuracy n/a" in text
+    assert "best_epoch = 'three' is damaged" in text and "epoch None" not in text and "(epoch" not in text

@@ -21,6 +21,10 @@ def figure(value: Any, digits: int = 4, missing: str = "n/a") -> str:
     return f"{value:.{digits}f}" if isinstance(value, (int, float)) else missing
 
 
+def _at_epoch(epoch: Any) -> str:
+    return f" (epoch {epoch})" if isinstance(epoch, int) else ""
+
+
 @dataclass(frozen=True)
 class Matrix:
     classes: list[str]
@@ -50,7 +54,7 @@ class ClassificationResults:
         accuracy.append(figure(metrics.get("accuracy")), style="bold green")
         tta = (metrics.get("tta") or {}).get("accuracy")
         best = f"val accuracy {figure(metrics.get('best_val_acc'))} ({derived_from(metrics)})" if is_derived(metrics) \
-            else f"best val {figure(metrics.get('best_val_acc'))} (epoch {metrics.get('best_epoch')})"
+            else f"best val {figure(metrics.get('best_val_acc'))}{_at_epoch(metrics.get('best_epoch'))}"
         return [accuracy, Text(f"{split} loss {figure(metrics.get('loss'))}"),
                 Text(f"macro F1 {figure(metrics.get('macro_f1'))}"),
                 *([Text(f"with 8-view TTA {figure(tta)}")] if tta is not None else []), Text(best)]

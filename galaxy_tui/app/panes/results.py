@@ -282,9 +282,14 @@ class ResultsPane(Widget, can_focus=True):
         self._shown = (None, -1.0)
 
     def on_resize(self) -> None:
+        self.call_after_refresh(self._repack_summary)
+
+    def _repack_summary(self) -> None:
+        """The summary's figures are packed to the width: pack them again, for the run shown by then (a run
+        without results keeps saying so)."""
         record = self.app.store.browsed_record  # type: ignore[attr-defined]
-        if record is not None:  # the summary's figures are packed to the width: pack them again
-            self.call_after_refresh(self._show_summary, record)
+        if record is not None and record.metrics and self._shown[0] == record.info.id:
+            self._show_summary(record)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.data_table.id == "compare-table" and self._group_keys:
