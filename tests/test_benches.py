@@ -5,6 +5,7 @@ script completes and prints its comparison."""
 from __future__ import annotations
 
 import importlib.util
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -105,3 +106,5 @@ def test_bench_curation_runs(capsys: pytest.CaptureFixture[str], monkeypatch: py
     module.main()
     out = capsys.readouterr().out
     assert "likely wrong labels" in out and "IsolationForest on raw pixels" in out
+    if REALDATA.is_dir():
+        assert re.search(r"merger\s+20\s", out)

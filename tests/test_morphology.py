@@ -44,6 +44,23 @@ def test_the_statistics_tell_rings_pairs_and_plain_galaxies_apart() -> None:
     assert np.isnan(values[4]).all()  # nothing above the sky: not measured
 
 
+def test_a_saturated_core_is_one_peak_and_a_star_in_front_is_not_a_second_nucleus() -> None:
+    """A bright elliptical's core clipped flat at 255 holds many equal maxima; a star (a point, sharper than the
+    galaxy's nucleus) on its outskirts is a local peak with a dip before it. Neither is a second nucleus, and the
+    star does not make the galaxy lopsided: it is measured as if the star were not there. Two extended nuclei stay
+    a pair."""
+    plain = drawn((32, 32, 5, 1.0))
+    saturated = drawn((32, 32, 6, 4.0))  # clipped: a flat top about 8 px across
+    star = drawn((32, 32, 5, 1.0), (41, 36, 0.8, 3.0))
+    pair_with_star = drawn((27, 32, 3, 1.0), (38, 32, 3, 0.9), (32, 42, 0.8, 0.8))
+    values = morphology(np.stack([plain, saturated, star, pair_with_star]))
+    assert (np.asarray(saturated) == 255).sum() > 20
+    second = statistic(values, "second_peak")
+    assert second[1] == 0 and second[2] == 0 and second[3] > 0.8
+    asymmetry = statistic(values, "asymmetry")
+    assert abs(asymmetry[2] - asymmetry[0]) < 0.02  # 0.09 apart before stars were taken out
+
+
 def test_large_images_are_measured_like_their_smaller_selves() -> None:
     image = drawn((32, 32, 4, 1.0), (40, 36, 3, 0.5))
     large = np.repeat(np.repeat(image, 4, axis=0), 4, axis=1)  # 256 px, block-averaged back to 64
