@@ -14,6 +14,7 @@ import pytest
 
 from galaxy_tui.atomic import atomic_write_json, read_json
 from galaxy_tui.curation.embedding import read_embedding
+from galaxy_tui.curation.morphology import MEASURED_BY
 from galaxy_tui.registry import load_registry
 from galaxy_tui.runs import RunInfo, curate_run, launch
 from workspace_fixture import tiny_workspace, wait_final
@@ -198,7 +199,8 @@ async def test_s_on_a_classified_image_finds_the_run_s_galaxies_like_it(curated,
 
 def test_a_stopped_embedding_continues_where_it_stopped(curated) -> None:  # noqa: ANN001
     """What a stop mid-job leaves (the partial file and how far it got) is planted from the finished embedding,
-    the rows after the stop point spoilt: the next curate keeps the rows before it and recomputes the rest."""
+    the rows after the stop point spoilt: the next curate keeps the rows before it and recomputes the rest. Morphology
+    saved by an older version of its measure is measured again; by this version, it is kept."""
     root, run = curated
     folder = run.dir / "curation"
     finished = np.load(folder / "embedding.npy")
@@ -210,15 +212,24 @@ def test_a_stopped_embedding_continues_where_it_stopped(curated) -> None:  # noq
     digest = str(pd.util.hash_pandas_object(galaxies["id"], index=False).sum())
     atomic_write_json(folder / "embedding.partial.json", {"rows": 100, "galaxies": 400, "ids": digest})
     (folder / "embedding.npy").unlink()
+    measured = np.load(folder / "morphology.npy")  # and statistics saved by an older measure: measured again
+    assert read_json(folder / "morphology.json") == {"galaxies": 400, "ids": digest, "measured_by": MEASURED_BY}
+    np.save(folder / "morphology.npy", np.zeros_like(measured))
+    atomic_write_json(folder / "morphology.json", {"galaxies": 400, "ids": digest, "measured_by": "1"})
     again = wait_final(curate_run(load_registry(root / "experiments.toml"), run.id, chunk=50))
     assert again.state == "finished", (run.dir / "worker.log").read_text()[-2000:]
     continued = np.load(folder / "embedding.npy")
     assert (continued[:100] == 0).all()
     np.testing.assert_allclose(continued[100:].astype(np.float32), finished[100:].astype(np.float32), atol=2e-3)
     assert not (folder / "embedding.partial.npy").exists() and not (folder / "embedding.partial.json").exists()
-    assert cli(root, "curate", run.id, "--again").returncode == 0  # and made whole again from scratch
+    np.testing.assert_allclose(np.load(folder / "morphology.npy"), measured, atol=1e-5)
+    assert read_json(folder / "morphology.json")["measured_by"] == MEASURED_BY
+    np.save(folder / "morphology.npy", np.zeros_like(measured))  # this measure's own: kept by a curate --again
+    assert cli(root, "curate", run.id, "--again").returncode == 0  # and the embedding made whole again from scratch
     np.testing.assert_allclose(np.load(folder / "embedding.npy").astype(np.float32), finished.astype(np.float32),
                                atol=2e-3)
+    assert (np.load(folder / "morphology.npy") == 0).all()
+    np.save(folder / "morphology.npy", measured)
 
 
 def test_overrides_enter_the_next_run_and_its_record(curated) -> None:  # noqa: ANN001

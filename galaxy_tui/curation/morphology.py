@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+MEASURED_BY = "2"  # raised when a statistic is measured differently: a curate job measures again what was saved
 STATISTICS = ("concentration", "size", "asymmetry", "gini", "m20", "ring_rise", "second_peak", "colour_gradient")
 MAX_SIDE = 96
 POINT_SOURCE_WIDTH = 0.7  # a peak falling this much faster than the nucleus is a star in front of the galaxy

@@ -24,7 +24,7 @@ from galaxy_tui.curation.embedding import (
     read_embedding,
     unit_rows,
 )
-from galaxy_tui.curation.morphology import morphology
+from galaxy_tui.curation.morphology import MEASURED_BY, morphology
 from galaxy_tui.curation.rankings import Targets, write_rankings
 from galaxy_tui.data.cache import prepare_images
 from galaxy_tui.train.attempt import Attempt, Prepared
@@ -52,8 +52,9 @@ def curate(attempt: Attempt, prepared: Prepared, trainer: Trainer) -> int:
     chunk = int(options.get("chunk", CHUNK))
     if not _complete(folder, EMBEDDING, galaxies):
         _fill(attempt, folder, EMBEDDING, galaxies, sources, chunk, _embedded(trainer), np.float16, "embedding")
-    if not _complete(folder, MORPHOLOGY, galaxies):
-        _fill(attempt, folder, MORPHOLOGY, galaxies, sources, chunk, _measured, np.float32, "measuring morphology")
+    if not _complete(folder, MORPHOLOGY, galaxies, MEASURED_BY):
+        _fill(attempt, folder, MORPHOLOGY, galaxies, sources, chunk, _measured, np.float32, "measuring morphology",
+              MEASURED_BY)
     attempt.state("evaluating", message="ranking: likely wrong labels, what to label next, the odd ones out")
     summary = write_rankings(folder, read_embedding(attempt.run_dir), _targets(prepared, galaxies),
                              attempt.exp.seed, str(options.get("map", "pca")), np.load(folder / MORPHOLOGY))
@@ -91,9 +92,11 @@ def _galaxies(attempt: Attempt, prepared: Prepared, labelled_only: bool) -> tupl
     return frame, sources
 
 
-def _complete(folder: Path, name: str, galaxies: pd.DataFrame) -> bool:
-    """`name` (an array of rows) is already there for exactly these galaxies."""
+def _complete(folder: Path, name: str, galaxies: pd.DataFrame, measured_by: str = "") -> bool:
+    """`name` (an array of rows) is already there for exactly these galaxies, made by this version of its measure."""
     if not (folder / name).exists() or not (folder / GALAXIES).exists():
+        return False
+    if str((read_json(_record_of(folder, name)) or {}).get("measured_by", "")) != measured_by:
         return False
     saved = pd.read_csv(folder / GALAXIES, dtype={"id": str}, keep_default_na=False)
     return saved["id"].tolist() == galaxies["id"].tolist() and len(np.load(folder / name, mmap_mode="r")) == len(
@@ -103,16 +106,22 @@ def _complete(folder: Path, name: str, galaxies: pd.DataFrame) -> bool:
 RowsOf = Callable[[Source, np.ndarray], np.ndarray]  # the values of a source's rows: galaxies x columns
 
 
+def _record_of(folder: Path, name: str) -> Path:
+    return folder / f"{name.removesuffix('.npy')}.json"
+
+
 def _fill(attempt: Attempt, folder: Path, name: str, galaxies: pd.DataFrame, sources: list[Source], chunk: int,
-          rows_of: RowsOf, dtype: type, what: str) -> None:
+          rows_of: RowsOf, dtype: type, what: str, measured_by: str = "") -> None:
     """The array `name` (a row per galaxy) written a chunk at a time into NAME.partial.npy, with NAME.partial.json
-    saying how many rows are done and for which galaxies, so a stopped job continues where it stopped."""
+    saying how many rows are done, for which galaxies and by which version of the measure, so a stopped job
+    continues where it stopped; NAME.json says the same of the whole array."""
     stem = name.removesuffix(".npy")
     partial, progress_file = folder / f"{stem}.partial.npy", folder / f"{stem}.partial.json"
     total = len(galaxies)
     ids_digest = str(pd.util.hash_pandas_object(galaxies["id"], index=False).sum())
     progress = read_json(progress_file) or {}
-    done = int(progress.get("rows", 0)) if progress.get("ids") == ids_digest and partial.exists() else 0
+    same = progress.get("ids") == ids_digest and str(progress.get("measured_by", "")) == measured_by
+    done = int(progress.get("rows", 0)) if same and partial.exists() else 0
     galaxies.to_csv(folder / GALAXIES, index=False)
     out = np.lib.format.open_memmap(partial, mode="r+") if done else None
     offset = 0
@@ -128,11 +137,13 @@ def _fill(attempt: Attempt, folder: Path, name: str, galaxies: pd.DataFrame, sou
                 out = np.lib.format.open_memmap(partial, mode="w+", dtype=dtype, shape=(total, values.shape[1]))
             out[offset + start:offset + end] = values
             out.flush()
-            atomic_write_json(progress_file, {"rows": offset + end, "galaxies": total, "ids": ids_digest})
+            atomic_write_json(progress_file, {"rows": offset + end, "galaxies": total, "ids": ids_digest,
+                                              "measured_by": measured_by})
             attempt.emit(stem, done=offset + end, total=total)
         offset += len(source.rows)
     del out
     os.replace(partial, folder / name)
+    atomic_write_json(_record_of(folder, name), {"galaxies": total, "ids": ids_digest, "measured_by": measured_by})
     progress_file.unlink(missing_ok=True)
 
 
