@@ -51,9 +51,8 @@ def _downsampled(image: np.ndarray) -> np.ndarray:
     return image / max(float(image.max()), 1e-6)
 
 
-def _central_object(light: np.ndarray, noise: float) -> np.ndarray | None:
-    h, w = light.shape
-    smooth = ndimage.gaussian_filter(light, 1.0)
+def _central_object(smooth: np.ndarray, noise: float) -> np.ndarray | None:
+    h, w = smooth.shape
     labels, _ = ndimage.label(smooth > noise)  # smoothing by 1 px halves the noise: this is 2 sigma
     window = labels[h // 2 - h // 8: h // 2 + h // 8 + 1, w // 2 - w // 8: w // 2 + w // 8 + 1]
     near_centre = window[window > 0]
@@ -69,10 +68,11 @@ def _statistics(image: np.ndarray) -> list[float]:
     sky = float(np.median(edge))
     noise = 1.4826 * float(np.median(np.abs(edge - sky))) + 1e-4
     light = lum - sky
-    segment = _central_object(light, noise)
+    smooth = ndimage.gaussian_filter(light, 1.0)  # the segment and the peaks are found on the light smoothed by 1 px
+    segment = _central_object(smooth, noise)
     if segment is None or segment.sum() < 5:
         return [np.nan] * len(STATISTICS)
-    peaks = _distinct_peaks(light, segment, noise)
+    peaks = _distinct_peaks(smooth, segment, noise)
     stars = [peak for peak in peaks[1:] if peak.width < POINT_SOURCE_WIDTH * peaks[0].width]
     if stars:  # measured as if the stars in front of the galaxy were not there
         light = _without(light, stars)
@@ -137,10 +137,9 @@ class Peak:
     width: float  # how slowly it falls: (mean at 2 px - mean at 4 px) / (peak - mean at 4 px), about 0.3 for a star
 
 
-def _distinct_peaks(light: np.ndarray, segment: np.ndarray, noise: float) -> list[Peak]:
+def _distinct_peaks(smooth: np.ndarray, segment: np.ndarray, noise: float) -> list[Peak]:
     """The object's local peaks, brightest first, each kept only where the light dips between it and the brightest
     (a saturated core's flat top holds many equal maxima but one peak)."""
-    smooth = ndimage.gaussian_filter(light, 1.0)
     ys, xs = np.nonzero((smooth == ndimage.maximum_filter(smooth, 5)) & segment & (smooth > 5 * noise))
     order = np.argsort(-smooth[ys, xs])
     peaks: list[Peak] = []
