@@ -61,6 +61,22 @@ def test_a_saturated_core_is_one_peak_and_a_star_in_front_is_not_a_second_nucleu
     assert abs(asymmetry[2] - asymmetry[0]) < 0.02  # 0.09 apart before stars were taken out
 
 
+def test_a_clipped_star_and_a_star_brighter_than_the_nucleus_are_stars() -> None:
+    """A star clipped flat by the display is as wide at 2 px as a nucleus (the width cannot tell), but its edge is as
+    sharp as the PSF; a star brighter than a faint galaxy's nucleus is the brightest peak, and the galaxy's nucleus
+    is not a second one beside it. Neither is a second nucleus, and the galaxy is measured without the star. Two
+    clipped nuclei of unequal size stay a pair."""
+    plain, faint = drawn((32, 32, 5, 1.5)), drawn((32, 32, 5, 0.8))
+    clipped_star = drawn((32, 32, 5, 1.5), (42, 37, 1.4, 4.0))
+    brighter_star = drawn((32, 32, 5, 0.8), (42, 37, 1.2, 3.0))
+    pair = drawn((27, 32, 3.5, 3.0), (38, 32, 2.6, 2.0))
+    values = morphology(np.stack([plain, clipped_star, faint, brighter_star, pair]))
+    assert (clipped_star[35:40, 40:45] == 255).any() and (pair == 255).any()
+    second, asymmetry = statistic(values, "second_peak"), statistic(values, "asymmetry")
+    assert second[1] == 0 and second[3] == 0 and second[4] > 0.9  # 0.98 and 0.78 when the width alone decided
+    assert abs(asymmetry[1] - asymmetry[0]) < 0.07 and abs(asymmetry[3] - asymmetry[2]) < 0.05  # 0.19 and 0.24
+
+
 def test_large_images_are_measured_like_their_smaller_selves() -> None:
     image = drawn((32, 32, 4, 1.0), (40, 36, 3, 0.5))
     large = np.repeat(np.repeat(image, 4, axis=0), 4, axis=1)  # 256 px, block-averaged back to 64

@@ -12,9 +12,10 @@ centre, so field stars are left out):
   clipped flat at the image's white holds many equal maxima and is one peak);
 - the colour gradient: red-to-blue inside r50 against outside.
 
-Stars in front of the galaxy are taken out before anything is measured: a peak that falls off much faster than the
-galaxy's own nucleus is a point source, and its disc is filled with the light around it (a star on an elliptical
-made it lopsided and double-nucleated before).
+Stars in front of the galaxy are taken out before anything is measured: against the galaxy's nucleus (its most
+extended peak: a star may be brighter, never wider), a peak much narrower, or one clipped flat by the display whose
+edge falls much more steeply, is a point source, and its disc is filled with the light around it (a star on an
+elliptical made it lopsided and double-nucleated before).
 
 Images larger than 96 px are block-averaged first: the statistics are shares and ratios, and 96 px keeps 240,000
 galaxies within minutes on a CPU."""
@@ -28,10 +29,12 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-MEASURED_BY = "2"  # raised when a statistic is measured differently: a curate job measures again what was saved
+MEASURED_BY = "3"  # raised when a statistic is measured differently: a curate job measures again what was saved
 STATISTICS = ("concentration", "size", "asymmetry", "gini", "m20", "ring_rise", "second_peak", "colour_gradient")
 MAX_SIDE = 96
-POINT_SOURCE_WIDTH = 0.7  # a peak falling this much faster than the nucleus is a star in front of the galaxy
+POINT_SOURCE_WIDTH = 0.7  # a peak this much narrower than the nucleus is a star in front of the galaxy
+POINT_SOURCE_FALL = 0.8  # a clipped one (wide, flat-topped) is a star if its edge falls this much more steeply
+CLIPPED = 0.97  # of the image's brightest value
 _PROFILE_EDGES = np.arange(0, 3.01, 0.25)  # in units of r50
 
 
@@ -73,7 +76,8 @@ def _statistics(image: np.ndarray) -> list[float]:
     if segment is None or segment.sum() < 5:
         return [np.nan] * len(STATISTICS)
     peaks = _distinct_peaks(smooth, segment, noise)
-    stars = [peak for peak in peaks[1:] if peak.width < POINT_SOURCE_WIDTH * peaks[0].width]
+    nucleus = max(peaks, key=lambda peak: peak.extent, default=None)  # a star may be brighter, never more extended
+    stars = [peak for peak in peaks if peak is not nucleus and _is_star(peak, nucleus, rgb)]
     if stars:  # measured as if the stars in front of the galaxy were not there
         light = _without(light, stars)
         rgb = _without(rgb, stars)
@@ -135,6 +139,8 @@ class Peak:
     x: int
     height: float
     width: float  # how slowly it falls: (mean at 2 px - mean at 4 px) / (peak - mean at 4 px), about 0.3 for a star
+    fall: float  # how far (px) its profile takes to fall from 90% to 30% above its surroundings: about 2 for a star
+    extent: float  # where (px) its profile has fallen to 5% above its surroundings
 
 
 def _distinct_peaks(smooth: np.ndarray, segment: np.ndarray, noise: float) -> list[Peak]:
@@ -152,7 +158,9 @@ def _distinct_peaks(smooth: np.ndarray, segment: np.ndarray, noise: float) -> li
                                               order=1)
             if height - float(between.min()) <= max(0.01 * height, noise):  # about 3.5 x the smoothed noise
                 continue
-        peaks.append(Peak(int(y), int(x), height, _width(smooth, int(y), int(x))))
+        share = _profile_share(smooth, int(y), int(x))
+        peaks.append(Peak(int(y), int(x), height, _width(smooth, int(y), int(x)),
+                          _crossing(share, 0.3) - _crossing(share, 0.9), _crossing(share, 0.05)))
     return peaks
 
 
@@ -168,13 +176,43 @@ def _width(smooth: np.ndarray, y: int, x: int) -> float:
     return (_ring_mean(smooth, y, x, (1.5, 2.5)) - far) / max(float(smooth[y, x]) - far, 1e-6)
 
 
+def _is_star(peak: Peak, nucleus: Peak, rgb: np.ndarray) -> bool:
+    """A point source in front of the galaxy: narrower than its nucleus, or, where the display clipped it flat
+    (a bright star's top is as wide as a nucleus's), with an edge as sharp as the PSF's."""
+    if peak.width < POINT_SOURCE_WIDTH * nucleus.width:
+        return True
+    top = rgb[max(0, peak.y - 1):peak.y + 2, max(0, peak.x - 1):peak.x + 2].max()
+    return bool(top >= CLIPPED) and peak.fall < POINT_SOURCE_FALL * nucleus.fall
+
+
+def _profile_share(smooth: np.ndarray, y: int, x: int, reach: int = 8) -> np.ndarray:
+    """The peak's azimuthal profile in 1-px steps, as a share of its height above its lowest point within `reach`
+    px. Its fall from 90% to 30% is, for a star (clipped or not), about the PSF's width; for a nucleus, wider."""
+    ys, xs = np.mgrid[max(0, y - reach):min(smooth.shape[0], y + reach + 1),
+                      max(0, x - reach):min(smooth.shape[1], x + reach + 1)]
+    bins = np.rint(np.hypot(ys - y, xs - x)).astype(int)
+    near = bins <= reach
+    profile = np.bincount(bins[near], smooth[ys[near], xs[near]], reach + 1) / \
+        np.maximum(np.bincount(bins[near], minlength=reach + 1), 1)
+    return (profile - profile.min()) / max(float(profile[0] - profile.min()), 1e-6)
+
+
+def _crossing(share: np.ndarray, level: float) -> float:
+    """Where a falling profile first drops below `level`, interpolated between pixels."""
+    below = int(np.argmax(share < level))  # the profile's lowest point is 0, so it is always reached
+    if below == 0:
+        return 0.0
+    return below - 1 + float(share[below - 1] - level) / float(share[below - 1] - share[below])
+
+
 def _without(image: np.ndarray, stars: list[Peak]) -> np.ndarray:
-    """The image with each star's disc (3 px) filled with the median of the light just around it."""
+    """The image with each star's disc (to where its light has fallen, at least 3 px) filled with the median of the
+    light just around it."""
     image = image.copy()
     yy, xx = np.mgrid[0:image.shape[0], 0:image.shape[1]]
     for star in stars:
-        distance = np.hypot(yy - star.y, xx - star.x)
-        image[distance <= 3] = np.median(image[(distance > 3) & (distance <= 4.5)], axis=0)
+        distance, radius = np.hypot(yy - star.y, xx - star.x), max(3.0, star.extent)
+        image[distance <= radius] = np.median(image[(distance > radius) & (distance <= radius + 1.5)], axis=0)
     return image
 
 
