@@ -103,7 +103,7 @@ async def test_the_workbench_shows_the_lists_and_keeps_decisions_in_the_override
     list; s for the galaxies most like one."""
     from galaxy_tui.app.curation_view import CurationScreen
     from galaxy_tui.app.dialogs import ChoiceDialog
-    from galaxy_tui.app.gallery import GalaxyTile
+    from galaxy_tui.app.gallery import GalaxyTile, TileCaption
     from galaxy_tui.app.main import GalaxyApp
     from galaxy_tui.data.overrides import read_overrides
     from pilot_helpers import NoGpu, screen_text, until
@@ -140,6 +140,23 @@ async def test_the_workbench_shows_the_lists_and_keeps_decisions_in_the_override
         await until(pilot, lambda: "smooth 0.8-1.0" in screen_text(app))
         await pilot.press("left", "enter")
         await until(pilot, lambda: "Near the map at" in screen_text(app) and len(app.screen.query(GalaxyTile)) > 0)
+        await pilot.press("escape", "escape")  # the galaxies near that point, then the map
+        await until(pilot, lambda: "Label these next" in screen_text(app))
+        await pilot.press("right_square_bracket")
+        await until(pilot, lambda: "The odd ones out" in screen_text(app) and len(app.screen.query(GalaxyTile)) > 0)
+        shown = len(app.screen.query(GalaxyTile))
+        odd = pd.read_csv(run.dir / "curation" / "odd_ones.csv", dtype={"id": str}, keep_default_na=False).head(shown)
+        assert odd["stands_out"].str.len().gt(0).any()  # some of the oddest stand out in a statistic
+        for row in odd.itertuples():  # each tile says why it is odd, where a statistic can
+            assert (f"{row.stands_out} · " if row.stands_out else "") + f"odd {row.odd:.3f}" in screen_text(app)
+        await pilot.press("Z", "Z", "Z", "Z")  # the smallest tiles: a caption too long keeps its leading parts whole
+        await until(pilot, lambda: "(15 px)" in screen_text(app))
+        await pilot.pause(0.3)
+        for tile in app.screen.query(GalaxyTile):
+            shown_caption = tile.query_one(TileCaption).render().plain
+            assert tile.caption.startswith(shown_caption) and len(shown_caption) <= tile.size.width
+            leading = tile.caption.split(" · ")[0]
+            assert not shown_caption.endswith(("·", " ")) and shown_caption.split(" · ")[0] == leading
     overrides.unlink()
 
 

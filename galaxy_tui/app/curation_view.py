@@ -53,7 +53,8 @@ def tile_caption(kind: str, row: pd.Series, fractions: bool) -> str:
     if kind == "next":
         return f"{readable_class(str(row['predicted']))} · BALD {_number(row['bald'])}"
     if kind == "odd":
-        return f"odd {_number(row['odd'], 3)}"
+        why = row.get("stands_out")  # first: a narrow tile keeps the reason, the order already gives the rank
+        return (f"{why} · " if isinstance(why, str) and why else "") + f"odd {_number(row['odd'], 3)}"
     if kind == "near":
         return f"{readable_class(str(row['label'])) or 'no label'} · {_number(row['distance'], 2)} away"
     return f"{readable_class(str(row['label'])) or 'no label'} · {_number(row['similarity'], 3)}"

@@ -112,6 +112,26 @@ class GalaxyView(ModalScreen[None]):
         self.query_one("#galaxy-caption", Static).update(caption)
 
 
+def fitted_caption(caption: str, width: int) -> str:
+    """A tile's caption ("spiral · BALD 0.52") cut to `width` at its parts: the leading parts that fit, whole (a
+    narrow tile shows "spiral", not "spiral · BA")."""
+    parts = caption.split(" · ")
+    while len(parts) > 1 and len(" · ".join(parts)) > width:
+        parts.pop()
+    return " · ".join(parts)
+
+
+class TileCaption(Static):
+    """A tile's caption line, fitted to the tile's width whenever it is drawn (the tiles' size changes with `z`)."""
+
+    def __init__(self, caption: str):
+        super().__init__(classes="gallery-caption")
+        self.caption = caption
+
+    def render(self) -> Text:
+        return Text(fitted_caption(self.caption, self.size.width), no_wrap=True, overflow="ellipsis")
+
+
 class GalaxyTile(Vertical, can_focus=True):
     def __init__(self, position: int, caption: str):
         super().__init__(classes="gallery-tile")
@@ -119,7 +139,7 @@ class GalaxyTile(Vertical, can_focus=True):
 
     def compose(self) -> ComposeResult:
         yield ImageWidget(BLANK, classes="gallery-image")
-        yield Static(Text(self.caption, no_wrap=True, overflow="ellipsis"), classes="gallery-caption")
+        yield TileCaption(self.caption)
 
 
 def _fraction(value: float) -> str:

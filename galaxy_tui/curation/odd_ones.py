@@ -22,6 +22,7 @@ COMPONENTS = 16
 REFERENCE = 20_000
 NEIGHBOUR = 10
 CHUNK = 4096
+STANDS_OUT = 0.01  # a statistic in which at most this share of the galaxies lie as far out is named
 
 
 def reduced(vectors: np.ndarray, components: int = COMPONENTS, seed: int = 0, fit_rows: int = 50_000) -> np.ndarray:
@@ -65,10 +66,29 @@ def scaled_statistics(statistics: np.ndarray) -> np.ndarray:
     return StandardScaler().fit_transform(np.sign(robust) * np.log1p(np.abs(robust))).astype(np.float32)
 
 
+def standing_out(statistics: np.ndarray, rarer_than: float = STANDS_OUT) -> np.ndarray:
+    """Per galaxy, the statistic in which it is rarest, with its direction ("ring_rise ↑", "size ↓"): the one where
+    the fewest galaxies lie as far out or further (a share of the galaxies, not standard deviations: a statistic
+    that most galaxies have at zero, like a second nucleus, would make any value look extreme). Blank where none is
+    as rare as `rarer_than` (the embedding, what the model learnt, put it far out)."""
+    filled = np.where(np.isfinite(statistics), statistics, np.nanmedian(statistics, axis=0))
+    count = len(filled)
+    at_or_above = (count - rankdata(filled, method="min", axis=0) + 1) / count
+    at_or_below = rankdata(filled, method="max", axis=0) / count
+    below = at_or_below < at_or_above
+    share = np.where(below, at_or_below, at_or_above)
+    rarest = share.argmin(axis=1)
+    rows = np.arange(count)
+    named = np.array([f"{name} {'↓' if low else '↑'}" for name, low in
+                      zip(np.array(STATISTICS)[rarest], below[rows, rarest])], dtype=object)
+    return np.where(share[rows, rarest] <= rarer_than, named, "")
+
+
 def odd_ones(ids: np.ndarray, vectors: np.ndarray, seed: int = 0, statistics: np.ndarray | None = None
              ) -> pd.DataFrame:
     """id, neighbour (the k-th neighbour distance), isolation (IsolationForest's anomaly score), odd (the
-    neighbour distance's rank in [0, 1]), then the morphology statistics where given; oddest first."""
+    neighbour distance's rank in [0, 1]), then, where the statistics are given, stands_out (the one furthest out)
+    and the statistics; oddest first."""
     points = reduced(vectors, seed=seed)
     if statistics is not None:
         points = np.concatenate([points, scaled_statistics(statistics)], axis=1)
@@ -78,6 +98,7 @@ def odd_ones(ids: np.ndarray, vectors: np.ndarray, seed: int = 0, statistics: np
     frame = pd.DataFrame({"id": ids, "neighbour": np.round(neighbour, 5), "isolation": np.round(isolation, 5),
                           "odd": np.round(rankdata(neighbour) / len(ids), 5)})
     if statistics is not None:
+        frame["stands_out"] = standing_out(statistics)
         frame = frame.join(pd.DataFrame(np.round(statistics, 4), columns=list(STATISTICS)))
     frame = frame.sort_values("odd", ascending=False, kind="stable").reset_index(drop=True)
     frame.insert(0, "rank", np.arange(1, len(frame) + 1))
