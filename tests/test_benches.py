@@ -102,9 +102,10 @@ def test_bench_similar_runs(capsys: pytest.CaptureFixture[str], monkeypatch: pyt
 def test_bench_curation_runs(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     module = bench("bench_curation")
     monkeypatch.setattr(sys, "argv", ["bench_curation", "--count", "400", "--size", "32", "--epochs", "1",
-                                      "--mislabel", "0.1", "--rare", "0.05", "--seeds", "1"])
+                                      "--mislabel", "0.1", "--rare", "0.05", "--seeds", "1", "--speed-count", "40"])
     module.main()
     out = capsys.readouterr().out
     assert "likely wrong labels" in out and "IsolationForest on raw pixels" in out
+    assert re.search(r"256px\s+\d+/s\s+\d+/s\s+\d+/s", out)  # the morphology's speed, ours beside the plain ways
     if REALDATA.is_dir():
         assert re.search(r"merger\s+20\s", out)
