@@ -5,7 +5,8 @@ much as the one that separates them), beside the galaxies' morphology statistics
 (median and interquartile range, then logarithmic tails) so one long-tailed statistic does not decide alone. In that
 space: the distance to the k-th nearest neighbour among a reference sample (`odd` is its rank, in [0, 1]; it found
 the planted rare galaxies best, see bench/bench_curation.py) and scikit-learn's IsolationForest, kept beside it.
-The sample keeps the all-pairs product affordable at 240,000 galaxies."""
+The sample keeps the all-pairs product affordable at 240,000 galaxies. Each galaxy's list entry also names the
+statistic it is rarest in, so the list says why."""
 
 from __future__ import annotations
 
@@ -87,8 +88,8 @@ def standing_out(statistics: np.ndarray, rarer_than: float = STANDS_OUT) -> np.n
 def odd_ones(ids: np.ndarray, vectors: np.ndarray, seed: int = 0, statistics: np.ndarray | None = None
              ) -> pd.DataFrame:
     """id, neighbour (the k-th neighbour distance), isolation (IsolationForest's anomaly score), odd (the
-    neighbour distance's rank in [0, 1]), then, where the statistics are given, stands_out (the one furthest out)
-    and the statistics; oddest first."""
+    neighbour distance's rank in [0, 1]), then, where the statistics are given, stands_out (the statistic each
+    galaxy is rarest in, `standing_out`) and the statistics; oddest first."""
     points = reduced(vectors, seed=seed)
     if statistics is not None:
         points = np.concatenate([points, scaled_statistics(statistics)], axis=1)
