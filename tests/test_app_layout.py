@@ -352,6 +352,25 @@ async def open_gallery(pilot, app: GalaxyApp) -> None:  # noqa: ANN001
     await until(pilot, lambda: isinstance(app.screen, GalleryScreen) and len(app.screen.query(GalaxyTile)) > 0)
 
 
+async def test_a_labelling_that_labels_no_galaxy_says_so_instead_of_an_empty_gallery(tmp_path: Path) -> None:
+    """`]` up to threshold 1.00 leaves no galaxy labelled: `v` says why and how to see them, not "0 galaxies"."""
+    from galaxy_tui.app.gallery import GalleryScreen
+    tiny_workspace(tmp_path)
+    app = GalaxyApp(tmp_path, telemetry=NoGpu())
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: "total" in text_of(app, "#counts"))
+        for _ in range(10):
+            await pilot.press("right_square_bracket")
+        await until(pilot, lambda: "threshold 1.00" in text_of(app, "#labelling"))
+        await pilot.press("v")
+        await until(pilot, lambda: any("is labelled at threshold 1.00" in n.message
+                                       for n in app._notifications))  # noqa: SLF001
+        assert "lower the threshold" in next(n.message for n in app._notifications)  # noqa: SLF001
+        assert not isinstance(app.screen, GalleryScreen)
+        await pilot.press("left_square_bracket", "v")  # one step down: galaxies again, and the gallery opens
+        await until(pilot, lambda: isinstance(app.screen, GalleryScreen))
+
+
 async def test_the_gallery_pages_through_a_class_and_opens_a_galaxy_large(tmp_path: Path) -> None:
     from galaxy_tui.app.gallery import GalaxyTile, GalaxyView, GalleryScreen
     tiny_workspace(tmp_path)

@@ -179,6 +179,12 @@ class DatasetsPane(Widget):
         if dataset is None:
             self.app.notify("the dataset is still loading", severity="warning", timeout=3)
             return
+        if not (dataset.labels(self.labelling) >= 0).any():
+            lab = self.labelling
+            self.app.notify(f"no galaxy of {dataset.name} is labelled at threshold {lab.threshold:.2f} (at least "
+                            f"{lab.min_classifications} votes, artifact at most {lab.max_artifact:.2f}): lower the "
+                            "threshold with - or [ to see its galaxies", severity="warning", timeout=8)
+            return
         self.app.push_screen(GalleryScreen(dataset, self.labelling, self._similar(dataset.name)))
 
     def action_open_sample(self) -> None:
