@@ -353,7 +353,8 @@ async def open_gallery(pilot, app: GalaxyApp) -> None:  # noqa: ANN001
 
 
 async def test_a_labelling_that_labels_no_galaxy_says_so_instead_of_an_empty_gallery(tmp_path: Path) -> None:
-    """`]` up to threshold 1.00 leaves no galaxy labelled: `v` says why and how to see them, not "0 galaxies"."""
+    """`]` up to threshold 1.00 leaves no galaxy labelled: `v` says why and how to see them, not "0 galaxies"; where
+    the votes asked for leave none at any threshold, it says to lower those."""
     from galaxy_tui.app.gallery import GalleryScreen
     tiny_workspace(tmp_path)
     app = GalaxyApp(tmp_path, telemetry=NoGpu())
@@ -369,6 +370,15 @@ async def test_a_labelling_that_labels_no_galaxy_says_so_instead_of_an_empty_gal
         assert not isinstance(app.screen, GalleryScreen)
         await pilot.press("left_square_bracket", "v")  # one step down: galaxies again, and the gallery opens
         await until(pilot, lambda: isinstance(app.screen, GalleryScreen))
+    # where no threshold would label any (more votes asked than any galaxy has), the advice is the votes
+    tiny_workspace(tmp_path / "votes", extra={"labels": {"threshold": 0.7, "min_classifications": 1000}})
+    app = GalaxyApp(tmp_path / "votes", telemetry=NoGpu())
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: "total" in text_of(app, "#counts"))
+        await pilot.press("v")
+        await until(pilot, lambda: any("lower the votes needed with M" in n.message
+                                       for n in app._notifications))  # noqa: SLF001
+        assert not isinstance(app.screen, GalleryScreen)
 
 
 async def test_the_gallery_pages_through_a_class_and_opens_a_galaxy_large(tmp_path: Path) -> None:

@@ -181,9 +181,12 @@ class DatasetsPane(Widget):
             return
         if not (dataset.labels(self.labelling) >= 0).any():
             lab = self.labelling
+            loosest = replace(lab, threshold=0.51)  # the lowest threshold a labelling takes
+            remedy = "lower the threshold with - or [" if (dataset.labels(loosest) >= 0).any() else \
+                "lower the votes needed with M or allow more artifact votes with a"
             self.app.notify(f"no galaxy of {dataset.name} is labelled at threshold {lab.threshold:.2f} (at least "
-                            f"{lab.min_classifications} votes, artifact at most {lab.max_artifact:.2f}): lower the "
-                            "threshold with - or [ to see its galaxies", severity="warning", timeout=8)
+                            f"{lab.min_classifications} votes, artifact at most {lab.max_artifact:.2f}): {remedy} "
+                            "to see its galaxies", severity="warning", timeout=8)
             return
         self.app.push_screen(GalleryScreen(dataset, self.labelling, self._similar(dataset.name)))
 
