@@ -37,7 +37,7 @@ from sklearn.ensemble import IsolationForest
 
 from cli_workspace import REALDATA, train, workspace
 from galaxy_tui.curation.embedding import read_embedding
-from galaxy_tui.curation.morphology import MAX_SIDE, STATISTICS, _statistics, morphology
+from galaxy_tui.curation.morphology import STATISTICS, _block_averaged, _statistics, morphology
 from galaxy_tui.curation.odd_ones import odd_ones as embedding_odd_ones
 from galaxy_tui.data.sources import load_dataset
 from galaxy_tui.data.synthetic import load_synthetic
@@ -120,10 +120,8 @@ def morphology_speed(count: int) -> None:
 
 
 def _numpy_statistics(image: np.ndarray) -> list[float]:
-    factor = -(-max(image.shape[:2]) // MAX_SIDE)
-    h, w = (image.shape[0] // factor) * factor, (image.shape[1] // factor) * factor
-    small = image[:h, :w].reshape(h // factor, factor, w // factor, factor, -1).mean(axis=(1, 3), dtype=np.float32)
-    return _statistics(small)
+    """One galaxy as the version before measured it: made float, then block-averaged by numpy's mean."""
+    return _statistics(_block_averaged(np.asarray(image[None], dtype=np.float32))[0])
 
 
 def _best_rate(measure_all: Callable[[], object], count: int) -> float:

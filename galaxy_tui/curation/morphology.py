@@ -162,22 +162,8 @@ def _distinct_peaks(smooth: np.ndarray, segment: np.ndarray, noise: float) -> li
                                               order=1)
             if height - float(between.min()) <= max(0.01 * height, noise):  # about 3.5 x the smoothed noise
                 continue
-        share = _profile_share(smooth, int(y), int(x))
-        peaks.append(Peak(int(y), int(x), height, _width(smooth, int(y), int(x)),
-                          _crossing(share, 0.3) - _crossing(share, 0.9), _crossing(share, 0.05)))
+        peaks.append(_peak(smooth, int(y), int(x)))
     return peaks
-
-
-def _ring_mean(image: np.ndarray, y: int, x: int, radii: tuple[float, float]) -> float:
-    ys, xs = np.mgrid[max(0, y - 5):min(image.shape[0], y + 6), max(0, x - 5):min(image.shape[1], x + 6)]
-    distance = np.hypot(ys - y, xs - x)
-    ring = (distance >= radii[0]) & (distance < radii[1])
-    return float(image[ys[ring], xs[ring]].mean())
-
-
-def _width(smooth: np.ndarray, y: int, x: int) -> float:
-    far = _ring_mean(smooth, y, x, (3.5, 4.5))
-    return (_ring_mean(smooth, y, x, (1.5, 2.5)) - far) / max(float(smooth[y, x]) - far, 1e-6)
 
 
 def _is_star(peak: Peak, nucleus: Peak, rgb: np.ndarray) -> bool:
@@ -189,16 +175,20 @@ def _is_star(peak: Peak, nucleus: Peak, rgb: np.ndarray) -> bool:
     return bool(top >= CLIPPED) and peak.fall < POINT_SOURCE_FALL * nucleus.fall
 
 
-def _profile_share(smooth: np.ndarray, y: int, x: int, reach: int = 8) -> np.ndarray:
-    """The peak's azimuthal profile in 1-px steps, as a share of its height above its lowest point within `reach`
-    px. Its fall from 90% to 30% is, for a star (clipped or not), about the PSF's width; for a nucleus, wider."""
+def _peak(smooth: np.ndarray, y: int, x: int, reach: int = 8) -> Peak:
+    """A peak measured on its azimuthal profile (1-px rings out to `reach` px, each ring's mean): how wide it is at
+    2 and 4 px, and, as a share of its height above the profile's lowest point, how steeply its edge falls (for a
+    star, clipped or not, about the PSF's width; for a nucleus, wider) and how far its light reaches."""
     ys, xs = np.mgrid[max(0, y - reach):min(smooth.shape[0], y + reach + 1),
                       max(0, x - reach):min(smooth.shape[1], x + reach + 1)]
-    bins = np.rint(np.hypot(ys - y, xs - x)).astype(int)
-    near = bins <= reach
-    profile = np.bincount(bins[near], smooth[ys[near], xs[near]], reach + 1) / \
-        np.maximum(np.bincount(bins[near], minlength=reach + 1), 1)
-    return (profile - profile.min()) / max(float(profile[0] - profile.min()), 1e-6)
+    rings = np.rint(np.hypot(ys - y, xs - x)).astype(int)
+    near = rings <= reach
+    profile = np.bincount(rings[near], smooth[ys[near], xs[near]], reach + 1) / \
+        np.maximum(np.bincount(rings[near], minlength=reach + 1), 1)
+    width = (profile[2] - profile[4]) / max(float(profile[0] - profile[4]), 1e-6)
+    share = (profile - profile.min()) / max(float(profile[0] - profile.min()), 1e-6)
+    return Peak(y, x, float(profile[0]), float(width), _crossing(share, 0.3) - _crossing(share, 0.9),
+                _crossing(share, 0.05))
 
 
 def _crossing(share: np.ndarray, level: float) -> float:

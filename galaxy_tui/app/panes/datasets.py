@@ -179,7 +179,8 @@ class DatasetsPane(Widget):
         if dataset is None:
             self.app.notify("the dataset is still loading", severity="warning", timeout=3)
             return
-        if not (dataset.labels(self.labelling) >= 0).any():
+        gallery = GalleryScreen(dataset, self.labelling, self._similar(dataset.name))
+        if not any(len(members) for members in gallery.members):
             lab = self.labelling
             loosest = replace(lab, threshold=0.51)  # the lowest threshold a labelling takes
             remedy = "lower the threshold with - or [" if (dataset.labels(loosest) >= 0).any() else \
@@ -188,7 +189,7 @@ class DatasetsPane(Widget):
                             f"{lab.min_classifications} votes, artifact at most {lab.max_artifact:.2f}): {remedy} "
                             "to see its galaxies", severity="warning", timeout=8)
             return
-        self.app.push_screen(GalleryScreen(dataset, self.labelling, self._similar(dataset.name)))
+        self.app.push_screen(gallery)
 
     def action_open_sample(self) -> None:
         strip = self.query_one("#dataset-thumbs", ThumbnailStrip)
