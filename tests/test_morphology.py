@@ -8,6 +8,7 @@ import numpy as np
 from galaxy_tui.curation.embedding import unit_rows
 from galaxy_tui.curation.morphology import STATISTICS, morphology
 from galaxy_tui.curation.odd_ones import odd_ones
+from galaxy_tui.data.synthetic import ALL_TYPES, render_galaxy, synthetic_catalogue
 
 SIZE = 64
 
@@ -75,6 +76,43 @@ def test_a_clipped_star_and_a_star_brighter_than_the_nucleus_are_stars() -> None
     second, asymmetry = statistic(values, "second_peak"), statistic(values, "asymmetry")
     assert second[1] == 0 and second[3] == 0 and second[4] > 0.9  # 0.98 and 0.78 when the width alone decided
     assert abs(asymmetry[1] - asymmetry[0]) < 0.07 and abs(asymmetry[3] - asymmetry[2]) < 0.05  # 0.19 and 0.24
+
+
+def test_a_blue_ring_around_a_red_core_rises_in_its_colour() -> None:
+    """A young ring is bluer than the old core inside it: in the light alone the ring and the core's envelope blend
+    (its rise there: 0.00), in the blue it climbs again."""
+    yy, xx = np.mgrid[0:SIZE, 0:SIZE].astype(np.float32)
+    red, blue = np.array([1.0, 0.55, 0.25]), np.array([0.15, 0.45, 1.0])
+
+    radius = np.hypot(xx - 32, yy - 32)
+    core = 0.9 * np.exp(-radius ** 2 / 18) + 0.5 * np.exp(-radius ** 2 / 98)
+    sky = np.random.default_rng(0).normal(0.02, 0.01, (SIZE, SIZE, 3))
+
+    def shown(ring_brightness: float) -> np.ndarray:
+        ring = ring_brightness * np.exp(-0.5 * ((radius - 8) / 1.5) ** 2)
+        light = core[..., None] * red + ring[..., None] * blue + sky
+        return (np.clip(light, 0, 1) * 255).astype(np.uint8)
+    rise = statistic(morphology(np.stack([shown(0.4), shown(0.0)])), "ring_rise")
+    assert rise[0] > 0.3 and rise[1] < 0.05
+
+
+def test_rendered_mergers_show_two_nuclei_and_discs_with_stars_do_not() -> None:
+    """On galaxies the demo's renderer draws (its PSF, display stretch, noise and field stars; 200 of each kind, sizes
+    and brightnesses as its catalogue draws them): a merger's two nuclei are found where both are clipped flat with
+    no dip left between them, and where the smaller one's clipped edge falls more steeply than the larger's (a star's
+    falls more steeply still); a star beside a thin disc is not taken for its nucleus. Second nucleus above half
+    the first, the version before: mergers 78.5%, edge-on 3.5%, spirals 2.0%; rings' median rise 0.36."""
+    catalogue = synthetic_catalogue(200, 11)
+
+    def measured(kind: str) -> np.ndarray:
+        drawn_as = ALL_TYPES.index(kind)
+        images = [render_galaxy(drawn_as, float(size), float(brightness), SIZE, np.random.default_rng([11, i]))
+                  for i, (size, brightness) in enumerate(zip(catalogue["_size"], catalogue["_brightness"]))]
+        return morphology(np.stack(images))
+    shares = {kind: float((statistic(measured(kind), "second_peak") > 0.5).mean())
+              for kind in ("merger", "edge_on", "spiral")}
+    assert shares["merger"] >= 0.85 and shares["edge_on"] <= 0.025 and shares["spiral"] <= 0.01, shares
+    assert np.median(statistic(measured("ring"), "ring_rise")) > 0.4
 
 
 def test_large_images_are_measured_like_their_smaller_selves() -> None:

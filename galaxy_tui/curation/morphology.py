@@ -7,14 +7,17 @@ centre, so field stars are left out):
 - asymmetry under a half turn about the light's centre, less the sky's own (Conselice 2000);
 - Gini and M20 (Lotz et al. 2004), the light's inequality and the spread of its brightest fifth;
 - a ring's rise: how far the azimuthally averaged profile (in units of r50) climbs again after falling, as a
-  share of its peak;
+  share of its peak, in the light or in whichever colour it climbs most (a young ring around an old core is bluer
+  than it: in the light alone the two can blend);
 - a second nucleus: the second brightest peak as a share of the first, where the light dips between them (a core
-  clipped flat at the image's white holds many equal maxima and is one peak);
+  clipped flat at the image's white holds many equal maxima and is one peak), or where each tops a clipped core of
+  its own (two saturated nuclei, no dip left between them to see);
 - the colour gradient: red-to-blue inside r50 against outside.
 
-Stars in front of the galaxy are taken out before anything is measured: against the galaxy's nucleus (its most
-extended peak: a star may be brighter, never wider), a peak much narrower, or one clipped flat by the display whose
-edge falls much more steeply, is a point source, and its disc is filled with the light around it (a star on an
+Stars in front of the galaxy are taken out before anything is measured: against the galaxy's nucleus (the peak
+nearest the frame's centre: a cut-out is centred on its galaxy, and a star may be brighter or, on a thin disc,
+as extended), a peak much narrower, or one clipped flat by the display whose edge falls much more steeply and as
+steeply as a star's does, is a point source, and its disc is filled with the light around it (a star on an
 elliptical made it lopsided and double-nucleated before).
 
 Images larger than 96 px are block-averaged first: the statistics are shares and ratios, and 96 px keeps 240,000
@@ -28,11 +31,12 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-MEASURED_BY = "3"  # raised when a statistic is measured differently: a curate job measures again what was saved
+MEASURED_BY = "4"  # raised when a statistic is measured differently: a curate job measures again what was saved
 STATISTICS = ("concentration", "size", "asymmetry", "gini", "m20", "ring_rise", "second_peak", "colour_gradient")
 MAX_SIDE = 96
 POINT_SOURCE_WIDTH = 0.7  # a peak this much narrower than the nucleus is a star in front of the galaxy
 POINT_SOURCE_FALL = 0.8  # a clipped one (wide, flat-topped) is a star if its edge falls this much more steeply
+STAR_EDGE = 2.6  # and within this many px of a 64 px frame (a clipped star's 95% reach 2.5, a clipped nucleus's 5% 3.0)
 CLIPPED = 0.97  # of the image's brightest value
 _PROFILE_EDGES = np.arange(0, 3.01, 0.25)  # in units of r50
 
@@ -79,8 +83,9 @@ def _statistics(image: np.ndarray) -> list[float]:
     segment = _central_object(smooth, noise)
     if segment is None or segment.sum() < 5:
         return [np.nan] * len(STATISTICS)
-    peaks = _distinct_peaks(smooth, segment, noise)
-    nucleus = max(peaks, key=lambda peak: peak.extent, default=None)  # a star may be brighter, never more extended
+    peaks = _distinct_peaks(smooth, segment, noise, ndimage.label(lum >= CLIPPED)[0])
+    centre_y, centre_x = (lum.shape[0] - 1) / 2, (lum.shape[1] - 1) / 2
+    nucleus = min(peaks, key=lambda peak: np.hypot(peak.y - centre_y, peak.x - centre_x), default=None)
     stars = [peak for peak in peaks if peak is not nucleus and _is_star(peak, nucleus, rgb)]
     if stars:  # measured as if the stars in front of the galaxy were not there
         light = _without(light, stars)
@@ -95,7 +100,7 @@ def _statistics(image: np.ndarray) -> list[float]:
     second = nuclei[1].height / nuclei[0].height if len(nuclei) > 1 else 0.0
     return [5 * np.log10(r80 / r20), float(np.log(r50 / lum.shape[0])),
             _asymmetry(light, segment, (cy, cx), noise), *_gini_m20(flux, segment, r),
-            _ring_rise(light, r / r50), second, _colour_gradient(rgb, segment, r < r50)]
+            _ring_rise(light, rgb, r / r50), second, _colour_gradient(rgb, segment, r < r50)]
 
 
 def _light_radii(flux: np.ndarray, r: np.ndarray, total: float) -> tuple[float, float, float]:
@@ -128,8 +133,14 @@ def _gini_m20(flux: np.ndarray, segment: np.ndarray, r: np.ndarray) -> tuple[flo
     return gini, float(np.log10(moments[fifth].sum() / (moments.sum() + 1e-9) + 1e-9))
 
 
-def _ring_rise(light: np.ndarray, radius_in_r50: np.ndarray) -> float:
-    """How far the azimuthally averaged profile climbs again after falling, as a share of its peak."""
+def _ring_rise(light: np.ndarray, rgb: np.ndarray, radius_in_r50: np.ndarray) -> float:
+    """How far the azimuthally averaged profile climbs again after falling, as a share of its peak: in the light
+    or in the colour where it climbs most."""
+    return max(_profile_rise(image, radius_in_r50) for image in
+               (light, *(rgb[..., k] - np.median(rgb[..., k]) for k in range(rgb.shape[2]))))
+
+
+def _profile_rise(light: np.ndarray, radius_in_r50: np.ndarray) -> float:
     bins = np.digitize(radius_in_r50, _PROFILE_EDGES) - 1
     inside = (bins >= 0) & (bins < len(_PROFILE_EDGES) - 1)
     sums = np.bincount(bins[inside], light[inside], minlength=len(_PROFILE_EDGES) - 1)
@@ -147,9 +158,10 @@ class Peak:
     extent: float  # where (px) its profile has fallen to 5% above its surroundings
 
 
-def _distinct_peaks(smooth: np.ndarray, segment: np.ndarray, noise: float) -> list[Peak]:
+def _distinct_peaks(smooth: np.ndarray, segment: np.ndarray, noise: float, clipped: np.ndarray) -> list[Peak]:
     """The object's local peaks, brightest first, each kept only where the light dips between it and the brightest
-    (a saturated core's flat top holds many equal maxima but one peak)."""
+    (a saturated core's flat top holds many equal maxima but one peak) or where the two top clipped cores apart
+    (`clipped`: the clipped regions' labels; two saturated nuclei a few px apart leave no dip after smoothing)."""
     ys, xs = np.nonzero((smooth == ndimage.maximum_filter(smooth, 5)) & segment & (smooth > 5 * noise))
     order = np.argsort(-smooth[ys, xs])
     peaks: list[Peak] = []
@@ -160,19 +172,29 @@ def _distinct_peaks(smooth: np.ndarray, segment: np.ndarray, noise: float) -> li
             steps = int(np.ceil(2 * np.hypot(y - first.y, x - first.x))) + 2
             between = ndimage.map_coordinates(smooth, [np.linspace(first.y, y, steps), np.linspace(first.x, x, steps)],
                                               order=1)
-            if height - float(between.min()) <= max(0.01 * height, noise):  # about 3.5 x the smoothed noise
+            cores = {_core_at(clipped, first.y, first.x), _core_at(clipped, int(y), int(x))}
+            apart = len(cores) == 2 and 0 not in cores
+            if not apart and height - float(between.min()) <= max(0.01 * height, noise):  # ~3.5 x the smoothed noise
                 continue
         peaks.append(_peak(smooth, int(y), int(x)))
     return peaks
 
 
+def _core_at(clipped: np.ndarray, y: int, x: int) -> int:
+    """The label of the clipped core a peak tops (0: none)."""
+    return int(clipped[max(0, y - 1):y + 2, max(0, x - 1):x + 2].max())
+
+
 def _is_star(peak: Peak, nucleus: Peak, rgb: np.ndarray) -> bool:
     """A point source in front of the galaxy: narrower than its nucleus, or, where the display clipped it flat
-    (a bright star's top is as wide as a nucleus's), with an edge as sharp as the PSF's."""
+    (a bright star's top is as wide as a nucleus's), with an edge as sharp as the PSF's: much sharper than the
+    nucleus's, and as sharp as a star's at this frame's scale (a companion's clipped nucleus, close to a larger
+    one, can be sharper than it, never as sharp as a star)."""
     if peak.width < POINT_SOURCE_WIDTH * nucleus.width:
         return True
     top = rgb[max(0, peak.y - 1):peak.y + 2, max(0, peak.x - 1):peak.x + 2].max()
-    return bool(top >= CLIPPED) and peak.fall < POINT_SOURCE_FALL * nucleus.fall
+    return bool(top >= CLIPPED) and peak.fall < min(POINT_SOURCE_FALL * nucleus.fall,
+                                                     STAR_EDGE * max(rgb.shape[:2]) / 64)
 
 
 def _peak(smooth: np.ndarray, y: int, x: int, reach: int = 8) -> Peak:
