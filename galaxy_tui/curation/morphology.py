@@ -15,10 +15,10 @@ centre, so field stars are left out):
 - the colour gradient: red-to-blue inside r50 against outside.
 
 Stars in front of the galaxy are taken out before anything is measured: against the galaxy's nucleus (the peak
-nearest the frame's centre: a cut-out is centred on its galaxy, and a star may be brighter or, on a thin disc,
-as extended), a peak much narrower, or one clipped flat by the display whose edge falls much more steeply and as
-steeply as a star's does, is a point source, and its disc is filled with the light around it (a star on an
-elliptical made it lopsided and double-nucleated before).
+nearest the frame's centre: a cut-out is centred on its galaxy, and a star may be brighter or, on a thin disc, as
+extended), a peak much narrower, or one clipped flat by the display whose edge falls much more steeply, is a point
+source, and its disc is filled with the light around it (a star on an elliptical made it lopsided and
+double-nucleated before).
 
 Images larger than 96 px are block-averaged first: the statistics are shares and ratios, and 96 px keeps 240,000
 galaxies within minutes on a CPU."""
@@ -36,8 +36,8 @@ STATISTICS = ("concentration", "size", "asymmetry", "gini", "m20", "ring_rise", 
 MAX_SIDE = 96
 POINT_SOURCE_WIDTH = 0.7  # a peak this much narrower than the nucleus is a star in front of the galaxy
 POINT_SOURCE_FALL = 0.8  # a clipped one (wide, flat-topped) is a star if its edge falls this much more steeply
-STAR_EDGE = 2.6  # and within this many px of a 64 px frame (a clipped star's 95% reach 2.5, a clipped nucleus's 5% 3.0)
 CLIPPED = 0.97  # of the image's brightest value
+WHITE = 0.99  # ... in every colour: where the display clipped the light flat
 _PROFILE_EDGES = np.arange(0, 3.01, 0.25)  # in units of r50
 
 
@@ -83,7 +83,7 @@ def _statistics(image: np.ndarray) -> list[float]:
     segment = _central_object(smooth, noise)
     if segment is None or segment.sum() < 5:
         return [np.nan] * len(STATISTICS)
-    peaks = _distinct_peaks(smooth, segment, noise, ndimage.label(lum >= CLIPPED)[0])
+    peaks = _distinct_peaks(smooth, segment, noise, ndimage.label(rgb.min(axis=2) >= WHITE)[0])
     centre_y, centre_x = (lum.shape[0] - 1) / 2, (lum.shape[1] - 1) / 2
     nucleus = min(peaks, key=lambda peak: np.hypot(peak.y - centre_y, peak.x - centre_x), default=None)
     stars = [peak for peak in peaks if peak is not nucleus and _is_star(peak, nucleus, rgb)]
@@ -161,7 +161,8 @@ class Peak:
 def _distinct_peaks(smooth: np.ndarray, segment: np.ndarray, noise: float, clipped: np.ndarray) -> list[Peak]:
     """The object's local peaks, brightest first, each kept only where the light dips between it and the brightest
     (a saturated core's flat top holds many equal maxima but one peak) or where the two top clipped cores apart
-    (`clipped`: the clipped regions' labels; two saturated nuclei a few px apart leave no dip after smoothing)."""
+    (`clipped`: the labels of the regions clipped to white; two saturated nuclei a few px apart leave no dip after
+    smoothing)."""
     ys, xs = np.nonzero((smooth == ndimage.maximum_filter(smooth, 5)) & segment & (smooth > 5 * noise))
     order = np.argsort(-smooth[ys, xs])
     peaks: list[Peak] = []
@@ -187,14 +188,11 @@ def _core_at(clipped: np.ndarray, y: int, x: int) -> int:
 
 def _is_star(peak: Peak, nucleus: Peak, rgb: np.ndarray) -> bool:
     """A point source in front of the galaxy: narrower than its nucleus, or, where the display clipped it flat
-    (a bright star's top is as wide as a nucleus's), with an edge as sharp as the PSF's: much sharper than the
-    nucleus's, and as sharp as a star's at this frame's scale (a companion's clipped nucleus, close to a larger
-    one, can be sharper than it, never as sharp as a star)."""
+    (a bright star's top is as wide as a nucleus's), with an edge as sharp as the PSF's."""
     if peak.width < POINT_SOURCE_WIDTH * nucleus.width:
         return True
     top = rgb[max(0, peak.y - 1):peak.y + 2, max(0, peak.x - 1):peak.x + 2].max()
-    return bool(top >= CLIPPED) and peak.fall < min(POINT_SOURCE_FALL * nucleus.fall,
-                                                     STAR_EDGE * max(rgb.shape[:2]) / 64)
+    return bool(top >= CLIPPED) and peak.fall < POINT_SOURCE_FALL * nucleus.fall
 
 
 def _peak(smooth: np.ndarray, y: int, x: int, reach: int = 8) -> Peak:
