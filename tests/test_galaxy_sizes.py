@@ -12,7 +12,7 @@ from PIL import Image
 from textual_image.widget import Image as ImageWidget
 
 from fixture_runs import fixture_workspace
-from galaxy_tui.app.gallery import Galaxy, GalaxyTile, GalaxyView, GalleryScreen
+from galaxy_tui.app.gallery import Galaxy, GalaxyTile, GalaxyView, GalleryScreen, fitted_caption
 from galaxy_tui.app.main import GalaxyApp
 from galaxy_tui.app.thumbs import ThumbnailStrip
 from pilot_helpers import NoGpu, screen_text, until
@@ -119,3 +119,11 @@ def test_gallery_pages_fill_the_screen_at_each_size() -> None:
             assert across * (tile + 1) - 1 <= width and down * (tile // 2 + 2) <= height  # inside the screen
             # full: another tile does not fit across, nor another row down
             assert (across + 1) * (tile + 1) - 1 > width or (down + 1) * (tile // 2 + 2) > height
+
+
+def test_a_caption_too_wide_for_its_tile_keeps_whole_parts_then_whole_words() -> None:
+    assert fitted_caption("spiral · BALD 0.52", 30) == "spiral · BALD 0.52"
+    assert fitted_caption("spiral · BALD 0.52", 12) == "spiral"
+    assert fitted_caption("second_peak ↑ · odd 0.999", 15) == "second_peak ↑"
+    assert fitted_caption("colour_gradient ↑ · odd 0.988", 15) == "colour_gradient"  # the smallest tiles: 15 cells
+    assert fitted_caption("colour_gradient ↑ · odd 0.988", 17) == "colour_gradient ↑"

@@ -114,11 +114,15 @@ class GalaxyView(ModalScreen[None]):
 
 def fitted_caption(caption: str, width: int) -> str:
     """A tile's caption ("spiral · BALD 0.52") cut to `width` at its parts: the leading parts that fit, whole (a
-    narrow tile shows "spiral", not "spiral · BA")."""
+    narrow tile shows "spiral", not "spiral · BA"); where the first part alone is too wide, its leading words
+    ("colour_gradient", not "colour_gradient ↑")."""
     parts = caption.split(" · ")
     while len(parts) > 1 and len(" · ".join(parts)) > width:
         parts.pop()
-    return " · ".join(parts)
+    words = parts[0].split(" ")
+    while len(parts) == 1 and len(words) > 1 and len(" ".join(words)) > width:
+        words.pop()
+    return " · ".join([" ".join(words), *parts[1:]])
 
 
 class TileCaption(Static):
