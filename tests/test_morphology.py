@@ -99,9 +99,9 @@ def test_a_blue_ring_around_a_red_core_rises_in_its_colour() -> None:
 def test_rendered_mergers_show_two_nuclei_and_discs_with_stars_do_not() -> None:
     """On galaxies the demo's renderer draws (its PSF, display stretch, noise and field stars; 200 of each kind, sizes
     and brightnesses as its catalogue draws them): a merger's two nuclei are found where both are clipped to white
-    with no dip left between them after smoothing; a star beside a thin disc or a faint spiral is not taken for its
-    nucleus. Second nucleus above half the first: mergers 88.0%, edge-on 2.5%, spirals 0.5% (the version before:
-    78.5%, 3.5%, 2.0%); rings' median rise 0.43 (0.36)."""
+    with no dip left between them after smoothing, or a PSF apart; a star beside a thin disc or a faint spiral is
+    not taken for its nucleus. Second nucleus above half the first: mergers 85.0%, edge-on 0.5%, spirals 0% (the
+    version before: 78.5%, 3.5%, 2.0%); rings' median rise 0.43 (0.36)."""
     catalogue = synthetic_catalogue(200, 11)
 
     def measured(kind: str) -> np.ndarray:
@@ -111,7 +111,7 @@ def test_rendered_mergers_show_two_nuclei_and_discs_with_stars_do_not() -> None:
         return morphology(np.stack(images))
     shares = {kind: float((statistic(measured(kind), "second_peak") > 0.5).mean())
               for kind in ("merger", "edge_on", "spiral")}
-    assert shares["merger"] >= 0.87 and shares["edge_on"] <= 0.025 and shares["spiral"] <= 0.01, shares
+    assert shares["merger"] >= 0.84 and shares["edge_on"] <= 0.01 and shares["spiral"] <= 0.01, shares
     assert np.median(statistic(measured("ring"), "ring_rise")) > 0.4
 
 

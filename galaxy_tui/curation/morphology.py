@@ -31,13 +31,16 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-MEASURED_BY = "4"  # raised when a statistic is measured differently: a curate job measures again what was saved
+MEASURED_BY = "5"  # raised when a statistic is measured differently: a curate job measures again what was saved
 STATISTICS = ("concentration", "size", "asymmetry", "gini", "m20", "ring_rise", "second_peak", "colour_gradient")
 MAX_SIDE = 96
 POINT_SOURCE_WIDTH = 0.7  # a peak this much narrower than the nucleus is a star in front of the galaxy
 POINT_SOURCE_FALL = 0.8  # a clipped one (wide, flat-topped) is a star if its edge falls this much more steeply
 CLIPPED = 0.97  # of the image's brightest value
 WHITE = 0.99  # ... in every colour: where the display clipped the light flat
+PEAK_SMOOTHING = 0.7  # px: peaks are found and measured on the light smoothed less than for the segment (1 px), or
+# two nuclei a PSF apart blur into one; their noise thresholds, set at 1 px, rise with the noise left (as 1 / sigma)
+_SMOOTHED_NOISE_RATIO = 1.0 / PEAK_SMOOTHING
 _PROFILE_EDGES = np.arange(0, 3.01, 0.25)  # in units of r50
 
 
@@ -79,11 +82,12 @@ def _statistics(image: np.ndarray) -> list[float]:
     sky = float(np.median(edge))
     noise = 1.4826 * float(np.median(np.abs(edge - sky))) + 1e-4
     light = lum - sky
-    smooth = ndimage.gaussian_filter(light, 1.0)  # the segment and the peaks are found on the light smoothed by 1 px
+    smooth = ndimage.gaussian_filter(light, 1.0)  # the segment is found on the light smoothed by 1 px
     segment = _central_object(smooth, noise)
     if segment is None or segment.sum() < 5:
         return [np.nan] * len(STATISTICS)
-    peaks = _distinct_peaks(smooth, segment, noise, ndimage.label(rgb.min(axis=2) >= WHITE)[0])
+    peaks = _distinct_peaks(ndimage.gaussian_filter(light, PEAK_SMOOTHING), segment,
+                            noise * _SMOOTHED_NOISE_RATIO, ndimage.label(rgb.min(axis=2) >= WHITE)[0])
     centre_y, centre_x = (lum.shape[0] - 1) / 2, (lum.shape[1] - 1) / 2
     nucleus = min(peaks, key=lambda peak: np.hypot(peak.y - centre_y, peak.x - centre_x), default=None)
     stars = [peak for peak in peaks if peak is not nucleus and _is_star(peak, nucleus, rgb)]
