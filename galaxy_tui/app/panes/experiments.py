@@ -40,6 +40,8 @@ class ExperimentsPane(Widget):
         yield Static("l launch · e edit · n new · c clone · Delete deletes · Enter edit", id="experiments-hint")
 
     def on_mount(self) -> None:
+        if not self.query(WholeTable):
+            return  # the app is closing while the pane, built after the first paint, was still being mounted
         self.query_one(WholeTable).set_columns(COLUMNS)
         self.reload()
 

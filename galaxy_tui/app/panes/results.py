@@ -96,6 +96,8 @@ class ResultsPane(Widget, can_focus=True):
                 yield PlotextPlot(id="compare-plot")
 
     def on_mount(self) -> None:
+        if not self.query("#compare-table"):
+            return  # the app is closing while the pane, built after the first paint, was still being mounted
         self.query_one("#compare-table", WholeTable).set_columns(COMPARE_COLUMNS,
                                                                  squeeze=("experiment", "tags", "note"))
         self.set_interval(0.5, self.repaint)
