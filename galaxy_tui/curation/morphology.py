@@ -102,9 +102,10 @@ def _statistics(image: np.ndarray) -> list[float]:
     r = np.hypot(yy - cy, xx - cx)
     r20, r50, r80 = _light_radii(flux, r, total)
     second = nuclei[1].height / nuclei[0].height if len(nuclei) > 1 else 0.0
+    colours = rgb - np.median(rgb, axis=(0, 1))  # each colour above its median, for the ring and the gradient
     return [5 * np.log10(r80 / r20), float(np.log(r50 / lum.shape[0])),
             _asymmetry(light, segment, (cy, cx), noise), *_gini_m20(flux, segment, r),
-            _ring_rise(light, rgb, r / r50), second, _colour_gradient(rgb, segment, r < r50)]
+            _ring_rise(light, colours, r / r50), second, _colour_gradient(colours, segment, r < r50)]
 
 
 def _light_radii(flux: np.ndarray, r: np.ndarray, total: float) -> tuple[float, float, float]:
@@ -137,11 +138,11 @@ def _gini_m20(flux: np.ndarray, segment: np.ndarray, r: np.ndarray) -> tuple[flo
     return gini, float(np.log10(moments[fifth].sum() / (moments.sum() + 1e-9) + 1e-9))
 
 
-def _ring_rise(light: np.ndarray, rgb: np.ndarray, radius_in_r50: np.ndarray) -> float:
+def _ring_rise(light: np.ndarray, colours: np.ndarray, radius_in_r50: np.ndarray) -> float:
     """How far the azimuthally averaged profile climbs again after falling, as a share of its peak: in the light
     or in the colour where it climbs most."""
     return max(_profile_rise(image, radius_in_r50) for image in
-               (light, *(rgb[..., k] - np.median(rgb[..., k]) for k in range(rgb.shape[2]))))
+               (light, *(colours[..., k] for k in range(colours.shape[2]))))
 
 
 def _profile_rise(light: np.ndarray, radius_in_r50: np.ndarray) -> float:
@@ -234,9 +235,9 @@ def _without(image: np.ndarray, stars: list[Peak]) -> np.ndarray:
     return image
 
 
-def _colour_gradient(rgb: np.ndarray, segment: np.ndarray, inner: np.ndarray) -> float:
+def _colour_gradient(colours: np.ndarray, segment: np.ndarray, inner: np.ndarray) -> float:
     """Red-to-blue (log) inside the half-light radius less outside it."""
-    red, blue = (np.clip(rgb[..., k] - np.median(rgb[..., k]), 0, None) for k in (0, 2))
+    red, blue = (np.clip(colours[..., k], 0, None) for k in (0, 2))
 
     def colour(region: np.ndarray) -> float:
         return float(np.log(red[region].sum() + 1e-3) - np.log(blue[region].sum() + 1e-3))
